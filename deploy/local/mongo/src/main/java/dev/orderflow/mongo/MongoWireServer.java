@@ -1,0 +1,49 @@
+package dev.orderflow.mongo;
+
+import de.bwaldvogel.mongo.MongoBackend;
+import de.bwaldvogel.mongo.MongoServer;
+import de.bwaldvogel.mongo.ServerVersion;
+import de.bwaldvogel.mongo.backend.h2.H2Backend;
+import de.bwaldvogel.mongo.backend.memory.MemoryBackend;
+
+import java.util.concurrent.CountDownLatch;
+
+/**
+ * Starts mongo-java-server on a loopback port.
+ *
+ * <p>Arguments: {@code <host> <port> [h2-file]}. Without a file the data lives on
+ * the heap (fast, gone on exit); with one it is kept in an H2 database, which is
+ * what long benchmark runs need. The server announces MongoDB 5.0 (wire version 8)
+ * because the Go driver v2 refuses older servers.
+ */
+public final class MongoWireServer {
+    private MongoWireServer() {
+    }
+
+    public static void main(String[] args) throws InterruptedException {
+        if (args.length < 2) {
+            System.err.println("usage: MongoWireServer <host> <port> [h2-file]");
+            System.exit(2);
+        }
+        String host = args[0];
+        int port = Integer.parseInt(args[1]);
+
+        MongoBackend backend;
+        if (args.length > 2) {
+            backend = new H2Backend(args[2]);
+        } else {
+            backend = new MemoryBackend();
+        }
+        backend.version(ServerVersion.MONGO_5_0);
+
+        MongoServer server = new MongoServer(backend);
+        CountDownLatch stopped = new CountDownLatch(1);
+        Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+            server.shutdown();
+            stopped.countDown();
+        }));
+        server.bind(host, port);
+        System.out.println("mongo-wire-server listening on " + host + ":" + port);
+        stopped.await();
+    }
+}

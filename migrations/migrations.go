@@ -1,0 +1,63 @@
+// Package migrations holds the schema of every MySQL shard and applies it with
+// goose. The SQL files are embedded, so every binary carries the schema it was
+// built against.
+package migrations
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"fmt"
+	"io/fs"
+
+	"github.com/pressly/goose/v3"
+)
+
+//go:embed sql/*.sql
+var files embed.FS
+
+// VersionTable is the table goose keeps the applied schema versions in, on
+// every shard.
+const VersionTable = "goose_db_version"
+
+func provider(db *sql.DB) (*goose.Provider, error) {
+	sqlFiles, err := fs.Sub(files, "sql")
+	if err != nil {
+		return nil, fmt.Errorf("opening embedded migrations: %w", err)
+	}
+	p, err := goose.NewProvider(goose.DialectMySQL, db, sqlFiles, goose.WithTableName(VersionTable))
+	if err != nil {
+		return nil, fmt.Errorf("creating migration provider: %w", err)
+	}
+	return p, nil
+}
+
+// Up applies every pending migration to one shard and returns the schema
+// version the shard is at afterwards.
+func Up(ctx context.Context, db *sql.DB) (int64, error) {
+	p, err := provider(db)
+	if err != nil {
+		return 0, err
+	}
+	if _, err := p.Up(ctx); err != nil {
+		return 0, fmt.Errorf("applying migrations: %w", err)
+	}
+	v, err := p.GetDBVersion(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("reading schema version: %w", err)
+	}
+	return v, nil
+}
+
+// Latest is the highest schema version the embedded migrations define.
+func Latest(ctx context.Context) (int64, error) {
+	p, err := provider(nil)
+	if err != nil {
+		return 0, err
+	}
+	sources := p.ListSources()
+	if len(sources) == 0 {
+		return 0, nil
+	}
+	return sources[len(sources)-1].Version, nil
+}

@@ -1,0 +1,3 @@
+module github.com/orderflow/orderflow/services/orderctl
+
+go 1.26.0

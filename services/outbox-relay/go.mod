@@ -1,0 +1,3 @@
+module github.com/orderflow/orderflow/services/outbox-relay
+
+go 1.26.0

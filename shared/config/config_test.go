@@ -1,0 +1,75 @@
+package config_test
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/orderflow/orderflow/shared/config"
+)
+
+type sample struct {
+	Port    int           `env:"PORT" envDefault:"8080"`
+	Timeout time.Duration `env:"TIMEOUT" envDefault:"2s"`
+	Pool    struct {
+		Size int `env:"SIZE" envDefault:"10"`
+	} `envPrefix:"POOL_"`
+}
+
+func (s *sample) Validate() error {
+	if s.Port < 1 || s.Port > 65535 {
+		return errors.New("ORDERFLOW_PORT must be between 1 and 65535")
+	}
+	return nil
+}
+
+func TestLoad(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name    string
+		environ map[string]string
+		want    sample
+		wantErr []string
+	}{
+		{name: "defaults", environ: map[string]string{}, want: func() sample {
+			s := sample{Port: 8080, Timeout: 2 * time.Second}
+			s.Pool.Size = 10
+			return s
+		}()},
+		{name: "overrides", environ: map[string]string{"ORDERFLOW_PORT": "9000", "ORDERFLOW_POOL_SIZE": "3"}, want: func() sample {
+			s := sample{Port: 9000, Timeout: 2 * time.Second}
+			s.Pool.Size = 3
+			return s
+		}()},
+		{name: "bad number names the variable", environ: map[string]string{"ORDERFLOW_POOL_SIZE": "many"},
+			wantErr: []string{"ORDERFLOW_POOL_SIZE", "many"}},
+		{name: "bad duration names the variable", environ: map[string]string{"ORDERFLOW_TIMEOUT": "soon"},
+			wantErr: []string{"ORDERFLOW_TIMEOUT"}},
+		{name: "validation", environ: map[string]string{"ORDERFLOW_PORT": "0"},
+			wantErr: []string{"invalid configuration", "ORDERFLOW_PORT"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			got, err := config.LoadFrom[sample](tc.environ)
+			if len(tc.wantErr) > 0 {
+				if err == nil {
+					t.Fatalf("LoadFrom() = %+v, want an error", got)
+				}
+				for _, w := range tc.wantErr {
+					if !strings.Contains(err.Error(), w) {
+						t.Errorf("error %q does not mention %q", err, w)
+					}
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("LoadFrom(): %v", err)
+			}
+			if got != tc.want {
+				t.Errorf("LoadFrom() = %+v, want %+v", got, tc.want)
+			}
+		})
+	}
+}

@@ -1,0 +1,220 @@
+package shard
+
+import (
+	"context"
+	"database/sql"
+	"database/sql/driver"
+	"errors"
+	"fmt"
+	"net"
+	"time"
+
+	"github.com/go-sql-driver/mysql"
+)
+
+// PoolConfig sizes and bounds the connection pool of every shard.
+type PoolConfig struct {
+	// MaxOpenConns caps connections per shard.
+	MaxOpenConns int `env:"MAX_OPEN_CONNS" envDefault:"64"`
+	// MaxIdleConns keeps this many connections warm per shard.
+	MaxIdleConns int `env:"MAX_IDLE_CONNS" envDefault:"64"`
+	// ConnMaxLifetime recycles connections so that a restarted shard's pool
+	// renews itself.
+	ConnMaxLifetime time.Duration `env:"CONN_MAX_LIFETIME" envDefault:"5m"`
+	// DialTimeout bounds connecting to a shard: a shard that is down fails
+	// the requests routed to it within this time instead of hanging.
+	DialTimeout time.Duration `env:"DIAL_TIMEOUT" envDefault:"1s"`
+	// IOTimeout bounds one read or write on a connection.
+	IOTimeout time.Duration `env:"IO_TIMEOUT" envDefault:"10s"`
+}
+
+// Validate checks the pool settings.
+func (c PoolConfig) Validate() error {
+	switch {
+	case c.MaxOpenConns < 1:
+		return errors.New("shard pool: MAX_OPEN_CONNS must be at least 1")
+	case c.MaxIdleConns < 0 || c.MaxIdleConns > c.MaxOpenConns:
+		return errors.New("shard pool: MAX_IDLE_CONNS must be between 0 and MAX_OPEN_CONNS")
+	case c.DialTimeout <= 0 || c.IOTimeout <= 0:
+		return errors.New("shard pool: DIAL_TIMEOUT and IO_TIMEOUT must be positive")
+	}
+	return nil
+}
+
+// Pools holds one *sql.DB per shard of a topology.
+type Pools struct {
+	topology Topology
+	dbs      map[string]*sql.DB
+}
+
+// Open creates a pool per shard. It does not connect: use Ping to check
+// reachability, so that a service can start while one shard is down.
+func Open(t Topology, cfg PoolConfig) (*Pools, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	p := &Pools{topology: t, dbs: make(map[string]*sql.DB, len(t.Shards))}
+	for _, s := range t.Shards {
+		db, err := OpenDB(s.DSN, cfg)
+		if err != nil {
+			_ = p.Close()
+			return nil, fmt.Errorf("shard %s: %w", s.Name, err)
+		}
+		p.dbs[s.Name] = db
+	}
+	return p, nil
+}
+
+// OpenDB opens one MySQL pool with the settings every orderflow connection
+// uses: UTC times parsed into time.Time, client-side parameter interpolation
+// (one round trip per statement) and the configured timeouts.
+func OpenDB(dsn string, cfg PoolConfig) (*sql.DB, error) {
+	mc, err := mysql.ParseDSN(dsn)
+	if err != nil {
+		return nil, fmt.Errorf("parsing dsn: %w", err)
+	}
+	mc.ParseTime = true
+	mc.Loc = time.UTC
+	mc.InterpolateParams = true
+	mc.Timeout = cfg.DialTimeout
+	mc.ReadTimeout = cfg.IOTimeout
+	mc.WriteTimeout = cfg.IOTimeout
+	if mc.Params == nil {
+		mc.Params = map[string]string{}
+	}
+	mc.Params["time_zone"] = "'+00:00'"
+	connector, err := mysql.NewConnector(mc)
+	if err != nil {
+		return nil, fmt.Errorf("creating connector: %w", err)
+	}
+	db := sql.OpenDB(connector)
+	db.SetMaxOpenConns(cfg.MaxOpenConns)
+	db.SetMaxIdleConns(cfg.MaxIdleConns)
+	db.SetConnMaxLifetime(cfg.ConnMaxLifetime)
+	return db, nil
+}
+
+// Topology is the topology the pools were opened for.
+func (p *Pools) Topology() Topology { return p.topology }
+
+// DB returns the pool of a shard.
+func (p *Pools) DB(name string) (*sql.DB, error) {
+	db, ok := p.dbs[name]
+	if !ok {
+		return nil, fmt.Errorf("unknown shard %q", name)
+	}
+	return db, nil
+}
+
+// Ping checks every shard and returns each one's error (nil when reachable).
+func (p *Pools) Ping(ctx context.Context) map[string]error {
+	out := make(map[string]error, len(p.dbs))
+	type result struct {
+		name string
+		err  error
+	}
+	results := make(chan result, len(p.dbs))
+	for name, db := range p.dbs {
+		go func() {
+			results <- result{name: name, err: Classify(name, db.PingContext(ctx))}
+		}()
+	}
+	for range p.dbs {
+		r := <-results
+		out[r.name] = r.err
+	}
+	return out
+}
+
+// Close closes every pool.
+func (p *Pools) Close() error {
+	var errs []error
+	for _, db := range p.dbs {
+		errs = append(errs, db.Close())
+	}
+	return errors.Join(errs...)
+}
+
+// InTx runs fn in a READ COMMITTED transaction on one shard and commits it
+// when fn returns nil. The transaction is bound to that shard's pool, so
+// nothing inside it can touch another shard. Errors are classified, so a
+// shard that cannot be reached yields an error that Is ErrUnavailable.
+func (p *Pools) InTx(ctx context.Context, shard string, fn func(tx *sql.Tx) error) error {
+	db, err := p.DB(shard)
+	if err != nil {
+		return err
+	}
+	tx, err := db.BeginTx(ctx, &sql.TxOptions{Isolation: sql.LevelReadCommitted})
+	if err != nil {
+		return Classify(shard, fmt.Errorf("beginning transaction: %w", err))
+	}
+	if err := fn(tx); err != nil {
+		_ = tx.Rollback()
+		return Classify(shard, err)
+	}
+	if err := tx.Commit(); err != nil {
+		return Classify(shard, fmt.Errorf("committing: %w", err))
+	}
+	return nil
+}
+
+// ErrUnavailable is matched (errors.Is) by every error that means a shard
+// could not be reached or dropped the connection.
+var ErrUnavailable = errors.New("shard unavailable")
+
+// UnavailableError says which shard could not be reached and why.
+type UnavailableError struct {
+	Shard string
+	Err   error
+}
+
+func (e *UnavailableError) Error() string {
+	return fmt.Sprintf("shard %s unavailable: %v", e.Shard, e.Err)
+}
+
+// Unwrap exposes the cause.
+func (e *UnavailableError) Unwrap() error { return e.Err }
+
+// Is makes errors.Is(err, ErrUnavailable) true.
+func (e *UnavailableError) Is(target error) bool { return target == ErrUnavailable }
+
+// Classify wraps connection-level failures as *UnavailableError and leaves
+// everything else (SQL errors from a live server, cancellations, domain
+// errors) as it is.
+func Classify(shard string, err error) error {
+	if err == nil || errors.Is(err, ErrUnavailable) {
+		return err
+	}
+	if isConnectionError(err) {
+		return &UnavailableError{Shard: shard, Err: err}
+	}
+	return err
+}
+
+// serverGoneCodes are MySQL server errors that mean the server is going away
+// or refusing connections, not that the statement was wrong.
+var serverGoneCodes = map[uint16]bool{
+	1040: true, // ER_CON_COUNT_ERROR: too many connections
+	1053: true, // ER_SERVER_SHUTDOWN
+	1927: true, // ER_CONNECTION_KILLED (MariaDB)
+	4031: true, // ER_CLIENT_INTERACTION_TIMEOUT (MySQL 8)
+}
+
+func isConnectionError(err error) bool {
+	var me *mysql.MySQLError
+	if errors.As(err, &me) {
+		return serverGoneCodes[me.Number]
+	}
+	var ne net.Error
+	var oe *net.OpError
+	switch {
+	case errors.Is(err, mysql.ErrInvalidConn),
+		errors.Is(err, mysql.ErrMalformPkt),
+		errors.Is(err, driver.ErrBadConn),
+		errors.Is(err, sql.ErrConnDone),
+		errors.As(err, &oe),
+		errors.As(err, &ne):
+		return true
+	}
+	return false
+}

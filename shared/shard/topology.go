@@ -1,0 +1,193 @@
+// Package shard knows where an order lives: the topology of MySQL shards as a
+// list of epochs, the pure routing function from order number to shard, and
+// the connection pools to each shard.
+package shard
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+
+	"github.com/cespare/xxhash/v2"
+)
+
+// Spec names one physical shard and how to reach it.
+type Spec struct {
+	// Name identifies the shard in epochs, logs and metrics (for example "shard-0").
+	Name string `json:"name"`
+	// DSN is a go-sql-driver/mysql data source name.
+	DSN string `json:"dsn"`
+}
+
+// Epoch is a range of order numbers, from FirstOrderNo up to the next epoch's
+// FirstOrderNo, spread over Shards by orderNo % len(Shards).
+type Epoch struct {
+	FirstOrderNo int64    `json:"firstOrderNo"`
+	Shards       []string `json:"shards"`
+}
+
+// Topology is every shard and every epoch, oldest epoch first. Adding shards
+// appends an epoch whose FirstOrderNo is above every number handed out, so
+// orders of older epochs keep routing to where they are and no data moves.
+type Topology struct {
+	Shards []Spec  `json:"shards"`
+	Epochs []Epoch `json:"epochs"`
+}
+
+// Location is where one order number lives.
+type Location struct {
+	// Shard is the shard's name.
+	Shard string
+	// Epoch is the index of the epoch the number falls in.
+	Epoch int
+	// Index is the shard's position in that epoch, orderNo % Count.
+	Index int
+	// Count is the number of shards in that epoch.
+	Count int
+}
+
+// ErrOutOfRange is returned for order numbers below the first epoch.
+var ErrOutOfRange = errors.New("order number outside every shard epoch")
+
+// LoadTopology reads and validates a topology file.
+func LoadTopology(path string) (Topology, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return Topology{}, fmt.Errorf("reading topology: %w", err)
+	}
+	t, err := ParseTopology(data)
+	if err != nil {
+		return Topology{}, fmt.Errorf("topology %s: %w", path, err)
+	}
+	return t, nil
+}
+
+// ParseTopology decodes a topology from JSON (unknown fields are an error, so
+// a typo cannot silently drop a setting) and validates it.
+func ParseTopology(data []byte) (Topology, error) {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	var t Topology
+	if err := dec.Decode(&t); err != nil {
+		return Topology{}, fmt.Errorf("decoding topology: %w", err)
+	}
+	if err := t.Validate(); err != nil {
+		return Topology{}, err
+	}
+	return t, nil
+}
+
+// Validate reports the first thing that makes the topology unusable.
+func (t Topology) Validate() error {
+	if len(t.Shards) == 0 {
+		return errors.New("topology has no shards")
+	}
+	known := make(map[string]bool, len(t.Shards))
+	for i, s := range t.Shards {
+		switch {
+		case s.Name == "":
+			return fmt.Errorf("shards[%d] has no name", i)
+		case s.DSN == "":
+			return fmt.Errorf("shard %q has no dsn", s.Name)
+		case known[s.Name]:
+			return fmt.Errorf("shard %q is defined twice", s.Name)
+		}
+		known[s.Name] = true
+	}
+	if len(t.Epochs) == 0 {
+		return errors.New("topology has no epochs")
+	}
+	for i, e := range t.Epochs {
+		if e.FirstOrderNo < 1 {
+			return fmt.Errorf("epochs[%d]: firstOrderNo must be at least 1, got %d", i, e.FirstOrderNo)
+		}
+		if i > 0 && e.FirstOrderNo <= t.Epochs[i-1].FirstOrderNo {
+			return fmt.Errorf("epochs[%d]: firstOrderNo %d must be above the previous epoch's %d (epochs are ordered and do not overlap)",
+				i, e.FirstOrderNo, t.Epochs[i-1].FirstOrderNo)
+		}
+		if len(e.Shards) == 0 {
+			return fmt.Errorf("epochs[%d]: empty shard list", i)
+		}
+		seen := make(map[string]bool, len(e.Shards))
+		for _, name := range e.Shards {
+			if !known[name] {
+				return fmt.Errorf("epochs[%d]: unknown shard %q", i, name)
+			}
+			if seen[name] {
+				return fmt.Errorf("epochs[%d]: shard %q listed twice", i, name)
+			}
+			seen[name] = true
+		}
+	}
+	return nil
+}
+
+// Route returns where an order number lives: the last epoch whose
+// FirstOrderNo is at or below it, and in that epoch shard orderNo % count.
+func (t Topology) Route(orderNo int64) (Location, error) {
+	for i := len(t.Epochs) - 1; i >= 0; i-- {
+		e := t.Epochs[i]
+		if orderNo >= e.FirstOrderNo {
+			idx := int(orderNo % int64(len(e.Shards)))
+			return Location{Shard: e.Shards[idx], Epoch: i, Index: idx, Count: len(e.Shards)}, nil
+		}
+	}
+	return Location{}, fmt.Errorf("%w: %d", ErrOutOfRange, orderNo)
+}
+
+// Current is the index of the epoch new orders are placed in: the last one.
+func (t Topology) Current() int { return len(t.Epochs) - 1 }
+
+// PlaceRequest picks the shard of the current epoch for a new order from its
+// request id. A retry of the same request therefore reaches the same shard,
+// whose unique index on the request id makes placing an order exactly-once.
+func (t Topology) PlaceRequest(requestID string) Location {
+	cur := t.Current()
+	e := t.Epochs[cur]
+	idx := int(xxhash.Sum64String(requestID) % uint64(len(e.Shards)))
+	return Location{Shard: e.Shards[idx], Epoch: cur, Index: idx, Count: len(e.Shards)}
+}
+
+// NumberRange is the residue class of order numbers that one shard of one
+// epoch hands out: First, First+Step, First+2*Step, ... up to but excluding
+// Limit (0 means no limit: the current epoch is open-ended).
+type NumberRange struct {
+	EpochFirstOrderNo int64
+	First             int64
+	Step              int64
+	Limit             int64
+}
+
+// Numbers returns the residue class the given location hands out. Every
+// number in it routes back to the same location.
+func (t Topology) Numbers(loc Location) NumberRange {
+	e := t.Epochs[loc.Epoch]
+	step := int64(loc.Count)
+	first := e.FirstOrderNo + (int64(loc.Index)-e.FirstOrderNo%step+step)%step
+	var limit int64
+	if loc.Epoch+1 < len(t.Epochs) {
+		limit = t.Epochs[loc.Epoch+1].FirstOrderNo
+	}
+	return NumberRange{EpochFirstOrderNo: e.FirstOrderNo, First: first, Step: step, Limit: limit}
+}
+
+// DSN returns the data source name of a shard.
+func (t Topology) DSN(name string) (string, bool) {
+	for _, s := range t.Shards {
+		if s.Name == name {
+			return s.DSN, true
+		}
+	}
+	return "", false
+}
+
+// Names lists the shards in the order they are defined.
+func (t Topology) Names() []string {
+	out := make([]string, len(t.Shards))
+	for i, s := range t.Shards {
+		out[i] = s.Name
+	}
+	return out
+}

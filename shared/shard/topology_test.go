@@ -1,0 +1,163 @@
+package shard_test
+
+import (
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/orderflow/orderflow/shared/shard"
+)
+
+func twoEpochs() shard.Topology {
+	return shard.Topology{
+		Shards: []shard.Spec{{Name: "a", DSN: "x"}, {Name: "b", DSN: "x"}, {Name: "c", DSN: "x"}},
+		Epochs: []shard.Epoch{
+			{FirstOrderNo: 1, Shards: []string{"a", "b"}},
+			{FirstOrderNo: 1001, Shards: []string{"a", "b", "c"}},
+		},
+	}
+}
+
+func TestRoute(t *testing.T) {
+	t.Parallel()
+	topo := twoEpochs()
+	tests := []struct {
+		name    string
+		orderNo int64
+		want    shard.Location
+		wantErr error
+	}{
+		{name: "first number of first epoch", orderNo: 1, want: shard.Location{Shard: "b", Epoch: 0, Index: 1, Count: 2}},
+		{name: "even number in first epoch", orderNo: 2, want: shard.Location{Shard: "a", Epoch: 0, Index: 0, Count: 2}},
+		{name: "last number of first epoch", orderNo: 1000, want: shard.Location{Shard: "a", Epoch: 0, Index: 0, Count: 2}},
+		{name: "first number of second epoch", orderNo: 1001, want: shard.Location{Shard: "c", Epoch: 1, Index: 2, Count: 3}},
+		{name: "second epoch modulo three", orderNo: 1002, want: shard.Location{Shard: "a", Epoch: 1, Index: 0, Count: 3}},
+		{name: "zero is below every epoch", orderNo: 0, wantErr: shard.ErrOutOfRange},
+		{name: "negative", orderNo: -5, wantErr: shard.ErrOutOfRange},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			got, err := topo.Route(tc.orderNo)
+			if !errors.Is(err, tc.wantErr) {
+				t.Fatalf("Route(%d) error = %v, want %v", tc.orderNo, err, tc.wantErr)
+			}
+			if got != tc.want {
+				t.Errorf("Route(%d) = %+v, want %+v", tc.orderNo, got, tc.want)
+			}
+		})
+	}
+}
+
+func TestNumbersRouteBackToTheirShard(t *testing.T) {
+	t.Parallel()
+	topo := twoEpochs()
+	tests := []struct {
+		name string
+		loc  shard.Location
+		want shard.NumberRange
+	}{
+		{name: "epoch 0 index 0", loc: shard.Location{Shard: "a", Epoch: 0, Index: 0, Count: 2},
+			want: shard.NumberRange{EpochFirstOrderNo: 1, First: 2, Step: 2, Limit: 1001}},
+		{name: "epoch 0 index 1", loc: shard.Location{Shard: "b", Epoch: 0, Index: 1, Count: 2},
+			want: shard.NumberRange{EpochFirstOrderNo: 1, First: 1, Step: 2, Limit: 1001}},
+		{name: "epoch 1 index 0", loc: shard.Location{Shard: "a", Epoch: 1, Index: 0, Count: 3},
+			want: shard.NumberRange{EpochFirstOrderNo: 1001, First: 1002, Step: 3}},
+		{name: "epoch 1 index 2", loc: shard.Location{Shard: "c", Epoch: 1, Index: 2, Count: 3},
+			want: shard.NumberRange{EpochFirstOrderNo: 1001, First: 1001, Step: 3}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			got := topo.Numbers(tc.loc)
+			if got != tc.want {
+				t.Fatalf("Numbers(%+v) = %+v, want %+v", tc.loc, got, tc.want)
+			}
+			for n := got.First; n < got.First+50*got.Step; n += got.Step {
+				if got.Limit != 0 && n >= got.Limit {
+					break
+				}
+				loc, err := topo.Route(n)
+				if err != nil || loc != tc.loc {
+					t.Fatalf("number %d routes to %+v (%v), want %+v", n, loc, err, tc.loc)
+				}
+			}
+		})
+	}
+}
+
+func TestPlaceRequestSpreadsEvenly(t *testing.T) {
+	t.Parallel()
+	for _, shards := range []int{2, 3, 4} {
+		topo := shard.Topology{Epochs: []shard.Epoch{{FirstOrderNo: 1}}}
+		for i := range shards {
+			name := string(rune('a' + i))
+			topo.Shards = append(topo.Shards, shard.Spec{Name: name, DSN: "x"})
+			topo.Epochs[0].Shards = append(topo.Epochs[0].Shards, name)
+		}
+		counts := map[string]int{}
+		const n = 10000
+		for i := range n {
+			loc := topo.PlaceRequest("req-" + strings.Repeat("x", i%7) + string(rune('0'+i%10)) + "-" + itoa(i))
+			counts[loc.Shard]++
+			if again := topo.PlaceRequest("req-" + strings.Repeat("x", i%7) + string(rune('0'+i%10)) + "-" + itoa(i)); again != loc {
+				t.Fatalf("PlaceRequest is not stable: %+v then %+v", loc, again)
+			}
+		}
+		for name, c := range counts {
+			share := float64(c) / n
+			want := 1 / float64(shards)
+			if share < want-0.02 || share > want+0.02 {
+				t.Errorf("%d shards: shard %s got %.3f of requests, want %.3f ± 0.02", shards, name, share, want)
+			}
+		}
+	}
+}
+
+func itoa(i int) string {
+	var b []byte
+	for {
+		b = append([]byte{byte('0' + i%10)}, b...)
+		i /= 10
+		if i == 0 {
+			return string(b)
+		}
+	}
+}
+
+func TestParseTopology(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name    string
+		json    string
+		wantErr string
+	}{
+		{name: "valid", json: `{"shards":[{"name":"a","dsn":"d"},{"name":"b","dsn":"d"}],"epochs":[{"firstOrderNo":1,"shards":["a","b"]},{"firstOrderNo":50,"shards":["a"]}]}`},
+		{name: "unknown field", json: `{"shards":[{"name":"a","dsn":"d"}],"epochs":[{"firstOrderNo":1,"shards":["a"]}],"extra":1}`, wantErr: "unknown field"},
+		{name: "no shards", json: `{"shards":[],"epochs":[{"firstOrderNo":1,"shards":["a"]}]}`, wantErr: "no shards"},
+		{name: "no epochs", json: `{"shards":[{"name":"a","dsn":"d"}],"epochs":[]}`, wantErr: "no epochs"},
+		{name: "empty shard list", json: `{"shards":[{"name":"a","dsn":"d"}],"epochs":[{"firstOrderNo":1,"shards":[]}]}`, wantErr: "empty shard list"},
+		{name: "unordered epochs", json: `{"shards":[{"name":"a","dsn":"d"}],"epochs":[{"firstOrderNo":10,"shards":["a"]},{"firstOrderNo":5,"shards":["a"]}]}`, wantErr: "must be above"},
+		{name: "overlapping epochs", json: `{"shards":[{"name":"a","dsn":"d"}],"epochs":[{"firstOrderNo":10,"shards":["a"]},{"firstOrderNo":10,"shards":["a"]}]}`, wantErr: "must be above"},
+		{name: "zero first order number", json: `{"shards":[{"name":"a","dsn":"d"}],"epochs":[{"firstOrderNo":0,"shards":["a"]}]}`, wantErr: "at least 1"},
+		{name: "unknown shard in epoch", json: `{"shards":[{"name":"a","dsn":"d"}],"epochs":[{"firstOrderNo":1,"shards":["z"]}]}`, wantErr: `unknown shard "z"`},
+		{name: "shard twice in epoch", json: `{"shards":[{"name":"a","dsn":"d"}],"epochs":[{"firstOrderNo":1,"shards":["a","a"]}]}`, wantErr: "listed twice"},
+		{name: "duplicate shard", json: `{"shards":[{"name":"a","dsn":"d"},{"name":"a","dsn":"e"}],"epochs":[{"firstOrderNo":1,"shards":["a"]}]}`, wantErr: "defined twice"},
+		{name: "missing dsn", json: `{"shards":[{"name":"a"}],"epochs":[{"firstOrderNo":1,"shards":["a"]}]}`, wantErr: "no dsn"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			_, err := shard.ParseTopology([]byte(tc.json))
+			if tc.wantErr == "" {
+				if err != nil {
+					t.Fatalf("ParseTopology: %v", err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+				t.Fatalf("ParseTopology error = %v, want one containing %q", err, tc.wantErr)
+			}
+		})
+	}
+}

@@ -1,0 +1,3 @@
+module github.com/orderflow/orderflow/tests
+
+go 1.26.0
