@@ -1,0 +1,23 @@
+// Command orderctl is the operator's tool for orderflow: schema migrations,
+// infrastructure checks, Kafka topics (and, as they arrive, outbox replay and
+// shard operations).
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/orderflow/orderflow/services/orderctl/internal/cli"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := cli.New(os.Stdout, os.Stderr).ExecuteContext(ctx); err != nil {
+		fmt.Fprintln(os.Stderr, "orderctl:", err)
+		os.Exit(1)
+	}
+}

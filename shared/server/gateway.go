@@ -1,0 +1,88 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"regexp"
+	"strings"
+
+	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/encoding/protojson"
+)
+
+// NewGateway returns a grpc-gateway mux that speaks protojson with
+// lowerCamelCase names, emits unpopulated fields (clients see "stale":false
+// and empty page tokens), refuses unknown JSON fields, and reports request
+// decoding errors as INVALID_ARGUMENT with field violations.
+func NewGateway(opts ...runtime.ServeMuxOption) *runtime.ServeMux {
+	marshaler := &runtime.HTTPBodyMarshaler{Marshaler: &runtime.JSONPb{
+		MarshalOptions:   protojson.MarshalOptions{EmitUnpopulated: true},
+		UnmarshalOptions: protojson.UnmarshalOptions{DiscardUnknown: false},
+	}}
+	base := []runtime.ServeMuxOption{
+		runtime.WithMarshalerOption(runtime.MIMEWildcard, marshaler),
+		runtime.WithErrorHandler(errorHandler),
+	}
+	return runtime.NewServeMux(append(base, opts...)...)
+}
+
+var (
+	unknownFieldRE  = regexp.MustCompile(`unknown field "([^"]+)"`)
+	pathParameterRE = regexp.MustCompile(`parameter: ([a-zA-Z0-9_.]+), error: (.*)`)
+)
+
+// errorHandler gives the gateway's own decoding errors (which arrive as a
+// bare INVALID_ARGUMENT with the decoder's text) a BadRequest field
+// violation, then writes the status as JSON like every other error.
+func errorHandler(ctx context.Context, mux *runtime.ServeMux, m runtime.Marshaler, w http.ResponseWriter, r *http.Request, err error) {
+	runtime.DefaultHTTPErrorHandler(ctx, mux, m, w, r, describeDecodeError(err))
+}
+
+func describeDecodeError(err error) error {
+	var tooLarge *http.MaxBytesError
+	if errors.As(err, &tooLarge) {
+		return InvalidArgument("request body too large", []FieldViolation{{
+			Field: "body", Description: fmt.Sprintf("must be at most %d bytes", tooLarge.Limit),
+		}})
+	}
+	st, ok := status.FromError(err)
+	if !ok || st.Code() != codes.InvalidArgument || len(st.Details()) > 0 {
+		return err
+	}
+	msg := st.Message()
+	switch {
+	case strings.Contains(msg, "request body too large"):
+		return InvalidArgument("request body too large", []FieldViolation{{Field: "body", Description: msg}})
+	case unknownFieldRE.MatchString(msg):
+		name := unknownFieldRE.FindStringSubmatch(msg)[1]
+		return InvalidArgument("unknown field "+name, []FieldViolation{{Field: name, Description: "unknown field"}})
+	case pathParameterRE.MatchString(msg):
+		m := pathParameterRE.FindStringSubmatch(msg)
+		field := lowerCamel(m[1])
+		return InvalidArgument("invalid "+field, []FieldViolation{{Field: field, Description: "invalid value: " + m[2]}})
+	default:
+		return InvalidArgument("malformed request body", []FieldViolation{{Field: "body", Description: msg}})
+	}
+}
+
+// lowerCamel turns a proto field path (order_no) into its JSON name (orderNo).
+func lowerCamel(s string) string {
+	var b strings.Builder
+	upper := false
+	for _, r := range s {
+		switch {
+		case r == '_':
+			upper = true
+		case upper:
+			b.WriteString(strings.ToUpper(string(r)))
+			upper = false
+		default:
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
+}

@@ -1,0 +1,54 @@
+package server
+
+import (
+	"context"
+	"log/slog"
+
+	grpcprom "github.com/grpc-ecosystem/go-grpc-middleware/providers/prometheus"
+	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/recovery"
+	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/reflection"
+	"google.golang.org/grpc/status"
+
+	"github.com/orderflow/orderflow/shared/observability"
+)
+
+// GRPCOptions describes the gRPC port of a service.
+type GRPCOptions struct {
+	Logger   *slog.Logger
+	Registry *prometheus.Registry
+	Tracing  *observability.Tracing
+	// MaxRecvMsgBytes caps one request message.
+	MaxRecvMsgBytes int
+}
+
+// NewGRPCServer returns a gRPC server with panic recovery, Prometheus
+// metrics, tracing, the standard health service and reflection.
+func NewGRPCServer(o GRPCOptions) *grpc.Server {
+	metrics := grpcprom.NewServerMetrics(grpcprom.WithServerHandlingTimeHistogram(
+		grpcprom.WithHistogramBuckets([]float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5}),
+	))
+	o.Registry.MustRegister(metrics)
+	recoverPanic := recovery.WithRecoveryHandlerContext(func(ctx context.Context, p any) error {
+		o.Logger.ErrorContext(ctx, "panic in gRPC handler", slog.Any("panic", p))
+		return status.Error(codes.Internal, "internal error")
+	})
+	opts := []grpc.ServerOption{
+		grpc.StatsHandler(otelgrpc.NewServerHandler(
+			otelgrpc.WithTracerProvider(o.Tracing.Provider), otelgrpc.WithPropagators(o.Tracing.Propagator))),
+		grpc.ChainUnaryInterceptor(metrics.UnaryServerInterceptor(), recovery.UnaryServerInterceptor(recoverPanic)),
+		grpc.ChainStreamInterceptor(metrics.StreamServerInterceptor(), recovery.StreamServerInterceptor(recoverPanic)),
+	}
+	if o.MaxRecvMsgBytes > 0 {
+		opts = append(opts, grpc.MaxRecvMsgSize(o.MaxRecvMsgBytes))
+	}
+	s := grpc.NewServer(opts...)
+	healthpb.RegisterHealthServer(s, health.NewServer())
+	reflection.Register(s)
+	return s
+}

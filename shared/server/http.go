@@ -1,0 +1,135 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
+
+	"github.com/orderflow/orderflow/shared/observability"
+)
+
+// ReadinessCheck reports, per dependency name, nil when it is usable.
+type ReadinessCheck func(ctx context.Context) map[string]error
+
+// HTTPOptions describes the HTTP port of a service.
+type HTTPOptions struct {
+	// API serves the REST routes (usually the grpc-gateway mux).
+	API http.Handler
+	// OpenAPI is the service's OpenAPI document, served at /openapi.json.
+	OpenAPI []byte
+	// MaxBodyBytes caps request bodies; larger ones are refused with 400.
+	MaxBodyBytes int64
+	// Ready is run by /readyz.
+	Ready ReadinessCheck
+	// ReadyTimeout bounds one /readyz run.
+	ReadyTimeout time.Duration
+	Registry     *prometheus.Registry
+	Tracing      *observability.Tracing
+}
+
+// NewHTTPHandler puts the REST API, the OpenAPI document and the operations
+// endpoints on one handler, with tracing, request metrics and a body limit.
+func NewHTTPHandler(o HTTPOptions) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(o.Registry, promhttp.HandlerOpts{Registry: o.Registry}))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	mux.HandleFunc("GET /readyz", readyHandler(o.Ready, o.ReadyTimeout))
+	if o.OpenAPI != nil {
+		mux.HandleFunc("GET /openapi.json", func(w http.ResponseWriter, _ *http.Request) {
+			w.Header().Set("Content-Type", "application/json")
+			_, _ = w.Write(o.OpenAPI)
+		})
+	}
+
+	api := limitBody(o.API, o.MaxBodyBytes)
+	api = otelhttp.NewHandler(api, "rest",
+		otelhttp.WithTracerProvider(o.Tracing.Provider), otelhttp.WithPropagators(o.Tracing.Propagator))
+	mux.Handle("/", api)
+	return mux
+}
+
+// RouteMetrics is a grpc-gateway middleware that records each REST request
+// under its route pattern (not the raw path, which would explode the label
+// set with order numbers).
+func RouteMetrics(registry *prometheus.Registry) runtime.Middleware {
+	hist := prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "orderflow_rest_request_duration_seconds",
+		Help:    "REST requests by route pattern, method and HTTP status code.",
+		Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5},
+	}, []string{"route", "method", "code"})
+	registry.MustRegister(hist)
+	return func(next runtime.HandlerFunc) runtime.HandlerFunc {
+		return func(w http.ResponseWriter, r *http.Request, params map[string]string) {
+			start := time.Now()
+			rec := &statusRecorder{ResponseWriter: w, code: http.StatusOK}
+			next(rec, r, params)
+			route, ok := runtime.HTTPPathPattern(r.Context())
+			if !ok {
+				route = "unmatched"
+			}
+			hist.WithLabelValues(route, r.Method, strconv.Itoa(rec.code)).Observe(time.Since(start).Seconds())
+		}
+	}
+}
+
+type statusRecorder struct {
+	http.ResponseWriter
+	code int
+}
+
+func (s *statusRecorder) WriteHeader(code int) {
+	s.code = code
+	s.ResponseWriter.WriteHeader(code)
+}
+
+func limitBody(next http.Handler, limit int64) http.Handler {
+	if limit <= 0 {
+		return next
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r.Body = http.MaxBytesReader(w, r.Body, limit)
+		next.ServeHTTP(w, r)
+	})
+}
+
+func readyHandler(check ReadinessCheck, timeout time.Duration) http.HandlerFunc {
+	if timeout <= 0 {
+		timeout = 2 * time.Second
+	}
+	return func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), timeout)
+		defer cancel()
+		checks := map[string]string{}
+		ready := true
+		if check != nil {
+			for name, err := range check(ctx) {
+				if err != nil {
+					checks[name] = err.Error()
+					ready = false
+				} else {
+					checks[name] = "ok"
+				}
+			}
+		}
+		code, state := http.StatusOK, "ready"
+		if !ready {
+			code, state = http.StatusServiceUnavailable, "not ready"
+		}
+		writeJSON(w, code, map[string]any{"status": state, "checks": checks})
+	}
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(v)
+}

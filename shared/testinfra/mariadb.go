@@ -1,0 +1,134 @@
+package testinfra
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/orderflow/orderflow/shared/shard"
+)
+
+// MariaDB is a private MariaDB server owned by one test, for tests that stop
+// or kill a shard: the shared shard servers must stay up for other tests.
+type MariaDB struct {
+	t       testing.TB
+	binary  string
+	dataDir string
+	port    int
+	logPath string
+
+	mu  sync.Mutex
+	cmd *exec.Cmd
+}
+
+// StartMariaDB initialises a data directory in a temporary folder, starts a
+// server on a free loopback port, waits until it answers, and stops it when
+// the test ends.
+func StartMariaDB(t testing.TB) *MariaDB {
+	t.Helper()
+	Integration(t)
+	binary := findBinary("mariadbd")
+	installer := findBinary("mariadb-install-db")
+	if binary == "" || installer == "" {
+		t.Fatal("testinfra: mariadbd or mariadb-install-db not found; run scripts/infra up, which installs MariaDB")
+	}
+	dir := t.TempDir()
+	m := &MariaDB{t: t, binary: binary, dataDir: filepath.Join(dir, "data"), port: freePort(t), logPath: filepath.Join(dir, "mariadb.err")}
+	install := exec.Command(installer, "--user=root", "--datadir="+m.dataDir,
+		"--auth-root-authentication-method=normal", "--skip-test-db")
+	if out, err := install.CombinedOutput(); err != nil {
+		t.Fatalf("testinfra: mariadb-install-db: %v\n%s", err, out)
+	}
+	t.Cleanup(m.Kill)
+	m.Start()
+	return m
+}
+
+func findBinary(name string) string {
+	if p, err := exec.LookPath(name); err == nil {
+		return p
+	}
+	for _, dir := range []string{"/usr/sbin", "/usr/bin", "/usr/local/sbin"} {
+		p := filepath.Join(dir, name)
+		if _, err := os.Stat(p); err == nil {
+			return p
+		}
+	}
+	return ""
+}
+
+func freePort(t testing.TB) int {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("testinfra: finding a free port: %v", err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// ServerDSN is the DSN of the server without a database.
+func (m *MariaDB) ServerDSN() string { return "root@tcp(127.0.0.1:" + strconv.Itoa(m.port) + ")/" }
+
+// Start starts the server (again) on the same data directory and port and
+// waits until it answers a query.
+func (m *MariaDB) Start() {
+	m.t.Helper()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.cmd != nil {
+		return
+	}
+	cmd := exec.Command(m.binary, "--no-defaults", "--user=root", "--datadir="+m.dataDir,
+		"--socket="+filepath.Join(filepath.Dir(m.dataDir), "mysqld.sock"),
+		"--port="+strconv.Itoa(m.port), "--bind-address=127.0.0.1",
+		"--pid-file="+filepath.Join(filepath.Dir(m.dataDir), "mysqld.pid"),
+		"--log-error="+m.logPath, "--skip-name-resolve", "--innodb-buffer-pool-size=32M",
+		"--transaction-isolation=READ-COMMITTED")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		m.t.Fatalf("testinfra: starting mariadbd: %v", err)
+	}
+	m.cmd = cmd
+	db, err := shard.OpenDB(m.ServerDSN(), TestPool())
+	if err != nil {
+		m.t.Fatalf("testinfra: %v", err)
+	}
+	defer db.Close()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		err := db.PingContext(ctx)
+		cancel()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			log, _ := os.ReadFile(m.logPath)
+			m.t.Fatalf("testinfra: private mariadbd did not answer within 30 s: %v\n%s", err, log)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// Kill ends the server with SIGKILL, as a crash would, and waits for it.
+func (m *MariaDB) Kill() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.cmd == nil {
+		return
+	}
+	_ = m.cmd.Process.Kill()
+	_ = m.cmd.Wait()
+	m.cmd = nil
+}
+
+// String names the server in test logs.
+func (m *MariaDB) String() string { return fmt.Sprintf("private mariadb on port %d", m.port) }
