@@ -9,6 +9,7 @@ import (
 	"embed"
 	"fmt"
 	"io/fs"
+	"path"
 
 	"github.com/pressly/goose/v3"
 )
@@ -49,15 +50,20 @@ func Up(ctx context.Context, db *sql.DB) (int64, error) {
 	return v, nil
 }
 
-// Latest is the highest schema version the embedded migrations define.
-func Latest(ctx context.Context) (int64, error) {
-	p, err := provider(nil)
+// Latest is the highest schema version the embedded migrations define
+// (the number each file name starts with).
+func Latest() (int64, error) {
+	entries, err := fs.Glob(files, "sql/*.sql")
 	if err != nil {
-		return 0, err
+		return 0, fmt.Errorf("listing migrations: %w", err)
 	}
-	sources := p.ListSources()
-	if len(sources) == 0 {
-		return 0, nil
+	var latest int64
+	for _, name := range entries {
+		v, err := goose.NumericComponent(path.Base(name))
+		if err != nil {
+			return 0, fmt.Errorf("migration %s: %w", name, err)
+		}
+		latest = max(latest, v)
 	}
-	return sources[len(sources)-1].Version, nil
+	return latest, nil
 }

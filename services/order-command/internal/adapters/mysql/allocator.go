@@ -1,0 +1,153 @@
+package mysql
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/orderflow/orderflow/shared/shard"
+)
+
+// ErrEpochExhausted means an epoch's shard has handed out every number below
+// the next epoch's first one: the instance must use the newer epoch.
+var ErrEpochExhausted = errors.New("order numbers of this shard epoch are used up")
+
+// Allocator hands out order numbers without a database round trip per
+// order. Each (epoch, shard) has a sequence row on that shard holding the
+// next number of the shard's residue class; an instance reserves a block of
+// BlockSize numbers at a time and fetches the next block in the background
+// when a quarter of the current one is left, so a short outage of the
+// sequence does not stop orders while numbers remain. Numbers of a block
+// that a crashed instance never used are skipped, never reused.
+type Allocator struct {
+	pools     *shard.Pools
+	blockSize int64
+	logger    *slog.Logger
+
+	mu     sync.Mutex
+	ranges map[allocKey]*numberRange
+}
+
+type allocKey struct {
+	epochFirst int64
+	shard      string
+}
+
+// numberRange is the numbers an instance holds for one (epoch, shard).
+type numberRange struct {
+	mu       sync.Mutex
+	next     int64 // next number to hand out
+	end      int64 // first number not in the current block
+	spare    *block
+	fetching bool
+}
+
+type block struct{ first, end int64 }
+
+// prefetchTimeout bounds a background reservation, which has no caller
+// deadline of its own.
+const prefetchTimeout = 10 * time.Second
+
+// NewAllocator returns an allocator reserving blockSize numbers at a time.
+func NewAllocator(pools *shard.Pools, blockSize int, logger *slog.Logger) (*Allocator, error) {
+	if blockSize < 1 {
+		return nil, fmt.Errorf("order number block size must be at least 1, got %d", blockSize)
+	}
+	return &Allocator{pools: pools, blockSize: int64(blockSize), logger: logger, ranges: map[allocKey]*numberRange{}}, nil
+}
+
+// Next returns a fresh order number that routes to loc.
+func (a *Allocator) Next(ctx context.Context, loc shard.Location) (int64, error) {
+	nr := a.rangeFor(loc)
+	numbers := a.pools.Topology().Numbers(loc)
+	nr.mu.Lock()
+	defer nr.mu.Unlock()
+	if nr.next >= nr.end {
+		if nr.spare != nil {
+			nr.next, nr.end, nr.spare = nr.spare.first, nr.spare.end, nil
+		} else {
+			b, err := a.reserve(ctx, loc, numbers)
+			if err != nil {
+				return 0, err
+			}
+			nr.next, nr.end = b.first, b.end
+		}
+	}
+	n := nr.next
+	nr.next += numbers.Step
+	if left := (nr.end - nr.next) / numbers.Step; left <= a.blockSize/4 && nr.spare == nil && !nr.fetching {
+		nr.fetching = true
+		go a.prefetch(context.WithoutCancel(ctx), nr, loc, numbers)
+	}
+	return n, nil
+}
+
+func (a *Allocator) rangeFor(loc shard.Location) *numberRange {
+	key := allocKey{epochFirst: a.pools.Topology().Epochs[loc.Epoch].FirstOrderNo, shard: loc.Shard}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	nr, ok := a.ranges[key]
+	if !ok {
+		nr = &numberRange{}
+		a.ranges[key] = nr
+	}
+	return nr
+}
+
+func (a *Allocator) prefetch(ctx context.Context, nr *numberRange, loc shard.Location, numbers shard.NumberRange) {
+	ctx, cancel := context.WithTimeout(ctx, prefetchTimeout)
+	defer cancel()
+	b, err := a.reserve(ctx, loc, numbers)
+	nr.mu.Lock()
+	defer nr.mu.Unlock()
+	nr.fetching = false
+	if err != nil {
+		a.logger.WarnContext(ctx, "prefetching order numbers failed", slog.String("shard", loc.Shard), slog.Any("error", err))
+		return
+	}
+	nr.spare = &b
+}
+
+// reserve moves the shard's sequence forward by one block in a transaction
+// and returns the block.
+func (a *Allocator) reserve(ctx context.Context, loc shard.Location, numbers shard.NumberRange) (block, error) {
+	var b block
+	err := a.pools.InTx(ctx, loc.Shard, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO order_no_sequence (epoch_first_order_no, shard_index, shard_count, next_order_no)
+			VALUES (?, ?, ?, ?) ON DUPLICATE KEY UPDATE epoch_first_order_no = epoch_first_order_no`,
+			numbers.EpochFirstOrderNo, loc.Index, loc.Count, numbers.First); err != nil {
+			return fmt.Errorf("creating order number sequence: %w", err)
+		}
+		var next int64
+		var index, count int
+		if err := tx.QueryRowContext(ctx, `SELECT next_order_no, shard_index, shard_count FROM order_no_sequence
+			WHERE epoch_first_order_no = ? FOR UPDATE`, numbers.EpochFirstOrderNo).Scan(&next, &index, &count); err != nil {
+			return fmt.Errorf("reading order number sequence: %w", err)
+		}
+		if index != loc.Index || count != loc.Count {
+			return fmt.Errorf("shard %s holds the sequence of shard %d of %d for epoch %d, but the topology says %d of %d",
+				loc.Shard, index, count, numbers.EpochFirstOrderNo, loc.Index, loc.Count)
+		}
+		end := next + a.blockSize*numbers.Step
+		if numbers.Limit > 0 {
+			if next >= numbers.Limit {
+				return fmt.Errorf("%w: epoch %d, shard %s", ErrEpochExhausted, numbers.EpochFirstOrderNo, loc.Shard)
+			}
+			end = min(end, numbers.Limit)
+		}
+		if _, err := tx.ExecContext(ctx, "UPDATE order_no_sequence SET next_order_no = ? WHERE epoch_first_order_no = ?",
+			end, numbers.EpochFirstOrderNo); err != nil {
+			return fmt.Errorf("advancing order number sequence: %w", err)
+		}
+		b = block{first: next, end: end}
+		return nil
+	})
+	if err != nil {
+		return block{}, fmt.Errorf("reserving order numbers on %s: %w", loc.Shard, err)
+	}
+	return b, nil
+}

@@ -1,0 +1,228 @@
+// Package mysql stores orders on the MySQL shards: the order, its items, its
+// status history and its outbox event in one local transaction on the
+// order's shard. It also hands out order numbers from each shard's sequence.
+package mysql
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/go-sql-driver/mysql"
+
+	"github.com/orderflow/orderflow/services/order-command/internal/domain"
+	"github.com/orderflow/orderflow/shared/shard"
+)
+
+// Repository implements app.Repository over the shard pools.
+type Repository struct {
+	pools *shard.Pools
+}
+
+// NewRepository returns a repository over the given shards.
+func NewRepository(pools *shard.Pools) *Repository {
+	return &Repository{pools: pools}
+}
+
+const duplicateKey = 1062
+
+// Place writes the order, its items, its first history row and its outbox
+// row in one transaction. A duplicate request id rolls it back and returns
+// the order stored under that request id.
+func (r *Repository) Place(ctx context.Context, loc shard.Location, o *domain.Order, ev domain.Event) (*domain.Order, bool, error) {
+	if routed, err := r.pools.Topology().Route(o.No); err != nil || routed.Shard != loc.Shard {
+		return nil, false, fmt.Errorf("order %d does not route to shard %s (routes to %q): %w", o.No, loc.Shard, routed.Shard, err)
+	}
+	err := r.pools.InTx(ctx, loc.Shard, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO orders (order_no, request_id, request_hash, user_id, shop_id, status,
+			total_amount, delivery_address, cancel_reason, version, placed_at, updated_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL, ?, ?, ?)`,
+			o.No, o.RequestID, o.RequestHash[:], o.UserID, o.ShopID, o.Status.String(),
+			o.TotalAmount, o.DeliveryAddress, o.Version, o.PlacedAt, o.UpdatedAt); err != nil {
+			return fmt.Errorf("inserting order: %w", err)
+		}
+		if err := insertItems(ctx, tx, o); err != nil {
+			return err
+		}
+		if err := insertHistory(ctx, tx, o.No, o.History[len(o.History)-1]); err != nil {
+			return err
+		}
+		return insertOutbox(ctx, tx, ev)
+	})
+	if err == nil {
+		return o, true, nil
+	}
+	var me *mysql.MySQLError
+	if errors.As(err, &me) && me.Number == duplicateKey && strings.Contains(me.Message, "uq_orders_request_id") {
+		existing, err := r.getByRequestID(ctx, loc.Shard, o.RequestID)
+		if err != nil {
+			return nil, false, fmt.Errorf("reading the order of a repeated request: %w", err)
+		}
+		return existing, false, nil
+	}
+	return nil, false, err
+}
+
+func insertItems(ctx context.Context, tx *sql.Tx, o *domain.Order) error {
+	var q strings.Builder
+	q.WriteString("INSERT INTO order_items (order_no, line_no, menu_id, name, quantity, unit_price) VALUES ")
+	args := make([]any, 0, len(o.Items)*6)
+	for i, it := range o.Items {
+		if i > 0 {
+			q.WriteString(", ")
+		}
+		q.WriteString("(?, ?, ?, ?, ?, ?)")
+		args = append(args, o.No, i+1, it.MenuID, it.Name, it.Quantity, it.UnitPrice)
+	}
+	if _, err := tx.ExecContext(ctx, q.String(), args...); err != nil {
+		return fmt.Errorf("inserting items: %w", err)
+	}
+	return nil
+}
+
+func insertHistory(ctx context.Context, tx *sql.Tx, orderNo int64, c domain.StatusChange) error {
+	if _, err := tx.ExecContext(ctx,
+		"INSERT INTO order_status_history (order_no, version, status, changed_at) VALUES (?, ?, ?, ?)",
+		orderNo, c.Version, c.Status.String(), c.ChangedAt); err != nil {
+		return fmt.Errorf("inserting status history: %w", err)
+	}
+	return nil
+}
+
+func insertOutbox(ctx context.Context, tx *sql.Tx, ev domain.Event) error {
+	if _, err := tx.ExecContext(ctx, `INSERT INTO outbox (event_id, event_type, order_no, order_version, occurred_at, traceparent)
+		VALUES (?, ?, ?, ?, ?, ?)`, ev.ID, string(ev.Type), ev.OrderNo, ev.Version, ev.OccurredAt, ev.Traceparent); err != nil {
+		return fmt.Errorf("inserting outbox event: %w", err)
+	}
+	return nil
+}
+
+// Update locks the order row (SELECT ... FOR UPDATE), so concurrent changes
+// of one order serialise and each sees the version the previous one wrote.
+func (r *Repository) Update(ctx context.Context, orderNo int64, change func(o *domain.Order) (domain.Event, error)) (*domain.Order, error) {
+	loc, err := r.pools.Topology().Route(orderNo)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", domain.ErrNotFound, err)
+	}
+	var updated *domain.Order
+	err = r.pools.InTx(ctx, loc.Shard, func(tx *sql.Tx) error {
+		o, err := load(ctx, tx, "WHERE order_no = ? FOR UPDATE", orderNo)
+		if err != nil {
+			return err
+		}
+		ev, err := change(o)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx,
+			"UPDATE orders SET status = ?, version = ?, cancel_reason = ?, updated_at = ? WHERE order_no = ?",
+			o.Status.String(), o.Version, nullable(o.CancelReason), o.UpdatedAt, o.No); err != nil {
+			return fmt.Errorf("updating order: %w", err)
+		}
+		if err := insertHistory(ctx, tx, o.No, o.History[len(o.History)-1]); err != nil {
+			return err
+		}
+		if err := insertOutbox(ctx, tx, ev); err != nil {
+			return err
+		}
+		updated = o
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return updated, nil
+}
+
+// Get reads an order with its items and history.
+func (r *Repository) Get(ctx context.Context, orderNo int64) (*domain.Order, error) {
+	loc, err := r.pools.Topology().Route(orderNo)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", domain.ErrNotFound, err)
+	}
+	return r.read(ctx, loc.Shard, "WHERE order_no = ?", orderNo)
+}
+
+func (r *Repository) getByRequestID(ctx context.Context, shardName, requestID string) (*domain.Order, error) {
+	return r.read(ctx, shardName, "WHERE request_id = ?", requestID)
+}
+
+func (r *Repository) read(ctx context.Context, shardName, where string, arg any) (*domain.Order, error) {
+	var o *domain.Order
+	err := r.pools.InTx(ctx, shardName, func(tx *sql.Tx) error {
+		var err error
+		o, err = load(ctx, tx, where, arg)
+		return err
+	})
+	return o, err
+}
+
+// load reads one order, its items and its history inside tx.
+func load(ctx context.Context, tx *sql.Tx, where string, arg any) (*domain.Order, error) {
+	o := &domain.Order{}
+	var status string
+	var hash []byte
+	var cancelReason sql.NullString
+	err := tx.QueryRowContext(ctx, `SELECT order_no, request_id, request_hash, user_id, shop_id, status, total_amount,
+		delivery_address, cancel_reason, version, placed_at, updated_at FROM orders `+where, arg).Scan(
+		&o.No, &o.RequestID, &hash, &o.UserID, &o.ShopID, &status, &o.TotalAmount,
+		&o.DeliveryAddress, &cancelReason, &o.Version, &o.PlacedAt, &o.UpdatedAt)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, domain.ErrNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading order: %w", err)
+	}
+	copy(o.RequestHash[:], hash)
+	o.CancelReason = cancelReason.String
+	var ok bool
+	if o.Status, ok = domain.ParseStatus(status); !ok {
+		return nil, fmt.Errorf("order %d has unknown status %q", o.No, status)
+	}
+
+	rows, err := tx.QueryContext(ctx,
+		"SELECT menu_id, name, quantity, unit_price FROM order_items WHERE order_no = ? ORDER BY line_no", o.No)
+	if err != nil {
+		return nil, fmt.Errorf("reading items: %w", err)
+	}
+	for rows.Next() {
+		var it domain.Item
+		if err := rows.Scan(&it.MenuID, &it.Name, &it.Quantity, &it.UnitPrice); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("reading items: %w", err)
+		}
+		o.Items = append(o.Items, it)
+	}
+	if err := rows.Close(); err != nil {
+		return nil, fmt.Errorf("reading items: %w", err)
+	}
+
+	rows, err = tx.QueryContext(ctx,
+		"SELECT status, version, changed_at FROM order_status_history WHERE order_no = ? ORDER BY version", o.No)
+	if err != nil {
+		return nil, fmt.Errorf("reading history: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var c domain.StatusChange
+		var s string
+		if err := rows.Scan(&s, &c.Version, &c.ChangedAt); err != nil {
+			return nil, fmt.Errorf("reading history: %w", err)
+		}
+		c.Status, _ = domain.ParseStatus(s)
+		o.History = append(o.History, c)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("reading history: %w", err)
+	}
+	return o, nil
+}
+
+func nullable(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}

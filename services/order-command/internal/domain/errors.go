@@ -1,0 +1,47 @@
+package domain
+
+import (
+	"errors"
+	"strings"
+)
+
+// ErrNotFound means no order has the requested number.
+var ErrNotFound = errors.New("order not found")
+
+// ErrRequestIDReused means a requestId was sent again with a different order.
+var ErrRequestIDReused = errors.New("requestId was already used for a different order")
+
+// The business rules a change can break.
+const (
+	RuleStatusTransition = "STATUS_TRANSITION"
+	RuleCancelWindow     = "CANCEL_WINDOW"
+	RuleAlreadyCancelled = "ALREADY_CANCELLED"
+)
+
+// RuleError is a change the order's current state does not allow.
+type RuleError struct {
+	// Rule is one of the Rule* constants.
+	Rule    string
+	Message string
+}
+
+func (e *RuleError) Error() string { return e.Message }
+
+// FieldViolation is one invalid field of a request, by its JSON path.
+type FieldViolation struct {
+	Field       string
+	Description string
+}
+
+// ValidationError lists every invalid field of a request.
+type ValidationError struct {
+	Violations []FieldViolation
+}
+
+func (e *ValidationError) Error() string {
+	parts := make([]string, len(e.Violations))
+	for i, v := range e.Violations {
+		parts[i] = v.Field + ": " + v.Description
+	}
+	return "invalid request: " + strings.Join(parts, "; ")
+}

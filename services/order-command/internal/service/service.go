@@ -1,0 +1,189 @@
+// Package service wires the order-command service together: configuration,
+// shard pools, the use cases, the gRPC and REST ports, and the server.
+package service
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/orderflow/orderflow/migrations"
+	"github.com/orderflow/orderflow/services/order-command/internal/adapters/mysql"
+	"github.com/orderflow/orderflow/services/order-command/internal/app"
+	"github.com/orderflow/orderflow/services/order-command/internal/ports"
+	"github.com/orderflow/orderflow/shared/gen"
+	orderv1 "github.com/orderflow/orderflow/shared/gen/orderflow/order/v1"
+	"github.com/orderflow/orderflow/shared/observability"
+	"github.com/orderflow/orderflow/shared/server"
+	"github.com/orderflow/orderflow/shared/shard"
+)
+
+// Config is the service's configuration, read from ORDERFLOW_* variables.
+type Config struct {
+	// GRPCAddr is where gRPC listens.
+	GRPCAddr string `env:"GRPC_ADDR" envDefault:"127.0.0.1:9090"`
+	// HTTPAddr is where REST, /openapi.json, /metrics, /healthz and /readyz listen.
+	HTTPAddr string `env:"HTTP_ADDR" envDefault:"127.0.0.1:8080"`
+	// TopologyFile is the JSON list of shards and shard epochs.
+	TopologyFile string `env:"TOPOLOGY_FILE" envDefault:".state/topology.json"`
+	// LogLevel is debug, info, warn or error.
+	LogLevel string `env:"LOG_LEVEL" envDefault:"info"`
+	// Shard sizes and bounds each shard's connection pool (ORDERFLOW_SHARD_*).
+	Shard shard.PoolConfig `envPrefix:"SHARD_"`
+	// OrderNoBlockSize is how many order numbers an instance reserves from a
+	// shard's sequence at a time.
+	OrderNoBlockSize int `env:"ORDER_NO_BLOCK_SIZE" envDefault:"500"`
+	// CancelWindow is how long after placing an order it can be cancelled.
+	CancelWindow time.Duration `env:"CANCEL_WINDOW" envDefault:"720h"`
+	// MaxBodyBytes caps REST request bodies and gRPC request messages.
+	MaxBodyBytes int64 `env:"MAX_BODY_BYTES" envDefault:"65536"`
+	// RequestTimeout bounds the work of one request.
+	RequestTimeout time.Duration `env:"REQUEST_TIMEOUT" envDefault:"5s"`
+	// StartupTimeout is how long start-up waits for every shard to answer.
+	StartupTimeout time.Duration `env:"STARTUP_TIMEOUT" envDefault:"30s"`
+	// ShutdownTimeout is how long in-flight requests may take to finish on
+	// SIGTERM.
+	ShutdownTimeout time.Duration `env:"SHUTDOWN_TIMEOUT" envDefault:"20s"`
+}
+
+// Validate checks the values that parsing alone does not.
+func (c *Config) Validate() error {
+	var errs []error
+	if c.OrderNoBlockSize < 1 {
+		errs = append(errs, errors.New("ORDERFLOW_ORDER_NO_BLOCK_SIZE must be at least 1"))
+	}
+	if c.CancelWindow <= 0 {
+		errs = append(errs, errors.New("ORDERFLOW_CANCEL_WINDOW must be positive"))
+	}
+	if c.MaxBodyBytes < 1024 {
+		errs = append(errs, errors.New("ORDERFLOW_MAX_BODY_BYTES must be at least 1024"))
+	}
+	if c.RequestTimeout <= 0 || c.StartupTimeout <= 0 || c.ShutdownTimeout <= 0 {
+		errs = append(errs, errors.New("ORDERFLOW_REQUEST_TIMEOUT, ORDERFLOW_STARTUP_TIMEOUT and ORDERFLOW_SHUTDOWN_TIMEOUT must be positive"))
+	}
+	if err := c.Shard.Validate(); err != nil {
+		errs = append(errs, fmt.Errorf("ORDERFLOW_SHARD_*: %w", err))
+	}
+	return errors.Join(errs...)
+}
+
+// Service is a running order-command process.
+type Service struct {
+	logger  *slog.Logger
+	pools   *shard.Pools
+	tracing *observability.Tracing
+	server  *server.Server
+}
+
+// New opens the shards, checks that every one answers and carries the
+// current schema, and binds the ports. It does not serve until Run.
+func New(ctx context.Context, cfg Config, topo shard.Topology, logger *slog.Logger, clock app.Clock) (*Service, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if err := topo.Validate(); err != nil {
+		return nil, fmt.Errorf("topology: %w", err)
+	}
+	pools, err := shard.Open(topo, cfg.Shard)
+	if err != nil {
+		return nil, err
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			_ = pools.Close()
+		}
+	}()
+	if err := checkShards(ctx, pools, cfg.StartupTimeout); err != nil {
+		return nil, err
+	}
+
+	numbers, err := mysql.NewAllocator(pools, cfg.OrderNoBlockSize, logger)
+	if err != nil {
+		return nil, err
+	}
+	useCases, err := app.New(mysql.NewRepository(pools), numbers, topo, clock,
+		app.Config{CancelWindow: cfg.CancelWindow}, observability.Traceparent)
+	if err != nil {
+		return nil, err
+	}
+
+	registry := observability.NewRegistry()
+	tracing := observability.NewTracing("order-command")
+	grpcPort := ports.NewGRPC(useCases, logger, cfg.RequestTimeout)
+
+	grpcServer := server.NewGRPCServer(server.GRPCOptions{
+		Logger: logger, Registry: registry, Tracing: tracing, MaxRecvMsgBytes: int(cfg.MaxBodyBytes),
+	})
+	orderv1.RegisterOrderCommandServiceServer(grpcServer, grpcPort)
+
+	gateway := server.NewGateway(runtimeMiddlewares(registry)...)
+	if err := orderv1.RegisterOrderCommandServiceHandlerServer(ctx, gateway, grpcPort); err != nil {
+		return nil, fmt.Errorf("registering REST gateway: %w", err)
+	}
+	openAPI, err := gen.OpenAPI.ReadFile("orderflow/order/v1/command_service.swagger.json")
+	if err != nil {
+		return nil, fmt.Errorf("reading OpenAPI document: %w", err)
+	}
+	handler := server.NewHTTPHandler(server.HTTPOptions{
+		API: gateway, OpenAPI: openAPI, MaxBodyBytes: cfg.MaxBodyBytes,
+		Ready: pools.Ping, ReadyTimeout: 2 * time.Second, Registry: registry, Tracing: tracing,
+	})
+	srv, err := server.Listen(logger, server.Addrs{GRPC: cfg.GRPCAddr, HTTP: cfg.HTTPAddr}, grpcServer, handler, cfg.ShutdownTimeout)
+	if err != nil {
+		return nil, err
+	}
+	ok = true
+	return &Service{logger: logger, pools: pools, tracing: tracing, server: srv}, nil
+}
+
+// GRPCAddr is the bound gRPC address.
+func (s *Service) GRPCAddr() string { return s.server.GRPCAddr() }
+
+// HTTPAddr is the bound HTTP address.
+func (s *Service) HTTPAddr() string { return s.server.HTTPAddr() }
+
+// Run serves until ctx ends, drains in-flight requests, and closes the pools.
+func (s *Service) Run(ctx context.Context) error {
+	err := s.server.Run(ctx)
+	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	return errors.Join(err, s.tracing.Shutdown(shutdownCtx), s.pools.Close())
+}
+
+// checkShards waits until every shard answers and has the schema this
+// binary was built with, and names the shard that does not.
+func checkShards(ctx context.Context, pools *shard.Pools, timeout time.Duration) error {
+	latest, err := migrations.Latest()
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	for _, name := range pools.Topology().Names() {
+		db, err := pools.DB(name)
+		if err != nil {
+			return err
+		}
+		var version int64
+		for {
+			err = db.QueryRowContext(ctx, "SELECT COALESCE(MAX(version_id), 0) FROM "+migrations.VersionTable).Scan(&version)
+			if err == nil || ctx.Err() != nil {
+				break
+			}
+			select {
+			case <-ctx.Done():
+			case <-time.After(250 * time.Millisecond):
+			}
+		}
+		if err != nil {
+			return fmt.Errorf("shard %s is unreachable or has no schema (waited %s): %w; run `orderctl migrate`", name, timeout, err)
+		}
+		if version != latest {
+			return fmt.Errorf("shard %s has schema version %d, this build needs %d; run `orderctl migrate`", name, version, latest)
+		}
+	}
+	return nil
+}
