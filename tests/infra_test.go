@@ -165,4 +165,3 @@ func (c *collector) has(v string) bool {
 	defer c.mu.Unlock()
 	return c.seen[v]
 }
-

@@ -32,6 +32,7 @@ func NewGateway(opts ...runtime.ServeMuxOption) *runtime.ServeMux {
 
 var (
 	unknownFieldRE  = regexp.MustCompile(`unknown field "([^"]+)"`)
+	invalidValueRE  = regexp.MustCompile(`invalid value for [a-z0-9 ]*field ([a-zA-Z0-9_]+): (.*)`)
 	pathParameterRE = regexp.MustCompile(`parameter: ([a-zA-Z0-9_.]+), error: (.*)`)
 )
 
@@ -60,6 +61,10 @@ func describeDecodeError(err error) error {
 	case unknownFieldRE.MatchString(msg):
 		name := unknownFieldRE.FindStringSubmatch(msg)[1]
 		return InvalidArgument("unknown field "+name, []FieldViolation{{Field: name, Description: "unknown field"}})
+	case invalidValueRE.MatchString(msg):
+		m := invalidValueRE.FindStringSubmatch(msg)
+		field := lowerCamel(m[1])
+		return InvalidArgument("invalid "+field, []FieldViolation{{Field: field, Description: "invalid value: " + m[2]}})
 	case pathParameterRE.MatchString(msg):
 		m := pathParameterRE.FindStringSubmatch(msg)
 		field := lowerCamel(m[1])

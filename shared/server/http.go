@@ -72,9 +72,9 @@ func RouteMetrics(registry *prometheus.Registry) runtime.Middleware {
 			start := time.Now()
 			rec := &statusRecorder{ResponseWriter: w, code: http.StatusOK}
 			next(rec, r, params)
-			route, ok := runtime.HTTPPathPattern(r.Context())
-			if !ok {
-				route = "unmatched"
+			route := "unmatched"
+			if p, ok := runtime.HTTPPattern(r.Context()); ok {
+				route = p.String()
 			}
 			hist.WithLabelValues(route, r.Method, strconv.Itoa(rec.code)).Observe(time.Since(start).Seconds())
 		}
