@@ -6,6 +6,7 @@ package domain
 import (
 	"crypto/sha256"
 	"encoding/binary"
+	"slices"
 	"strconv"
 	"time"
 )
@@ -153,7 +154,7 @@ func NewOrder(no int64, r PlaceRequest, total int64, now time.Time) *Order {
 	now = now.UTC().Truncate(time.Microsecond)
 	return &Order{
 		No: no, RequestID: r.RequestID, RequestHash: r.Hash(), UserID: r.UserID, ShopID: r.ShopID,
-		Items: r.Items, TotalAmount: total, DeliveryAddress: r.DeliveryAddress,
+		Items: slices.Clone(r.Items), TotalAmount: total, DeliveryAddress: r.DeliveryAddress,
 		Status: StatusPlaced, Version: 1, PlacedAt: now, UpdatedAt: now,
 		History: []StatusChange{{Status: StatusPlaced, Version: 1, ChangedAt: now}},
 	}

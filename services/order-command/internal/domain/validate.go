@@ -115,7 +115,7 @@ func ValidateOrderNo(no int64) error {
 func ValidateTargetStatus(s Status) error {
 	if _, ok := statusNames[s]; !ok {
 		return &ValidationError{Violations: []FieldViolation{{Field: "status",
-			Description: "must be one of ACCEPTED, DELIVERING, DELIVERED"}}}
+			Description: "must be a known status: ACCEPTED, DELIVERING or DELIVERED (an order advances one step at a time)"}}}
 	}
 	return nil
 }

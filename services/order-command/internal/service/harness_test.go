@@ -192,3 +192,11 @@ func readAll(t *testing.T, resp *http.Response) string {
 	}
 	return string(b)
 }
+
+func newService(t *testing.T, cfg service.Config, topo shard.Topology) (*service.Service, error) {
+	t.Helper()
+	logger := slog.New(slog.NewJSONHandler(io.Discard, nil))
+	return service.New(context.Background(), cfg, topo, logger, &fakeClock{now: time.Now()})
+}
+
+func contains(s, sub string) bool { return bytes.Contains([]byte(s), []byte(sub)) }
