@@ -43,7 +43,7 @@ type numberRange struct {
 	next     int64 // next number to hand out
 	end      int64 // first number not in the current block
 	spare    *block
-	fetching bool
+	fetching chan struct{} // closed when the background reservation ends
 }
 
 type block struct{ first, end int64 }
@@ -66,10 +66,24 @@ func (a *Allocator) Next(ctx context.Context, loc shard.Location) (int64, error)
 	numbers := a.pools.Topology().Numbers(loc)
 	nr.mu.Lock()
 	defer nr.mu.Unlock()
-	if nr.next >= nr.end {
-		if nr.spare != nil {
+	for nr.next >= nr.end {
+		switch {
+		case nr.spare != nil:
 			nr.next, nr.end, nr.spare = nr.spare.first, nr.spare.end, nil
-		} else {
+		case nr.fetching != nil:
+			// A block is already on its way: wait for it rather than
+			// reserving a second one next to it.
+			done := nr.fetching
+			nr.mu.Unlock()
+			select {
+			case <-done:
+			case <-ctx.Done():
+			}
+			nr.mu.Lock()
+			if err := ctx.Err(); err != nil {
+				return 0, err
+			}
+		default:
 			b, err := a.reserve(ctx, loc, numbers)
 			if err != nil {
 				return 0, err
@@ -79,8 +93,8 @@ func (a *Allocator) Next(ctx context.Context, loc shard.Location) (int64, error)
 	}
 	n := nr.next
 	nr.next += numbers.Step
-	if left := (nr.end - nr.next) / numbers.Step; left <= a.blockSize/4 && nr.spare == nil && !nr.fetching {
-		nr.fetching = true
+	if left := (nr.end - nr.next) / numbers.Step; left <= a.blockSize/4 && nr.spare == nil && nr.fetching == nil {
+		nr.fetching = make(chan struct{})
 		go a.prefetch(context.WithoutCancel(ctx), nr, loc, numbers)
 	}
 	return n, nil
@@ -104,7 +118,8 @@ func (a *Allocator) prefetch(ctx context.Context, nr *numberRange, loc shard.Loc
 	b, err := a.reserve(ctx, loc, numbers)
 	nr.mu.Lock()
 	defer nr.mu.Unlock()
-	nr.fetching = false
+	close(nr.fetching)
+	nr.fetching = nil
 	if err != nil {
 		a.logger.WarnContext(ctx, "prefetching order numbers failed", slog.String("shard", loc.Shard), slog.Any("error", err))
 		return
