@@ -99,8 +99,8 @@ func mysqlShards(project *types.Project) []string {
 func TestComposeLoads(t *testing.T) {
 	t.Parallel()
 	project := loadCompose(t)
-	if project.Name != "orderflow" {
-		t.Errorf("project name = %q, want orderflow", project.Name)
+	if len(project.Services) == 0 {
+		t.Error("docker-compose.yml defines no services")
 	}
 }
 
