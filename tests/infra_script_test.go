@@ -1,0 +1,190 @@
+package tests
+
+import (
+	"context"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/IBM/sarama"
+
+	"github.com/orderflow/orderflow/migrations"
+	"github.com/orderflow/orderflow/shared/kafkax"
+	"github.com/orderflow/orderflow/shared/mongox"
+	"github.com/orderflow/orderflow/shared/shard"
+	"github.com/orderflow/orderflow/shared/testinfra"
+)
+
+func freePorts(t *testing.T, n int) []int {
+	t.Helper()
+	var ports []int
+	var ls []net.Listener
+	for range n {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		ls = append(ls, l)
+		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
+	}
+	for _, l := range ls {
+		_ = l.Close()
+	}
+	return ports
+}
+
+// infraScript runs scripts/infra with its own state directory and ports, so
+// it never touches the infrastructure the other tests use.
+type infraScript struct {
+	t     *testing.T
+	root  string
+	state string
+	env   []string
+}
+
+func newInfraScript(t *testing.T, shards int) (*infraScript, []int) {
+	// Shard ports must be consecutive: find a base whose next ports are free.
+	base := freePorts(t, 1)[0]
+	for i := 1; i < shards; i++ {
+		l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(base+i))
+		if err != nil {
+			return newInfraScript(t, shards)
+		}
+		_ = l.Close()
+	}
+	other := freePorts(t, 3)
+	root, err := repoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &infraScript{t: t, root: root, state: t.TempDir()}
+	s.env = append(os.Environ(),
+		"ORDERFLOW_STATE_DIR="+s.state, "SHARDS="+strconv.Itoa(shards), "SHARD_BASE_PORT="+strconv.Itoa(base),
+		"KAFKA_PORT="+strconv.Itoa(other[0]), "KAFKA_CONTROLLER_PORT="+strconv.Itoa(other[1]),
+		"MONGO_PORT="+strconv.Itoa(other[2]), "KAFKA_PARTITIONS=3", "KAFKA_HEAP=512m", "MONGO_HEAP=256m", "MONGO_URI=")
+	t.Cleanup(func() { _, _ = s.run("down") })
+	return s, append([]int{base}, other...)
+}
+
+func (s *infraScript) run(args ...string) (string, error) {
+	cmd := exec.Command(filepath.Join(s.root, "scripts", "infra"), args...)
+	cmd.Env = s.env
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
+
+// processesUsing lists processes whose command line mentions the state dir.
+func processesUsing(t *testing.T, dir string) []string {
+	t.Helper()
+	entries, _ := os.ReadDir("/proc")
+	var found []string
+	for _, e := range entries {
+		if _, err := strconv.Atoi(e.Name()); err != nil {
+			continue
+		}
+		cmdline, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		if err == nil && strings.Contains(string(cmdline), dir) {
+			found = append(found, e.Name()+": "+strings.ReplaceAll(string(cmdline), "\x00", " "))
+		}
+	}
+	return found
+}
+
+// scripts/infra with SHARDS=3 starts three MariaDB servers with the schema,
+// a Kafka broker with the topics and a MongoDB-wire server; a second `up` is a
+// no-op; `down` leaves no process behind.
+func TestInfraScriptStartsAndStopsEverything(t *testing.T) {
+	testinfra.Integration(t)
+	t.Parallel()
+	s, ports := newInfraScript(t, 3)
+	if out, err := s.run("up"); err != nil {
+		t.Fatalf("scripts/infra up: %v\n%s", err, out)
+	}
+	ctx := context.Background()
+	latest, _ := migrations.Latest()
+	for i := range 3 {
+		db, err := shard.OpenDB("root@tcp(127.0.0.1:"+strconv.Itoa(ports[0]+i)+")/orderflow", testinfra.TestPool())
+		if err != nil {
+			t.Fatal(err)
+		}
+		var v int64
+		err = db.QueryRowContext(ctx, "SELECT MAX(version_id) FROM "+migrations.VersionTable).Scan(&v)
+		_ = db.Close()
+		if err != nil || v != latest {
+			t.Errorf("shard %d: schema version %d (%v), want %d", i, v, err, latest)
+		}
+	}
+	kafka := "127.0.0.1:" + strconv.Itoa(ports[1])
+	admin, err := sarama.NewClusterAdmin([]string{kafka}, kafkax.NewConfig("infra-script-test"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	topics, err := admin.ListTopics()
+	_ = admin.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{kafkax.TopicInternal, kafkax.TopicInternalDLQ, kafkax.TopicExternal} {
+		if d, ok := topics[name]; !ok || d.NumPartitions != 3 {
+			t.Errorf("topic %s: %+v (present %v), want 3 partitions", name, d, ok)
+		}
+	}
+	mctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	client, err := mongox.Connect(mctx, "mongodb://127.0.0.1:"+strconv.Itoa(ports[3]))
+	cancel()
+	if err != nil {
+		t.Fatalf("mongo: %v", err)
+	}
+	_ = client.Disconnect(ctx)
+
+	before := processesUsing(t, s.state)
+	if len(before) < 5 {
+		t.Errorf("expected 3 MariaDB, Kafka and MongoDB processes, found %d: %v", len(before), before)
+	}
+	if out, err := s.run("up"); err != nil || !strings.Contains(out, "warm up took") {
+		t.Errorf("second up: %v\n%s", err, out)
+	}
+	if after := processesUsing(t, s.state); len(after) != len(before) {
+		t.Errorf("a second up changed the processes: %d before, %d after", len(before), len(after))
+	}
+	if out, err := s.run("down"); err != nil {
+		t.Fatalf("scripts/infra down: %v\n%s", err, out)
+	}
+	testinfra.Eventually(t, 30*time.Second, func() bool { return len(processesUsing(t, s.state)) == 0 },
+		"processes left after down: %v", processesUsing(t, s.state))
+}
+
+// A server that never answers makes up fail, naming the component and its log.
+func TestInfraScriptNamesTheComponentThatIsNotReady(t *testing.T) {
+	testinfra.Integration(t)
+	t.Parallel()
+	s, ports := newInfraScript(t, 1)
+	// Something that is not MongoDB holds the Mongo port.
+	squatter, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(ports[3]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer squatter.Close()
+	go func() {
+		for {
+			c, err := squatter.Accept()
+			if err != nil {
+				return
+			}
+			_ = c.Close()
+		}
+	}()
+	s.env = append(s.env, "READY_TIMEOUT=8s")
+	out, err := s.run("up")
+	if err == nil {
+		t.Fatalf("scripts/infra up succeeded with the Mongo port taken:\n%s", out)
+	}
+	if !strings.Contains(out, "mongodb") || !strings.Contains(out, filepath.Join(s.state, "logs", "mongo.log")) {
+		t.Errorf("the failure does not name MongoDB and its log:\n%s", out)
+	}
+}
