@@ -67,3 +67,12 @@ gen-check: ## Fail when the committed generated code differs from what proto/ ge
 	@if [ -n "$$(git status --porcelain -- shared/gen)" ]; then \
 		git status --porcelain -- shared/gen; \
 		echo "generated code is stale: run 'make generate' and commit"; exit 1; fi
+
+BENCH_OUT ?= bench/results/$(shell date -u +%Y%m%dT%H%M%SZ)
+CONCURRENCY ?= 32
+
+.PHONY: bench-command
+bench-command: up ## PlaceOrder throughput and latency (REST, gRPC) next to the raw write limit
+	mkdir -p $(BENCH_OUT)
+	go run ./loadtest/cmd/placebench -topology $(STATE)/topology.json -concurrency $(CONCURRENCY) \
+		-duration 15s -rounds 3 -out $(BENCH_OUT)/placebench-c$(CONCURRENCY).json | tee $(BENCH_OUT)/placebench-c$(CONCURRENCY).md

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"net/http/pprof"
 	"strconv"
 	"time"
 
@@ -32,6 +33,9 @@ type HTTPOptions struct {
 	ReadyTimeout time.Duration
 	Registry     *prometheus.Registry
 	Tracing      *observability.Tracing
+	// Profiling serves net/http/pprof under /debug/pprof/ (for profiling
+	// under load; off by default).
+	Profiling bool
 }
 
 // NewHTTPHandler puts the REST API, the OpenAPI document and the operations
@@ -48,6 +52,13 @@ func NewHTTPHandler(o HTTPOptions) http.Handler {
 			w.Header().Set("Content-Type", "application/json")
 			_, _ = w.Write(o.OpenAPI)
 		})
+	}
+
+	if o.Profiling {
+		mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+		mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
 	}
 
 	api := limitBody(o.API, o.MaxBodyBytes)

@@ -76,6 +76,9 @@ func OpenDB(dsn string, cfg PoolConfig) (*sql.DB, error) {
 	mc.ParseTime = true
 	mc.Loc = time.UTC
 	mc.InterpolateParams = true
+	// Batches (see Batch) send several statements in one round trip. Values
+	// are always interpolated with escaping, never concatenated.
+	mc.MultiStatements = true
 	mc.Timeout = cfg.DialTimeout
 	mc.ReadTimeout = cfg.IOTimeout
 	mc.WriteTimeout = cfg.IOTimeout
@@ -135,16 +138,22 @@ func (p *Pools) Close() error {
 	return errors.Join(errs...)
 }
 
-// InTx runs fn in a READ COMMITTED transaction on one shard and commits it
-// when fn returns nil. The transaction is bound to that shard's pool, so
-// nothing inside it can touch another shard. Errors are classified, so a
-// shard that cannot be reached yields an error that Is ErrUnavailable.
-func (p *Pools) InTx(ctx context.Context, shard string, fn func(tx *sql.Tx) error) error {
+// InTx runs fn in a transaction on one shard and commits it when fn returns
+// nil. The transaction is bound to that shard's pool, so nothing inside it
+// can touch another shard. Errors are classified, so a shard that cannot be
+// reached yields an error that Is ErrUnavailable.
+//
+// isolation is explicit because it costs: any level but sql.LevelDefault
+// is one more round trip (SET TRANSACTION). Pollers use READ COMMITTED to
+// avoid gap locks; writers that only insert, or that lock the rows they read
+// (SELECT ... FOR UPDATE reads the latest version at any level), use the
+// default.
+func (p *Pools) InTx(ctx context.Context, shard string, isolation sql.IsolationLevel, fn func(tx *sql.Tx) error) error {
 	db, err := p.DB(shard)
 	if err != nil {
 		return err
 	}
-	tx, err := db.BeginTx(ctx, &sql.TxOptions{Isolation: sql.LevelReadCommitted})
+	tx, err := db.BeginTx(ctx, &sql.TxOptions{Isolation: isolation})
 	if err != nil {
 		return Classify(shard, fmt.Errorf("beginning transaction: %w", err))
 	}

@@ -46,6 +46,8 @@ type Config struct {
 	// ShutdownTimeout is how long in-flight requests may take to finish on
 	// SIGTERM.
 	ShutdownTimeout time.Duration `env:"SHUTDOWN_TIMEOUT" envDefault:"20s"`
+	// Profiling serves /debug/pprof/ on the HTTP port.
+	Profiling bool `env:"PPROF" envDefault:"false"`
 }
 
 // Validate checks the values that parsing alone does not.
@@ -130,6 +132,7 @@ func New(ctx context.Context, cfg Config, topo shard.Topology, logger *slog.Logg
 	handler := server.NewHTTPHandler(server.HTTPOptions{
 		API: gateway, OpenAPI: openAPI, MaxBodyBytes: cfg.MaxBodyBytes,
 		Ready: pools.Ping, ReadyTimeout: 2 * time.Second, Registry: registry, Tracing: tracing,
+		Profiling: cfg.Profiling,
 	})
 	srv, err := server.Listen(logger, server.Addrs{GRPC: cfg.GRPCAddr, HTTP: cfg.HTTPAddr}, grpcServer, handler, cfg.ShutdownTimeout)
 	if err != nil {

@@ -35,22 +35,16 @@ func (r *Repository) Place(ctx context.Context, loc shard.Location, o *domain.Or
 	if routed, err := r.pools.Topology().Route(o.No); err != nil || routed.Shard != loc.Shard {
 		return nil, false, fmt.Errorf("order %d does not route to shard %s (routes to %q): %w", o.No, loc.Shard, routed.Shard, err)
 	}
-	err := r.pools.InTx(ctx, loc.Shard, func(tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, `INSERT INTO orders (order_no, request_id, request_hash, user_id, shop_id, status,
-			total_amount, delivery_address, cancel_reason, version, placed_at, updated_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL, ?, ?, ?)`,
-			o.No, o.RequestID, o.RequestHash[:], o.UserID, o.ShopID, o.Status.String(),
-			o.TotalAmount, o.DeliveryAddress, o.Version, o.PlacedAt, o.UpdatedAt); err != nil {
-			return fmt.Errorf("inserting order: %w", err)
-		}
-		if err := insertItems(ctx, tx, o); err != nil {
-			return err
-		}
-		if err := insertHistory(ctx, tx, o.No, o.History[len(o.History)-1]); err != nil {
-			return err
-		}
-		return insertOutbox(ctx, tx, ev)
-	})
+	var batch shard.Batch
+	batch.Add(`INSERT INTO orders (order_no, request_id, request_hash, user_id, shop_id, status,
+		total_amount, delivery_address, cancel_reason, version, placed_at, updated_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL, ?, ?, ?)`,
+		o.No, o.RequestID, o.RequestHash[:], o.UserID, o.ShopID, o.Status.String(),
+		o.TotalAmount, o.DeliveryAddress, o.Version, o.PlacedAt, o.UpdatedAt)
+	addItems(&batch, o)
+	addHistory(&batch, o.No, o.History[len(o.History)-1])
+	addOutbox(&batch, ev)
+	err := r.pools.ExecAtomic(ctx, loc.Shard, &batch)
 	if err == nil {
 		return o, true, nil
 	}
@@ -65,7 +59,7 @@ func (r *Repository) Place(ctx context.Context, loc shard.Location, o *domain.Or
 	return nil, false, err
 }
 
-func insertItems(ctx context.Context, tx *sql.Tx, o *domain.Order) error {
+func addItems(b *shard.Batch, o *domain.Order) {
 	var q strings.Builder
 	q.WriteString("INSERT INTO order_items (order_no, line_no, menu_id, name, quantity, unit_price) VALUES ")
 	args := make([]any, 0, len(o.Items)*6)
@@ -76,27 +70,17 @@ func insertItems(ctx context.Context, tx *sql.Tx, o *domain.Order) error {
 		q.WriteString("(?, ?, ?, ?, ?, ?)")
 		args = append(args, o.No, i+1, it.MenuID, it.Name, it.Quantity, it.UnitPrice)
 	}
-	if _, err := tx.ExecContext(ctx, q.String(), args...); err != nil {
-		return fmt.Errorf("inserting items: %w", err)
-	}
-	return nil
+	b.Add(q.String(), args...)
 }
 
-func insertHistory(ctx context.Context, tx *sql.Tx, orderNo int64, c domain.StatusChange) error {
-	if _, err := tx.ExecContext(ctx,
-		"INSERT INTO order_status_history (order_no, version, status, changed_at) VALUES (?, ?, ?, ?)",
-		orderNo, c.Version, c.Status.String(), c.ChangedAt); err != nil {
-		return fmt.Errorf("inserting status history: %w", err)
-	}
-	return nil
+func addHistory(b *shard.Batch, orderNo int64, c domain.StatusChange) {
+	b.Add("INSERT INTO order_status_history (order_no, version, status, changed_at) VALUES (?, ?, ?, ?)",
+		orderNo, c.Version, c.Status.String(), c.ChangedAt)
 }
 
-func insertOutbox(ctx context.Context, tx *sql.Tx, ev domain.Event) error {
-	if _, err := tx.ExecContext(ctx, `INSERT INTO outbox (event_id, event_type, order_no, order_version, occurred_at, traceparent)
-		VALUES (?, ?, ?, ?, ?, ?)`, ev.ID, string(ev.Type), ev.OrderNo, ev.Version, ev.OccurredAt, ev.Traceparent); err != nil {
-		return fmt.Errorf("inserting outbox event: %w", err)
-	}
-	return nil
+func addOutbox(b *shard.Batch, ev domain.Event) {
+	b.Add(`INSERT INTO outbox (event_id, event_type, order_no, order_version, occurred_at, traceparent)
+		VALUES (?, ?, ?, ?, ?, ?)`, ev.ID, string(ev.Type), ev.OrderNo, ev.Version, ev.OccurredAt, ev.Traceparent)
 }
 
 // Update locks the order row (SELECT ... FOR UPDATE), so concurrent changes
@@ -107,7 +91,9 @@ func (r *Repository) Update(ctx context.Context, orderNo int64, change func(o *d
 		return nil, fmt.Errorf("%w: %w", domain.ErrNotFound, err)
 	}
 	var updated *domain.Order
-	err = r.pools.InTx(ctx, loc.Shard, func(tx *sql.Tx) error {
+	// The locking read sees the latest committed version at any isolation
+	// level, so the default level saves the SET TRANSACTION round trip.
+	err = r.pools.InTx(ctx, loc.Shard, sql.LevelDefault, func(tx *sql.Tx) error {
 		o, err := load(ctx, tx, "WHERE order_no = ? FOR UPDATE", orderNo)
 		if err != nil {
 			return err
@@ -116,16 +102,13 @@ func (r *Repository) Update(ctx context.Context, orderNo int64, change func(o *d
 		if err != nil {
 			return err
 		}
-		if _, err := tx.ExecContext(ctx,
-			"UPDATE orders SET status = ?, version = ?, cancel_reason = ?, updated_at = ? WHERE order_no = ?",
-			o.Status.String(), o.Version, nullable(o.CancelReason), o.UpdatedAt, o.No); err != nil {
-			return fmt.Errorf("updating order: %w", err)
-		}
-		if err := insertHistory(ctx, tx, o.No, o.History[len(o.History)-1]); err != nil {
-			return err
-		}
-		if err := insertOutbox(ctx, tx, ev); err != nil {
-			return err
+		var batch shard.Batch
+		batch.Add("UPDATE orders SET status = ?, version = ?, cancel_reason = ?, updated_at = ? WHERE order_no = ?",
+			o.Status.String(), o.Version, nullable(o.CancelReason), o.UpdatedAt, o.No)
+		addHistory(&batch, o.No, o.History[len(o.History)-1])
+		addOutbox(&batch, ev)
+		if err := batch.ExecIn(ctx, tx); err != nil {
+			return fmt.Errorf("storing the change: %w", err)
 		}
 		updated = o
 		return nil
@@ -151,7 +134,8 @@ func (r *Repository) getByRequestID(ctx context.Context, shardName, requestID st
 
 func (r *Repository) read(ctx context.Context, shardName, where string, arg any) (*domain.Order, error) {
 	var o *domain.Order
-	err := r.pools.InTx(ctx, shardName, func(tx *sql.Tx) error {
+	// One snapshot for the order, its items and its history.
+	err := r.pools.InTx(ctx, shardName, sql.LevelRepeatableRead, func(tx *sql.Tx) error {
 		var err error
 		o, err = load(ctx, tx, where, arg)
 		return err
