@@ -46,9 +46,11 @@ require (
 
 require (
 	github.com/IBM/sarama v1.61.1
+	github.com/google/uuid v1.6.0
 	github.com/orderflow/orderflow/migrations v0.0.0
 	github.com/orderflow/orderflow/shared v0.0.0
 	go.mongodb.org/mongo-driver/v2 v2.8.2
+	google.golang.org/protobuf v1.36.12
 )
 
 // Modules of this repository are used from the working tree, also when a

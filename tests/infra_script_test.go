@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -188,3 +189,5 @@ func TestInfraScriptNamesTheComponentThatIsNotReady(t *testing.T) {
 		t.Errorf("the failure does not name MongoDB and its log:\n%s", out)
 	}
 }
+
+func regexpMatch(pattern, s string) bool { return regexp.MustCompile(pattern).MatchString(s) }

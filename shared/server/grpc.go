@@ -25,6 +25,9 @@ type GRPCOptions struct {
 	Tracing  *observability.Tracing
 	// MaxRecvMsgBytes caps one request message.
 	MaxRecvMsgBytes int
+	// Unary runs after metrics and recovery, before the handler (auth, for
+	// example).
+	Unary []grpc.UnaryServerInterceptor
 }
 
 // NewGRPCServer returns a gRPC server with panic recovery, Prometheus
@@ -41,7 +44,8 @@ func NewGRPCServer(o GRPCOptions) *grpc.Server {
 	opts := []grpc.ServerOption{
 		grpc.StatsHandler(otelgrpc.NewServerHandler(
 			otelgrpc.WithTracerProvider(o.Tracing.Provider), otelgrpc.WithPropagators(o.Tracing.Propagator))),
-		grpc.ChainUnaryInterceptor(metrics.UnaryServerInterceptor(), recovery.UnaryServerInterceptor(recoverPanic)),
+		grpc.ChainUnaryInterceptor(append([]grpc.UnaryServerInterceptor{
+			metrics.UnaryServerInterceptor(), recovery.UnaryServerInterceptor(recoverPanic)}, o.Unary...)...),
 		grpc.ChainStreamInterceptor(metrics.StreamServerInterceptor(), recovery.StreamServerInterceptor(recoverPanic)),
 	}
 	if o.MaxRecvMsgBytes > 0 {

@@ -57,8 +57,15 @@ func (p *Pools) ExecAtomic(ctx context.Context, shard string, b *Batch) error {
 	return Classify(shard, err)
 }
 
-// ExecIn sends the batch in one round trip inside an open transaction.
-func (b *Batch) ExecIn(ctx context.Context, tx *sql.Tx) error {
-	_, err := tx.ExecContext(ctx, b.sql.String(), b.args...)
+// Execer is what a batch can run on: a transaction, a pinned connection or
+// a pool.
+type Execer interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+}
+
+// Exec sends the batch in one round trip on e, without adding a transaction
+// of its own (inside a transaction it is part of that transaction).
+func (b *Batch) Exec(ctx context.Context, e Execer) error {
+	_, err := e.ExecContext(ctx, b.sql.String(), b.args...)
 	return err
 }

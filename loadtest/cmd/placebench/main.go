@@ -109,10 +109,13 @@ func run(ctx context.Context, o options) error {
 	// Phases are interleaved round by round, so that a noisy minute on a
 	// shared machine affects every phase alike.
 	all := make([][]result, len(phases))
+	// One sequence for the whole run: order numbers and request ids stay
+	// unique across rounds.
+	var seq atomic.Int64
 	for round := range o.rounds {
 		for i, p := range phases {
 			fmt.Fprintf(os.Stderr, "placebench: round %d/%d: %s, %d clients, %s\n", round+1, o.rounds, p.name, o.concurrency, o.duration)
-			all[i] = append(all[i], measure(ctx, p.name, o, p.op))
+			all[i] = append(all[i], measure(ctx, p.name, o, &seq, p.op))
 		}
 	}
 	results := make([]result, len(phases))
@@ -170,8 +173,7 @@ func restPlace(ctx context.Context, c *http.Client, base, requestID string) erro
 
 // measure runs op from o.concurrency goroutines for warm-up plus duration
 // and reports the measured part.
-func measure(ctx context.Context, name string, o options, op func(ctx context.Context, i int64) error) result {
-	var seq atomic.Int64
+func measure(ctx context.Context, name string, o options, seq *atomic.Int64, op func(ctx context.Context, i int64) error) result {
 	var mu sync.Mutex
 	var latencies []time.Duration
 	errs := 0
@@ -193,6 +195,9 @@ func measure(ctx context.Context, name string, o options, op func(ctx context.Co
 					continue
 				}
 				if err != nil {
+					if localErrs == 0 {
+						fmt.Fprintf(os.Stderr, "placebench: %s: %v\n", name, err)
+					}
 					localErrs++
 					continue
 				}

@@ -107,7 +107,7 @@ func (r *Repository) Update(ctx context.Context, orderNo int64, change func(o *d
 			o.Status.String(), o.Version, nullable(o.CancelReason), o.UpdatedAt, o.No)
 		addHistory(&batch, o.No, o.History[len(o.History)-1])
 		addOutbox(&batch, ev)
-		if err := batch.ExecIn(ctx, tx); err != nil {
+		if err := batch.Exec(ctx, tx); err != nil {
 			return fmt.Errorf("storing the change: %w", err)
 		}
 		updated = o

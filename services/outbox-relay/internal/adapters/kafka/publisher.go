@@ -1,0 +1,199 @@
+// Package kafka publishes outbox rows to Kafka with an idempotent sarama
+// producer: acks from all in-sync replicas, one request in flight per broker
+// (so retries cannot reorder a partition), the order number as the key (one
+// order's events share a partition).
+package kafka
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/IBM/sarama"
+	"github.com/eapache/go-resiliency/breaker"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	eventsv1 "github.com/orderflow/orderflow/shared/gen/orderflow/events/v1"
+	"github.com/orderflow/orderflow/shared/kafkax"
+	"github.com/orderflow/orderflow/shared/outbox"
+)
+
+// Header names every internal event carries.
+const (
+	HeaderEventType   = "event-type"
+	HeaderEventID     = "event-id"
+	HeaderTraceparent = "traceparent"
+)
+
+// errProducerUnavailable wraps a failure to create the producer.
+var errProducerUnavailable = errors.New("connecting the producer")
+
+// Publisher implements relay.Publisher.
+type Publisher struct {
+	brokers []string
+	topic   string
+	cfg     *sarama.Config
+
+	mu       sync.Mutex
+	producer sarama.SyncProducer
+}
+
+// NewPublisher returns a publisher to topic. The producer connects lazily and
+// is rebuilt after Kafka was unreachable.
+func NewPublisher(brokers []string, topic, clientID string) *Publisher {
+	cfg := kafkax.NewConfig(clientID)
+	cfg.Producer.Idempotent = true
+	cfg.Producer.RequiredAcks = sarama.WaitForAll
+	cfg.Net.MaxOpenRequests = 1
+	cfg.Producer.Return.Successes = true
+	cfg.Producer.Return.Errors = true
+	cfg.Producer.Retry.Max = 3
+	cfg.Producer.Retry.Backoff = 100 * time.Millisecond
+	cfg.Producer.Timeout = 10 * time.Second
+	cfg.Producer.Compression = sarama.CompressionLZ4
+	// Let a batch of rows leave as few produce requests as possible.
+	cfg.Producer.Flush.Frequency = 2 * time.Millisecond
+	cfg.Producer.Flush.MaxMessages = 0
+	cfg.ChannelBufferSize = 4096
+	return &Publisher{brokers: brokers, topic: topic, cfg: cfg}
+}
+
+// Encode turns a row into the Kafka message the relay sends.
+// A row whose event type is not an internal event of the order domain is
+// refused: consumers would not know what to do with it.
+func Encode(topic string, m outbox.Message) (*sarama.ProducerMessage, error) {
+	if !outbox.KnownEventType(m.EventType) {
+		return nil, fmt.Errorf("event %s has unknown event type %q", m.EventID, m.EventType)
+	}
+	value, err := proto.Marshal(&eventsv1.OrderEvent{
+		EventId: m.EventID, EventType: m.EventType, OrderNo: m.OrderNo, OrderVersion: m.OrderVersion,
+		OccurredAt: timestamppb.New(m.OccurredAt), Traceparent: m.Traceparent,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("encoding event %s: %w", m.EventID, err)
+	}
+	headers := []sarama.RecordHeader{
+		{Key: []byte(HeaderEventType), Value: []byte(m.EventType)},
+		{Key: []byte(HeaderEventID), Value: []byte(m.EventID)},
+	}
+	if m.Traceparent != "" {
+		headers = append(headers, sarama.RecordHeader{Key: []byte(HeaderTraceparent), Value: []byte(m.Traceparent)})
+	}
+	return &sarama.ProducerMessage{
+		Topic: topic, Key: sarama.StringEncoder(strconv.FormatInt(m.OrderNo, 10)), Value: sarama.ByteEncoder(value),
+		Headers: headers, Timestamp: m.OccurredAt,
+	}, nil
+}
+
+// Publish sends the rows and returns, per row, nil when Kafka acknowledged it.
+func (p *Publisher) Publish(ctx context.Context, msgs []outbox.Message) []error {
+	results := make([]error, len(msgs))
+	producer, err := p.get()
+	if err != nil {
+		for i := range results {
+			results[i] = err
+		}
+		return results
+	}
+	batch := make([]*sarama.ProducerMessage, 0, len(msgs))
+	for i, m := range msgs {
+		pm, err := Encode(p.topic, m)
+		if err != nil {
+			results[i] = err
+			continue
+		}
+		pm.Metadata = i
+		batch = append(batch, pm)
+	}
+	err = producer.SendMessages(batch)
+	var perMessage sarama.ProducerErrors
+	switch {
+	case err == nil:
+	case errors.As(err, &perMessage):
+		for _, pe := range perMessage {
+			results[pe.Msg.Metadata.(int)] = pe.Err
+		}
+	default:
+		for _, pm := range batch {
+			results[pm.Metadata.(int)] = err
+		}
+	}
+	return results
+}
+
+// transientKafkaErrors are broker answers that say the cluster cannot take
+// the message right now (leadership moving, topic not there yet, replicas
+// catching up), not that the message is bad.
+var transientKafkaErrors = []error{
+	sarama.ErrUnknownTopicOrPartition, sarama.ErrLeaderNotAvailable, sarama.ErrNotLeaderForPartition,
+	sarama.ErrRequestTimedOut, sarama.ErrBrokerNotAvailable, sarama.ErrNetworkException,
+	sarama.ErrNotEnoughReplicas, sarama.ErrNotEnoughReplicasAfterAppend, sarama.ErrKafkaStorageError,
+	sarama.ErrOutOfBrokers, sarama.ErrNotConnected, sarama.ErrClosedClient, sarama.ErrShuttingDown,
+	sarama.ErrControllerNotAvailable, breaker.ErrBreakerOpen, io.EOF, context.DeadlineExceeded,
+}
+
+// Transient tells a failure of the cluster (wait, do not blame the row) from
+// a failure of the row (spend one of its attempts). A transient failure also
+// drops the producer, so that the next try starts with fresh metadata and
+// closed circuit breakers instead of sarama's 10 s breaker.
+func (p *Publisher) Transient(err error) bool {
+	var ne net.Error
+	transient := errors.As(err, &ne) || errors.Is(err, errProducerUnavailable)
+	for _, t := range transientKafkaErrors {
+		if transient || errors.Is(err, t) {
+			transient = true
+			break
+		}
+	}
+	if transient {
+		p.reset()
+	}
+	return transient
+}
+
+// Healthy asks the cluster for metadata. When it does not answer, the
+// producer is dropped, so the next publish starts a fresh one (a new
+// idempotent producer id) once Kafka is back.
+func (p *Publisher) Healthy(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	err := kafkax.Ping(ctx, p.brokers)
+	if err != nil {
+		p.reset()
+	}
+	return err
+}
+
+func (p *Publisher) get() (sarama.SyncProducer, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.producer == nil {
+		producer, err := sarama.NewSyncProducer(p.brokers, p.cfg)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %w", errProducerUnavailable, err)
+		}
+		p.producer = producer
+	}
+	return p.producer, nil
+}
+
+func (p *Publisher) reset() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.producer != nil {
+		_ = p.producer.Close()
+		p.producer = nil
+	}
+}
+
+// Close stops the producer.
+func (p *Publisher) Close() error {
+	p.reset()
+	return nil
+}

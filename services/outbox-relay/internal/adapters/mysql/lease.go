@@ -1,0 +1,188 @@
+// Package mysql is the relay's access to one shard's outbox: ownership of the
+// shard through a MySQL named lock, and claiming, marking and cleaning rows on
+// the connection that holds the lock.
+package mysql
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/orderflow/orderflow/services/outbox-relay/internal/relay"
+	"github.com/orderflow/orderflow/shared/outbox"
+	"github.com/orderflow/orderflow/shared/shard"
+)
+
+// Locker takes ownership of shards for one relay instance.
+type Locker struct {
+	pools   *shard.Pools
+	relayID string
+}
+
+// NewLocker returns a locker that records relayID as the owner.
+func NewLocker(pools *shard.Pools, relayID string) *Locker {
+	return &Locker{pools: pools, relayID: relayID}
+}
+
+// Acquire tries, without waiting, to take the shard's relay lock on a
+// dedicated connection. The lock lives as long as that connection: a relay
+// that is killed loses its connections, the server releases the lock, and
+// another relay's next attempt takes the shard over.
+func (l *Locker) Acquire(ctx context.Context, shardName string) (relay.Lease, bool, error) {
+	db, err := l.pools.DB(shardName)
+	if err != nil {
+		return nil, false, err
+	}
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		return nil, false, shard.Classify(shardName, err)
+	}
+	var got sql.NullInt64
+	var lockName string
+	if err := conn.QueryRowContext(ctx, "SELECT GET_LOCK("+outbox.LockNameSQL+", 0), "+outbox.LockNameSQL).Scan(&got, &lockName); err != nil {
+		_ = conn.Close()
+		return nil, false, shard.Classify(shardName, err)
+	}
+	if got.Int64 != 1 {
+		_ = conn.Close()
+		return nil, false, nil
+	}
+	lease := &Lease{shard: shardName, conn: conn, lockName: lockName, relayID: l.relayID}
+	// Everything the relay runs on this connection reads committed data and
+	// takes no gap locks, whatever the server's default level is.
+	if _, err := conn.ExecContext(ctx, "SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED"); err != nil {
+		lease.Release()
+		return nil, false, shard.Classify(shardName, err)
+	}
+	now := time.Now().UTC()
+	if _, err := conn.ExecContext(ctx, `INSERT INTO outbox_relay_owner (lock_name, relay_id, acquired_at, heartbeat_at)
+		VALUES (?, ?, ?, ?) ON DUPLICATE KEY UPDATE relay_id = VALUES(relay_id), acquired_at = VALUES(acquired_at),
+		heartbeat_at = VALUES(heartbeat_at)`, lockName, l.relayID, now, now); err != nil {
+		lease.Release()
+		return nil, false, shard.Classify(shardName, err)
+	}
+	return lease, true, nil
+}
+
+// Lease is ownership of one shard, bound to the connection holding the lock.
+// All of the relay's work on the shard runs on that connection, so a relay
+// that lost the connection (and with it the lock) cannot go on marking rows.
+type Lease struct {
+	shard    string
+	conn     *sql.Conn
+	lockName string
+	relayID  string
+}
+
+// claimSQL picks the rows to publish next: PENDING, due, oldest first, and
+// only the earliest unpublished event of each order, so one order's events
+// reach Kafka in the order they were written even across retries. Reading
+// under READ COMMITTED (the connection's setting, see Claim) takes no gap
+// locks that would slow the order writers.
+const claimSQL = "SELECT " + outbox.Columns + ` FROM outbox o
+	WHERE o.status = 'PENDING' AND (o.next_attempt_at IS NULL OR o.next_attempt_at <= ?)
+	AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.order_no = o.order_no AND p.status = 'PENDING' AND p.id < o.id)
+	ORDER BY o.id LIMIT ?`
+
+// Claim reads up to limit rows to publish.
+func (l *Lease) Claim(ctx context.Context, limit int, now time.Time) ([]outbox.Message, error) {
+	rows, err := l.conn.QueryContext(ctx, claimSQL, now.UTC(), limit)
+	if err != nil {
+		return nil, shard.Classify(l.shard, fmt.Errorf("claiming outbox rows: %w", err))
+	}
+	defer rows.Close()
+	var out []outbox.Message
+	for rows.Next() {
+		m, err := outbox.ScanMessage(l.shard, rows)
+		if err != nil {
+			return nil, fmt.Errorf("reading outbox row: %w", err)
+		}
+		out = append(out, m)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, shard.Classify(l.shard, err)
+	}
+	return out, nil
+}
+
+// MarkPublished records that Kafka acknowledged the rows.
+func (l *Lease) MarkPublished(ctx context.Context, ids []int64, at time.Time) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	args := make([]any, 0, len(ids)+1)
+	args = append(args, at.UTC())
+	for _, id := range ids {
+		args = append(args, id)
+	}
+	_, err := l.conn.ExecContext(ctx, "UPDATE outbox SET status = 'PUBLISHED', published_at = ?, next_attempt_at = NULL WHERE id IN ("+
+		strings.TrimSuffix(strings.Repeat("?,", len(ids)), ",")+")", args...)
+	if err != nil {
+		return shard.Classify(l.shard, fmt.Errorf("marking rows published: %w", err))
+	}
+	return nil
+}
+
+// RecordFailures stores each failed row's attempt count, error and next
+// attempt time, or moves it to FAILED, in one round trip.
+func (l *Lease) RecordFailures(ctx context.Context, failures []relay.Failure) error {
+	if len(failures) == 0 {
+		return nil
+	}
+	var b shard.Batch
+	for _, f := range failures {
+		status := outbox.StatusPending
+		if f.Failed {
+			status = outbox.StatusFailed
+		}
+		var next any
+		if !f.Failed {
+			next = f.NextAttemptAt.UTC()
+		}
+		b.Add("UPDATE outbox SET status = ?, attempts = ?, last_error = ?, next_attempt_at = ? WHERE id = ?",
+			string(status), f.Attempts, truncate(f.Error, 1024), next, f.ID)
+	}
+	if err := b.Exec(ctx, l.conn); err != nil {
+		return shard.Classify(l.shard, fmt.Errorf("recording publish failures: %w", err))
+	}
+	return nil
+}
+
+// Cleanup deletes up to limit PUBLISHED rows published before olderThan,
+// oldest first, in one short statement.
+func (l *Lease) Cleanup(ctx context.Context, olderThan time.Time, limit int) (int64, error) {
+	res, err := l.conn.ExecContext(ctx,
+		"DELETE FROM outbox WHERE status = 'PUBLISHED' AND published_at < ? ORDER BY published_at LIMIT ?", olderThan.UTC(), limit)
+	if err != nil {
+		return 0, shard.Classify(l.shard, fmt.Errorf("deleting published rows: %w", err))
+	}
+	n, _ := res.RowsAffected()
+	return n, nil
+}
+
+// Heartbeat proves the lock connection is alive and refreshes the owner row.
+func (l *Lease) Heartbeat(ctx context.Context) error {
+	_, err := l.conn.ExecContext(ctx, "UPDATE outbox_relay_owner SET heartbeat_at = ? WHERE lock_name = ? AND relay_id = ?",
+		time.Now().UTC(), l.lockName, l.relayID)
+	if err != nil {
+		return shard.Classify(l.shard, fmt.Errorf("heartbeat: %w", err))
+	}
+	return nil
+}
+
+// Release gives the shard up: RELEASE_LOCK, then the connection goes back.
+func (l *Lease) Release() {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	_, _ = l.conn.ExecContext(ctx, "DO RELEASE_LOCK(?)", l.lockName)
+	_ = l.conn.Close()
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n]
+}

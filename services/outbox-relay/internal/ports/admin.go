@@ -1,0 +1,205 @@
+// Package ports serves the relay's admin API (gRPC, and REST through the
+// in-process gateway): outbox stats, listing, one message, and replay. Every
+// call needs the admin bearer token.
+package ports
+
+import (
+	"context"
+	"crypto/subtle"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/peer"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	outboxv1 "github.com/orderflow/orderflow/shared/gen/orderflow/outbox/v1"
+	"github.com/orderflow/orderflow/shared/outbox"
+	"github.com/orderflow/orderflow/shared/server"
+	"github.com/orderflow/orderflow/shared/shard"
+)
+
+// Admin implements outboxv1.OutboxAdminServiceServer.
+type Admin struct {
+	outboxv1.UnimplementedOutboxAdminServiceServer
+	store          *outbox.Store
+	logger         *slog.Logger
+	requestTimeout time.Duration
+}
+
+// NewAdmin returns the admin API over the store.
+func NewAdmin(store *outbox.Store, logger *slog.Logger, requestTimeout time.Duration) *Admin {
+	return &Admin{store: store, logger: logger, requestTimeout: requestTimeout}
+}
+
+// GetOutboxStats reports every shard.
+func (a *Admin) GetOutboxStats(ctx context.Context, _ *outboxv1.GetOutboxStatsRequest) (*outboxv1.GetOutboxStatsResponse, error) {
+	ctx, cancel := context.WithTimeout(ctx, a.requestTimeout)
+	defer cancel()
+	resp := &outboxv1.GetOutboxStatsResponse{}
+	for _, s := range a.store.Stats(ctx) {
+		st := &outboxv1.ShardStats{Shard: s.Shard, Pending: s.Pending, Published: s.Published, Failed: s.Failed,
+			OldestPendingAgeSeconds: s.OldestPendingAge.Seconds(), Owner: s.Owner}
+		if s.Err != nil {
+			st.Error = s.Err.Error()
+		}
+		resp.Shards = append(resp.Shards, st)
+	}
+	return resp, nil
+}
+
+// ListOutboxMessages lists rows page by page.
+func (a *Admin) ListOutboxMessages(ctx context.Context, req *outboxv1.ListOutboxMessagesRequest) (*outboxv1.ListOutboxMessagesResponse, error) {
+	ctx, cancel := context.WithTimeout(ctx, a.requestTimeout)
+	defer cancel()
+	f := outbox.Filter{Shard: req.GetShard(), Status: fromProtoStatus(req.GetStatus()), EventType: req.GetEventType(),
+		Since: fromTimestamp(req.GetSince()), Until: fromTimestamp(req.GetUntil())}
+	msgs, next, err := a.store.List(ctx, f, int(req.GetPageSize()), req.GetPageToken())
+	if err != nil {
+		return nil, a.toStatus(ctx, err)
+	}
+	resp := &outboxv1.ListOutboxMessagesResponse{NextPageToken: next}
+	for _, m := range msgs {
+		resp.Messages = append(resp.Messages, ToProto(m))
+	}
+	return resp, nil
+}
+
+// GetOutboxMessage returns one row.
+func (a *Admin) GetOutboxMessage(ctx context.Context, req *outboxv1.GetOutboxMessageRequest) (*outboxv1.GetOutboxMessageResponse, error) {
+	ctx, cancel := context.WithTimeout(ctx, a.requestTimeout)
+	defer cancel()
+	m, err := a.store.Get(ctx, req.GetShard(), req.GetId())
+	if err != nil {
+		return nil, a.toStatus(ctx, err)
+	}
+	return &outboxv1.GetOutboxMessageResponse{Message: ToProto(m)}, nil
+}
+
+// ReplayOutboxMessages puts rows back to PENDING.
+func (a *Admin) ReplayOutboxMessages(ctx context.Context, req *outboxv1.ReplayOutboxMessagesRequest) (*outboxv1.ReplayOutboxMessagesResponse, error) {
+	actor := req.GetActor()
+	if actor == "" {
+		actor = "admin-api"
+		if p, ok := peer.FromContext(ctx); ok {
+			actor += "@" + p.Addr.String()
+		}
+	}
+	r := outbox.ReplayRequest{Shard: req.GetShard(), IDs: req.GetIds(), DryRun: req.GetDryRun(), Reason: req.GetReason(), Actor: actor}
+	if f := req.GetFilter(); f != nil {
+		r.Filter = outbox.Filter{Shard: f.GetShard(), Status: fromProtoStatus(f.GetStatus()), EventType: f.GetEventType(),
+			Since: fromTimestamp(f.GetSince()), Until: fromTimestamp(f.GetUntil())}
+	}
+	res, err := a.store.Replay(ctx, r, nil)
+	if err != nil {
+		return nil, a.toStatus(ctx, err)
+	}
+	a.logger.InfoContext(ctx, "outbox replay", slog.String("actor", actor), slog.String("reason", r.Reason),
+		slog.Bool("dry_run", res.DryRun), slog.Int64("rows", res.Total))
+	return &outboxv1.ReplayOutboxMessagesResponse{Replayed: res.PerShard, Total: res.Total, DryRun: res.DryRun}, nil
+}
+
+func (a *Admin) toStatus(ctx context.Context, err error) error {
+	var fe *outbox.FieldError
+	switch {
+	case errors.As(err, &fe):
+		return server.InvalidArgument(fe.Error(), []server.FieldViolation{{Field: fe.Field, Description: fe.Reason}})
+	case errors.Is(err, outbox.ErrNotFound):
+		return status.Error(codes.NotFound, err.Error())
+	case errors.Is(err, shard.ErrUnavailable):
+		return status.Error(codes.Unavailable, err.Error())
+	case errors.Is(err, context.DeadlineExceeded):
+		return status.Error(codes.DeadlineExceeded, "request deadline exceeded")
+	default:
+		a.logger.ErrorContext(ctx, "admin request failed", slog.Any("error", err))
+		return status.Error(codes.Internal, "internal error")
+	}
+}
+
+// ToProto converts a row.
+func ToProto(m outbox.Message) *outboxv1.OutboxMessage {
+	out := &outboxv1.OutboxMessage{Shard: m.Shard, Id: m.ID, EventId: m.EventID, EventType: m.EventType, OrderNo: m.OrderNo,
+		OrderVersion: m.OrderVersion, OccurredAt: timestamppb.New(m.OccurredAt), Traceparent: m.Traceparent,
+		Status: toProtoStatus(m.Status), Attempts: m.Attempts, LastError: m.LastError}
+	if m.NextAttemptAt != nil {
+		out.NextAttemptAt = timestamppb.New(*m.NextAttemptAt)
+	}
+	if m.PublishedAt != nil {
+		out.PublishedAt = timestamppb.New(*m.PublishedAt)
+	}
+	return out
+}
+
+var statuses = map[outboxv1.MessageStatus]outbox.Status{
+	outboxv1.MessageStatus_MESSAGE_STATUS_PENDING:   outbox.StatusPending,
+	outboxv1.MessageStatus_MESSAGE_STATUS_PUBLISHED: outbox.StatusPublished,
+	outboxv1.MessageStatus_MESSAGE_STATUS_FAILED:    outbox.StatusFailed,
+}
+
+func fromProtoStatus(s outboxv1.MessageStatus) outbox.Status { return statuses[s] }
+
+func toProtoStatus(s outbox.Status) outboxv1.MessageStatus {
+	for k, v := range statuses {
+		if v == s {
+			return k
+		}
+	}
+	return outboxv1.MessageStatus_MESSAGE_STATUS_UNSPECIFIED
+}
+
+func fromTimestamp(ts *timestamppb.Timestamp) time.Time {
+	if ts == nil {
+		return time.Time{}
+	}
+	return ts.AsTime()
+}
+
+// Auth checks the bearer token on gRPC calls and REST requests.
+type Auth struct{ token []byte }
+
+// NewAuth returns the check for token (which must not be empty).
+func NewAuth(token string) (*Auth, error) {
+	if token == "" {
+		return nil, errors.New("the admin token is empty")
+	}
+	return &Auth{token: []byte(token)}, nil
+}
+
+func (a *Auth) valid(header string) bool {
+	got, ok := strings.CutPrefix(header, "Bearer ")
+	return ok && subtle.ConstantTimeCompare([]byte(got), a.token) == 1
+}
+
+// Unary refuses gRPC calls without the token (health checks excepted).
+func (a *Auth) Unary(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+	if strings.HasPrefix(info.FullMethod, "/grpc.health.v1.Health/") {
+		return handler(ctx, req)
+	}
+	md, _ := metadata.FromIncomingContext(ctx)
+	for _, v := range md.Get("authorization") {
+		if a.valid(v) {
+			return handler(ctx, req)
+		}
+	}
+	return nil, status.Error(codes.Unauthenticated, "missing or wrong bearer token")
+}
+
+// HTTP refuses REST requests without the token with 401 and a JSON status.
+func (a *Auth) HTTP(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !a.valid(r.Header.Get("Authorization")) {
+			w.Header().Set("Content-Type", "application/json")
+			w.Header().Set("WWW-Authenticate", `Bearer realm="orderflow-admin"`)
+			w.WriteHeader(http.StatusUnauthorized)
+			_, _ = w.Write([]byte(`{"code":16,"message":"missing or wrong bearer token","details":[]}`))
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}

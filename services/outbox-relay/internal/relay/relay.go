@@ -1,0 +1,287 @@
+// Package relay moves outbox rows of every shard to Kafka. Each shard is
+// worked by exactly one relay instance at a time (whoever holds its lease);
+// rows are marked PUBLISHED only after Kafka acknowledged them, failed rows are
+// retried with exponential back-off and jitter and parked as FAILED after a
+// number of attempts, and a Kafka outage is waited out without spending the
+// rows' attempts.
+package relay
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"github.com/cenkalti/backoff/v5"
+
+	"github.com/orderflow/orderflow/shared/outbox"
+)
+
+// Lease is ownership of one shard's outbox.
+type Lease interface {
+	Claim(ctx context.Context, limit int, now time.Time) ([]outbox.Message, error)
+	MarkPublished(ctx context.Context, ids []int64, at time.Time) error
+	RecordFailures(ctx context.Context, failures []Failure) error
+	Cleanup(ctx context.Context, olderThan time.Time, limit int) (int64, error)
+	Heartbeat(ctx context.Context) error
+	Release()
+}
+
+// Locker takes a shard's lease without waiting; ok is false when another
+// relay holds it.
+type Locker interface {
+	Acquire(ctx context.Context, shard string) (lease Lease, ok bool, err error)
+}
+
+// Publisher sends rows to Kafka and reports, per row, nil once Kafka
+// acknowledged it.
+type Publisher interface {
+	Publish(ctx context.Context, msgs []outbox.Message) []error
+	// Transient tells a failure of the cluster (Kafka down, topic or leader
+	// not available: wait, spend no attempt) from a failure of the row.
+	Transient(err error) bool
+	// Healthy tells whether the cluster answers at all (for the log).
+	Healthy(ctx context.Context) error
+}
+
+// Failure is the new state of a row whose publish failed.
+type Failure struct {
+	ID            int64
+	Attempts      int32
+	Error         string
+	NextAttemptAt time.Time
+	// Failed parks the row as FAILED (attempts used up).
+	Failed bool
+}
+
+// Config tunes the relay.
+type Config struct {
+	// BatchSize is the most rows claimed and published at once per shard.
+	BatchSize int
+	// IdleWait is the pause after a poll that found nothing to publish.
+	IdleWait time.Duration
+	// AcquireInterval is how often a shard owned by nobody (or by another
+	// relay) is tried.
+	AcquireInterval time.Duration
+	// HeartbeatInterval is how often an owned shard's lease is checked.
+	HeartbeatInterval time.Duration
+	// MaxAttempts is how many failed publishes park a row as FAILED.
+	MaxAttempts int32
+	// RetryBase and RetryMax bound the per-row back-off.
+	RetryBase, RetryMax time.Duration
+	// OutageMaxWait caps the wait between attempts while Kafka is down.
+	OutageMaxWait time.Duration
+	// Retention is how long PUBLISHED rows are kept; CleanupInterval how
+	// often they are deleted, CleanupBatch rows per statement.
+	Retention       time.Duration
+	CleanupInterval time.Duration
+	CleanupBatch    int
+}
+
+// Validate checks the settings.
+func (c Config) Validate() error {
+	switch {
+	case c.BatchSize < 1:
+		return errors.New("batch size must be at least 1")
+	case c.MaxAttempts < 1:
+		return errors.New("max attempts must be at least 1")
+	case c.IdleWait <= 0 || c.AcquireInterval <= 0 || c.HeartbeatInterval <= 0 || c.RetryBase <= 0 ||
+		c.RetryMax < c.RetryBase || c.OutageMaxWait <= 0 || c.Retention <= 0 || c.CleanupInterval <= 0 || c.CleanupBatch < 1:
+		return errors.New("intervals, retention and cleanup batch must be positive, and retry max at least retry base")
+	}
+	return nil
+}
+
+// Relay works the outbox of every shard it can take.
+type Relay struct {
+	shards  []string
+	locker  Locker
+	pub     Publisher
+	cfg     Config
+	metrics *Metrics
+	logger  *slog.Logger
+	now     func() time.Time
+}
+
+// New returns a relay over the given shards.
+func New(shards []string, locker Locker, pub Publisher, cfg Config, metrics *Metrics, logger *slog.Logger, now func() time.Time) (*Relay, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("relay config: %w", err)
+	}
+	return &Relay{shards: shards, locker: locker, pub: pub, cfg: cfg, metrics: metrics, logger: logger, now: now}, nil
+}
+
+// Run works every shard until ctx ends, then finishes the batch in flight
+// and releases the leases.
+func (r *Relay) Run(ctx context.Context) error {
+	var wg sync.WaitGroup
+	for _, s := range r.shards {
+		wg.Go(func() { r.runShard(ctx, s) })
+	}
+	wg.Wait()
+	return nil
+}
+
+func (r *Relay) runShard(ctx context.Context, shard string) {
+	log := r.logger.With(slog.String("shard", shard))
+	for ctx.Err() == nil {
+		lease, ok, err := r.locker.Acquire(ctx, shard)
+		switch {
+		case err != nil:
+			log.WarnContext(ctx, "acquiring shard lease failed", slog.Any("error", err))
+		case ok:
+			log.InfoContext(ctx, "took over shard")
+			r.metrics.owned.WithLabelValues(shard).Set(1)
+			err := r.work(ctx, shard, lease)
+			lease.Release()
+			r.metrics.owned.WithLabelValues(shard).Set(0)
+			if err != nil && ctx.Err() == nil {
+				log.WarnContext(ctx, "gave up shard", slog.Any("error", err))
+			}
+		}
+		sleep(ctx, r.cfg.AcquireInterval)
+	}
+}
+
+// work publishes the shard's rows for as long as the lease holds.
+func (r *Relay) work(ctx context.Context, shard string, lease Lease) error {
+	lastBeat := r.now()
+	lastCleanup := time.Time{}
+	outage := backoff.NewExponentialBackOff()
+	outage.InitialInterval = 100 * time.Millisecond
+	outage.MaxInterval = r.cfg.OutageMaxWait
+	for {
+		// A batch in flight is finished even when ctx ends: work runs on a
+		// context that only the lease's failure ends.
+		if ctx.Err() != nil {
+			return nil
+		}
+		now := r.now()
+		if now.Sub(lastBeat) >= r.cfg.HeartbeatInterval {
+			if err := lease.Heartbeat(ctx); err != nil {
+				return err
+			}
+			lastBeat = now
+		}
+		if now.Sub(lastCleanup) >= r.cfg.CleanupInterval {
+			if err := r.cleanup(ctx, shard, lease); err != nil {
+				return err
+			}
+			lastCleanup = now
+		}
+		published, outageSeen, err := r.publishBatch(context.WithoutCancel(ctx), shard, lease)
+		if err != nil {
+			return err
+		}
+		switch {
+		case outageSeen:
+			sleep(ctx, outage.NextBackOff())
+		case published == 0:
+			outage.Reset()
+			sleep(ctx, r.cfg.IdleWait)
+		default:
+			outage.Reset()
+		}
+	}
+}
+
+// publishBatch claims, publishes and records one batch. It returns how many
+// rows were published and whether Kafka could not take some for now.
+func (r *Relay) publishBatch(ctx context.Context, shard string, lease Lease) (int, bool, error) {
+	msgs, err := lease.Claim(ctx, r.cfg.BatchSize, r.now())
+	if err != nil || len(msgs) == 0 {
+		return 0, false, err
+	}
+	results := r.pub.Publish(ctx, msgs)
+	ackedAt := r.now()
+	var ok []int64
+	var failed []int
+	for i, err := range results {
+		if err == nil {
+			ok = append(ok, msgs[i].ID)
+			r.metrics.commitToAck.WithLabelValues(shard).Observe(ackedAt.Sub(msgs[i].OccurredAt).Seconds())
+		} else {
+			failed = append(failed, i)
+		}
+	}
+	if err := lease.MarkPublished(ctx, ok, ackedAt); err != nil {
+		// Kafka has them; they stay PENDING and are published again later
+		// (at-least-once), never lost.
+		return 0, false, err
+	}
+	r.metrics.published.WithLabelValues(shard).Add(float64(len(ok)))
+	if len(failed) == 0 {
+		return len(ok), false, nil
+	}
+	var rowFailed []int
+	transient := 0
+	for _, i := range failed {
+		if r.pub.Transient(results[i]) {
+			transient++
+		} else {
+			rowFailed = append(rowFailed, i)
+		}
+	}
+	if transient > 0 {
+		r.metrics.failures.WithLabelValues(shard, "transient").Add(float64(transient))
+		r.logger.WarnContext(ctx, "kafka cannot take messages now; waiting without spending attempts",
+			slog.String("shard", shard), slog.Int("rows", transient), slog.Any("error", results[failed[0]]),
+			slog.Any("cluster", r.pub.Healthy(ctx)))
+	}
+	if len(rowFailed) == 0 {
+		return len(ok), transient > 0, nil
+	}
+	failed = rowFailed
+	failures := make([]Failure, len(failed))
+	for j, i := range failed {
+		m := msgs[i]
+		attempts := m.Attempts + 1
+		failures[j] = Failure{ID: m.ID, Attempts: attempts, Error: results[i].Error(),
+			Failed: attempts >= r.cfg.MaxAttempts, NextAttemptAt: ackedAt.Add(RetryDelay(attempts, r.cfg.RetryBase, r.cfg.RetryMax, rand.Float64))}
+		if failures[j].Failed {
+			r.logger.ErrorContext(ctx, "outbox row parked as FAILED", slog.String("shard", shard), slog.Int64("id", m.ID),
+				slog.String("event_id", m.EventID), slog.Int("attempts", int(attempts)), slog.String("error", failures[j].Error))
+		}
+	}
+	r.metrics.failures.WithLabelValues(shard, "row").Add(float64(len(failed)))
+	return len(ok), transient > 0, lease.RecordFailures(ctx, failures)
+}
+
+func (r *Relay) cleanup(ctx context.Context, shard string, lease Lease) error {
+	olderThan := r.now().Add(-r.cfg.Retention)
+	for ctx.Err() == nil {
+		n, err := lease.Cleanup(ctx, olderThan, r.cfg.CleanupBatch)
+		if err != nil {
+			return err
+		}
+		r.metrics.cleaned.WithLabelValues(shard).Add(float64(n))
+		if n < int64(r.cfg.CleanupBatch) {
+			return nil
+		}
+	}
+	return nil
+}
+
+// RetryDelay is the wait before attempt+1: exponential from base, capped at
+// max, with full jitter between half and the whole of it so that rows that
+// failed together do not retry together. random returns [0,1).
+func RetryDelay(attempt int32, base, max time.Duration, random func() float64) time.Duration {
+	d := base
+	for i := int32(1); i < attempt && d < max; i++ {
+		d *= 2
+	}
+	d = min(d, max)
+	return d/2 + time.Duration(random()*float64(d/2))
+}
+
+func sleep(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
+}

@@ -1,0 +1,202 @@
+// Package service wires the outbox relay: configuration, shard pools, the
+// Kafka publisher, the relay loops, and the admin API.
+package service
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"google.golang.org/grpc"
+
+	"github.com/orderflow/orderflow/services/outbox-relay/internal/adapters/kafka"
+	"github.com/orderflow/orderflow/services/outbox-relay/internal/adapters/mysql"
+	"github.com/orderflow/orderflow/services/outbox-relay/internal/ports"
+	"github.com/orderflow/orderflow/services/outbox-relay/internal/relay"
+	"github.com/orderflow/orderflow/shared/gen"
+	outboxv1 "github.com/orderflow/orderflow/shared/gen/orderflow/outbox/v1"
+	"github.com/orderflow/orderflow/shared/kafkax"
+	"github.com/orderflow/orderflow/shared/observability"
+	"github.com/orderflow/orderflow/shared/outbox"
+	"github.com/orderflow/orderflow/shared/server"
+	"github.com/orderflow/orderflow/shared/shard"
+)
+
+// Config is the relay's configuration, read from ORDERFLOW_* variables.
+type Config struct {
+	// RelayID names this instance in ownership records; default host-pid.
+	RelayID string `env:"RELAY_ID"`
+	// TopologyFile is the JSON list of shards and shard epochs.
+	TopologyFile string `env:"TOPOLOGY_FILE" envDefault:".state/topology.json"`
+	// KafkaBrokers are the bootstrap servers, comma-separated.
+	KafkaBrokers string `env:"KAFKA_BROKERS" envDefault:"127.0.0.1:19092"`
+	// Topic receives the internal events.
+	Topic string `env:"RELAY_TOPIC" envDefault:"orders.internal.v1"`
+	// LogLevel is debug, info, warn or error.
+	LogLevel string `env:"LOG_LEVEL" envDefault:"info"`
+	// Shard sizes each shard's connection pool (ORDERFLOW_SHARD_*).
+	Shard shard.PoolConfig `envPrefix:"SHARD_"`
+
+	// BatchSize is the most rows published at once per shard.
+	BatchSize int `env:"RELAY_BATCH_SIZE" envDefault:"1000"`
+	// IdleWait is the pause after a poll that found nothing.
+	IdleWait time.Duration `env:"RELAY_IDLE_WAIT" envDefault:"20ms"`
+	// AcquireInterval is how often an unowned shard is tried: the fail-over time.
+	AcquireInterval time.Duration `env:"RELAY_ACQUIRE_INTERVAL" envDefault:"1s"`
+	// HeartbeatInterval is how often an owned shard's lease is checked.
+	HeartbeatInterval time.Duration `env:"RELAY_HEARTBEAT_INTERVAL" envDefault:"2s"`
+	// MaxAttempts failed publishes park a row as FAILED.
+	MaxAttempts int32 `env:"RELAY_MAX_ATTEMPTS" envDefault:"10"`
+	// RetryBase and RetryMax bound the per-row exponential back-off.
+	RetryBase time.Duration `env:"RELAY_RETRY_BASE" envDefault:"1s"`
+	RetryMax  time.Duration `env:"RELAY_RETRY_MAX" envDefault:"5m"`
+	// OutageMaxWait caps the wait between tries while Kafka is unreachable.
+	OutageMaxWait time.Duration `env:"RELAY_OUTAGE_MAX_WAIT" envDefault:"5s"`
+	// Retention keeps PUBLISHED rows this long before cleanup deletes them.
+	Retention time.Duration `env:"RELAY_RETENTION" envDefault:"168h"`
+	// CleanupInterval and CleanupBatch pace the deletes.
+	CleanupInterval time.Duration `env:"RELAY_CLEANUP_INTERVAL" envDefault:"1m"`
+	CleanupBatch    int           `env:"RELAY_CLEANUP_BATCH" envDefault:"1000"`
+	// BacklogInterval is how often the backlog gauges are refreshed.
+	BacklogInterval time.Duration `env:"RELAY_BACKLOG_INTERVAL" envDefault:"5s"`
+
+	// AdminGRPCAddr and AdminHTTPAddr are the admin API's ports.
+	AdminGRPCAddr string `env:"ADMIN_GRPC_ADDR" envDefault:"127.0.0.1:9092"`
+	AdminHTTPAddr string `env:"ADMIN_HTTP_ADDR" envDefault:"127.0.0.1:8082"`
+	// AdminToken is the bearer token every admin call needs. Required.
+	AdminToken string `env:"ADMIN_TOKEN"`
+	// RequestTimeout bounds one admin call.
+	RequestTimeout time.Duration `env:"REQUEST_TIMEOUT" envDefault:"30s"`
+	// ShutdownTimeout bounds the drain on SIGTERM.
+	ShutdownTimeout time.Duration `env:"SHUTDOWN_TIMEOUT" envDefault:"20s"`
+	// Profiling serves /debug/pprof/ on the admin HTTP port.
+	Profiling bool `env:"PPROF" envDefault:"false"`
+}
+
+// Validate checks what parsing does not.
+func (c *Config) Validate() error {
+	var errs []error
+	if c.AdminToken == "" {
+		errs = append(errs, errors.New("ORDERFLOW_ADMIN_TOKEN is required (the admin API refuses calls without it)"))
+	}
+	if c.Topic == "" || c.KafkaBrokers == "" {
+		errs = append(errs, errors.New("ORDERFLOW_RELAY_TOPIC and ORDERFLOW_KAFKA_BROKERS must not be empty"))
+	}
+	if err := c.relayConfig().Validate(); err != nil {
+		errs = append(errs, fmt.Errorf("ORDERFLOW_RELAY_*: %w", err))
+	}
+	if err := c.Shard.Validate(); err != nil {
+		errs = append(errs, fmt.Errorf("ORDERFLOW_SHARD_*: %w", err))
+	}
+	return errors.Join(errs...)
+}
+
+func (c *Config) relayConfig() relay.Config {
+	return relay.Config{BatchSize: c.BatchSize, IdleWait: c.IdleWait, AcquireInterval: c.AcquireInterval,
+		HeartbeatInterval: c.HeartbeatInterval, MaxAttempts: c.MaxAttempts, RetryBase: c.RetryBase, RetryMax: c.RetryMax,
+		OutageMaxWait: c.OutageMaxWait, Retention: c.Retention, CleanupInterval: c.CleanupInterval, CleanupBatch: c.CleanupBatch}
+}
+
+// Service is a running relay.
+type Service struct {
+	cfg       Config
+	logger    *slog.Logger
+	pools     *shard.Pools
+	publisher *kafka.Publisher
+	relay     *relay.Relay
+	metrics   *relay.Metrics
+	store     *outbox.Store
+	server    *server.Server
+	tracing   *observability.Tracing
+}
+
+// New builds the relay and binds the admin ports.
+func New(ctx context.Context, cfg Config, topo shard.Topology, logger *slog.Logger) (*Service, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if cfg.RelayID == "" {
+		host, _ := os.Hostname()
+		cfg.RelayID = fmt.Sprintf("%s-%d", host, os.Getpid())
+	}
+	pools, err := shard.Open(topo, cfg.Shard)
+	if err != nil {
+		return nil, err
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			_ = pools.Close()
+		}
+	}()
+	brokers := strings.Split(cfg.KafkaBrokers, ",")
+	registry := observability.NewRegistry()
+	metrics := relay.NewMetrics(registry)
+	publisher := kafka.NewPublisher(brokers, cfg.Topic, "orderflow-relay-"+cfg.RelayID)
+	r, err := relay.New(topo.Names(), mysql.NewLocker(pools, cfg.RelayID), publisher, cfg.relayConfig(), metrics,
+		logger.With(slog.String("relay_id", cfg.RelayID)), time.Now)
+	if err != nil {
+		return nil, err
+	}
+	store := outbox.NewStore(pools, time.Now)
+
+	tracing := observability.NewTracing("outbox-relay")
+	auth, err := ports.NewAuth(cfg.AdminToken)
+	if err != nil {
+		return nil, err
+	}
+	admin := ports.NewAdmin(store, logger, cfg.RequestTimeout)
+	grpcServer := server.NewGRPCServer(server.GRPCOptions{Logger: logger, Registry: registry, Tracing: tracing,
+		MaxRecvMsgBytes: 1 << 20, Unary: []grpc.UnaryServerInterceptor{auth.Unary}})
+	outboxv1.RegisterOutboxAdminServiceServer(grpcServer, admin)
+	gateway := server.NewGateway()
+	if err := outboxv1.RegisterOutboxAdminServiceHandlerServer(ctx, gateway, admin); err != nil {
+		return nil, fmt.Errorf("registering REST gateway: %w", err)
+	}
+	openAPI, err := gen.OpenAPI.ReadFile("orderflow/outbox/v1/admin_service.swagger.json")
+	if err != nil {
+		return nil, fmt.Errorf("reading OpenAPI document: %w", err)
+	}
+	ready := func(ctx context.Context) map[string]error {
+		checks := pools.Ping(ctx)
+		checks["kafka"] = kafkax.Ping(ctx, brokers)
+		return checks
+	}
+	handler := server.NewHTTPHandler(server.HTTPOptions{API: auth.HTTP(gateway), OpenAPI: openAPI, MaxBodyBytes: 1 << 20,
+		Ready: ready, ReadyTimeout: 3 * time.Second, Registry: registry, Tracing: tracing, Profiling: cfg.Profiling})
+	srv, err := server.Listen(logger, server.Addrs{GRPC: cfg.AdminGRPCAddr, HTTP: cfg.AdminHTTPAddr}, grpcServer, handler, cfg.ShutdownTimeout)
+	if err != nil {
+		return nil, err
+	}
+	ok = true
+	return &Service{cfg: cfg, logger: logger, pools: pools, publisher: publisher, relay: r, metrics: metrics, store: store,
+		server: srv, tracing: tracing}, nil
+}
+
+// AdminGRPCAddr is the bound admin gRPC address.
+func (s *Service) AdminGRPCAddr() string { return s.server.GRPCAddr() }
+
+// AdminHTTPAddr is the bound admin HTTP address.
+func (s *Service) AdminHTTPAddr() string { return s.server.HTTPAddr() }
+
+// RelayID names this instance.
+func (s *Service) RelayID() string { return s.cfg.RelayID }
+
+// Run relays and serves the admin API until ctx ends; the batches in flight
+// are finished and the leases released before it returns.
+func (s *Service) Run(ctx context.Context) error {
+	var wg sync.WaitGroup
+	var relayErr, serveErr error
+	wg.Go(func() { relayErr = s.relay.Run(ctx) })
+	wg.Go(func() { s.metrics.WatchBacklog(ctx, s.store, s.cfg.BacklogInterval) })
+	wg.Go(func() { serveErr = s.server.Run(ctx) })
+	wg.Wait()
+	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	return errors.Join(relayErr, serveErr, s.publisher.Close(), s.tracing.Shutdown(shutdownCtx), s.pools.Close())
+}

@@ -1,0 +1,278 @@
+// Package outbox reads and repairs the outbox tables of every shard: the
+// operations operators need (stats, list, show, replay with an audit trail),
+// shared by the relay's admin API and orderctl, which works on the shards
+// directly so that it also works while no relay runs.
+package outbox
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/orderflow/orderflow/shared/shard"
+)
+
+// Status is the publishing state of an outbox row.
+type Status string
+
+// The statuses of an outbox row.
+const (
+	StatusPending   Status = "PENDING"
+	StatusPublished Status = "PUBLISHED"
+	StatusFailed    Status = "FAILED"
+)
+
+// EventTypes are the internal event types the command side writes.
+var EventTypes = []string{"OrderPlaced", "OrderAccepted", "OrderDelivering", "OrderDelivered", "OrderCancelled"}
+
+// LockPrefix starts the MySQL named lock a relay holds while it owns a
+// shard; the database name completes it, so several orderflow databases on
+// one server have separate locks.
+const LockPrefix = "orderflow_relay:"
+
+// LockNameSQL computes the lock name on the server.
+const LockNameSQL = "CONCAT('" + LockPrefix + "', DATABASE())"
+
+// Message is one outbox row.
+type Message struct {
+	Shard         string
+	ID            int64
+	EventID       string
+	EventType     string
+	OrderNo       int64
+	OrderVersion  int32
+	OccurredAt    time.Time
+	Traceparent   string
+	Status        Status
+	Attempts      int32
+	LastError     string
+	NextAttemptAt *time.Time
+	PublishedAt   *time.Time
+}
+
+// Columns is the select list that ScanMessage reads.
+const Columns = "id, event_id, event_type, order_no, order_version, occurred_at, traceparent, status, attempts, last_error, next_attempt_at, published_at"
+
+// ScanMessage reads one row selected with Columns.
+func ScanMessage(shardName string, row interface{ Scan(...any) error }) (Message, error) {
+	m := Message{Shard: shardName}
+	var status string
+	var lastError sql.NullString
+	var next, published sql.NullTime
+	if err := row.Scan(&m.ID, &m.EventID, &m.EventType, &m.OrderNo, &m.OrderVersion, &m.OccurredAt, &m.Traceparent,
+		&status, &m.Attempts, &lastError, &next, &published); err != nil {
+		return Message{}, err
+	}
+	m.Status = Status(status)
+	m.LastError = lastError.String
+	if next.Valid {
+		m.NextAttemptAt = &next.Time
+	}
+	if published.Valid {
+		m.PublishedAt = &published.Time
+	}
+	return m, nil
+}
+
+// Filter selects outbox rows. Zero fields match everything.
+type Filter struct {
+	Shard     string
+	Status    Status
+	EventType string
+	// Since and Until bound occurred_at: Since <= occurred_at < Until.
+	Since time.Time
+	Until time.Time
+}
+
+// FieldError is a filter or request field that is not acceptable.
+type FieldError struct {
+	Field  string
+	Reason string
+}
+
+func (e *FieldError) Error() string { return e.Field + ": " + e.Reason }
+
+// ErrNotFound means no outbox row has the requested id.
+var ErrNotFound = errors.New("outbox message not found")
+
+// Validate checks a filter against the topology.
+func (f Filter) Validate(topo shard.Topology) error {
+	if f.Shard != "" {
+		if _, ok := topo.DSN(f.Shard); !ok {
+			return &FieldError{Field: "shard", Reason: fmt.Sprintf("unknown shard %q (known: %s)", f.Shard, strings.Join(topo.Names(), ", "))}
+		}
+	}
+	switch f.Status {
+	case "", StatusPending, StatusPublished, StatusFailed:
+	default:
+		return &FieldError{Field: "status", Reason: fmt.Sprintf("unknown status %q", f.Status)}
+	}
+	if f.EventType != "" && !KnownEventType(f.EventType) {
+		return &FieldError{Field: "eventType", Reason: fmt.Sprintf("unknown event type %q (known: %s)", f.EventType, strings.Join(EventTypes, ", "))}
+	}
+	if !f.Since.IsZero() && !f.Until.IsZero() && !f.Since.Before(f.Until) {
+		return &FieldError{Field: "until", Reason: "must be after since"}
+	}
+	return nil
+}
+
+// KnownEventType tells whether eventType is one of EventTypes.
+func KnownEventType(eventType string) bool {
+	for _, t := range EventTypes {
+		if t == eventType {
+			return true
+		}
+	}
+	return false
+}
+
+// where renders the filter (without the shard) as SQL conditions.
+func (f Filter) where() (string, []any) {
+	conds := []string{"1=1"}
+	var args []any
+	if f.Status != "" {
+		conds = append(conds, "status = ?")
+		args = append(args, string(f.Status))
+	}
+	if f.EventType != "" {
+		conds = append(conds, "event_type = ?")
+		args = append(args, f.EventType)
+	}
+	if !f.Since.IsZero() {
+		conds = append(conds, "occurred_at >= ?")
+		args = append(args, f.Since.UTC())
+	}
+	if !f.Until.IsZero() {
+		conds = append(conds, "occurred_at < ?")
+		args = append(args, f.Until.UTC())
+	}
+	return strings.Join(conds, " AND "), args
+}
+
+// shards lists the shards a filter covers, in topology order.
+func (f Filter) shards(topo shard.Topology) []string {
+	if f.Shard != "" {
+		return []string{f.Shard}
+	}
+	return topo.Names()
+}
+
+// Store runs the operator's outbox operations over every shard.
+type Store struct {
+	pools *shard.Pools
+	now   func() time.Time
+}
+
+// NewStore returns a store over the shards. now is the clock (time.Now in
+// production).
+func NewStore(pools *shard.Pools, now func() time.Time) *Store {
+	return &Store{pools: pools, now: now}
+}
+
+// Topology is the topology the store works on.
+func (s *Store) Topology() shard.Topology { return s.pools.Topology() }
+
+// ShardStats is the state of one shard's outbox.
+type ShardStats struct {
+	Shard            string
+	Pending          int64
+	Published        int64
+	Failed           int64
+	OldestPendingAge time.Duration
+	// Owner is the relay instance holding the shard's lock, "" when none.
+	Owner string
+	// Err is set when the shard could not be read; the other fields are zero.
+	Err error
+}
+
+// Stats reads every shard; a shard that cannot be read reports its error
+// instead of failing the whole call.
+func (s *Store) Stats(ctx context.Context) []ShardStats {
+	names := s.pools.Topology().Names()
+	out := make([]ShardStats, len(names))
+	done := make(chan struct{}, len(names))
+	for i, name := range names {
+		go func() {
+			out[i] = s.shardStats(ctx, name)
+			done <- struct{}{}
+		}()
+	}
+	for range names {
+		<-done
+	}
+	return out
+}
+
+func (s *Store) shardStats(ctx context.Context, name string) ShardStats {
+	st := ShardStats{Shard: name}
+	db, err := s.pools.DB(name)
+	if err != nil {
+		st.Err = err
+		return st
+	}
+	rows, err := db.QueryContext(ctx, "SELECT status, COUNT(*) FROM outbox GROUP BY status")
+	if err != nil {
+		st.Err = shard.Classify(name, err)
+		return st
+	}
+	for rows.Next() {
+		var status string
+		var n int64
+		if err := rows.Scan(&status, &n); err != nil {
+			rows.Close()
+			st.Err = err
+			return st
+		}
+		switch Status(status) {
+		case StatusPending:
+			st.Pending = n
+		case StatusPublished:
+			st.Published = n
+		case StatusFailed:
+			st.Failed = n
+		}
+	}
+	if err := rows.Close(); err != nil {
+		st.Err = shard.Classify(name, err)
+		return st
+	}
+	var oldest sql.NullTime
+	if err := db.QueryRowContext(ctx, "SELECT MIN(occurred_at) FROM outbox WHERE status = 'PENDING'").Scan(&oldest); err != nil {
+		st.Err = shard.Classify(name, err)
+		return st
+	}
+	if oldest.Valid {
+		st.OldestPendingAge = max(s.now().Sub(oldest.Time), 0)
+	}
+	var owner sql.NullString
+	err = db.QueryRowContext(ctx, `SELECT o.relay_id FROM outbox_relay_owner o
+		WHERE o.lock_name = `+LockNameSQL+` AND IS_USED_LOCK(o.lock_name) IS NOT NULL`).Scan(&owner)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		st.Err = shard.Classify(name, err)
+		return st
+	}
+	st.Owner = owner.String
+	return st
+}
+
+// Get reads one row.
+func (s *Store) Get(ctx context.Context, shardName string, id int64) (Message, error) {
+	if _, ok := s.pools.Topology().DSN(shardName); !ok {
+		return Message{}, &FieldError{Field: "shard", Reason: fmt.Sprintf("unknown shard %q", shardName)}
+	}
+	db, err := s.pools.DB(shardName)
+	if err != nil {
+		return Message{}, err
+	}
+	m, err := ScanMessage(shardName, db.QueryRowContext(ctx, "SELECT "+Columns+" FROM outbox WHERE id = ?", id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return Message{}, ErrNotFound
+	}
+	if err != nil {
+		return Message{}, shard.Classify(shardName, err)
+	}
+	return m, nil
+}

@@ -1,0 +1,201 @@
+package outbox
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/orderflow/orderflow/shared/shard"
+)
+
+func shardClassify(name string, err error) error { return shard.Classify(name, err) }
+
+// ReplayRequest says which rows to put back to PENDING: the given ids of one
+// shard, or every row matching Filter (FAILED rows when Filter.Status is
+// unset).
+type ReplayRequest struct {
+	Shard  string
+	IDs    []int64
+	Filter Filter
+	DryRun bool
+	Reason string
+	Actor  string
+}
+
+// ReplayResult counts the rows replayed (or that would be) per shard.
+type ReplayResult struct {
+	PerShard map[string]int64
+	Total    int64
+	DryRun   bool
+}
+
+// Progress is told about each chunk of a long replay.
+type Progress func(shard string, doneInShard, totalInShard int64)
+
+// replayChunk bounds one UPDATE, so a large replay never holds locks on
+// many rows at once and shows progress.
+const replayChunk = 1000
+
+// MaxReplayIDs bounds the ids of one request.
+const MaxReplayIDs = 10000
+
+func (r *ReplayRequest) validate(s *Store) error {
+	topo := s.pools.Topology()
+	reason := strings.TrimSpace(r.Reason)
+	switch {
+	case reason == "":
+		return &FieldError{Field: "reason", Reason: "must say why (it is recorded in the audit table)"}
+	case utf8.RuneCountInString(reason) > 512:
+		return &FieldError{Field: "reason", Reason: "must be at most 512 characters"}
+	case strings.TrimSpace(r.Actor) == "":
+		return &FieldError{Field: "actor", Reason: "must not be empty"}
+	case utf8.RuneCountInString(r.Actor) > 128:
+		return &FieldError{Field: "actor", Reason: "must be at most 128 characters"}
+	}
+	if len(r.IDs) > 0 {
+		if r.Shard == "" {
+			return &FieldError{Field: "shard", Reason: "is required with ids"}
+		}
+		if _, ok := topo.DSN(r.Shard); !ok {
+			return &FieldError{Field: "shard", Reason: fmt.Sprintf("unknown shard %q", r.Shard)}
+		}
+		if len(r.IDs) > MaxReplayIDs {
+			return &FieldError{Field: "ids", Reason: fmt.Sprintf("at most %d ids per request", MaxReplayIDs)}
+		}
+		for i, id := range r.IDs {
+			if id < 1 {
+				return &FieldError{Field: fmt.Sprintf("ids[%d]", i), Reason: "must be a positive id"}
+			}
+		}
+		return nil
+	}
+	if r.Shard != "" && r.Filter.Shard == "" {
+		r.Filter.Shard = r.Shard
+	}
+	if r.Filter.Status == "" {
+		r.Filter.Status = StatusFailed
+	}
+	if r.Filter.Status == StatusPending {
+		return &FieldError{Field: "filter.status", Reason: "PENDING rows are already waiting to be published"}
+	}
+	return r.Filter.Validate(topo)
+}
+
+// Replay puts the chosen rows back to PENDING with attempts, last error and
+// back-off cleared, so the relay publishes them again, and records the
+// replay (who, when, why, what, how many) in each touched shard's audit
+// table. With DryRun it only counts.
+func (s *Store) Replay(ctx context.Context, req ReplayRequest, progress Progress) (ReplayResult, error) {
+	if err := req.validate(s); err != nil {
+		return ReplayResult{}, err
+	}
+	res := ReplayResult{PerShard: map[string]int64{}, DryRun: req.DryRun}
+	describe, _ := json.Marshal(map[string]any{"shard": req.Shard, "ids": req.IDs, "filter": req.Filter})
+	shards := []string{req.Shard}
+	if len(req.IDs) == 0 {
+		shards = req.Filter.shards(s.pools.Topology())
+	}
+	for _, name := range shards {
+		n, err := s.replayShard(ctx, name, req, progress)
+		if err != nil {
+			return res, fmt.Errorf("replaying on %s: %w", name, err)
+		}
+		res.PerShard[name] = n
+		res.Total += n
+		if req.DryRun || n == 0 {
+			continue
+		}
+		db, err := s.pools.DB(name)
+		if err != nil {
+			return res, err
+		}
+		if _, err := db.ExecContext(ctx, `INSERT INTO outbox_replay_audit (actor, reason, request, dry_run, row_count, replayed_at)
+			VALUES (?, ?, ?, FALSE, ?, ?)`, req.Actor, strings.TrimSpace(req.Reason), string(describe), n, s.now().UTC()); err != nil {
+			return res, fmt.Errorf("recording the replay on %s: %w", name, shard.Classify(name, err))
+		}
+	}
+	return res, nil
+}
+
+const resetSQL = `UPDATE outbox SET status = 'PENDING', attempts = 0, last_error = NULL, next_attempt_at = NULL, published_at = NULL WHERE id IN (`
+
+func (s *Store) replayShard(ctx context.Context, name string, req ReplayRequest, progress Progress) (int64, error) {
+	db, err := s.pools.DB(name)
+	if err != nil {
+		return 0, err
+	}
+	if len(req.IDs) > 0 {
+		return replayIDs(ctx, db, name, req.IDs, req.DryRun)
+	}
+	where, args := req.Filter.where()
+	var total int64
+	if err := db.QueryRowContext(ctx, "SELECT COUNT(*) FROM outbox WHERE "+where, args...).Scan(&total); err != nil {
+		return 0, shard.Classify(name, err)
+	}
+	if req.DryRun || total == 0 {
+		return total, nil
+	}
+	// Walk the matching rows by id in chunks; rows that change status while
+	// the replay runs are simply not matched again.
+	var done, after int64
+	for {
+		rows, err := db.QueryContext(ctx, "SELECT id FROM outbox WHERE "+where+" AND id > ? ORDER BY id LIMIT ?",
+			append(append([]any{}, args...), after, replayChunk)...)
+		if err != nil {
+			return done, shard.Classify(name, err)
+		}
+		var ids []int64
+		for rows.Next() {
+			var id int64
+			if err := rows.Scan(&id); err != nil {
+				rows.Close()
+				return done, err
+			}
+			ids = append(ids, id)
+		}
+		if err := rows.Close(); err != nil {
+			return done, shard.Classify(name, err)
+		}
+		if len(ids) == 0 {
+			return done, nil
+		}
+		after = ids[len(ids)-1]
+		q, idArgs := inList(ids)
+		statusArgs := append(idArgs, args...)
+		res, err := db.ExecContext(ctx, resetSQL+q+") AND "+where, statusArgs...)
+		if err != nil {
+			return done, shard.Classify(name, err)
+		}
+		n, _ := res.RowsAffected()
+		done += n
+		if progress != nil {
+			progress(name, done, total)
+		}
+	}
+}
+
+func replayIDs(ctx context.Context, db *sql.DB, name string, ids []int64, dryRun bool) (int64, error) {
+	q, args := inList(ids)
+	if dryRun {
+		var n int64
+		err := db.QueryRowContext(ctx, "SELECT COUNT(*) FROM outbox WHERE status <> 'PENDING' AND id IN ("+q+")", args...).Scan(&n)
+		return n, shard.Classify(name, err)
+	}
+	res, err := db.ExecContext(ctx, resetSQL+q+") AND status <> 'PENDING'", args...)
+	if err != nil {
+		return 0, shard.Classify(name, err)
+	}
+	n, _ := res.RowsAffected()
+	return n, nil
+}
+
+func inList(ids []int64) (string, []any) {
+	args := make([]any, len(ids))
+	for i, id := range ids {
+		args[i] = id
+	}
+	return strings.TrimSuffix(strings.Repeat("?,", len(ids)), ","), args
+}
