@@ -76,3 +76,8 @@ bench-command: up ## PlaceOrder throughput and latency (REST, gRPC) next to the 
 	mkdir -p $(BENCH_OUT)
 	go run ./loadtest/cmd/placebench -topology $(STATE)/topology.json -concurrency $(CONCURRENCY) \
 		-duration 15s -rounds 3 -out $(BENCH_OUT)/placebench-c$(CONCURRENCY).json | tee $(BENCH_OUT)/placebench-c$(CONCURRENCY).md
+
+.PHONY: bench-relay
+bench-relay: up ## Relay throughput from a backlog, commit-to-ack at a steady rate, impact on writers
+	mkdir -p $(BENCH_OUT)
+	go run ./loadtest/cmd/relaybench -topology $(STATE)/topology.json -out $(BENCH_OUT)/relaybench.json | tee $(BENCH_OUT)/relaybench.md

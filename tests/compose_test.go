@@ -52,9 +52,9 @@ var composeProject = sync.OnceValues(func() (*types.Project, error) {
 	opts, err := cli.NewProjectOptions(
 		[]string{filepath.Join(root, composeFile)},
 		cli.WithWorkingDirectory(root),
-		// The file sets no ${VARIABLES}; the host environment stays out so
-		// that the result does not depend on who runs the test.
-		cli.WithEnv(nil),
+		// The host environment stays out so that the result does not depend
+		// on who runs the test; the one variable the file requires is given.
+		cli.WithEnv([]string{"ORDERFLOW_ADMIN_TOKEN=compose-test"}),
 	)
 	if err != nil {
 		return nil, fmt.Errorf("compose options: %w", err)
@@ -108,7 +108,7 @@ func TestComposeServices(t *testing.T) {
 	t.Parallel()
 	for _, name := range []string{
 		"mysql-shard-0", "mysql-shard-1", "kafka", "mongo", "prometheus",
-		"migrate", "create-topics", "order-command",
+		"migrate", "create-topics", "order-command", "outbox-relay",
 	} {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
@@ -153,12 +153,16 @@ func TestComposeDependencies(t *testing.T) {
 	for _, shard := range shards {
 		cases = append(cases,
 			dependency{"order-command", shard, types.ServiceConditionHealthy},
+			dependency{"outbox-relay", shard, types.ServiceConditionHealthy},
 			dependency{"migrate", shard, types.ServiceConditionHealthy})
 	}
 	cases = append(cases,
 		dependency{"order-command", "migrate", types.ServiceConditionCompletedSuccessfully},
 		dependency{"create-topics", "kafka", types.ServiceConditionHealthy},
 		dependency{"prometheus", "order-command", types.ServiceConditionStarted},
+		dependency{"outbox-relay", "kafka", types.ServiceConditionHealthy},
+		dependency{"outbox-relay", "create-topics", types.ServiceConditionCompletedSuccessfully},
+		dependency{"prometheus", "outbox-relay", types.ServiceConditionStarted},
 	)
 	for _, tc := range cases {
 		t.Run(tc.service+"/"+tc.on, func(t *testing.T) {
@@ -234,6 +238,8 @@ func TestComposePorts(t *testing.T) {
 		{"mongo", "27017", 27017},
 		{"order-command", "9090", 9090},
 		{"order-command", "8080", 8080},
+		{"outbox-relay", "9092", 9092},
+		{"outbox-relay", "8082", 8082},
 		{"prometheus", "9095", 9090},
 	}
 	for _, tc := range cases {

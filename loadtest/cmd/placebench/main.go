@@ -7,10 +7,8 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
-	"database/sql"
 	"encoding/hex"
 	"encoding/json"
 	"flag"
@@ -18,18 +16,15 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"runtime"
 	"slices"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/go-sql-driver/mysql"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
-	"github.com/orderflow/orderflow/migrations"
+	"github.com/orderflow/orderflow/loadtest/internal/bench"
 	orderv1 "github.com/orderflow/orderflow/shared/gen/orderflow/order/v1"
 	"github.com/orderflow/orderflow/shared/shard"
 )
@@ -43,18 +38,6 @@ type options struct {
 	concurrency int
 	rounds      int
 	out         string
-}
-
-// result is one measured phase.
-type result struct {
-	Name        string  `json:"name"`
-	Concurrency int     `json:"concurrency"`
-	Seconds     float64 `json:"seconds"`
-	Ops         int     `json:"ops"`
-	Errors      int     `json:"errors"`
-	PerSecond   float64 `json:"perSecond"`
-	P50Ms       float64 `json:"p50Ms"`
-	P99Ms       float64 `json:"p99Ms"`
 }
 
 func main() {
@@ -79,11 +62,17 @@ func run(ctx context.Context, o options) error {
 	if err != nil {
 		return err
 	}
-	raw, cleanup, err := rawLimit(ctx, topo)
+	scratch, cleanup, err := bench.Scratch(ctx, topo, "orderflow_rawbench")
+	defer cleanup()
 	if err != nil {
 		return err
 	}
-	defer cleanup()
+	pools, err := shard.Open(scratch, bench.Pool)
+	if err != nil {
+		return err
+	}
+	defer pools.Close()
+	raw := bench.PlaceTx(pools)
 	conn, err := grpc.NewClient(o.grpc, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		return err
@@ -108,24 +97,24 @@ func run(ctx context.Context, o options) error {
 	}
 	// Phases are interleaved round by round, so that a noisy minute on a
 	// shared machine affects every phase alike.
-	all := make([][]result, len(phases))
+	all := make([][]bench.Result, len(phases))
 	// One sequence for the whole run: order numbers and request ids stay
 	// unique across rounds.
 	var seq atomic.Int64
 	for round := range o.rounds {
 		for i, p := range phases {
 			fmt.Fprintf(os.Stderr, "placebench: round %d/%d: %s, %d clients, %s\n", round+1, o.rounds, p.name, o.concurrency, o.duration)
-			all[i] = append(all[i], measure(ctx, p.name, o, &seq, p.op))
+			all[i] = append(all[i], bench.Measure(ctx, p.name, o.concurrency, o.warmup, o.duration, &seq, p.op))
 		}
 	}
-	results := make([]result, len(phases))
+	results := make([]bench.Result, len(phases))
 	for i, rs := range all {
-		slices.SortFunc(rs, func(a, b result) int { return int(a.PerSecond - b.PerSecond) })
+		slices.SortFunc(rs, func(a, b bench.Result) int { return int(a.PerSecond - b.PerSecond) })
 		results[i] = rs[len(rs)/2]
 	}
-	report(os.Stdout, o, results)
+	report(os.Stdout, results)
 	if o.out != "" {
-		data, _ := json.MarshalIndent(map[string]any{"machine": machine(), "median": results, "rounds": all}, "", "  ")
+		data, _ := json.MarshalIndent(map[string]any{"machine": bench.Machine(), "median": results, "rounds": all}, "", "  ")
 		if err := os.WriteFile(o.out, data, 0o644); err != nil {
 			return err
 		}
@@ -171,143 +160,7 @@ func restPlace(ctx context.Context, c *http.Client, base, requestID string) erro
 	return nil
 }
 
-// measure runs op from o.concurrency goroutines for warm-up plus duration
-// and reports the measured part.
-func measure(ctx context.Context, name string, o options, seq *atomic.Int64, op func(ctx context.Context, i int64) error) result {
-	var mu sync.Mutex
-	var latencies []time.Duration
-	errs := 0
-	start := time.Now()
-	measureFrom := start.Add(o.warmup)
-	end := measureFrom.Add(o.duration)
-	var wg sync.WaitGroup
-	for range o.concurrency {
-		wg.Go(func() {
-			local := make([]time.Duration, 0, 4096)
-			localErrs := 0
-			for {
-				t0 := time.Now()
-				if t0.After(end) {
-					break
-				}
-				err := op(ctx, seq.Add(1))
-				if t0.Before(measureFrom) {
-					continue
-				}
-				if err != nil {
-					if localErrs == 0 {
-						fmt.Fprintf(os.Stderr, "placebench: %s: %v\n", name, err)
-					}
-					localErrs++
-					continue
-				}
-				local = append(local, time.Since(t0))
-			}
-			mu.Lock()
-			latencies = append(latencies, local...)
-			errs += localErrs
-			mu.Unlock()
-		})
-	}
-	wg.Wait()
-	slices.Sort(latencies)
-	pct := func(p float64) float64 {
-		if len(latencies) == 0 {
-			return 0
-		}
-		return float64(latencies[int(float64(len(latencies)-1)*p)].Microseconds()) / 1000
-	}
-	return result{Name: name, Concurrency: o.concurrency, Seconds: o.duration.Seconds(), Ops: len(latencies), Errors: errs,
-		PerSecond: float64(len(latencies)) / o.duration.Seconds(), P50Ms: pct(0.50), P99Ms: pct(0.99)}
-}
-
-// rawLimit prepares a scratch database with the schema on every shard server
-// and returns an op that runs the service's PlaceOrder transaction shape on
-// the shard orderNo % n, with nothing else around it.
-func rawLimit(ctx context.Context, topo shard.Topology) (func(ctx context.Context, i int64) error, func(), error) {
-	pool := shard.PoolConfig{MaxOpenConns: 256, MaxIdleConns: 256, ConnMaxLifetime: time.Hour, DialTimeout: 2 * time.Second, IOTimeout: 10 * time.Second}
-	shards := topo.Epochs[topo.Current()].Shards
-	var dbs []*sql.DB
-	var servers []*sql.DB
-	var names []string
-	cleanup := func() {
-		for i, s := range servers {
-			_, _ = s.ExecContext(context.Background(), "DROP DATABASE IF EXISTS `"+names[i]+"`")
-			_ = s.Close()
-		}
-		for _, db := range dbs {
-			_ = db.Close()
-		}
-	}
-	for i, name := range shards {
-		dsn, _ := topo.DSN(name)
-		cfg, err := mysql.ParseDSN(dsn)
-		if err != nil {
-			return nil, cleanup, err
-		}
-		scratch := fmt.Sprintf("orderflow_rawbench_%d", i)
-		cfg.DBName = ""
-		server, err := shard.OpenDB(cfg.FormatDSN(), pool)
-		if err != nil {
-			return nil, cleanup, err
-		}
-		servers = append(servers, server)
-		names = append(names, scratch)
-		if _, err := server.ExecContext(ctx, "DROP DATABASE IF EXISTS `"+scratch+"`"); err != nil {
-			return nil, cleanup, err
-		}
-		if _, err := server.ExecContext(ctx, "CREATE DATABASE `"+scratch+"`"); err != nil {
-			return nil, cleanup, err
-		}
-		cfg.DBName = scratch
-		db, err := shard.OpenDB(cfg.FormatDSN(), pool)
-		if err != nil {
-			return nil, cleanup, err
-		}
-		dbs = append(dbs, db)
-		if _, err := migrations.Up(ctx, db); err != nil {
-			return nil, cleanup, err
-		}
-	}
-	scratchTopo := shard.Topology{Epochs: []shard.Epoch{{FirstOrderNo: 1}}}
-	for i := range dbs {
-		name := fmt.Sprintf("raw-%d", i)
-		dsn, _ := topo.DSN(shards[i])
-		cfg, _ := mysql.ParseDSN(dsn)
-		cfg.DBName = names[i]
-		scratchTopo.Shards = append(scratchTopo.Shards, shard.Spec{Name: name, DSN: cfg.FormatDSN()})
-		scratchTopo.Epochs[0].Shards = append(scratchTopo.Epochs[0].Shards, name)
-	}
-	pools, err := shard.Open(scratchTopo, pool)
-	if err != nil {
-		return nil, cleanup, err
-	}
-	hash := bytes.Repeat([]byte{7}, 32)
-	// The same statements the service sends for PlaceOrder, in the same
-	// single round trip (shard.Batch), with nothing around them.
-	op := func(ctx context.Context, i int64) error {
-		name := scratchTopo.Epochs[0].Shards[i%int64(len(dbs))]
-		now := time.Now().UTC()
-		var b shard.Batch
-		b.Add(`INSERT INTO orders (order_no, request_id, request_hash, user_id, shop_id, status,
-			total_amount, delivery_address, cancel_reason, version, placed_at, updated_at)
-			VALUES (?, ?, ?, 'user-42', 'shop-7', 'PLACED', 19500, '1 Teheran-ro, Gangnam-gu, Seoul', NULL, 1, ?, ?)`,
-			i, fmt.Sprintf("raw-%d", i), hash, now, now)
-		b.Add(`INSERT INTO order_items (order_no, line_no, menu_id, name, quantity, unit_price)
-			VALUES (?, 1, 'menu-1', 'Bibimbap', 2, 9000), (?, 2, 'menu-2', 'Barley tea', 1, 1500)`, i, i)
-		b.Add("INSERT INTO order_status_history (order_no, version, status, changed_at) VALUES (?, 1, 'PLACED', ?)", i, now)
-		b.Add(`INSERT INTO outbox (event_id, event_type, order_no, order_version, occurred_at, traceparent)
-			VALUES (?, 'OrderPlaced', ?, 1, ?, '')`, fmt.Sprintf("raw-%d", i), i, now)
-		return pools.ExecAtomic(ctx, name, &b)
-	}
-	return op, func() { _ = pools.Close(); cleanup() }, nil
-}
-
-func machine() map[string]any {
-	return map[string]any{"cpus": runtime.NumCPU(), "goos": runtime.GOOS, "goarch": runtime.GOARCH, "go": runtime.Version(), "at": time.Now().UTC().Format(time.RFC3339)}
-}
-
-func report(w io.Writer, o options, results []result) {
+func report(w io.Writer, results []bench.Result) {
 	fmt.Fprintf(w, "| phase | clients | orders/s | p50 ms | p99 ms | errors | vs raw |\n|---|---|---|---|---|---|---|\n")
 	raw := results[0].PerSecond
 	for _, r := range results {

@@ -1,0 +1,140 @@
+package relay
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/orderflow/orderflow/shared/outbox"
+)
+
+func TestRetryDelay(t *testing.T) {
+	t.Parallel()
+	base, maxDelay := time.Second, time.Minute
+	tests := []struct {
+		name    string
+		attempt int32
+		random  float64
+		want    time.Duration
+	}{
+		{name: "first retry, least jitter", attempt: 1, random: 0, want: 500 * time.Millisecond},
+		{name: "first retry, most jitter", attempt: 1, random: 0.999999, want: 999999500 * time.Nanosecond},
+		{name: "doubles each attempt", attempt: 3, random: 0, want: 2 * time.Second},
+		{name: "capped at max", attempt: 10, random: 0, want: 30 * time.Second},
+		{name: "capped at max for huge attempts", attempt: 1000, random: 0.5, want: 45 * time.Second},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			got := RetryDelay(tc.attempt, base, maxDelay, func() float64 { return tc.random })
+			if got != tc.want {
+				t.Errorf("RetryDelay(%d) = %s, want %s", tc.attempt, got, tc.want)
+			}
+		})
+	}
+}
+
+// fakeLease records what the relay did to the rows (unit tests of the
+// relay's decisions only; the SQL is tested against MariaDB elsewhere).
+type fakeLease struct {
+	rows      []outbox.Message
+	published []int64
+	failures  []Failure
+}
+
+func (f *fakeLease) Claim(context.Context, int, time.Time) ([]outbox.Message, error) {
+	return f.rows, nil
+}
+func (f *fakeLease) MarkPublished(_ context.Context, ids []int64, _ time.Time) error {
+	f.published = append(f.published, ids...)
+	return nil
+}
+func (f *fakeLease) RecordFailures(_ context.Context, fs []Failure) error {
+	f.failures = append(f.failures, fs...)
+	return nil
+}
+func (f *fakeLease) Cleanup(context.Context, time.Time, int) (int64, error) { return 0, nil }
+func (f *fakeLease) Heartbeat(context.Context) error                        { return nil }
+func (f *fakeLease) Release()                                               {}
+
+var errTransient = errors.New("leader not available")
+
+type fakePublisher struct{ results map[int64]error }
+
+func (p *fakePublisher) Publish(_ context.Context, msgs []outbox.Message) []error {
+	out := make([]error, len(msgs))
+	for i, m := range msgs {
+		out[i] = p.results[m.ID]
+	}
+	return out
+}
+func (p *fakePublisher) Transient(err error) bool      { return errors.Is(err, errTransient) }
+func (p *fakePublisher) Healthy(context.Context) error { return nil }
+
+func TestPublishBatchDecisions(t *testing.T) {
+	t.Parallel()
+	now := time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
+	rows := []outbox.Message{{ID: 1, Attempts: 0}, {ID: 2, Attempts: 0}, {ID: 3, Attempts: 2}}
+	tests := []struct {
+		name          string
+		results       map[int64]error
+		wantPublished []int64
+		wantFailures  map[int64]bool // id -> parked as FAILED
+		wantWait      bool
+	}{
+		{name: "all acknowledged", results: map[int64]error{}, wantPublished: []int64{1, 2, 3}},
+		{name: "a refused row spends an attempt", results: map[int64]error{2: errors.New("record too large")},
+			wantPublished: []int64{1, 3}, wantFailures: map[int64]bool{2: false}},
+		{name: "the last attempt parks the row", results: map[int64]error{3: errors.New("record too large")},
+			wantPublished: []int64{1, 2}, wantFailures: map[int64]bool{3: true}},
+		{name: "a transient failure spends nothing and waits", results: map[int64]error{1: errTransient, 2: errTransient},
+			wantPublished: []int64{3}, wantWait: true},
+		{name: "both kinds at once", results: map[int64]error{1: errTransient, 3: errors.New("bad")},
+			wantPublished: []int64{2}, wantFailures: map[int64]bool{3: true}, wantWait: true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			lease := &fakeLease{rows: rows}
+			r, err := New([]string{"s"}, nil, &fakePublisher{results: tc.results}, Config{
+				BatchSize: 10, IdleWait: time.Millisecond, AcquireInterval: time.Millisecond, HeartbeatInterval: time.Second,
+				MaxAttempts: 3, RetryBase: time.Second, RetryMax: time.Minute, OutageMaxWait: time.Second,
+				Retention: time.Hour, CleanupInterval: time.Minute, CleanupBatch: 10,
+			}, NewMetrics(prometheus.NewRegistry()), slog.New(slog.NewTextHandler(io.Discard, nil)), func() time.Time { return now })
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, wait, err := r.publishBatch(context.Background(), "s", lease)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(lease.published, tc.wantPublished) {
+				t.Errorf("published %v, want %v", lease.published, tc.wantPublished)
+			}
+			if wait != tc.wantWait {
+				t.Errorf("wait = %v, want %v", wait, tc.wantWait)
+			}
+			if len(lease.failures) != len(tc.wantFailures) {
+				t.Fatalf("failures %+v, want %v", lease.failures, tc.wantFailures)
+			}
+			for _, f := range lease.failures {
+				parked, ok := tc.wantFailures[f.ID]
+				row := rows[f.ID-1]
+				switch {
+				case !ok:
+					t.Errorf("row %d recorded as failed", f.ID)
+				case f.Failed != parked || f.Attempts != row.Attempts+1 || f.Error == "":
+					t.Errorf("row %d: %+v, want parked=%v attempts=%d", f.ID, f, parked, row.Attempts+1)
+				case !parked && (f.NextAttemptAt.Before(now) || f.NextAttemptAt.After(now.Add(time.Minute))):
+					t.Errorf("row %d: next attempt at %s", f.ID, f.NextAttemptAt)
+				}
+			}
+		})
+	}
+}
