@@ -118,19 +118,9 @@ func (k *Kafka) Start() {
 		k.cmd = cmd
 	}
 	k.mu.Unlock()
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		err := kafkax.Ping(ctx, k.Brokers())
-		cancel()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			out, _ := os.ReadFile(k.logPath)
-			k.t.Fatalf("testinfra: private Kafka did not answer within 60 s: %v\n%s", err, tail(out, 4000))
-		}
-		time.Sleep(100 * time.Millisecond)
+	if err := answersWithin(60*time.Second, func(ctx context.Context) error { return kafkax.Ping(ctx, k.Brokers()) }); err != nil {
+		out, _ := os.ReadFile(k.logPath)
+		k.t.Fatalf("testinfra: private Kafka did not answer within 60 s: %v\n%s", err, tail(out, 4000))
 	}
 }
 
@@ -154,6 +144,21 @@ func (k *Kafka) Stop() {
 		<-done
 	}
 	k.cmd = nil
+}
+
+// answersWithin polls check (each try bounded to 2 s) until it succeeds or
+// timeout passes, and returns the last error then.
+func answersWithin(timeout time.Duration, check func(ctx context.Context) error) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		err := check(ctx)
+		cancel()
+		if err == nil || time.Now().After(deadline) {
+			return err
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }
 
 func tail(b []byte, n int) []byte {

@@ -102,19 +102,9 @@ func (m *MariaDB) Start() {
 		m.t.Fatalf("testinfra: %v", err)
 	}
 	defer db.Close()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		err := db.PingContext(ctx)
-		cancel()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			log, _ := os.ReadFile(m.logPath)
-			m.t.Fatalf("testinfra: private mariadbd did not answer within 30 s: %v\n%s", err, log)
-		}
-		time.Sleep(50 * time.Millisecond)
+	if err := answersWithin(30*time.Second, func(ctx context.Context) error { return db.PingContext(ctx) }); err != nil {
+		log, _ := os.ReadFile(m.logPath)
+		m.t.Fatalf("testinfra: private mariadbd did not answer within 30 s: %v\n%s", err, log)
 	}
 }
 

@@ -3,44 +3,20 @@ package main
 
 import (
 	"context"
-	"fmt"
-	"os"
-	"os/signal"
-	"syscall"
+	"log/slog"
 
 	"github.com/orderflow/orderflow/services/order-command/internal/app"
 	"github.com/orderflow/orderflow/services/order-command/internal/service"
-	"github.com/orderflow/orderflow/shared/config"
-	"github.com/orderflow/orderflow/shared/logging"
+	"github.com/orderflow/orderflow/shared/bootstrap"
 	"github.com/orderflow/orderflow/shared/shard"
 )
 
 func main() {
-	if err := run(); err != nil {
-		fmt.Fprintln(os.Stderr, "order-command:", err)
-		os.Exit(1)
-	}
-}
-
-func run() error {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	cfg, err := config.Load[service.Config]()
-	if err != nil {
-		return err
-	}
-	level, err := logging.ParseLevel(cfg.LogLevel)
-	if err != nil {
-		return fmt.Errorf("ORDERFLOW_LOG_LEVEL: %w", err)
-	}
-	logger := logging.New(os.Stdout, level, "order-command")
-	topo, err := shard.LoadTopology(cfg.TopologyFile)
-	if err != nil {
-		return fmt.Errorf("ORDERFLOW_TOPOLOGY_FILE: %w", err)
-	}
-	svc, err := service.New(ctx, cfg, topo, logger, app.SystemClock{})
-	if err != nil {
-		return err
-	}
-	return svc.Run(ctx)
+	bootstrap.Main[service.Config]("order-command", func(ctx context.Context, cfg service.Config, topo shard.Topology, logger *slog.Logger) error {
+		svc, err := service.New(ctx, cfg, topo, logger, app.SystemClock{})
+		if err != nil {
+			return err
+		}
+		return svc.Run(ctx)
+	})
 }

@@ -190,3 +190,9 @@ func checkShards(ctx context.Context, pools *shard.Pools, timeout time.Duration)
 	}
 	return nil
 }
+
+// LogLevelName is the configured log level.
+func (c *Config) LogLevelName() string { return c.LogLevel }
+
+// TopologyPath is the configured topology file.
+func (c *Config) TopologyPath() string { return c.TopologyFile }

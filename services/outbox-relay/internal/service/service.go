@@ -200,3 +200,9 @@ func (s *Service) Run(ctx context.Context) error {
 	defer cancel()
 	return errors.Join(relayErr, serveErr, s.publisher.Close(), s.tracing.Shutdown(shutdownCtx), s.pools.Close())
 }
+
+// LogLevelName is the configured log level.
+func (c *Config) LogLevelName() string { return c.LogLevel }
+
+// TopologyPath is the configured topology file.
+func (c *Config) TopologyPath() string { return c.TopologyFile }
