@@ -7,6 +7,7 @@
 package eventsv1
 
 import (
+	v1 "github.com/orderflow/orderflow/shared/gen/orderflow/order/v1"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
 	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
@@ -114,11 +115,85 @@ func (x *OrderEvent) GetTraceparent() string {
 	return ""
 }
 
+// An external event of the order domain, for other domains, published by the
+// projector to orders.external.v1 (key: the order number): one per order
+// version, carrying the order as of that version.
+type OrderExternalEvent struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Stable per (order, version): a consumer that sees it twice drops the copy.
+	EventId string `protobuf:"bytes,1,opt,name=event_id,json=eventId,proto3" json:"event_id,omitempty"`
+	// OrderPlaced, OrderAccepted, OrderDelivering, OrderDelivered or OrderCancelled.
+	EventType string `protobuf:"bytes,2,opt,name=event_type,json=eventType,proto3" json:"event_type,omitempty"`
+	// The order as of this event's version.
+	Order         *v1.Order              `protobuf:"bytes,3,opt,name=order,proto3" json:"order,omitempty"`
+	OccurredAt    *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=occurred_at,json=occurredAt,proto3" json:"occurred_at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *OrderExternalEvent) Reset() {
+	*x = OrderExternalEvent{}
+	mi := &file_orderflow_events_v1_events_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *OrderExternalEvent) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*OrderExternalEvent) ProtoMessage() {}
+
+func (x *OrderExternalEvent) ProtoReflect() protoreflect.Message {
+	mi := &file_orderflow_events_v1_events_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use OrderExternalEvent.ProtoReflect.Descriptor instead.
+func (*OrderExternalEvent) Descriptor() ([]byte, []int) {
+	return file_orderflow_events_v1_events_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *OrderExternalEvent) GetEventId() string {
+	if x != nil {
+		return x.EventId
+	}
+	return ""
+}
+
+func (x *OrderExternalEvent) GetEventType() string {
+	if x != nil {
+		return x.EventType
+	}
+	return ""
+}
+
+func (x *OrderExternalEvent) GetOrder() *v1.Order {
+	if x != nil {
+		return x.Order
+	}
+	return nil
+}
+
+func (x *OrderExternalEvent) GetOccurredAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.OccurredAt
+	}
+	return nil
+}
+
 var File_orderflow_events_v1_events_proto protoreflect.FileDescriptor
 
 const file_orderflow_events_v1_events_proto_rawDesc = "" +
 	"\n" +
-	" orderflow/events/v1/events.proto\x12\x13orderflow.events.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xe5\x01\n" +
+	" orderflow/events/v1/events.proto\x12\x13orderflow.events.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1eorderflow/order/v1/order.proto\"\xe5\x01\n" +
 	"\n" +
 	"OrderEvent\x12\x19\n" +
 	"\bevent_id\x18\x01 \x01(\tR\aeventId\x12\x1d\n" +
@@ -128,7 +203,14 @@ const file_orderflow_events_v1_events_proto_rawDesc = "" +
 	"\rorder_version\x18\x04 \x01(\x05R\forderVersion\x12;\n" +
 	"\voccurred_at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"occurredAt\x12 \n" +
-	"\vtraceparent\x18\x06 \x01(\tR\vtraceparentBHZFgithub.com/orderflow/orderflow/shared/gen/orderflow/events/v1;eventsv1b\x06proto3"
+	"\vtraceparent\x18\x06 \x01(\tR\vtraceparent\"\xbc\x01\n" +
+	"\x12OrderExternalEvent\x12\x19\n" +
+	"\bevent_id\x18\x01 \x01(\tR\aeventId\x12\x1d\n" +
+	"\n" +
+	"event_type\x18\x02 \x01(\tR\teventType\x12/\n" +
+	"\x05order\x18\x03 \x01(\v2\x19.orderflow.order.v1.OrderR\x05order\x12;\n" +
+	"\voccurred_at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"occurredAtBHZFgithub.com/orderflow/orderflow/shared/gen/orderflow/events/v1;eventsv1b\x06proto3"
 
 var (
 	file_orderflow_events_v1_events_proto_rawDescOnce sync.Once
@@ -142,18 +224,22 @@ func file_orderflow_events_v1_events_proto_rawDescGZIP() []byte {
 	return file_orderflow_events_v1_events_proto_rawDescData
 }
 
-var file_orderflow_events_v1_events_proto_msgTypes = make([]protoimpl.MessageInfo, 1)
+var file_orderflow_events_v1_events_proto_msgTypes = make([]protoimpl.MessageInfo, 2)
 var file_orderflow_events_v1_events_proto_goTypes = []any{
 	(*OrderEvent)(nil),            // 0: orderflow.events.v1.OrderEvent
-	(*timestamppb.Timestamp)(nil), // 1: google.protobuf.Timestamp
+	(*OrderExternalEvent)(nil),    // 1: orderflow.events.v1.OrderExternalEvent
+	(*timestamppb.Timestamp)(nil), // 2: google.protobuf.Timestamp
+	(*v1.Order)(nil),              // 3: orderflow.order.v1.Order
 }
 var file_orderflow_events_v1_events_proto_depIdxs = []int32{
-	1, // 0: orderflow.events.v1.OrderEvent.occurred_at:type_name -> google.protobuf.Timestamp
-	1, // [1:1] is the sub-list for method output_type
-	1, // [1:1] is the sub-list for method input_type
-	1, // [1:1] is the sub-list for extension type_name
-	1, // [1:1] is the sub-list for extension extendee
-	0, // [0:1] is the sub-list for field type_name
+	2, // 0: orderflow.events.v1.OrderEvent.occurred_at:type_name -> google.protobuf.Timestamp
+	3, // 1: orderflow.events.v1.OrderExternalEvent.order:type_name -> orderflow.order.v1.Order
+	2, // 2: orderflow.events.v1.OrderExternalEvent.occurred_at:type_name -> google.protobuf.Timestamp
+	3, // [3:3] is the sub-list for method output_type
+	3, // [3:3] is the sub-list for method input_type
+	3, // [3:3] is the sub-list for extension type_name
+	3, // [3:3] is the sub-list for extension extendee
+	0, // [0:3] is the sub-list for field type_name
 }
 
 func init() { file_orderflow_events_v1_events_proto_init() }
@@ -167,7 +253,7 @@ func file_orderflow_events_v1_events_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_orderflow_events_v1_events_proto_rawDesc), len(file_orderflow_events_v1_events_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   1,
+			NumMessages:   2,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -42,7 +42,13 @@ public final class MongoWireServer {
             server.shutdown();
             stopped.countDown();
         }));
-        server.bind(host, port);
+        try {
+            server.bind(host, port);
+        } catch (RuntimeException e) {
+            // Netty's threads would keep a server that never bound alive.
+            System.err.println("mongo-wire-server cannot listen on " + host + ":" + port + ": " + e);
+            Runtime.getRuntime().halt(1);
+        }
         System.out.println("mongo-wire-server listening on " + host + ":" + port);
         stopped.await();
     }

@@ -1,0 +1,287 @@
+package kafka
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/IBM/sarama"
+	"github.com/prometheus/client_golang/prometheus"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/orderflow/orderflow/services/order-projector/internal/projection"
+	eventsv1 "github.com/orderflow/orderflow/shared/gen/orderflow/events/v1"
+	"github.com/orderflow/orderflow/shared/outbox"
+)
+
+// Projector applies a batch of events.
+type Projector interface {
+	Project(ctx context.Context, events []*eventsv1.OrderEvent) (projection.Result, error)
+}
+
+// HandlerConfig tunes batching and retries.
+type HandlerConfig struct {
+	// BatchSize is the most events applied at once.
+	BatchSize int
+	// Linger is how long a batch waits for more events after its first.
+	Linger time.Duration
+	// MaxAttempts failed applications send an event to the dead-letter topic.
+	MaxAttempts int
+	// RetryBase is the first wait between attempts; it doubles.
+	RetryBase time.Duration
+	// OutageWait is the wait while the read side's store is unreachable
+	// (such waits spend no attempts: the events are not at fault).
+	OutageWait time.Duration
+}
+
+// Handler is the sarama consumer-group handler of the projector. Offsets are
+// marked only after a batch's documents are written (or its poison events
+// dead-lettered), so a crash replays at most the batch in flight, which the
+// version guards make harmless.
+type Handler struct {
+	projector Projector
+	producer  *Producer
+	outage    func(ctx context.Context) error
+	cfg       HandlerConfig
+	metrics   *Metrics
+	logger    *slog.Logger
+	now       func() time.Time
+}
+
+// NewHandler returns the handler. outage tells whether the store is
+// unreachable as a whole (nil when it answers).
+func NewHandler(p Projector, producer *Producer, outage func(ctx context.Context) error, cfg HandlerConfig, m *Metrics, logger *slog.Logger) *Handler {
+	return &Handler{projector: p, producer: producer, outage: outage, cfg: cfg, metrics: m, logger: logger, now: time.Now}
+}
+
+// Setup is called when partitions are assigned.
+func (h *Handler) Setup(s sarama.ConsumerGroupSession) error {
+	h.logger.Info("partitions assigned", slog.Any("claims", s.Claims()))
+	n := 0
+	for _, parts := range s.Claims() {
+		n += len(parts)
+	}
+	h.metrics.assigned.Set(float64(n))
+	return nil
+}
+
+// Cleanup is called when partitions are revoked.
+func (h *Handler) Cleanup(sarama.ConsumerGroupSession) error {
+	h.metrics.assigned.Set(0)
+	return nil
+}
+
+// ConsumeClaim applies one partition's events in batches until the claim ends.
+func (h *Handler) ConsumeClaim(s sarama.ConsumerGroupSession, claim sarama.ConsumerGroupClaim) error {
+	lag := h.metrics.lag.WithLabelValues(claim.Topic(), fmt.Sprint(claim.Partition()))
+	for {
+		batch, open := h.collect(s.Context(), claim.Messages())
+		if len(batch) > 0 {
+			if err := h.apply(s.Context(), batch); err != nil {
+				return nil // the session ends (rebalance or shutdown); the batch stays unmarked
+			}
+			last := batch[len(batch)-1]
+			s.MarkMessage(last, "")
+			lag.Set(float64(claim.HighWaterMarkOffset() - last.Offset - 1))
+		}
+		if !open {
+			return nil
+		}
+	}
+}
+
+// collect waits for a first message, then takes more until the batch is
+// full or Linger passes.
+func (h *Handler) collect(ctx context.Context, in <-chan *sarama.ConsumerMessage) ([]*sarama.ConsumerMessage, bool) {
+	var batch []*sarama.ConsumerMessage
+	select {
+	case msg, ok := <-in:
+		if !ok {
+			return nil, false
+		}
+		batch = append(batch, msg)
+	case <-ctx.Done():
+		return nil, false
+	}
+	timer := time.NewTimer(h.cfg.Linger)
+	defer timer.Stop()
+	for len(batch) < h.cfg.BatchSize {
+		select {
+		case msg, ok := <-in:
+			if !ok {
+				return batch, false
+			}
+			batch = append(batch, msg)
+		case <-timer.C:
+			return batch, true
+		case <-ctx.Done():
+			return batch, true
+		}
+	}
+	return batch, true
+}
+
+type decoded struct {
+	msg   *sarama.ConsumerMessage
+	event *eventsv1.OrderEvent
+}
+
+// apply projects a batch; it returns an error only when ctx ended first.
+func (h *Handler) apply(ctx context.Context, batch []*sarama.ConsumerMessage) error {
+	var good []decoded
+	for _, msg := range batch {
+		ev := &eventsv1.OrderEvent{}
+		err := proto.Unmarshal(msg.Value, ev)
+		if err == nil && (ev.GetOrderNo() < 1 || !outbox.KnownEventType(ev.GetEventType())) {
+			err = fmt.Errorf("not an order event: order %d, type %q", ev.GetOrderNo(), ev.GetEventType())
+		}
+		if err != nil {
+			// Poison: no retry can make it an order event.
+			if err := h.deadLetter(ctx, msg, fmt.Errorf("undecodable: %w", err), 1); err != nil {
+				return err
+			}
+			continue
+		}
+		good = append(good, decoded{msg: msg, event: ev})
+	}
+	if len(good) == 0 {
+		return nil
+	}
+	if err := h.projectWithRetries(ctx, good); err == nil || ctx.Err() != nil {
+		return ctx.Err()
+	}
+	// The batch keeps failing: apply its events one by one, so that only the
+	// ones at fault go to the dead-letter topic and the rest go on.
+	for _, d := range good {
+		if err := h.projectWithRetries(ctx, []decoded{d}); err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			if err := h.deadLetter(ctx, d.msg, err, h.cfg.MaxAttempts); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func (h *Handler) projectWithRetries(ctx context.Context, items []decoded) error {
+	events := make([]*eventsv1.OrderEvent, len(items))
+	for i, d := range items {
+		events[i] = d.event
+	}
+	wait := h.cfg.RetryBase
+	for attempt := 1; ; {
+		start := h.now()
+		res, err := h.projector.Project(ctx, events)
+		if err == nil {
+			h.record(events, res, h.now().Sub(start))
+			return nil
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if outage := h.outage(ctx); outage != nil {
+			h.logger.WarnContext(ctx, "read side store unreachable; waiting", slog.Any("error", outage))
+			if !sleep(ctx, h.cfg.OutageWait) {
+				return ctx.Err()
+			}
+			continue
+		}
+		h.metrics.failures.Inc()
+		h.logger.WarnContext(ctx, "projecting failed", slog.Int("events", len(events)), slog.Int("attempt", attempt), slog.Any("error", err))
+		if attempt >= h.cfg.MaxAttempts {
+			return err
+		}
+		attempt++
+		if !sleep(ctx, wait) {
+			return ctx.Err()
+		}
+		wait *= 2
+	}
+}
+
+func (h *Handler) record(events []*eventsv1.OrderEvent, res projection.Result, took time.Duration) {
+	now := h.now()
+	for _, e := range events {
+		h.metrics.lagSeconds.Observe(now.Sub(e.GetOccurredAt().AsTime()).Seconds())
+	}
+	h.metrics.events.WithLabelValues("applied").Add(float64(len(events)))
+	h.metrics.documents.Add(float64(res.Projected))
+	h.metrics.external.Add(float64(res.External))
+	h.metrics.missing.Add(float64(len(res.Missing)))
+	h.metrics.batchSeconds.Observe(took.Seconds())
+	if len(res.Missing) > 0 {
+		h.logger.Info("events of orders not on their shard skipped", slog.Any("orders", res.Missing))
+	}
+}
+
+func (h *Handler) deadLetter(ctx context.Context, msg *sarama.ConsumerMessage, reason error, attempts int) error {
+	for {
+		err := h.producer.DeadLetter(msg, reason, attempts)
+		if err == nil {
+			h.metrics.events.WithLabelValues("dead_lettered").Inc()
+			h.logger.ErrorContext(ctx, "event sent to the dead-letter topic", slog.String("source", fmt.Sprintf("%s/%d/%d", msg.Topic, msg.Partition, msg.Offset)),
+				slog.Any("error", reason))
+			return nil
+		}
+		h.logger.WarnContext(ctx, "dead-lettering failed; retrying", slog.Any("error", err))
+		if !sleep(ctx, h.cfg.OutageWait) {
+			return errors.Join(ctx.Err(), err)
+		}
+	}
+}
+
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
+
+// Metrics are the projector's Prometheus series.
+type Metrics struct {
+	events       *prometheus.CounterVec
+	documents    prometheus.Counter
+	external     prometheus.Counter
+	missing      prometheus.Counter
+	failures     prometheus.Counter
+	lag          *prometheus.GaugeVec
+	assigned     prometheus.Gauge
+	lagSeconds   prometheus.Histogram
+	batchSeconds prometheus.Histogram
+}
+
+// NewMetrics registers the projector's series.
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	m := &Metrics{
+		events: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "orderflow_projector_events_total",
+			Help: "Internal events handled, by result (applied, dead_lettered)."}, []string{"result"}),
+		documents: prometheus.NewCounter(prometheus.CounterOpts{Name: "orderflow_projector_documents_written_total",
+			Help: "Order documents written (a newer version reached MongoDB)."}),
+		external: prometheus.NewCounter(prometheus.CounterOpts{Name: "orderflow_projector_external_events_total",
+			Help: "External events published."}),
+		missing: prometheus.NewCounter(prometheus.CounterOpts{Name: "orderflow_projector_missing_orders_total",
+			Help: "Events skipped because their order is not on its shard (purged)."}),
+		failures: prometheus.NewCounter(prometheus.CounterOpts{Name: "orderflow_projector_failures_total",
+			Help: "Failed attempts to apply a batch."}),
+		lag: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "orderflow_projector_consumer_lag",
+			Help: "Messages behind the partition's high-water mark."}, []string{"topic", "partition"}),
+		assigned: prometheus.NewGauge(prometheus.GaugeOpts{Name: "orderflow_projector_assigned_partitions",
+			Help: "Partitions this instance consumes now."}),
+		lagSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "orderflow_projector_lag_seconds",
+			Help:    "From the event's occurred_at to its document being written.",
+			Buckets: []float64{.01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60}}),
+		batchSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "orderflow_projector_batch_seconds",
+			Help:    "Time to apply one batch (shard reads, MongoDB writes, external events).",
+			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5}}),
+	}
+	reg.MustRegister(m.events, m.documents, m.external, m.missing, m.failures, m.lag, m.assigned, m.lagSeconds, m.batchSeconds)
+	return m
+}

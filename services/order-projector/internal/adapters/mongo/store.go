@@ -1,0 +1,124 @@
+// Package mongo stores the order documents for the projector, every write
+// guarded by the order's version.
+package mongo
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
+	"github.com/orderflow/orderflow/services/order-projector/internal/projection"
+	"github.com/orderflow/orderflow/shared/orderdoc"
+)
+
+// Store implements projection.Store.
+type Store struct {
+	coll *mongo.Collection
+}
+
+// NewStore returns a store over the orders collection of db.
+func NewStore(db *mongo.Database) *Store {
+	return &Store{coll: db.Collection(orderdoc.Collection)}
+}
+
+// Collection is the collection written.
+func (s *Store) Collection() *mongo.Collection { return s.coll }
+
+// States reads the version and external version of each document.
+func (s *Store) States(ctx context.Context, orderNos []int64) (map[int64]projection.DocState, error) {
+	cur, err := s.coll.Find(ctx, bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: orderNos}}}},
+		options.Find().SetProjection(bson.D{{Key: "version", Value: 1}, {Key: "externalVersion", Value: 1}}))
+	if err != nil {
+		return nil, fmt.Errorf("finding documents: %w", err)
+	}
+	defer cur.Close(ctx)
+	out := make(map[int64]projection.DocState, len(orderNos))
+	for cur.Next(ctx) {
+		var d struct {
+			ID              int64 `bson:"_id"`
+			Version         int32 `bson:"version"`
+			ExternalVersion int32 `bson:"externalVersion"`
+		}
+		if err := cur.Decode(&d); err != nil {
+			return nil, fmt.Errorf("decoding document: %w", err)
+		}
+		out[d.ID] = projection.DocState{Version: d.Version, ExternalVersion: d.ExternalVersion}
+	}
+	return out, cur.Err()
+}
+
+// duplicateKey is MongoDB's E11000.
+const duplicateKey = 11000
+
+// Upsert writes each document with a filter on an older version. When the
+// stored document is as new or newer the filter matches nothing and the
+// upsert's insert collides on _id: that duplicate-key error means "already
+// current" and is ignored.
+func (s *Store) Upsert(ctx context.Context, docs []orderdoc.Document) error {
+	models := make([]mongo.WriteModel, 0, len(docs))
+	for _, d := range docs {
+		fields, err := setFields(d)
+		if err != nil {
+			return err
+		}
+		models = append(models, mongo.NewUpdateOneModel().
+			SetFilter(bson.D{{Key: "_id", Value: d.OrderNo}, {Key: "version", Value: bson.D{{Key: "$lt", Value: d.Version}}}}).
+			SetUpdate(bson.D{{Key: "$set", Value: fields}}).
+			SetUpsert(true))
+	}
+	_, err := s.coll.BulkWrite(ctx, models, options.BulkWrite().SetOrdered(false))
+	return ignoreDuplicates(err)
+}
+
+// setFields is the document without its _id (which a $set must not touch).
+func setFields(d orderdoc.Document) (bson.D, error) {
+	raw, err := bson.Marshal(d)
+	if err != nil {
+		return nil, fmt.Errorf("encoding document %d: %w", d.OrderNo, err)
+	}
+	var all bson.D
+	if err := bson.Unmarshal(raw, &all); err != nil {
+		return nil, err
+	}
+	out := all[:0]
+	for _, e := range all {
+		if e.Key != "_id" {
+			out = append(out, e)
+		}
+	}
+	return out, nil
+}
+
+func ignoreDuplicates(err error) error {
+	if err == nil {
+		return nil
+	}
+	var bwe mongo.BulkWriteException
+	if errors.As(err, &bwe) && bwe.WriteConcernError == nil {
+		for _, we := range bwe.WriteErrors {
+			if we.Code != duplicateKey {
+				return fmt.Errorf("writing documents: %w", err)
+			}
+		}
+		return nil
+	}
+	return fmt.Errorf("writing documents: %w", err)
+}
+
+// MarkExternal raises externalVersion to the given versions ($max: never down).
+func (s *Store) MarkExternal(ctx context.Context, versions map[int64]int32) error {
+	models := make([]mongo.WriteModel, 0, len(versions))
+	for no, v := range versions {
+		models = append(models, mongo.NewUpdateOneModel().
+			SetFilter(bson.D{{Key: "_id", Value: no}}).
+			SetUpdate(bson.D{{Key: "$max", Value: bson.D{{Key: "externalVersion", Value: v}}}}))
+	}
+	if _, err := s.coll.BulkWrite(ctx, models, options.BulkWrite().SetOrdered(false)); err != nil {
+		return fmt.Errorf("recording external versions: %w", err)
+	}
+	return nil
+}

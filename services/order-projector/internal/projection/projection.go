@@ -1,0 +1,212 @@
+// Package projection turns zero-payload internal events into the read side:
+// it re-reads each event's order from its shard (the source of truth), writes
+// the order's MongoDB document when the shard holds a newer version than the
+// document, and emits one external event per order version for other domains.
+// Everything it writes is guarded by versions, so duplicate, late and
+// reordered events change nothing.
+package projection
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/google/uuid"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/orderflow/orderflow/services/order-projector/internal/source"
+	eventsv1 "github.com/orderflow/orderflow/shared/gen/orderflow/events/v1"
+	orderv1 "github.com/orderflow/orderflow/shared/gen/orderflow/order/v1"
+	"github.com/orderflow/orderflow/shared/orderdoc"
+)
+
+// Source reads orders from their shards.
+type Source interface {
+	Read(ctx context.Context, orderNos []int64) (map[int64]source.Order, error)
+}
+
+// DocState is what the read side already holds of an order.
+type DocState struct {
+	Version         int32
+	ExternalVersion int32
+}
+
+// Store is the MongoDB collection of order documents.
+type Store interface {
+	States(ctx context.Context, orderNos []int64) (map[int64]DocState, error)
+	// Upsert writes each document unless the stored one has the same or a
+	// newer version.
+	Upsert(ctx context.Context, docs []orderdoc.Document) error
+	// MarkExternal records, per order, the highest version whose external
+	// event was published.
+	MarkExternal(ctx context.Context, versions map[int64]int32) error
+}
+
+// External publishes external events, all or an error.
+type External interface {
+	Publish(ctx context.Context, events []*eventsv1.OrderExternalEvent) error
+}
+
+// Result counts what a batch did.
+type Result struct {
+	// Projected orders whose document was written.
+	Projected int
+	// Current orders whose document was already at the shard's version.
+	Current int
+	// Missing orders that are not on their shard (purged after 30 days, or
+	// never placed): skipped, not retried.
+	Missing []int64
+	// External events published.
+	External int
+}
+
+// Projector applies batches of internal events.
+type Projector struct {
+	source   Source
+	store    Store
+	external External
+	now      func() time.Time
+}
+
+// New returns a projector.
+func New(src Source, store Store, external External, now func() time.Time) *Projector {
+	return &Projector{source: src, store: store, external: external, now: now}
+}
+
+// Project applies a batch: one read per shard, one read and one bulk write to
+// MongoDB, then the external events. An error leaves nothing half-done that
+// a retry of the same batch would not finish.
+func (p *Projector) Project(ctx context.Context, events []*eventsv1.OrderEvent) (Result, error) {
+	var res Result
+	seen := map[int64]bool{}
+	var nos []int64
+	for _, e := range events {
+		if !seen[e.GetOrderNo()] {
+			seen[e.GetOrderNo()] = true
+			nos = append(nos, e.GetOrderNo())
+		}
+	}
+	orders, err := p.source.Read(ctx, nos)
+	if err != nil {
+		return res, fmt.Errorf("reading orders: %w", err)
+	}
+	present := make([]int64, 0, len(orders))
+	for _, no := range nos {
+		if _, ok := orders[no]; ok {
+			present = append(present, no)
+		} else {
+			res.Missing = append(res.Missing, no)
+		}
+	}
+	if len(present) == 0 {
+		return res, nil
+	}
+	states, err := p.store.States(ctx, present)
+	if err != nil {
+		return res, fmt.Errorf("reading documents: %w", err)
+	}
+	now := p.now().UTC()
+	var docs []orderdoc.Document
+	var external []*eventsv1.OrderExternalEvent
+	marks := map[int64]int32{}
+	for _, no := range present {
+		o, st := orders[no], states[no]
+		if o.Version > st.Version {
+			docs = append(docs, Document(o, now))
+		} else {
+			res.Current++
+		}
+		if o.Version > st.ExternalVersion {
+			for v := st.ExternalVersion + 1; v <= o.Version; v++ {
+				if ev, ok := ExternalEvent(o, v); ok {
+					external = append(external, ev)
+				}
+			}
+			marks[no] = o.Version
+		}
+	}
+	if len(docs) > 0 {
+		if err := p.store.Upsert(ctx, docs); err != nil {
+			return res, fmt.Errorf("writing documents: %w", err)
+		}
+	}
+	res.Projected = len(docs)
+	if len(external) > 0 {
+		if err := p.external.Publish(ctx, external); err != nil {
+			return res, fmt.Errorf("publishing external events: %w", err)
+		}
+	}
+	if len(marks) > 0 {
+		if err := p.store.MarkExternal(ctx, marks); err != nil {
+			return res, fmt.Errorf("recording external events: %w", err)
+		}
+	}
+	res.External = len(external)
+	return res, nil
+}
+
+// Document is the read-side document of an order's current state.
+func Document(o source.Order, projectedAt time.Time) orderdoc.Document {
+	d := orderdoc.Document{
+		OrderNo: o.OrderNo, UserID: o.UserID, ShopID: o.ShopID, Status: o.Status, TotalAmount: o.TotalAmount,
+		DeliveryAddress: o.DeliveryAddress, PlacedAt: o.PlacedAt.UTC(), UpdatedAt: o.UpdatedAt.UTC(),
+		CancelReason: o.CancelReason, Version: o.Version, Shard: o.Shard, ProjectedAt: projectedAt,
+		Items: make([]orderdoc.Item, len(o.Items)), StatusHistory: make([]orderdoc.StatusChange, len(o.History)),
+	}
+	for i, it := range o.Items {
+		d.Items[i] = orderdoc.Item{MenuID: it.MenuID, Name: it.Name, Quantity: it.Quantity, UnitPrice: it.UnitPrice}
+	}
+	for i, c := range o.History {
+		d.StatusHistory[i] = orderdoc.StatusChange{Status: c.Status, Version: c.Version, ChangedAt: c.ChangedAt.UTC()}
+	}
+	return d
+}
+
+var eventTypes = map[string]string{
+	"PLACED": "OrderPlaced", "ACCEPTED": "OrderAccepted", "DELIVERING": "OrderDelivering",
+	"DELIVERED": "OrderDelivered", "CANCELLED": "OrderCancelled",
+}
+
+// externalIDSpace namespaces the external event ids (UUIDv5 of order/version).
+var externalIDSpace = uuid.MustParse("6f0d7a53-58c2-4b8e-9a55-0f1e2d3c4b5a")
+
+// ExternalEventID is stable per (order, version), so a consumer can drop a
+// copy it has seen.
+func ExternalEventID(orderNo int64, version int32) string {
+	return uuid.NewSHA1(externalIDSpace, []byte(strconv.FormatInt(orderNo, 10)+"/"+strconv.Itoa(int(version)))).String()
+}
+
+// ExternalEvent rebuilds the order as of version v from its history (the
+// items and total never change; status, update time and history do; the
+// cancel reason belongs to the cancel) and wraps it as an external event.
+func ExternalEvent(o source.Order, v int32) (*eventsv1.OrderExternalEvent, bool) {
+	idx := -1
+	for i, c := range o.History {
+		if c.Version == v {
+			idx = i
+			break
+		}
+	}
+	if idx < 0 {
+		return nil, false
+	}
+	c := o.History[idx]
+	order := &orderv1.Order{
+		OrderNo: o.OrderNo, Status: orderv1.Order_Status(orderv1.Order_Status_value[c.Status]), UserId: o.UserID, ShopId: o.ShopID,
+		TotalAmount: o.TotalAmount, PlacedAt: timestamppb.New(o.PlacedAt), Version: v, DeliveryAddress: o.DeliveryAddress,
+		UpdatedAt: timestamppb.New(c.ChangedAt),
+	}
+	if c.Status == "CANCELLED" {
+		order.CancelReason = o.CancelReason
+	}
+	for _, it := range o.Items {
+		order.Items = append(order.Items, &orderv1.OrderItem{MenuId: it.MenuID, Name: it.Name, Quantity: it.Quantity, UnitPrice: it.UnitPrice})
+	}
+	for _, h := range o.History[:idx+1] {
+		order.StatusHistory = append(order.StatusHistory, &orderv1.StatusChange{
+			Status: orderv1.Order_Status(orderv1.Order_Status_value[h.Status]), Version: h.Version, ChangedAt: timestamppb.New(h.ChangedAt)})
+	}
+	return &eventsv1.OrderExternalEvent{EventId: ExternalEventID(o.OrderNo, v), EventType: eventTypes[c.Status],
+		Order: order, OccurredAt: timestamppb.New(c.ChangedAt)}, true
+}

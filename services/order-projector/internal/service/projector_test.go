@@ -1,0 +1,196 @@
+package service_test
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"testing"
+	"time"
+
+	"github.com/IBM/sarama"
+	"google.golang.org/protobuf/proto"
+
+	eventsv1 "github.com/orderflow/orderflow/shared/gen/orderflow/events/v1"
+	"github.com/orderflow/orderflow/shared/shard"
+	"github.com/orderflow/orderflow/shared/testinfra"
+)
+
+// Events arrive duplicated and out of order; the documents end at the
+// shards' versions and every version's external event is published once.
+func TestProjectionIsIdempotentUnderDuplicatesAndReordering(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, testinfra.Shards(t, 2))
+	var orders []order
+	for i := range 40 {
+		o := order{no: int64(i + 1), version: int32(i%4 + 1)}
+		if i%7 == 0 {
+			o.version, o.cancelled = 2, true
+		}
+		orders = append(orders, o)
+		e.writeOrder(o)
+	}
+	var msgs []*sarama.ProducerMessage
+	for _, o := range orders {
+		for v := int32(1); v <= o.version; v++ {
+			msgs = append(msgs, internalEvent(o, v), internalEvent(o, v)) // every event twice
+		}
+	}
+	rand.Shuffle(len(msgs), func(i, j int) { msgs[i], msgs[j] = msgs[j], msgs[i] })
+	external := e.collect(e.external)
+	svc, _ := e.start(e.config())
+	e.produce(msgs...)
+
+	for _, o := range orders {
+		testinfra.Eventually(t, 30*time.Second, func() bool {
+			d, ok := e.doc(o.no)
+			return ok && d.Version == o.version
+		}, "order %d not projected at version %d", o.no, o.version)
+		d, _ := e.doc(o.no)
+		loc, _ := e.topo.Route(o.no)
+		if d.Status != o.status(o.version) || len(d.StatusHistory) != int(o.version) || len(d.Items) != 2 ||
+			d.TotalAmount != 19500 || d.Shard != loc.Shard || d.UserID != fmt.Sprintf("user-%d", o.no%3) ||
+			(o.cancelled && d.CancelReason != "changed my mind") {
+			t.Errorf("order %d document %+v", o.no, d)
+		}
+	}
+
+	// One external event per (order, version), carrying the order as of it.
+	want := 0
+	for _, o := range orders {
+		want += int(o.version)
+	}
+	testinfra.Eventually(t, 30*time.Second, func() bool { return len(external.all()) >= want },
+		"%d of %d external events", len(external.all()), want)
+	seen := map[string]bool{}
+	perOrder := map[int64][]int32{}
+	for _, m := range external.all() {
+		var ev eventsv1.OrderExternalEvent
+		if err := proto.Unmarshal(m.Value, &ev); err != nil {
+			t.Fatal(err)
+		}
+		if seen[ev.GetEventId()] {
+			t.Errorf("external event %s published twice", ev.GetEventId())
+		}
+		seen[ev.GetEventId()] = true
+		o := orders[ev.GetOrder().GetOrderNo()-1]
+		v := ev.GetOrder().GetVersion()
+		if ev.GetOrder().GetStatus().String() != o.status(v) || len(ev.GetOrder().GetStatusHistory()) != int(v) ||
+			ev.GetEventType() != eventTypes[o.status(v)] || string(m.Key) != fmt.Sprint(o.no) {
+			t.Errorf("external event for order %d version %d: %v", o.no, v, &ev)
+		}
+		perOrder[o.no] = append(perOrder[o.no], v)
+	}
+	for _, o := range orders {
+		if len(perOrder[o.no]) != int(o.version) {
+			t.Errorf("order %d: external versions %v, want 1..%d once each", o.no, perOrder[o.no], o.version)
+		}
+	}
+
+	// A later change reaches the document and adds exactly one external event.
+	later := order{no: 2, version: 3}
+	e.writeOrder(later)
+	e.produce(internalEvent(later, 3), internalEvent(orders[1], 1)) // the new event and a stale one
+	testinfra.Eventually(t, 30*time.Second, func() bool { d, _ := e.doc(2); return d.Version == 3 }, "order 2 not at version 3")
+	testinfra.Eventually(t, 30*time.Second, func() bool { return len(external.all()) == want+1 },
+		"%d external events after one more version, want %d", len(external.all()), want+1)
+	if n := metric(t, svc.HTTPAddr(), `orderflow_projector_events_total{result="applied"}`); n < float64(len(msgs)) {
+		t.Errorf("applied events metric %v, want at least %d", n, len(msgs))
+	}
+}
+
+// An event whose order is not on its shard (purged) is skipped and counted,
+// and consumption goes on; a message that is not an order event goes to the
+// dead-letter topic with the reason in its headers.
+func TestMissingOrdersAreSkippedAndPoisonIsDeadLettered(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, testinfra.Shards(t, 1))
+	dlq := e.collect(e.dlq)
+	svc, _ := e.start(e.config())
+	gone := order{no: 999, version: 1}
+	kept := order{no: 5, version: 1}
+	e.writeOrder(kept)
+	e.produce(internalEvent(gone, 1),
+		&sarama.ProducerMessage{Key: sarama.StringEncoder("5"), Value: sarama.ByteEncoder("not a protobuf \xff\xfe")},
+		internalEvent(kept, 1))
+	testinfra.Eventually(t, 30*time.Second, func() bool { _, ok := e.doc(5); return ok }, "the event after the bad ones was not projected")
+	if _, ok := e.doc(999); ok {
+		t.Error("a document was written for an order that is not on its shard")
+	}
+	testinfra.Eventually(t, 10*time.Second, func() bool {
+		return metric(t, svc.HTTPAddr(), "orderflow_projector_missing_orders_total") == 1
+	}, "the missing order was not counted")
+	testinfra.Eventually(t, 30*time.Second, func() bool { return len(dlq.all()) == 1 }, "nothing on the dead-letter topic")
+	headers := map[string]string{}
+	for _, h := range dlq.all()[0].Headers {
+		headers[string(h.Key)] = string(h.Value)
+	}
+	if headers["dlq-error"] == "" || headers["dlq-source"] == "" || string(dlq.all()[0].Value) != "not a protobuf \xff\xfe" {
+		t.Errorf("dead letter headers %v value %q", headers, dlq.all()[0].Value)
+	}
+}
+
+// Events of a shard that stays down fail their attempts and go to the
+// dead-letter topic; the other shard's events in the same batches are
+// projected.
+func TestEventsThatKeepFailingGoToTheDeadLetterTopic(t *testing.T) {
+	t.Parallel()
+	healthy := testinfra.Shards(t, 1)
+	private := testinfra.StartMariaDB(t)
+	topo := shard.Topology{
+		Shards: []shard.Spec{{Name: "shard-0", DSN: healthy.Shards[0].DSN},
+			{Name: "shard-1", DSN: testinfra.CreateDatabase(t, private.ServerDSN(), "orderflow")}},
+		Epochs: []shard.Epoch{{FirstOrderNo: 1, Shards: []string{"shard-0", "shard-1"}}},
+	}
+	e := newEnv(t, topo)
+	for no := int64(1); no <= 6; no++ {
+		e.writeOrder(order{no: no, version: 1})
+	}
+	dlq := e.collect(e.dlq)
+	e.start(e.config())
+	private.Kill()
+	var msgs []*sarama.ProducerMessage
+	for no := int64(1); no <= 6; no++ {
+		msgs = append(msgs, internalEvent(order{no: no, version: 1}, 1))
+	}
+	e.produce(msgs...)
+	for _, no := range []int64{2, 4, 6} {
+		testinfra.Eventually(t, 30*time.Second, func() bool { _, ok := e.doc(no); return ok }, "order %d of the healthy shard not projected", no)
+	}
+	testinfra.Eventually(t, 60*time.Second, func() bool { return len(dlq.all()) == 3 }, "%d dead letters, want the 3 events of the dead shard", len(dlq.all()))
+	for _, m := range dlq.all() {
+		var ev eventsv1.OrderEvent
+		_ = proto.Unmarshal(m.Value, &ev)
+		if ev.GetOrderNo()%2 != 1 {
+			t.Errorf("dead-lettered order %d, which lives on the healthy shard", ev.GetOrderNo())
+		}
+	}
+}
+
+// Two projectors in one group share the partitions and together project
+// every order.
+func TestTwoProjectorsSharePartitions(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, testinfra.Shards(t, 2))
+	var msgs []*sarama.ProducerMessage
+	for no := int64(1); no <= 200; no++ {
+		o := order{no: no, version: 1}
+		e.writeOrder(o)
+		msgs = append(msgs, internalEvent(o, 1))
+	}
+	a, _ := e.start(e.config())
+	b, _ := e.start(e.config())
+	testinfra.Eventually(t, 30*time.Second, func() bool {
+		pa := metric(t, a.HTTPAddr(), "orderflow_projector_assigned_partitions")
+		pb := metric(t, b.HTTPAddr(), "orderflow_projector_assigned_partitions")
+		return pa > 0 && pb > 0 && pa+pb == 4
+	}, "the two projectors never split the 4 partitions")
+	e.produce(msgs...)
+	testinfra.Eventually(t, 60*time.Second, func() bool {
+		n, _ := e.db.Collection("orders").CountDocuments(t.Context(), map[string]any{})
+		return n == 200
+	}, "not every order projected")
+	ma := metric(t, a.HTTPAddr(), `orderflow_projector_events_total{result="applied"}`)
+	mb := metric(t, b.HTTPAddr(), `orderflow_projector_events_total{result="applied"}`)
+	if ma == 0 || mb == 0 || ma+mb < 200 {
+		t.Errorf("projector a applied %v events, b %v: want both to share the 200", ma, mb)
+	}
+}

@@ -1,0 +1,210 @@
+// Package service wires the order projector: shards, MongoDB, the Kafka
+// consumer group and producer, and the operations HTTP port.
+package service
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/IBM/sarama"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+
+	"github.com/orderflow/orderflow/services/order-projector/internal/adapters/kafka"
+	mongostore "github.com/orderflow/orderflow/services/order-projector/internal/adapters/mongo"
+	"github.com/orderflow/orderflow/services/order-projector/internal/projection"
+	"github.com/orderflow/orderflow/services/order-projector/internal/source"
+	"github.com/orderflow/orderflow/shared/kafkax"
+	"github.com/orderflow/orderflow/shared/mongox"
+	"github.com/orderflow/orderflow/shared/observability"
+	"github.com/orderflow/orderflow/shared/orderdoc"
+	"github.com/orderflow/orderflow/shared/server"
+	"github.com/orderflow/orderflow/shared/shard"
+)
+
+// Config is the projector's configuration, read from ORDERFLOW_* variables.
+type Config struct {
+	// HTTPAddr serves /metrics, /healthz and /readyz.
+	HTTPAddr string `env:"HTTP_ADDR" envDefault:"127.0.0.1:8083"`
+	// TopologyFile is the JSON list of shards and shard epochs.
+	TopologyFile string `env:"TOPOLOGY_FILE" envDefault:".state/topology.json"`
+	// LogLevel is debug, info, warn or error.
+	LogLevel string `env:"LOG_LEVEL" envDefault:"info"`
+	// Shard sizes each shard's connection pool (ORDERFLOW_SHARD_*).
+	Shard shard.PoolConfig `envPrefix:"SHARD_"`
+	// KafkaBrokers are the bootstrap servers, comma-separated.
+	KafkaBrokers string `env:"KAFKA_BROKERS" envDefault:"127.0.0.1:19092"`
+	// Group is the consumer group; projector instances share its partitions.
+	Group string `env:"PROJECTOR_GROUP" envDefault:"order-projector"`
+	// Topic carries the internal events.
+	Topic string `env:"PROJECTOR_TOPIC" envDefault:"orders.internal.v1"`
+	// ExternalTopic receives the external events.
+	ExternalTopic string `env:"EXTERNAL_TOPIC" envDefault:"orders.external.v1"`
+	// DLQTopic receives events that keep failing.
+	DLQTopic string `env:"DLQ_TOPIC" envDefault:"orders.internal.dlq.v1"`
+	// MongoURI and MongoDatabase locate the read side.
+	MongoURI      string `env:"MONGO_URI" envDefault:"mongodb://127.0.0.1:27017"`
+	MongoDatabase string `env:"MONGO_DATABASE" envDefault:"orderflow"`
+	// BatchSize and BatchLinger shape the batches.
+	BatchSize   int           `env:"PROJECTOR_BATCH_SIZE" envDefault:"500"`
+	BatchLinger time.Duration `env:"PROJECTOR_BATCH_LINGER" envDefault:"5ms"`
+	// MaxAttempts failed applications send an event to the dead-letter topic.
+	MaxAttempts int `env:"PROJECTOR_MAX_ATTEMPTS" envDefault:"5"`
+	// RetryBase is the first wait between attempts.
+	RetryBase time.Duration `env:"PROJECTOR_RETRY_BASE" envDefault:"200ms"`
+	// OutageWait is the wait while MongoDB is unreachable.
+	OutageWait time.Duration `env:"PROJECTOR_OUTAGE_WAIT" envDefault:"1s"`
+	// ShutdownTimeout bounds the drain on SIGTERM.
+	ShutdownTimeout time.Duration `env:"SHUTDOWN_TIMEOUT" envDefault:"20s"`
+	// Profiling serves /debug/pprof/ on the HTTP port.
+	Profiling bool `env:"PPROF" envDefault:"false"`
+}
+
+// Validate checks what parsing does not.
+func (c *Config) Validate() error {
+	var errs []error
+	if c.BatchSize < 1 || c.MaxAttempts < 1 {
+		errs = append(errs, errors.New("ORDERFLOW_PROJECTOR_BATCH_SIZE and ORDERFLOW_PROJECTOR_MAX_ATTEMPTS must be at least 1"))
+	}
+	if c.BatchLinger <= 0 || c.RetryBase <= 0 || c.OutageWait <= 0 {
+		errs = append(errs, errors.New("ORDERFLOW_PROJECTOR_BATCH_LINGER, _RETRY_BASE and _OUTAGE_WAIT must be positive"))
+	}
+	if c.Group == "" || c.Topic == "" || c.ExternalTopic == "" || c.DLQTopic == "" || c.MongoDatabase == "" {
+		errs = append(errs, errors.New("the group, topics and Mongo database must not be empty"))
+	}
+	if err := c.Shard.Validate(); err != nil {
+		errs = append(errs, fmt.Errorf("ORDERFLOW_SHARD_*: %w", err))
+	}
+	return errors.Join(errs...)
+}
+
+// LogLevelName is the configured log level.
+func (c *Config) LogLevelName() string { return c.LogLevel }
+
+// TopologyPath is the configured topology file.
+func (c *Config) TopologyPath() string { return c.TopologyFile }
+
+// Service is a running projector.
+type Service struct {
+	cfg      Config
+	logger   *slog.Logger
+	pools    *shard.Pools
+	mongo    *mongo.Client
+	producer *kafka.Producer
+	group    sarama.ConsumerGroup
+	handler  *kafka.Handler
+	server   *server.Server
+	tracing  *observability.Tracing
+}
+
+// New connects everything and binds the HTTP port; Run consumes.
+func New(ctx context.Context, cfg Config, topo shard.Topology, logger *slog.Logger) (*Service, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	s := &Service{cfg: cfg, logger: logger}
+	ok := false
+	defer func() {
+		if !ok {
+			s.close()
+		}
+	}()
+	var err error
+	if s.pools, err = shard.Open(topo, cfg.Shard); err != nil {
+		return nil, err
+	}
+	if s.mongo, err = mongox.Connect(ctx, cfg.MongoURI); err != nil {
+		return nil, err
+	}
+	store := mongostore.NewStore(s.mongo.Database(cfg.MongoDatabase))
+	if err := orderdoc.EnsureIndexes(ctx, store.Collection()); err != nil {
+		return nil, err
+	}
+	brokers := strings.Split(cfg.KafkaBrokers, ",")
+	if s.producer, err = kafka.NewProducer(brokers, "orderflow-projector", cfg.ExternalTopic, cfg.DLQTopic); err != nil {
+		return nil, err
+	}
+	gcfg := kafkax.NewConfig("orderflow-projector")
+	gcfg.Consumer.Offsets.Initial = sarama.OffsetOldest
+	gcfg.Consumer.Offsets.AutoCommit.Interval = 200 * time.Millisecond
+	gcfg.Consumer.Group.Rebalance.GroupStrategies = []sarama.BalanceStrategy{sarama.NewBalanceStrategyRoundRobin()}
+	if s.group, err = sarama.NewConsumerGroup(brokers, cfg.Group, gcfg); err != nil {
+		return nil, fmt.Errorf("joining consumer group %s: %w", cfg.Group, err)
+	}
+
+	registry := observability.NewRegistry()
+	s.tracing = observability.NewTracing("order-projector")
+	projector := projection.New(source.NewReader(s.pools), store, s.producer, time.Now)
+	outage := func(ctx context.Context) error {
+		ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		defer cancel()
+		return mongox.Ping(ctx, s.mongo)
+	}
+	s.handler = kafka.NewHandler(projector, s.producer, outage, kafka.HandlerConfig{
+		BatchSize: cfg.BatchSize, Linger: cfg.BatchLinger, MaxAttempts: cfg.MaxAttempts, RetryBase: cfg.RetryBase, OutageWait: cfg.OutageWait,
+	}, kafka.NewMetrics(registry), logger)
+
+	ready := func(ctx context.Context) map[string]error {
+		checks := s.pools.Ping(ctx)
+		checks["kafka"] = kafkax.Ping(ctx, brokers)
+		checks["mongodb"] = mongox.Ping(ctx, s.mongo)
+		return checks
+	}
+	handler := server.NewHTTPHandler(server.HTTPOptions{API: http404(), Ready: ready, ReadyTimeout: 3 * time.Second,
+		Registry: registry, Tracing: s.tracing, Profiling: cfg.Profiling})
+	if s.server, err = server.Listen(logger, server.Addrs{HTTP: cfg.HTTPAddr}, nil, handler, cfg.ShutdownTimeout); err != nil {
+		return nil, err
+	}
+	ok = true
+	return s, nil
+}
+
+// HTTPAddr is the bound operations address.
+func (s *Service) HTTPAddr() string { return s.server.HTTPAddr() }
+
+// Run consumes until ctx ends; the batch in flight is finished or left
+// unmarked, never half-marked.
+func (s *Service) Run(ctx context.Context) error {
+	var wg sync.WaitGroup
+	var consumeErr, serveErr error
+	wg.Go(func() {
+		for ctx.Err() == nil {
+			if err := s.group.Consume(ctx, []string{s.cfg.Topic}, s.handler); err != nil && ctx.Err() == nil {
+				s.logger.WarnContext(ctx, "consumer group session ended", slog.Any("error", err))
+				t := time.NewTimer(time.Second)
+				select {
+				case <-ctx.Done():
+				case <-t.C:
+				}
+				t.Stop()
+			}
+		}
+	})
+	wg.Go(func() { serveErr = s.server.Run(ctx) })
+	wg.Wait()
+	return errors.Join(consumeErr, serveErr, s.close())
+}
+
+func (s *Service) close() error {
+	var errs []error
+	if s.group != nil {
+		errs = append(errs, s.group.Close())
+	}
+	if s.producer != nil {
+		errs = append(errs, s.producer.Close())
+	}
+	if s.mongo != nil {
+		errs = append(errs, s.mongo.Disconnect(context.Background()))
+	}
+	if s.tracing != nil {
+		errs = append(errs, s.tracing.Shutdown(context.Background()))
+	}
+	if s.pools != nil {
+		errs = append(errs, s.pools.Close())
+	}
+	return errors.Join(errs...)
+}
