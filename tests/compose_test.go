@@ -108,7 +108,7 @@ func TestComposeServices(t *testing.T) {
 	t.Parallel()
 	for _, name := range []string{
 		"mysql-shard-0", "mysql-shard-1", "kafka", "mongo", "prometheus",
-		"migrate", "create-topics", "order-command", "outbox-relay",
+		"migrate", "create-topics", "order-command", "outbox-relay", "order-projector",
 	} {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
@@ -163,6 +163,8 @@ func TestComposeDependencies(t *testing.T) {
 		dependency{"outbox-relay", "kafka", types.ServiceConditionHealthy},
 		dependency{"outbox-relay", "create-topics", types.ServiceConditionCompletedSuccessfully},
 		dependency{"prometheus", "outbox-relay", types.ServiceConditionStarted},
+		dependency{"order-projector", "mongo", types.ServiceConditionHealthy},
+		dependency{"order-projector", "create-topics", types.ServiceConditionCompletedSuccessfully},
 	)
 	for _, tc := range cases {
 		t.Run(tc.service+"/"+tc.on, func(t *testing.T) {
@@ -240,6 +242,7 @@ func TestComposePorts(t *testing.T) {
 		{"order-command", "8080", 8080},
 		{"outbox-relay", "9092", 9092},
 		{"outbox-relay", "8082", 8082},
+		{"order-projector", "8083", 8083},
 		{"prometheus", "9095", 9090},
 	}
 	for _, tc := range cases {

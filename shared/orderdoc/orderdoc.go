@@ -59,13 +59,19 @@ const (
 	IndexUserPlaced       = "userId_placedAt_id"
 	IndexShopPlaced       = "shopId_placedAt_id"
 	IndexShopStatusPlaced = "shopId_status_placedAt_id"
+	IndexIDVersion        = "id_version"
 )
 
 // Indexes are what the list queries need: a user's orders newest first, a
-// shop's orders newest first, optionally by status. The order number breaks
-// ties, so cursor pages are stable.
+// shop's orders newest first, optionally by status (the order number breaks
+// ties, so cursor pages are stable); and (_id, version) for the projector's
+// compare-and-set on the version it read, which an index on _id alone serves
+// on MongoDB but not on the wire-compatible stand-in, which otherwise scans
+// the collection for a query on two fields.
 func Indexes() []mongo.IndexModel {
 	return []mongo.IndexModel{
+		{Keys: bson.D{{Key: "_id", Value: 1}, {Key: "version", Value: 1}},
+			Options: options.Index().SetName(IndexIDVersion).SetUnique(true)},
 		{Keys: bson.D{{Key: "userId", Value: 1}, {Key: "placedAt", Value: -1}, {Key: "_id", Value: -1}},
 			Options: options.Index().SetName(IndexUserPlaced)},
 		{Keys: bson.D{{Key: "shopId", Value: 1}, {Key: "placedAt", Value: -1}, {Key: "_id", Value: -1}},

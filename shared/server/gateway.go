@@ -34,6 +34,7 @@ var (
 	unknownFieldRE  = regexp.MustCompile(`unknown field "([^"]+)"`)
 	invalidValueRE  = regexp.MustCompile(`invalid value for [a-z0-9 ]*field ([a-zA-Z0-9_]+): (.*)`)
 	pathParameterRE = regexp.MustCompile(`parameter: ([a-zA-Z0-9_.]+), error: (.*)`)
+	queryFieldRE    = regexp.MustCompile(`parsing field "([a-zA-Z0-9_.]+)": (.*)`)
 )
 
 // errorHandler gives the gateway's own decoding errors (which arrive as a
@@ -63,6 +64,10 @@ func describeDecodeError(err error) error {
 		return InvalidArgument("unknown field "+name, []FieldViolation{{Field: name, Description: "unknown field"}})
 	case invalidValueRE.MatchString(msg):
 		m := invalidValueRE.FindStringSubmatch(msg)
+		field := lowerCamel(m[1])
+		return InvalidArgument("invalid "+field, []FieldViolation{{Field: field, Description: "invalid value: " + m[2]}})
+	case queryFieldRE.MatchString(msg):
+		m := queryFieldRE.FindStringSubmatch(msg)
 		field := lowerCamel(m[1])
 		return InvalidArgument("invalid "+field, []FieldViolation{{Field: field, Description: "invalid value: " + m[2]}})
 	case pathParameterRE.MatchString(msg):

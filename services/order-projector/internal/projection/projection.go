@@ -8,6 +8,7 @@ package projection
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"time"
@@ -35,9 +36,9 @@ type DocState struct {
 // Store is the MongoDB collection of order documents.
 type Store interface {
 	States(ctx context.Context, orderNos []int64) (map[int64]DocState, error)
-	// Upsert writes each document unless the stored one has the same or a
-	// newer version.
-	Upsert(ctx context.Context, docs []orderdoc.Document) error
+	// Write stores each document as a compare-and-set on the version read
+	// (read[orderNo], 0 for none) and returns how many found it changed.
+	Write(ctx context.Context, docs []orderdoc.Document, read map[int64]int32) (conflicts int, err error)
 	// MarkExternal records, per order, the highest version whose external
 	// event was published.
 	MarkExternal(ctx context.Context, versions map[int64]int32) error
@@ -47,6 +48,10 @@ type Store interface {
 type External interface {
 	Publish(ctx context.Context, events []*eventsv1.OrderExternalEvent) error
 }
+
+// ErrConflict means another writer changed a document between the read and
+// the write; applying the batch again re-reads and converges.
+var ErrConflict = errors.New("documents changed while the batch was applied")
 
 // Result counts what a batch did.
 type Result struct {
@@ -108,12 +113,14 @@ func (p *Projector) Project(ctx context.Context, events []*eventsv1.OrderEvent) 
 	}
 	now := p.now().UTC()
 	var docs []orderdoc.Document
+	read := map[int64]int32{}
 	var external []*eventsv1.OrderExternalEvent
 	marks := map[int64]int32{}
 	for _, no := range present {
 		o, st := orders[no], states[no]
 		if o.Version > st.Version {
 			docs = append(docs, Document(o, now))
+			read[no] = st.Version
 		} else {
 			res.Current++
 		}
@@ -127,8 +134,12 @@ func (p *Projector) Project(ctx context.Context, events []*eventsv1.OrderEvent) 
 		}
 	}
 	if len(docs) > 0 {
-		if err := p.store.Upsert(ctx, docs); err != nil {
+		conflicts, err := p.store.Write(ctx, docs, read)
+		if err != nil {
 			return res, fmt.Errorf("writing documents: %w", err)
+		}
+		if conflicts > 0 {
+			return res, fmt.Errorf("%w: %d documents", ErrConflict, conflicts)
 		}
 	}
 	res.Projected = len(docs)

@@ -54,24 +54,39 @@ func (s *Store) States(ctx context.Context, orderNos []int64) (map[int64]project
 // duplicateKey is MongoDB's E11000.
 const duplicateKey = 11000
 
-// Upsert writes each document with a filter on an older version. When the
-// stored document is as new or newer the filter matches nothing and the
-// upsert's insert collides on _id: that duplicate-key error means "already
-// current" and is ignored.
-func (s *Store) Upsert(ctx context.Context, docs []orderdoc.Document) error {
+// Write stores each document as a compare-and-set on the version the caller
+// read: a new order is inserted, an existing one updated only while it is
+// still at the version read (an exact-match filter the (_id, version) index
+// serves). It returns how many writes found the document changed meanwhile
+// (another writer was there); the caller re-reads and tries again, and a
+// newer document is never replaced by an older one.
+func (s *Store) Write(ctx context.Context, docs []orderdoc.Document, read map[int64]int32) (int, error) {
 	models := make([]mongo.WriteModel, 0, len(docs))
+	updates := 0
 	for _, d := range docs {
+		prev, exists := read[d.OrderNo]
+		if !exists || prev == 0 {
+			models = append(models, mongo.NewInsertOneModel().SetDocument(d))
+			continue
+		}
 		fields, err := setFields(d)
 		if err != nil {
-			return err
+			return 0, err
 		}
 		models = append(models, mongo.NewUpdateOneModel().
-			SetFilter(bson.D{{Key: "_id", Value: d.OrderNo}, {Key: "version", Value: bson.D{{Key: "$lt", Value: d.Version}}}}).
-			SetUpdate(bson.D{{Key: "$set", Value: fields}}).
-			SetUpsert(true))
+			SetFilter(bson.D{{Key: "_id", Value: d.OrderNo}, {Key: "version", Value: prev}}).
+			SetUpdate(bson.D{{Key: "$set", Value: fields}}))
+		updates++
 	}
-	_, err := s.coll.BulkWrite(ctx, models, options.BulkWrite().SetOrdered(false))
-	return ignoreDuplicates(err)
+	res, err := s.coll.BulkWrite(ctx, models, options.BulkWrite().SetOrdered(false))
+	conflicts, err := duplicates(err)
+	if err != nil {
+		return 0, err
+	}
+	if res != nil {
+		conflicts += updates - int(res.MatchedCount)
+	}
+	return conflicts, nil
 }
 
 // setFields is the document without its _id (which a $set must not touch).
@@ -93,20 +108,22 @@ func setFields(d orderdoc.Document) (bson.D, error) {
 	return out, nil
 }
 
-func ignoreDuplicates(err error) error {
+// duplicates counts the inserts that found the document already there and
+// returns any other error.
+func duplicates(err error) (int, error) {
 	if err == nil {
-		return nil
+		return 0, nil
 	}
 	var bwe mongo.BulkWriteException
 	if errors.As(err, &bwe) && bwe.WriteConcernError == nil {
 		for _, we := range bwe.WriteErrors {
 			if we.Code != duplicateKey {
-				return fmt.Errorf("writing documents: %w", err)
+				return 0, fmt.Errorf("writing documents: %w", err)
 			}
 		}
-		return nil
+		return len(bwe.WriteErrors), nil
 	}
-	return fmt.Errorf("writing documents: %w", err)
+	return 0, fmt.Errorf("writing documents: %w", err)
 }
 
 // MarkExternal raises externalVersion to the given versions ($max: never down).

@@ -1,0 +1,44 @@
+// Command order-query serves the read side of orders over gRPC and REST,
+// from the MongoDB documents the projector writes.
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/orderflow/orderflow/services/order-query/internal/service"
+	"github.com/orderflow/orderflow/shared/config"
+	"github.com/orderflow/orderflow/shared/logging"
+)
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "order-query:", err)
+		os.Exit(1)
+	}
+}
+
+// run reads the configuration once and serves until SIGINT or SIGTERM. The
+// query side has no shards, so it does without the shared bootstrap, which
+// loads a shard topology.
+func run() error {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	cfg, err := config.Load[service.Config]()
+	if err != nil {
+		return err
+	}
+	level, err := logging.ParseLevel(cfg.LogLevel)
+	if err != nil {
+		return fmt.Errorf("ORDERFLOW_LOG_LEVEL: %w", err)
+	}
+	logger := logging.New(os.Stdout, level, "order-query")
+	svc, err := service.New(ctx, cfg, logger)
+	if err != nil {
+		return err
+	}
+	return svc.Run(ctx)
+}

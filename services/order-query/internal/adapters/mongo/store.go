@@ -1,0 +1,105 @@
+// Package mongo reads the order documents from MongoDB (or the
+// wire-compatible stand-in of the local infrastructure). It uses only plain
+// finds with equality and range filters, a sort and a limit, which both
+// servers support.
+package mongo
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	mongodriver "go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+	"go.mongodb.org/mongo-driver/v2/x/mongo/driver/topology"
+
+	"github.com/orderflow/orderflow/services/order-query/internal/app"
+	"github.com/orderflow/orderflow/shared/orderdoc"
+)
+
+// Store implements app.Store over the orders collection.
+type Store struct {
+	coll *mongodriver.Collection
+}
+
+// NewStore returns a store over db's orders collection.
+func NewStore(db *mongodriver.Database) *Store {
+	return &Store{coll: db.Collection(orderdoc.Collection)}
+}
+
+// Collection is the collection the store reads.
+func (s *Store) Collection() *mongodriver.Collection { return s.coll }
+
+// EnsureIndexes creates the indexes the list queries need; it is idempotent.
+func (s *Store) EnsureIndexes(ctx context.Context) error {
+	return classify(ctx, orderdoc.EnsureIndexes(ctx, s.coll))
+}
+
+// Get returns the document of one order, or app.ErrNotFound.
+func (s *Store) Get(ctx context.Context, orderNo int64) (*orderdoc.Document, error) {
+	var doc orderdoc.Document
+	err := s.coll.FindOne(ctx, bson.D{{Key: "_id", Value: orderNo}}).Decode(&doc)
+	if errors.Is(err, mongodriver.ErrNoDocuments) {
+		return nil, app.ErrNotFound
+	}
+	if err != nil {
+		return nil, classify(ctx, fmt.Errorf("finding order document: %w", err))
+	}
+	return &doc, nil
+}
+
+// newestFirst is the list order; the indexes of orderdoc end with these keys.
+var newestFirst = bson.D{{Key: "placedAt", Value: -1}, {Key: "_id", Value: -1}}
+
+// List returns a page of documents, newest first.
+func (s *Store) List(ctx context.Context, q app.ListQuery) ([]orderdoc.Document, error) {
+	cur, err := s.coll.Find(ctx, listFilter(q), options.Find().SetSort(newestFirst).SetLimit(int64(q.Limit)))
+	if err != nil {
+		return nil, classify(ctx, fmt.Errorf("finding order documents: %w", err))
+	}
+	docs := make([]orderdoc.Document, 0, q.Limit)
+	if err := cur.All(ctx, &docs); err != nil {
+		return nil, classify(ctx, fmt.Errorf("reading order documents: %w", err))
+	}
+	return docs, nil
+}
+
+// listFilter selects the query's orders and, after a position, the ones
+// that sort after it: placed earlier, or placed at the same instant with a
+// lower order number.
+func listFilter(q app.ListQuery) bson.D {
+	var f bson.D
+	if q.UserID != "" {
+		f = append(f, bson.E{Key: "userId", Value: q.UserID})
+	}
+	if q.ShopID != "" {
+		f = append(f, bson.E{Key: "shopId", Value: q.ShopID})
+	}
+	if q.Status != "" {
+		f = append(f, bson.E{Key: "status", Value: q.Status})
+	}
+	if q.After != nil {
+		at := bson.NewDateTimeFromTime(q.After.PlacedAt)
+		f = append(f, bson.E{Key: "$or", Value: bson.A{
+			bson.D{{Key: "placedAt", Value: bson.D{{Key: "$lt", Value: at}}}},
+			bson.D{{Key: "placedAt", Value: at}, {Key: "_id", Value: bson.D{{Key: "$lt", Value: q.After.OrderNo}}}},
+		}})
+	}
+	return f
+}
+
+// classify marks errors that mean the server cannot be reached, so that
+// callers can tell an outage from a bug. When the caller's own context has
+// ended, that is the cause, whatever the driver reports. (A failed server
+// selection wraps the driver's internal deadline, which is not the caller's.)
+func classify(ctx context.Context, err error) error {
+	if err == nil || ctx.Err() != nil {
+		return err
+	}
+	if mongodriver.IsNetworkError(err) || errors.Is(err, mongodriver.ErrClientDisconnected) ||
+		errors.As(err, new(topology.ServerSelectionError)) {
+		return fmt.Errorf("%w: %w", app.ErrUnavailable, err)
+	}
+	return err
+}

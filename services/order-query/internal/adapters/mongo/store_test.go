@@ -1,0 +1,121 @@
+package mongo_test
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"testing"
+	"time"
+
+	mongodriver "go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
+	"github.com/orderflow/orderflow/services/order-query/internal/adapters/mongo"
+	"github.com/orderflow/orderflow/services/order-query/internal/app"
+	"github.com/orderflow/orderflow/shared/orderdoc"
+	"github.com/orderflow/orderflow/shared/testinfra"
+)
+
+var at = time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)
+
+func store(t *testing.T, docs ...orderdoc.Document) *mongo.Store {
+	t.Helper()
+	s := mongo.NewStore(testinfra.MongoDatabase(t))
+	if err := s.EnsureIndexes(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range docs {
+		if _, err := s.Collection().InsertOne(context.Background(), d); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return s
+}
+
+func TestGet(t *testing.T) {
+	t.Parallel()
+	s := store(t, orderdoc.Document{OrderNo: 5, UserID: "u", Status: "PLACED", Version: 1, PlacedAt: at.Add(123 * time.Millisecond)})
+	d, err := s.Get(context.Background(), 5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.OrderNo != 5 || d.UserID != "u" || d.Version != 1 || !d.PlacedAt.Equal(at.Add(123*time.Millisecond)) {
+		t.Errorf("Get = %+v", d)
+	}
+	if _, err := s.Get(context.Background(), 6); !errors.Is(err, app.ErrNotFound) {
+		t.Errorf("missing document: %v, want app.ErrNotFound", err)
+	}
+}
+
+func TestListOrdersAndStartsAfterAPosition(t *testing.T) {
+	t.Parallel()
+	// Orders 10..14 share one millisecond; 20 is newer, 1 older; 30 belongs
+	// to someone else; 15 is in another status.
+	var docs []orderdoc.Document
+	for _, no := range []int64{12, 10, 14, 11, 13} {
+		docs = append(docs, orderdoc.Document{OrderNo: no, UserID: "u", ShopID: "s", Status: "PLACED", PlacedAt: at})
+	}
+	docs = append(docs,
+		orderdoc.Document{OrderNo: 20, UserID: "u", ShopID: "s", Status: "PLACED", PlacedAt: at.Add(time.Millisecond)},
+		orderdoc.Document{OrderNo: 1, UserID: "u", ShopID: "s", Status: "PLACED", PlacedAt: at.Add(-time.Millisecond)},
+		orderdoc.Document{OrderNo: 30, UserID: "v", ShopID: "t", Status: "PLACED", PlacedAt: at},
+		orderdoc.Document{OrderNo: 15, UserID: "u", ShopID: "s", Status: "ACCEPTED", PlacedAt: at},
+	)
+	s := store(t, docs...)
+	tests := []struct {
+		name string
+		q    app.ListQuery
+		want []int64
+	}{
+		{"a user's orders", app.ListQuery{UserID: "u", Limit: 100}, []int64{20, 15, 14, 13, 12, 11, 10, 1}},
+		{"limited", app.ListQuery{UserID: "u", Limit: 3}, []int64{20, 15, 14}},
+		{"after a tie", app.ListQuery{UserID: "u", Limit: 3, After: &app.Position{PlacedAt: at, OrderNo: 13}}, []int64{12, 11, 10}},
+		{"after the last of a tie", app.ListQuery{UserID: "u", Limit: 3, After: &app.Position{PlacedAt: at, OrderNo: 10}}, []int64{1}},
+		{"after the newest", app.ListQuery{UserID: "u", Limit: 2, After: &app.Position{PlacedAt: at.Add(time.Millisecond), OrderNo: 20}}, []int64{15, 14}},
+		{"after the oldest", app.ListQuery{UserID: "u", Limit: 2, After: &app.Position{PlacedAt: at.Add(-time.Millisecond), OrderNo: 1}}, nil},
+		{"a shop's orders", app.ListQuery{ShopID: "s", Limit: 100}, []int64{20, 15, 14, 13, 12, 11, 10, 1}},
+		{"a shop's orders of one status", app.ListQuery{ShopID: "s", Status: "ACCEPTED", Limit: 100}, []int64{15}},
+		{"a status after a position", app.ListQuery{ShopID: "s", Status: "PLACED", Limit: 2, After: &app.Position{PlacedAt: at, OrderNo: 12}}, []int64{11, 10}},
+		{"another shop", app.ListQuery{ShopID: "t", Limit: 100}, []int64{30}},
+		{"nobody's", app.ListQuery{UserID: "w", Limit: 100}, nil},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			docs, err := s.List(context.Background(), tc.q)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []int64
+			for _, d := range docs {
+				got = append(got, d.OrderNo)
+			}
+			if !slices.Equal(got, tc.want) {
+				t.Errorf("List = %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestUnreachableServerIsUnavailable(t *testing.T) {
+	t.Parallel()
+	// Nothing listens on port 1; no ping first, so the store sees the failure.
+	client, err := mongodriver.Connect(options.Client().ApplyURI("mongodb://127.0.0.1:1").
+		SetServerSelectionTimeout(200 * time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = client.Disconnect(context.Background()) })
+	s := mongo.NewStore(client.Database("none"))
+	if _, err := s.Get(context.Background(), 1); !errors.Is(err, app.ErrUnavailable) {
+		t.Errorf("Get: %v, want app.ErrUnavailable", err)
+	}
+	if _, err := s.List(context.Background(), app.ListQuery{UserID: "u", Limit: 1}); !errors.Is(err, app.ErrUnavailable) {
+		t.Errorf("List: %v, want app.ErrUnavailable", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := s.Get(ctx, 1); errors.Is(err, app.ErrUnavailable) || !errors.Is(err, context.Canceled) {
+		t.Errorf("Get with a cancelled context: %v, want context.Canceled and not unavailable", err)
+	}
+}

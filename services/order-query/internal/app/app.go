@@ -1,0 +1,208 @@
+// Package app holds the query side's use cases: read one order (optionally
+// waiting for the projector to catch up with a version the caller has just
+// written) and list a user's or a shop's orders, newest first, in pages
+// addressed by opaque cursor tokens. It validates input and leaves storage
+// to a Store.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/orderflow/orderflow/shared/orderdoc"
+)
+
+// Store reads the order documents the projector writes.
+type Store interface {
+	// Get returns the document of one order, or ErrNotFound.
+	Get(ctx context.Context, orderNo int64) (*orderdoc.Document, error)
+	// List returns at most q.Limit documents matching q, ordered by placedAt
+	// descending, then order number descending, starting strictly after
+	// q.After when it is set.
+	List(ctx context.Context, q ListQuery) ([]orderdoc.Document, error)
+}
+
+// ListQuery selects a page of orders. Exactly one of UserID and ShopID is
+// set; Status only filters a shop's orders.
+type ListQuery struct {
+	UserID string
+	ShopID string
+	// Status is a status name; empty means every status.
+	Status string
+	// After is the last order of the previous page; nil for the first page.
+	After *Position
+	Limit int
+}
+
+// Config tunes the use cases.
+type Config struct {
+	// MinVersionWait is the longest a read with a minimum version waits for
+	// the projector before answering with an older document.
+	MinVersionWait time.Duration
+	// PollInterval is how often the document is read again while waiting;
+	// zero means DefaultPollInterval.
+	PollInterval time.Duration
+}
+
+// DefaultPollInterval is the re-read interval while waiting for a version.
+const DefaultPollInterval = 25 * time.Millisecond
+
+// A wait leaves a tenth of the time to the request's own deadline unused,
+// within these bounds, so that the answer still reaches the caller in time.
+const (
+	minDeadlineReserve = 20 * time.Millisecond
+	maxDeadlineReserve = 200 * time.Millisecond
+)
+
+// Service runs the use cases.
+type Service struct {
+	store Store
+	cfg   Config
+}
+
+// New returns the use cases over store.
+func New(store Store, cfg Config) (*Service, error) {
+	if store == nil {
+		return nil, errors.New("app: store is required")
+	}
+	if cfg.MinVersionWait < 0 {
+		return nil, fmt.Errorf("app: min version wait must not be negative, got %s", cfg.MinVersionWait)
+	}
+	if cfg.PollInterval < 0 {
+		return nil, fmt.Errorf("app: poll interval must not be negative, got %s", cfg.PollInterval)
+	}
+	if cfg.PollInterval == 0 {
+		cfg.PollInterval = DefaultPollInterval
+	}
+	return &Service{store: store, cfg: cfg}, nil
+}
+
+// OrderView is one order as the read side has it.
+type OrderView struct {
+	Order *orderdoc.Document
+	// Stale is true when a minimum version was asked for and the document
+	// had not reached it when the wait ended.
+	Stale bool
+}
+
+// GetOrder reads an order. With minVersion > 0 it re-reads the document
+// until its version reaches minVersion, for at most the configured wait and
+// never past ctx's deadline, and then answers with what there is.
+func (s *Service) GetOrder(ctx context.Context, orderNo int64, minVersion int32) (*OrderView, error) {
+	if err := ValidateGet(orderNo, minVersion); err != nil {
+		return nil, err
+	}
+	doc, err := s.get(ctx, orderNo)
+	if err != nil {
+		return nil, err
+	}
+	if minVersion == 0 || (doc != nil && doc.Version >= minVersion) {
+		return found(doc, false)
+	}
+
+	wait := s.cfg.MinVersionWait
+	if deadline, ok := ctx.Deadline(); ok {
+		remaining := time.Until(deadline)
+		wait = min(wait, remaining-min(max(remaining/10, minDeadlineReserve), maxDeadlineReserve))
+	}
+	if wait <= 0 {
+		return found(doc, true)
+	}
+	waitCtx, cancel := context.WithTimeout(ctx, wait)
+	defer cancel()
+	ticker := time.NewTicker(s.cfg.PollInterval)
+	defer ticker.Stop()
+	for {
+		select {
+		case <-waitCtx.Done():
+			if err := ctx.Err(); err != nil {
+				return nil, err
+			}
+			return found(doc, true)
+		case <-ticker.C:
+		}
+		latest, err := s.get(ctx, orderNo)
+		if err != nil {
+			return nil, err
+		}
+		if latest != nil {
+			doc = latest
+		}
+		if doc != nil && doc.Version >= minVersion {
+			return found(doc, false)
+		}
+	}
+}
+
+// get reads a document and reports an absent one as nil without an error.
+func (s *Service) get(ctx context.Context, orderNo int64) (*orderdoc.Document, error) {
+	doc, err := s.store.Get(ctx, orderNo)
+	if errors.Is(err, ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading order %d: %w", orderNo, err)
+	}
+	return doc, nil
+}
+
+func found(doc *orderdoc.Document, stale bool) (*OrderView, error) {
+	if doc == nil {
+		return nil, ErrNotFound
+	}
+	return &OrderView{Order: doc, Stale: stale}, nil
+}
+
+// Page is one page of a list.
+type Page struct {
+	Orders []orderdoc.Document
+	// NextPageToken continues the list; empty on the last page.
+	NextPageToken string
+}
+
+// ListUserOrders returns a page of a user's orders, newest first, across
+// every shard.
+func (s *Service) ListUserOrders(ctx context.Context, userID string, pageSize int32, pageToken string) (*Page, error) {
+	query := fingerprint("user", userID)
+	var v violations
+	checkID(&v, "userId", userID)
+	limit, after := checkPage(&v, pageSize, pageToken, query)
+	if err := v.err(); err != nil {
+		return nil, err
+	}
+	return s.list(ctx, ListQuery{UserID: userID, After: after, Limit: limit}, query)
+}
+
+// ListShopOrders returns a page of a shop's orders, newest first, of one
+// status when status is not empty.
+func (s *Service) ListShopOrders(ctx context.Context, shopID, status string, pageSize int32, pageToken string) (*Page, error) {
+	query := fingerprint("shop", shopID, status)
+	var v violations
+	checkID(&v, "shopId", shopID)
+	checkStatus(&v, status)
+	limit, after := checkPage(&v, pageSize, pageToken, query)
+	if err := v.err(); err != nil {
+		return nil, err
+	}
+	return s.list(ctx, ListQuery{ShopID: shopID, Status: status, After: after, Limit: limit}, query)
+}
+
+// list reads one order more than the page holds: if it comes back, there is
+// a next page, and the page's last order is where it starts.
+func (s *Service) list(ctx context.Context, q ListQuery, query string) (*Page, error) {
+	pageSize := q.Limit
+	q.Limit++
+	docs, err := s.store.List(ctx, q)
+	if err != nil {
+		return nil, fmt.Errorf("listing orders: %w", err)
+	}
+	page := &Page{Orders: docs}
+	if len(docs) > pageSize {
+		page.Orders = docs[:pageSize]
+		last := page.Orders[pageSize-1]
+		page.NextPageToken = EncodePageToken(Position{PlacedAt: last.PlacedAt, OrderNo: last.OrderNo}, query)
+	}
+	return page, nil
+}

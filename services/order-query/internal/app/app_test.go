@@ -1,0 +1,237 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/orderflow/orderflow/shared/orderdoc"
+	"github.com/orderflow/orderflow/shared/testinfra"
+)
+
+// fakeStore answers Get from a script of versions (one per call, the last
+// one repeating; 0 means absent) and List from a fixed list.
+type fakeStore struct {
+	mu       sync.Mutex
+	versions []int32
+	gets     int
+	getErr   error
+	docs     []orderdoc.Document
+	lists    []ListQuery
+}
+
+func (f *fakeStore) Get(_ context.Context, orderNo int64) (*orderdoc.Document, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.getErr != nil {
+		return nil, f.getErr
+	}
+	f.gets++
+	if len(f.versions) == 0 {
+		return nil, ErrNotFound
+	}
+	v := f.versions[min(f.gets, len(f.versions))-1]
+	if v == 0 {
+		return nil, ErrNotFound
+	}
+	return &orderdoc.Document{OrderNo: orderNo, Version: v}, nil
+}
+
+func (f *fakeStore) List(_ context.Context, q ListQuery) ([]orderdoc.Document, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.lists = append(f.lists, q)
+	var out []orderdoc.Document
+	for _, d := range f.docs {
+		if q.After != nil && !d.PlacedAt.Before(q.After.PlacedAt) &&
+			!(d.PlacedAt.Equal(q.After.PlacedAt) && d.OrderNo < q.After.OrderNo) {
+			continue
+		}
+		if len(out) == q.Limit {
+			break
+		}
+		out = append(out, d)
+	}
+	return out, nil
+}
+
+func (f *fakeStore) calls() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.gets
+}
+
+func TestGetOrder(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name        string
+		versions    []int32
+		minVersion  int32
+		wait        time.Duration
+		want        int32 // 0: NOT_FOUND
+		wantStale   bool
+		wantMaxGets int // 0: no bound
+	}{
+		{name: "plain read", versions: []int32{3}, want: 3, wantMaxGets: 1},
+		{name: "absent", versions: nil, want: 0, wantMaxGets: 1},
+		{name: "new enough already", versions: []int32{3}, minVersion: 2, wait: time.Minute, want: 3, wantMaxGets: 1},
+		{name: "exactly the version", versions: []int32{3}, minVersion: 3, wait: time.Minute, want: 3, wantMaxGets: 1},
+		{name: "catches up while waiting", versions: []int32{1, 1, 2, 3}, minVersion: 3, wait: time.Minute, want: 3, wantMaxGets: 4},
+		{name: "appears while waiting", versions: []int32{0, 0, 1}, minVersion: 1, wait: time.Minute, want: 1, wantMaxGets: 3},
+		{name: "never catches up", versions: []int32{1}, minVersion: 2, wait: 30 * time.Millisecond, want: 1, wantStale: true},
+		{name: "never appears", versions: []int32{0}, minVersion: 2, wait: 30 * time.Millisecond, want: 0},
+		{name: "no wait configured", versions: []int32{1, 2}, minVersion: 2, wait: 0, want: 1, wantStale: true, wantMaxGets: 1},
+		{name: "older document after absence", versions: []int32{1, 0}, minVersion: 2, wait: 30 * time.Millisecond, want: 1, wantStale: true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			store := &fakeStore{versions: tc.versions}
+			svc, err := New(store, Config{MinVersionWait: tc.wait, PollInterval: time.Millisecond})
+			if err != nil {
+				t.Fatal(err)
+			}
+			view, err := svc.GetOrder(t.Context(), 7, tc.minVersion)
+			if tc.want == 0 {
+				if !errors.Is(err, ErrNotFound) {
+					t.Fatalf("error = %v, want ErrNotFound", err)
+				}
+			} else {
+				if err != nil {
+					t.Fatal(err)
+				}
+				if view.Order.Version != tc.want || view.Stale != tc.wantStale {
+					t.Errorf("version %d stale %v, want %d stale %v", view.Order.Version, view.Stale, tc.want, tc.wantStale)
+				}
+			}
+			if tc.wantMaxGets > 0 && store.calls() > tc.wantMaxGets {
+				t.Errorf("store read %d times, want at most %d", store.calls(), tc.wantMaxGets)
+			}
+		})
+	}
+}
+
+func TestGetOrderWaitEndsBeforeTheRequestDeadline(t *testing.T) {
+	t.Parallel()
+	store := &fakeStore{versions: []int32{1}}
+	svc, err := New(store, Config{MinVersionWait: time.Hour, PollInterval: time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
+	defer cancel()
+	view, err := svc.GetOrder(ctx, 7, 2)
+	if err != nil {
+		t.Fatalf("GetOrder: %v, want the stale document before the deadline", err)
+	}
+	if !view.Stale || view.Order.Version != 1 {
+		t.Errorf("version %d stale %v, want 1 stale", view.Order.Version, view.Stale)
+	}
+	if ctx.Err() != nil {
+		t.Errorf("the answer came after the request's deadline")
+	}
+}
+
+func TestGetOrderCallerGoesAway(t *testing.T) {
+	t.Parallel()
+	store := &fakeStore{versions: []int32{1}}
+	svc, err := New(store, Config{MinVersionWait: time.Hour, PollInterval: time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() {
+		_, err := svc.GetOrder(ctx, 7, 2)
+		done <- err
+	}()
+	testinfra.Eventually(t, 5*time.Second, func() bool { return store.calls() >= 3 }, "the read never polled")
+	select {
+	case err := <-done:
+		t.Fatalf("GetOrder returned before the caller went away: %v", err)
+	default:
+	}
+	cancel()
+	if err := <-done; !errors.Is(err, context.Canceled) {
+		t.Errorf("error = %v, want context.Canceled", err)
+	}
+}
+
+func TestGetOrderStoreFailure(t *testing.T) {
+	t.Parallel()
+	boom := errors.New("boom")
+	svc, err := New(&fakeStore{getErr: boom}, Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.GetOrder(t.Context(), 7, 0); !errors.Is(err, boom) {
+		t.Errorf("error = %v, want the store's error wrapped", err)
+	}
+}
+
+func TestListPagesThroughEverything(t *testing.T) {
+	t.Parallel()
+	base := time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)
+	// Newest first; pairs share a placedAt so the order number breaks ties.
+	var docs []orderdoc.Document
+	for i := range 11 {
+		docs = append(docs, orderdoc.Document{OrderNo: int64(100 - i), PlacedAt: base.Add(-time.Duration(i/2) * time.Second)})
+	}
+	svc, err := New(&fakeStore{docs: docs}, Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, size := range []int32{1, 2, 3, 5, 10, 11, 12} {
+		var got []int64
+		token := ""
+		for pages := 0; ; pages++ {
+			if pages > len(docs)+1 {
+				t.Fatalf("page size %d: too many pages", size)
+			}
+			page, err := svc.ListUserOrders(t.Context(), "user-1", size, token)
+			if err != nil {
+				t.Fatalf("page size %d: %v", size, err)
+			}
+			if len(page.Orders) > int(size) {
+				t.Fatalf("page size %d: page of %d", size, len(page.Orders))
+			}
+			for _, d := range page.Orders {
+				got = append(got, d.OrderNo)
+			}
+			if token = page.NextPageToken; token == "" {
+				break
+			}
+		}
+		want := make([]int64, len(docs))
+		for i, d := range docs {
+			want[i] = d.OrderNo
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("page size %d: orders %v, want %v", size, got, want)
+		}
+	}
+}
+
+func TestNewRejectsBadConfig(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name  string
+		store Store
+		cfg   Config
+	}{
+		{"no store", nil, Config{}},
+		{"negative wait", &fakeStore{}, Config{MinVersionWait: -time.Second}},
+		{"negative poll interval", &fakeStore{}, Config{PollInterval: -time.Second}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			if _, err := New(tc.store, tc.cfg); err == nil {
+				t.Error("New accepted the configuration")
+			}
+		})
+	}
+}

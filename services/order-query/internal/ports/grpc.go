@@ -1,0 +1,133 @@
+// Package ports exposes the query use cases over gRPC (and, through the
+// in-process grpc-gateway, REST). It translates between protocol messages
+// and documents and maps errors to gRPC status codes, in one place.
+package ports
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/orderflow/orderflow/services/order-query/internal/app"
+	orderv1 "github.com/orderflow/orderflow/shared/gen/orderflow/order/v1"
+	"github.com/orderflow/orderflow/shared/orderdoc"
+	"github.com/orderflow/orderflow/shared/server"
+)
+
+// GRPC implements orderv1.OrderQueryServiceServer.
+type GRPC struct {
+	orderv1.UnimplementedOrderQueryServiceServer
+	app            *app.Service
+	logger         *slog.Logger
+	requestTimeout time.Duration
+}
+
+// NewGRPC returns the gRPC port. requestTimeout bounds each call, including
+// a wait for a minimum version.
+func NewGRPC(a *app.Service, logger *slog.Logger, requestTimeout time.Duration) *GRPC {
+	return &GRPC{app: a, logger: logger, requestTimeout: requestTimeout}
+}
+
+// GetOrder reads one order, waiting for min_version when it is set.
+func (g *GRPC) GetOrder(ctx context.Context, req *orderv1.GetOrderViewRequest) (*orderv1.GetOrderViewResponse, error) {
+	ctx, cancel := context.WithTimeout(ctx, g.requestTimeout)
+	defer cancel()
+	view, err := g.app.GetOrder(ctx, req.GetOrderNo(), req.GetMinVersion())
+	if err != nil {
+		return nil, g.toStatus(ctx, err)
+	}
+	return &orderv1.GetOrderViewResponse{Order: ToProto(view.Order), Stale: view.Stale}, nil
+}
+
+// ListUserOrders lists a user's orders, newest first.
+func (g *GRPC) ListUserOrders(ctx context.Context, req *orderv1.ListUserOrdersRequest) (*orderv1.ListOrdersResponse, error) {
+	ctx, cancel := context.WithTimeout(ctx, g.requestTimeout)
+	defer cancel()
+	page, err := g.app.ListUserOrders(ctx, req.GetUserId(), req.GetPageSize(), req.GetPageToken())
+	if err != nil {
+		return nil, g.toStatus(ctx, err)
+	}
+	return toListResponse(page), nil
+}
+
+// ListShopOrders lists a shop's orders, newest first, optionally of one
+// status.
+func (g *GRPC) ListShopOrders(ctx context.Context, req *orderv1.ListShopOrdersRequest) (*orderv1.ListOrdersResponse, error) {
+	ctx, cancel := context.WithTimeout(ctx, g.requestTimeout)
+	defer cancel()
+	statusName := ""
+	if s := req.GetStatus(); s != orderv1.Order_STATUS_UNSPECIFIED {
+		// An unknown number becomes its decimal text, which the use case
+		// rejects as an unknown status.
+		statusName = s.String()
+	}
+	page, err := g.app.ListShopOrders(ctx, req.GetShopId(), statusName, req.GetPageSize(), req.GetPageToken())
+	if err != nil {
+		return nil, g.toStatus(ctx, err)
+	}
+	return toListResponse(page), nil
+}
+
+// toStatus is the one place use-case and infrastructure errors become gRPC
+// status codes.
+func (g *GRPC) toStatus(ctx context.Context, err error) error {
+	var validation *app.ValidationError
+	switch {
+	case errors.As(err, &validation):
+		violations := make([]server.FieldViolation, len(validation.Violations))
+		for i, v := range validation.Violations {
+			violations[i] = server.FieldViolation{Field: v.Field, Description: v.Description}
+		}
+		return server.InvalidArgument(validation.Error(), violations)
+	case errors.Is(err, app.ErrNotFound):
+		return status.Error(codes.NotFound, "order not found")
+	case errors.Is(err, app.ErrUnavailable):
+		g.logger.WarnContext(ctx, "order store unavailable", slog.Any("error", err))
+		return status.Error(codes.Unavailable, "the order store is unavailable; retry later")
+	case errors.Is(err, context.DeadlineExceeded):
+		return status.Error(codes.DeadlineExceeded, "request deadline exceeded")
+	case errors.Is(err, context.Canceled):
+		return status.Error(codes.Canceled, "request cancelled")
+	default:
+		g.logger.ErrorContext(ctx, "request failed", slog.Any("error", err))
+		return status.Error(codes.Internal, "internal error")
+	}
+}
+
+func toListResponse(page *app.Page) *orderv1.ListOrdersResponse {
+	orders := make([]*orderv1.Order, len(page.Orders))
+	for i := range page.Orders {
+		orders[i] = ToProto(&page.Orders[i])
+	}
+	return &orderv1.ListOrdersResponse{Orders: orders, NextPageToken: page.NextPageToken}
+}
+
+// ToProto converts an order document to its protocol message, the same
+// shape the command service returns.
+func ToProto(d *orderdoc.Document) *orderv1.Order {
+	items := make([]*orderv1.OrderItem, len(d.Items))
+	for i, it := range d.Items {
+		items[i] = &orderv1.OrderItem{MenuId: it.MenuID, Name: it.Name, Quantity: it.Quantity, UnitPrice: it.UnitPrice}
+	}
+	history := make([]*orderv1.StatusChange, len(d.StatusHistory))
+	for i, c := range d.StatusHistory {
+		history[i] = &orderv1.StatusChange{Status: toStatusEnum(c.Status), Version: c.Version, ChangedAt: timestamppb.New(c.ChangedAt)}
+	}
+	return &orderv1.Order{
+		OrderNo: d.OrderNo, Status: toStatusEnum(d.Status), UserId: d.UserID, ShopId: d.ShopID,
+		Items: items, TotalAmount: d.TotalAmount, PlacedAt: timestamppb.New(d.PlacedAt), Version: d.Version,
+		DeliveryAddress: d.DeliveryAddress, UpdatedAt: timestamppb.New(d.UpdatedAt), CancelReason: d.CancelReason,
+		StatusHistory: history,
+	}
+}
+
+// toStatusEnum maps a document's status name; a name this build does not
+// know becomes STATUS_UNSPECIFIED rather than failing the read.
+func toStatusEnum(name string) orderv1.Order_Status {
+	return orderv1.Order_Status(orderv1.Order_Status_value[name])
+}

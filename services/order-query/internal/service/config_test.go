@@ -1,0 +1,72 @@
+package service_test
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/orderflow/orderflow/services/order-query/internal/service"
+	"github.com/orderflow/orderflow/shared/config"
+)
+
+func TestConfigDefaults(t *testing.T) {
+	t.Parallel()
+	cfg, err := config.LoadFrom[service.Config](map[string]string{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := service.Config{
+		GRPCAddr: "127.0.0.1:9091", HTTPAddr: "127.0.0.1:8081",
+		MongoURI: "mongodb://127.0.0.1:27017", MongoDatabase: "orderflow", LogLevel: "info",
+		MinVersionWait: 2 * time.Second, RequestTimeout: 5 * time.Second, StartupTimeout: 30 * time.Second,
+		ShutdownTimeout: 20 * time.Second, MaxBodyBytes: 65536, Profiling: false,
+	}
+	if cfg != want {
+		t.Errorf("defaults\n%+v\nwant\n%+v", cfg, want)
+	}
+}
+
+func TestConfigRejected(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name     string
+		env      map[string]string
+		wantText string
+	}{
+		{"unparsable wait", map[string]string{"ORDERFLOW_MIN_VERSION_WAIT": "soon"}, "ORDERFLOW_MIN_VERSION_WAIT"},
+		{"negative wait", map[string]string{"ORDERFLOW_MIN_VERSION_WAIT": "-1s"}, "ORDERFLOW_MIN_VERSION_WAIT"},
+		{"zero request timeout", map[string]string{"ORDERFLOW_REQUEST_TIMEOUT": "0s"}, "ORDERFLOW_REQUEST_TIMEOUT"},
+		{"tiny body limit", map[string]string{"ORDERFLOW_MAX_BODY_BYTES": "10"}, "ORDERFLOW_MAX_BODY_BYTES"},
+		{"pprof not a boolean", map[string]string{"ORDERFLOW_PPROF": "maybe"}, "ORDERFLOW_PPROF"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			_, err := config.LoadFrom[service.Config](tc.env)
+			if err == nil || !strings.Contains(err.Error(), tc.wantText) {
+				t.Errorf("error = %v, want one naming %s", err, tc.wantText)
+			}
+		})
+	}
+}
+
+func TestNewFailsWithoutMongo(t *testing.T) {
+	t.Parallel()
+	cfg, err := config.LoadFrom[service.Config](map[string]string{
+		"ORDERFLOW_MONGO_URI": "mongodb://127.0.0.1:1", "ORDERFLOW_STARTUP_TIMEOUT": "300ms",
+		"ORDERFLOW_GRPC_ADDR": "127.0.0.1:0", "ORDERFLOW_HTTP_ADDR": "127.0.0.1:0",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc, err := service.New(context.Background(), cfg, slog.New(slog.NewJSONHandler(io.Discard, nil)))
+	if err == nil {
+		t.Fatalf("New succeeded without MongoDB: %v", svc.HTTPAddr())
+	}
+	if !strings.Contains(err.Error(), "mongodb") {
+		t.Errorf("error = %v, want it to name mongodb", err)
+	}
+}

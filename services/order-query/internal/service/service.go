@@ -1,0 +1,158 @@
+// Package service wires the order-query service together: configuration,
+// the MongoDB connection and indexes, the use cases, the gRPC and REST
+// ports, and the server.
+package service
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
+	mongodriver "go.mongodb.org/mongo-driver/v2/mongo"
+
+	"github.com/orderflow/orderflow/services/order-query/internal/adapters/mongo"
+	"github.com/orderflow/orderflow/services/order-query/internal/app"
+	"github.com/orderflow/orderflow/services/order-query/internal/ports"
+	"github.com/orderflow/orderflow/shared/gen"
+	orderv1 "github.com/orderflow/orderflow/shared/gen/orderflow/order/v1"
+	"github.com/orderflow/orderflow/shared/mongox"
+	"github.com/orderflow/orderflow/shared/observability"
+	"github.com/orderflow/orderflow/shared/server"
+)
+
+// Config is the service's configuration, read from ORDERFLOW_* variables.
+type Config struct {
+	// GRPCAddr is where gRPC listens.
+	GRPCAddr string `env:"GRPC_ADDR" envDefault:"127.0.0.1:9091"`
+	// HTTPAddr is where REST, /openapi.json, /metrics, /healthz and /readyz listen.
+	HTTPAddr string `env:"HTTP_ADDR" envDefault:"127.0.0.1:8081"`
+	// MongoURI is the MongoDB connection string.
+	MongoURI string `env:"MONGO_URI" envDefault:"mongodb://127.0.0.1:27017"`
+	// MongoDatabase is the database that holds the orders collection.
+	MongoDatabase string `env:"MONGO_DATABASE" envDefault:"orderflow"`
+	// LogLevel is debug, info, warn or error.
+	LogLevel string `env:"LOG_LEVEL" envDefault:"info"`
+	// MinVersionWait is the longest a read with minVersion waits for the
+	// projector before answering with an older document and stale=true.
+	MinVersionWait time.Duration `env:"MIN_VERSION_WAIT" envDefault:"2s"`
+	// RequestTimeout bounds the work of one request, a minVersion wait
+	// included.
+	RequestTimeout time.Duration `env:"REQUEST_TIMEOUT" envDefault:"5s"`
+	// StartupTimeout bounds connecting to MongoDB and creating the indexes.
+	StartupTimeout time.Duration `env:"STARTUP_TIMEOUT" envDefault:"30s"`
+	// ShutdownTimeout is how long in-flight requests may take to finish on
+	// SIGTERM.
+	ShutdownTimeout time.Duration `env:"SHUTDOWN_TIMEOUT" envDefault:"20s"`
+	// MaxBodyBytes caps REST request bodies and gRPC request messages.
+	MaxBodyBytes int64 `env:"MAX_BODY_BYTES" envDefault:"65536"`
+	// Profiling serves /debug/pprof/ on the HTTP port.
+	Profiling bool `env:"PPROF" envDefault:"false"`
+}
+
+// Validate checks the values that parsing alone does not.
+func (c *Config) Validate() error {
+	var errs []error
+	if c.MongoURI == "" {
+		errs = append(errs, errors.New("ORDERFLOW_MONGO_URI must not be empty"))
+	}
+	if c.MongoDatabase == "" {
+		errs = append(errs, errors.New("ORDERFLOW_MONGO_DATABASE must not be empty"))
+	}
+	if c.MinVersionWait < 0 {
+		errs = append(errs, errors.New("ORDERFLOW_MIN_VERSION_WAIT must not be negative"))
+	}
+	if c.MaxBodyBytes < 1024 {
+		errs = append(errs, errors.New("ORDERFLOW_MAX_BODY_BYTES must be at least 1024"))
+	}
+	if c.RequestTimeout <= 0 || c.StartupTimeout <= 0 || c.ShutdownTimeout <= 0 {
+		errs = append(errs, errors.New("ORDERFLOW_REQUEST_TIMEOUT, ORDERFLOW_STARTUP_TIMEOUT and ORDERFLOW_SHUTDOWN_TIMEOUT must be positive"))
+	}
+	return errors.Join(errs...)
+}
+
+// Service is a running order-query process.
+type Service struct {
+	logger  *slog.Logger
+	client  *mongodriver.Client
+	tracing *observability.Tracing
+	server  *server.Server
+}
+
+// New connects to MongoDB, creates the indexes the lists need, and binds
+// the ports. It does not serve until Run.
+func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Service, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	startCtx, cancel := context.WithTimeout(ctx, cfg.StartupTimeout)
+	defer cancel()
+	client, err := mongox.Connect(startCtx, cfg.MongoURI)
+	if err != nil {
+		return nil, err
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			_ = client.Disconnect(context.WithoutCancel(ctx))
+		}
+	}()
+	store := mongo.NewStore(client.Database(cfg.MongoDatabase))
+	if err := store.EnsureIndexes(startCtx); err != nil {
+		return nil, err
+	}
+
+	useCases, err := app.New(store, app.Config{MinVersionWait: cfg.MinVersionWait})
+	if err != nil {
+		return nil, err
+	}
+
+	registry := observability.NewRegistry()
+	tracing := observability.NewTracing("order-query")
+	grpcPort := ports.NewGRPC(useCases, logger, cfg.RequestTimeout)
+
+	grpcServer := server.NewGRPCServer(server.GRPCOptions{
+		Logger: logger, Registry: registry, Tracing: tracing, MaxRecvMsgBytes: int(cfg.MaxBodyBytes),
+	})
+	orderv1.RegisterOrderQueryServiceServer(grpcServer, grpcPort)
+
+	gateway := server.NewGateway(runtime.WithMiddlewares(server.RouteMetrics(registry)))
+	if err := orderv1.RegisterOrderQueryServiceHandlerServer(ctx, gateway, grpcPort); err != nil {
+		return nil, fmt.Errorf("registering REST gateway: %w", err)
+	}
+	openAPI, err := gen.OpenAPI.ReadFile("orderflow/order/v1/query_service.swagger.json")
+	if err != nil {
+		return nil, fmt.Errorf("reading OpenAPI document: %w", err)
+	}
+	handler := server.NewHTTPHandler(server.HTTPOptions{
+		API: gateway, OpenAPI: openAPI, MaxBodyBytes: cfg.MaxBodyBytes,
+		Ready: func(ctx context.Context) map[string]error {
+			return map[string]error{"mongodb": mongox.Ping(ctx, client)}
+		},
+		ReadyTimeout: 2 * time.Second, Registry: registry, Tracing: tracing,
+		Profiling: cfg.Profiling,
+	})
+	srv, err := server.Listen(logger, server.Addrs{GRPC: cfg.GRPCAddr, HTTP: cfg.HTTPAddr}, grpcServer, handler, cfg.ShutdownTimeout)
+	if err != nil {
+		return nil, err
+	}
+	ok = true
+	return &Service{logger: logger, client: client, tracing: tracing, server: srv}, nil
+}
+
+// GRPCAddr is the bound gRPC address.
+func (s *Service) GRPCAddr() string { return s.server.GRPCAddr() }
+
+// HTTPAddr is the bound HTTP address.
+func (s *Service) HTTPAddr() string { return s.server.HTTPAddr() }
+
+// Run serves until ctx ends, drains in-flight requests, and disconnects
+// from MongoDB.
+func (s *Service) Run(ctx context.Context) error {
+	err := s.server.Run(ctx)
+	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	return errors.Join(err, s.tracing.Shutdown(shutdownCtx), s.client.Disconnect(shutdownCtx))
+}
