@@ -108,7 +108,7 @@ func TestComposeServices(t *testing.T) {
 	t.Parallel()
 	for _, name := range []string{
 		"mysql-shard-0", "mysql-shard-1", "kafka", "mongo", "prometheus",
-		"migrate", "create-topics", "order-command", "outbox-relay", "order-projector",
+		"migrate", "create-topics", "order-command", "outbox-relay", "order-projector", "order-query",
 	} {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
@@ -164,6 +164,7 @@ func TestComposeDependencies(t *testing.T) {
 		dependency{"outbox-relay", "create-topics", types.ServiceConditionCompletedSuccessfully},
 		dependency{"prometheus", "outbox-relay", types.ServiceConditionStarted},
 		dependency{"order-projector", "mongo", types.ServiceConditionHealthy},
+		dependency{"order-query", "mongo", types.ServiceConditionHealthy},
 		dependency{"order-projector", "create-topics", types.ServiceConditionCompletedSuccessfully},
 	)
 	for _, tc := range cases {
@@ -243,6 +244,8 @@ func TestComposePorts(t *testing.T) {
 		{"outbox-relay", "9092", 9092},
 		{"outbox-relay", "8082", 8082},
 		{"order-projector", "8083", 8083},
+		{"order-query", "9091", 9091},
+		{"order-query", "8081", 8081},
 		{"prometheus", "9095", 9090},
 	}
 	for _, tc := range cases {
