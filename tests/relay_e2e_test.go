@@ -4,7 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net/http"
+	stdhttp "net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -44,7 +44,7 @@ func binaries(t *testing.T) string {
 		if buildErr != nil {
 			return
 		}
-		for _, name := range []string{"outbox-relay", "orderctl"} {
+		for _, name := range []string{"order-command", "outbox-relay", "order-projector", "order-query", "orderctl"} {
 			cmd := exec.Command("go", "build", "-o", filepath.Join(binDir, name), "./services/"+name+"/cmd/"+name)
 			cmd.Dir = root
 			if out, err := cmd.CombinedOutput(); err != nil {
@@ -72,26 +72,22 @@ func writeTopology(t *testing.T, topo shard.Topology) string {
 	return path
 }
 
-// relayProc is an outbox-relay process.
-type relayProc struct {
-	id   string
+// proc is a service process started by a test.
+type proc struct {
+	name string
 	http string
 	cmd  *exec.Cmd
 	done chan struct{}
 }
 
-func startRelayProc(t *testing.T, id, topologyFile, topic string, extra ...string) *relayProc {
+// startProc runs binary name with env, waits until http/readyz answers 200,
+// and stops it (SIGTERM) when the test ends, printing its log on failure.
+func startProc(t *testing.T, name, http string, env ...string) *proc {
 	t.Helper()
-	ports := freePorts(t, 2)
-	p := &relayProc{id: id, http: "127.0.0.1:" + strconv.Itoa(ports[0]), done: make(chan struct{})}
-	p.cmd = exec.Command(filepath.Join(binaries(t), "outbox-relay"))
-	p.cmd.Env = append(os.Environ(),
-		"ORDERFLOW_RELAY_ID="+id, "ORDERFLOW_TOPOLOGY_FILE="+topologyFile, "ORDERFLOW_RELAY_TOPIC="+topic,
-		"ORDERFLOW_KAFKA_BROKERS="+strings.Join(testinfra.KafkaBrokers(), ","), "ORDERFLOW_ADMIN_TOKEN=e2e",
-		"ORDERFLOW_ADMIN_HTTP_ADDR="+p.http, "ORDERFLOW_ADMIN_GRPC_ADDR=127.0.0.1:"+strconv.Itoa(ports[1]),
-		"ORDERFLOW_RELAY_ACQUIRE_INTERVAL=500ms", "ORDERFLOW_RELAY_BATCH_SIZE=100", "ORDERFLOW_LOG_LEVEL=warn")
-	p.cmd.Env = append(p.cmd.Env, extra...)
-	logFile, err := os.Create(filepath.Join(t.TempDir(), id+".log"))
+	p := &proc{name: name, http: http, done: make(chan struct{})}
+	p.cmd = exec.Command(filepath.Join(binaries(t), name))
+	p.cmd.Env = append(os.Environ(), env...)
+	logFile, err := os.Create(filepath.Join(t.TempDir(), name+".log"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -105,33 +101,64 @@ func startRelayProc(t *testing.T, id, topologyFile, topic string, extra ...strin
 		close(p.done)
 	}()
 	t.Cleanup(func() {
-		_ = p.cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-p.done:
-		case <-time.After(20 * time.Second):
-			_ = p.cmd.Process.Kill()
-			<-p.done
-		}
+		p.stop()
 		if t.Failed() {
 			log, _ := os.ReadFile(logFile.Name())
-			t.Logf("%s log:\n%s", id, tailBytes(log, 1500))
+			t.Logf("%s log:\n%s", name, tailBytes(log, 1500))
 		}
 	})
 	testinfra.Eventually(t, 30*time.Second, func() bool {
 		select {
 		case <-p.done:
 			log, _ := os.ReadFile(logFile.Name())
-			t.Fatalf("%s exited at start:\n%s", id, log)
+			t.Fatalf("%s exited at start:\n%s", name, log)
 		default:
 		}
-		resp, err := http.Get("http://" + p.http + "/readyz")
+		resp, err := stdhttp.Get("http://" + http + "/readyz")
 		if err != nil {
 			return false
 		}
 		resp.Body.Close()
-		return resp.StatusCode == http.StatusOK
-	}, "%s never became ready", id)
+		return resp.StatusCode == stdhttp.StatusOK
+	}, "%s never became ready", name)
 	return p
+}
+
+func (p *proc) stop() {
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.done:
+	case <-time.After(20 * time.Second):
+		_ = p.cmd.Process.Kill()
+		<-p.done
+	}
+}
+
+// kill ends the process with SIGKILL, as a crash would.
+func (p *proc) kill() {
+	_ = p.cmd.Process.Signal(syscall.SIGKILL)
+	<-p.done
+}
+
+func addr(t *testing.T) string {
+	return "127.0.0.1:" + strconv.Itoa(freePorts(t, 1)[0])
+}
+
+// relayProc is an outbox-relay process.
+type relayProc struct {
+	*proc
+	id string
+}
+
+func startRelayProc(t *testing.T, id, topologyFile, topic string, extra ...string) *relayProc {
+	t.Helper()
+	env := append([]string{
+		"ORDERFLOW_RELAY_ID=" + id, "ORDERFLOW_TOPOLOGY_FILE=" + topologyFile, "ORDERFLOW_RELAY_TOPIC=" + topic,
+		"ORDERFLOW_KAFKA_BROKERS=" + strings.Join(testinfra.KafkaBrokers(), ","), "ORDERFLOW_ADMIN_TOKEN=e2e",
+		"ORDERFLOW_ADMIN_GRPC_ADDR=" + addr(t), "ORDERFLOW_RELAY_ACQUIRE_INTERVAL=500ms", "ORDERFLOW_RELAY_BATCH_SIZE=100",
+		"ORDERFLOW_LOG_LEVEL=warn"}, extra...)
+	http := addr(t)
+	return &relayProc{proc: startProc(t, "outbox-relay", http, append(env, "ORDERFLOW_ADMIN_HTTP_ADDR="+http)...), id: id}
 }
 
 func tailBytes(b []byte, n int) []byte {
