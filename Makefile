@@ -81,3 +81,8 @@ bench-command: up ## PlaceOrder throughput and latency (REST, gRPC) next to the 
 bench-relay: up ## Relay throughput from a backlog, commit-to-ack at a steady rate, impact on writers
 	mkdir -p $(BENCH_OUT)
 	go run ./loadtest/cmd/relaybench -topology $(STATE)/topology.json -out $(BENCH_OUT)/relaybench.json | tee $(BENCH_OUT)/relaybench.md
+
+.PHONY: bench-read
+bench-read: up ## Freshness (PlaceOrder response to visible in the query API) at 200/500/1000 orders/s; projector backlog rate
+	mkdir -p $(BENCH_OUT)
+	go run ./loadtest/cmd/freshbench -topology $(STATE)/topology.json -out $(BENCH_OUT)/freshbench.json | tee $(BENCH_OUT)/freshbench.md
