@@ -22,6 +22,8 @@ type Store interface {
 	// descending, then order number descending, starting strictly after
 	// q.After when it is set.
 	List(ctx context.Context, q ListQuery) ([]orderdoc.Document, error)
+	// Versions returns the version of each given order that has a document.
+	Versions(ctx context.Context, orderNos []int64) (map[int64]int32, error)
 }
 
 // ListQuery selects a page of orders. Exactly one of UserID and ShopID is
@@ -58,8 +60,10 @@ const (
 
 // Service runs the use cases.
 type Service struct {
-	store Store
-	cfg   Config
+	store   Store
+	cfg     Config
+	waiters *waiters
+	stop    context.CancelFunc
 }
 
 // New returns the use cases over store.
@@ -76,8 +80,14 @@ func New(store Store, cfg Config) (*Service, error) {
 	if cfg.PollInterval == 0 {
 		cfg.PollInterval = DefaultPollInterval
 	}
-	return &Service{store: store, cfg: cfg}, nil
+	ctx, stop := context.WithCancel(context.Background())
+	s := &Service{store: store, cfg: cfg, waiters: newWaiters(store, cfg.PollInterval), stop: stop}
+	go s.waiters.run(ctx)
+	return s, nil
 }
+
+// Close stops the background poll of the waiting reads.
+func (s *Service) Close() { s.stop() }
 
 // OrderView is one order as the read side has it.
 type OrderView struct {
@@ -112,28 +122,23 @@ func (s *Service) GetOrder(ctx context.Context, orderNo int64, minVersion int32)
 	}
 	waitCtx, cancel := context.WithTimeout(ctx, wait)
 	defer cancel()
-	ticker := time.NewTicker(s.cfg.PollInterval)
-	defer ticker.Stop()
-	for {
-		select {
-		case <-waitCtx.Done():
-			if err := ctx.Err(); err != nil {
-				return nil, err
-			}
-			return found(doc, true)
-		case <-ticker.C:
-		}
-		latest, err := s.get(ctx, orderNo)
-		if err != nil {
+	wt := s.waiters.add(orderNo, minVersion)
+	select {
+	case <-wt.done:
+	case <-waitCtx.Done():
+		s.waiters.remove(orderNo, wt)
+		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		if latest != nil {
-			doc = latest
-		}
-		if doc != nil && doc.Version >= minVersion {
-			return found(doc, false)
-		}
 	}
+	latest, err := s.get(ctx, orderNo)
+	if err != nil {
+		return nil, err
+	}
+	if latest != nil {
+		doc = latest
+	}
+	return found(doc, doc == nil || doc.Version < minVersion)
 }
 
 // get reads a document and reports an absent one as nil without an error.

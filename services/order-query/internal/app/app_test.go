@@ -3,8 +3,10 @@ package app
 import (
 	"context"
 	"errors"
+	"runtime"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -38,6 +40,26 @@ func (f *fakeStore) Get(_ context.Context, orderNo int64) (*orderdoc.Document, e
 		return nil, ErrNotFound
 	}
 	return &orderdoc.Document{OrderNo: orderNo, Version: v}, nil
+}
+
+// Versions is one more read of the sequence, for every order asked about.
+func (f *fakeStore) Versions(_ context.Context, orderNos []int64) (map[int64]int32, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.getErr != nil {
+		return nil, f.getErr
+	}
+	f.gets++
+	out := map[int64]int32{}
+	if len(f.versions) == 0 {
+		return out, nil
+	}
+	if v := f.versions[min(f.gets, len(f.versions))-1]; v != 0 {
+		for _, no := range orderNos {
+			out[no] = v
+		}
+	}
+	return out, nil
 }
 
 func (f *fakeStore) List(_ context.Context, q ListQuery) ([]orderdoc.Document, error) {
@@ -79,8 +101,9 @@ func TestGetOrder(t *testing.T) {
 		{name: "absent", versions: nil, want: 0, wantMaxGets: 1},
 		{name: "new enough already", versions: []int32{3}, minVersion: 2, wait: time.Minute, want: 3, wantMaxGets: 1},
 		{name: "exactly the version", versions: []int32{3}, minVersion: 3, wait: time.Minute, want: 3, wantMaxGets: 1},
-		{name: "catches up while waiting", versions: []int32{1, 1, 2, 3}, minVersion: 3, wait: time.Minute, want: 3, wantMaxGets: 4},
-		{name: "appears while waiting", versions: []int32{0, 0, 1}, minVersion: 1, wait: time.Minute, want: 1, wantMaxGets: 3},
+		// First read, version polls until it is there, one last full read.
+		{name: "catches up while waiting", versions: []int32{1, 1, 2, 3}, minVersion: 3, wait: time.Minute, want: 3, wantMaxGets: 5},
+		{name: "appears while waiting", versions: []int32{0, 0, 1}, minVersion: 1, wait: time.Minute, want: 1, wantMaxGets: 4},
 		{name: "never catches up", versions: []int32{1}, minVersion: 2, wait: 30 * time.Millisecond, want: 1, wantStale: true},
 		{name: "never appears", versions: []int32{0}, minVersion: 2, wait: 30 * time.Millisecond, want: 0},
 		{name: "no wait configured", versions: []int32{1, 2}, minVersion: 2, wait: 0, want: 1, wantStale: true, wantMaxGets: 1},
@@ -111,6 +134,71 @@ func TestGetOrder(t *testing.T) {
 				t.Errorf("store read %d times, want at most %d", store.calls(), tc.wantMaxGets)
 			}
 		})
+	}
+}
+
+// countingStore counts version queries and answers version 2 for every
+// order once asked ready.
+type countingStore struct {
+	fakeStore
+	polls atomic.Int64
+	ready atomic.Bool
+}
+
+func (c *countingStore) Get(_ context.Context, orderNo int64) (*orderdoc.Document, error) {
+	v := int32(1)
+	if c.ready.Load() {
+		v = 2
+	}
+	return &orderdoc.Document{OrderNo: orderNo, Version: v}, nil
+}
+
+func (c *countingStore) Versions(_ context.Context, orderNos []int64) (map[int64]int32, error) {
+	c.polls.Add(1)
+	out := map[int64]int32{}
+	if c.ready.Load() {
+		for _, no := range orderNos {
+			out[no] = 2
+		}
+	}
+	return out, nil
+}
+
+// Many reads waiting at once cost one version query per poll interval, not
+// one each.
+func TestWaitingReadsShareOneQueryPerPoll(t *testing.T) {
+	t.Parallel()
+	store := &countingStore{}
+	svc, err := New(store, Config{MinVersionWait: time.Minute, PollInterval: 5 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer svc.Close()
+	const readers = 200
+	results := make(chan *OrderView, readers)
+	for i := range readers {
+		go func() {
+			view, err := svc.GetOrder(t.Context(), int64(i+1), 2)
+			if err != nil {
+				t.Error(err)
+			}
+			results <- view
+		}()
+	}
+	// Let the readers wait through a number of polls, then release them.
+	deadline := time.Now().Add(10 * time.Second)
+	for store.polls.Load() < 20 && time.Now().Before(deadline) {
+		runtime.Gosched()
+	}
+	polled := store.polls.Load()
+	store.ready.Store(true)
+	for range readers {
+		if view := <-results; view == nil || view.Stale || view.Order.Version != 2 {
+			t.Fatalf("a waiting read answered %+v", view)
+		}
+	}
+	if polled < 20 || polled > 10*20 {
+		t.Errorf("%d version queries while %d reads waited through about 20 polls; want one query per poll", polled, readers)
 	}
 }
 

@@ -75,10 +75,11 @@ func (c *Config) Validate() error {
 
 // Service is a running order-query process.
 type Service struct {
-	logger  *slog.Logger
-	client  *mongodriver.Client
-	tracing *observability.Tracing
-	server  *server.Server
+	logger   *slog.Logger
+	useCases *app.Service
+	client   *mongodriver.Client
+	tracing  *observability.Tracing
+	server   *server.Server
 }
 
 // New connects to MongoDB, creates the indexes the lists need, and binds
@@ -139,7 +140,7 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Service, error)
 		return nil, err
 	}
 	ok = true
-	return &Service{logger: logger, client: client, tracing: tracing, server: srv}, nil
+	return &Service{logger: logger, useCases: useCases, client: client, tracing: tracing, server: srv}, nil
 }
 
 // GRPCAddr is the bound gRPC address.
@@ -152,6 +153,7 @@ func (s *Service) HTTPAddr() string { return s.server.HTTPAddr() }
 // from MongoDB.
 func (s *Service) Run(ctx context.Context) error {
 	err := s.server.Run(ctx)
+	s.useCases.Close()
 	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
 	return errors.Join(err, s.tracing.Shutdown(shutdownCtx), s.client.Disconnect(shutdownCtx))
