@@ -64,20 +64,9 @@ func testConfig() service.Config {
 func start(t *testing.T, topo shard.Topology) *harness {
 	t.Helper()
 	clock := &fakeClock{now: time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)}
-	ctx, cancel := context.WithCancel(context.Background())
 	logger := slog.New(slog.NewJSONHandler(io.Discard, nil))
-	svc, err := service.New(ctx, testConfig(), topo, logger, clock)
-	if err != nil {
-		cancel()
-		t.Fatalf("service.New: %v", err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- svc.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("service.Run: %v", err)
-		}
+	svc, _ := testinfra.RunService(t, func(ctx context.Context) (*service.Service, error) {
+		return service.New(ctx, testConfig(), topo, logger, clock)
 	})
 	conn, err := grpc.NewClient(svc.GRPCAddr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {

@@ -56,25 +56,9 @@ func (e *env) config() service.Config {
 // start runs a projector until the test ends (or until stop is called).
 func (e *env) start(cfg service.Config) (svc *service.Service, stop func()) {
 	e.t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	svc, err := service.New(ctx, cfg, e.topo, slog.New(slog.NewJSONHandler(io.Discard, nil)))
-	if err != nil {
-		cancel()
-		e.t.Fatalf("service.New: %v", err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- svc.Run(ctx) }()
-	var once sync.Once
-	stop = func() {
-		once.Do(func() {
-			cancel()
-			if err := <-done; err != nil {
-				e.t.Errorf("projector Run: %v", err)
-			}
-		})
-	}
-	e.t.Cleanup(stop)
-	return svc, stop
+	return testinfra.RunService(e.t, func(ctx context.Context) (*service.Service, error) {
+		return service.New(ctx, cfg, e.topo, slog.New(slog.NewJSONHandler(io.Discard, nil)))
+	})
 }
 
 var statuses = []string{"PLACED", "ACCEPTED", "DELIVERING", "DELIVERED"}

@@ -61,20 +61,9 @@ func startOn(t *testing.T, db *mongo.Database, configure ...func(*service.Config
 	for _, c := range configure {
 		c(&cfg)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
 	logger := slog.New(slog.NewJSONHandler(io.Discard, nil))
-	svc, err := service.New(ctx, cfg, logger)
-	if err != nil {
-		cancel()
-		t.Fatalf("service.New: %v", err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- svc.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("service.Run: %v", err)
-		}
+	svc, _ := testinfra.RunService(t, func(ctx context.Context) (*service.Service, error) {
+		return service.New(ctx, cfg, logger)
 	})
 	conn, err := grpc.NewClient(svc.GRPCAddr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {

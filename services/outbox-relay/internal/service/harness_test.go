@@ -51,19 +51,8 @@ func joinBrokers(b []string) string {
 // startRelay runs a relay in this process until the test ends.
 func startRelay(t *testing.T, cfg service.Config, topo shard.Topology) *service.Service {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	svc, err := service.New(ctx, cfg, topo, slog.New(slog.NewJSONHandler(io.Discard, nil)))
-	if err != nil {
-		cancel()
-		t.Fatalf("service.New: %v", err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- svc.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("relay Run: %v", err)
-		}
+	svc, _ := testinfra.RunService(t, func(ctx context.Context) (*service.Service, error) {
+		return service.New(ctx, cfg, topo, slog.New(slog.NewJSONHandler(io.Discard, nil)))
 	})
 	return svc
 }
