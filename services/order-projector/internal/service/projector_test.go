@@ -92,9 +92,9 @@ func TestProjectionIsIdempotentUnderDuplicatesAndReordering(t *testing.T) {
 	testinfra.Eventually(t, 30*time.Second, func() bool { d, _ := e.doc(2); return d.Version == 3 }, "order 2 not at version 3")
 	testinfra.Eventually(t, 30*time.Second, func() bool { return len(external.all()) == want+1 },
 		"%d external events after one more version, want %d", len(external.all()), want+1)
-	if n := metric(t, svc.HTTPAddr(), `orderflow_projector_events_total{result="applied"}`); n < float64(len(msgs)) {
-		t.Errorf("applied events metric %v, want at least %d", n, len(msgs))
-	}
+	testinfra.Eventually(t, 10*time.Second, func() bool {
+		return metric(t, svc.HTTPAddr(), `orderflow_projector_events_total{result="applied"}`) >= float64(len(msgs))
+	}, "the applied-events metric does not count the %d events", len(msgs))
 }
 
 // An event whose order is not on its shard (purged) is skipped and counted,
@@ -188,9 +188,15 @@ func TestTwoProjectorsSharePartitions(t *testing.T) {
 		n, _ := e.db.Collection("orders").CountDocuments(t.Context(), map[string]any{})
 		return n == 200
 	}, "not every order projected")
-	ma := metric(t, a.HTTPAddr(), `orderflow_projector_events_total{result="applied"}`)
-	mb := metric(t, b.HTTPAddr(), `orderflow_projector_events_total{result="applied"}`)
-	if ma == 0 || mb == 0 || ma+mb < 200 {
+	// A batch is counted after its external events, a moment after its
+	// documents are visible.
+	var ma, mb float64
+	testinfra.Eventually(t, 30*time.Second, func() bool {
+		ma = metric(t, a.HTTPAddr(), `orderflow_projector_events_total{result="applied"}`)
+		mb = metric(t, b.HTTPAddr(), `orderflow_projector_events_total{result="applied"}`)
+		return ma+mb >= 200
+	}, "the projectors counted %v and %v applied events, want 200 together", ma, mb)
+	if ma == 0 || mb == 0 {
 		t.Errorf("projector a applied %v events, b %v: want both to share the 200", ma, mb)
 	}
 }
