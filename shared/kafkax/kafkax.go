@@ -81,7 +81,25 @@ func CreateTopics(brokers []string, partitions int32, replication int16, names .
 			return fmt.Errorf("creating topic %s: %w", name, err)
 		}
 	}
-	return nil
+	// The controller has the topics; wait until the broker's metadata lists
+	// them too, so that whoever starts next finds them.
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		listed, err := admin.ListTopics()
+		missing := ""
+		for _, name := range names {
+			if _, ok := listed[name]; !ok {
+				missing = name
+			}
+		}
+		if err == nil && missing == "" {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("topic %s created but not listed after 15 s (%v)", missing, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }
 
 // DeleteTopics removes topics; tests use it to clean up.

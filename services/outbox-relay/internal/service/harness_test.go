@@ -120,8 +120,13 @@ func consume(t *testing.T, brokers []string, topic string) *consumer {
 	go func() {
 		defer close(done)
 		for ctx.Err() == nil {
-			if err := group.Consume(ctx, []string{topic}, c); err != nil && ctx.Err() == nil {
-				time.Sleep(100 * time.Millisecond)
+			if err := group.Consume(ctx, []string{topic}, c); err != nil {
+				// A session that ends early (a rebalance) is simply joined
+				// again, after a short pause.
+				select {
+				case <-ctx.Done():
+				case <-time.After(100 * time.Millisecond):
+				}
 			}
 		}
 	}()
