@@ -42,8 +42,15 @@ func StartMariaDB(t testing.TB) *MariaDB {
 	}
 	dir := t.TempDir()
 	m := &MariaDB{t: t, binary: binary, dataDir: filepath.Join(dir, "data"), port: freePort(t), logPath: filepath.Join(dir, "mariadb.err")}
+	// Each server gets its own temporary directory: bootstraps running side
+	// by side in one /tmp collide on their temporary table names.
+	tmp := filepath.Join(dir, "tmp")
+	if err := os.MkdirAll(tmp, 0o700); err != nil {
+		t.Fatal(err)
+	}
 	install := exec.Command(installer, "--user=root", "--datadir="+m.dataDir,
 		"--auth-root-authentication-method=normal", "--skip-test-db")
+	install.Env = append(os.Environ(), "TMPDIR="+tmp)
 	if out, err := install.CombinedOutput(); err != nil {
 		t.Fatalf("testinfra: mariadb-install-db: %v\n%s", err, out)
 	}
@@ -91,6 +98,7 @@ func (m *MariaDB) Start() {
 		"--port="+strconv.Itoa(m.port), "--bind-address=127.0.0.1",
 		"--pid-file="+filepath.Join(filepath.Dir(m.dataDir), "mysqld.pid"),
 		"--log-error="+m.logPath, "--skip-name-resolve", "--innodb-buffer-pool-size=32M",
+		"--tmpdir="+filepath.Join(filepath.Dir(m.dataDir), "tmp"),
 		"--transaction-isolation=READ-COMMITTED")
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
