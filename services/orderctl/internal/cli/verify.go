@@ -1,0 +1,100 @@
+package cli
+
+import (
+	"fmt"
+	"os"
+	"sort"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/orderflow/orderflow/services/orderctl/internal/verify"
+	"github.com/orderflow/orderflow/shared/mongox"
+	"github.com/orderflow/orderflow/shared/shard"
+)
+
+func defaultMongoURI() string {
+	if v := os.Getenv("ORDERFLOW_MONGO_URI"); v != "" {
+		return v
+	}
+	return "mongodb://127.0.0.1:27017"
+}
+
+func newVerifyCmd() *cobra.Command {
+	var (
+		topology, mongoURI, database, since, until string
+		pageSize, show                             int
+	)
+	cmd := &cobra.Command{
+		Use:   "verify",
+		Short: "Check that every order's events were published and its read-side document is current, and that no order is misplaced",
+		Long: `verify reads the orders of every shard (optionally only those placed in a window), page by
+page, and checks that each has no PENDING or FAILED outbox row, that its MongoDB document carries
+the order's version, and that it lives on the shard its epoch routes it to and nowhere else. It
+prints a summary and the first offenders, and exits non-zero on any mismatch.`,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			w := verify.Window{}
+			var err error
+			if w.Since, err = parseTime(since); err != nil {
+				return fmt.Errorf("--since: %w", err)
+			}
+			if w.Until, err = parseTime(until); err != nil {
+				return fmt.Errorf("--until: %w", err)
+			}
+			topo, err := shard.LoadTopology(topology)
+			if err != nil {
+				return err
+			}
+			pools, err := shard.Open(topo, shard.PoolConfig{MaxOpenConns: 4, MaxIdleConns: 4, ConnMaxLifetime: time.Minute,
+				DialTimeout: 3 * time.Second, IOTimeout: time.Minute})
+			if err != nil {
+				return err
+			}
+			defer pools.Close()
+			client, err := mongox.Connect(cmd.Context(), mongoURI)
+			if err != nil {
+				return err
+			}
+			defer func() { _ = client.Disconnect(cmd.Context()) }()
+			v := verify.New(pools, client.Database(database), pageSize, show)
+			start := time.Now()
+			last := time.Time{}
+			rep, err := v.Run(cmd.Context(), w, func(shard string, orders int) {
+				if time.Since(last) >= time.Second {
+					fmt.Fprintf(cmd.ErrOrStderr(), "%s: %d orders checked (%s)\n", shard, orders, time.Since(start).Round(time.Second))
+					last = time.Now()
+				}
+			})
+			if err != nil {
+				return err
+			}
+			out := cmd.OutOrStdout()
+			fmt.Fprintf(out, "orders checked: %d\n", rep.Orders)
+			if rep.OK() {
+				fmt.Fprintln(out, "no mismatches")
+				return nil
+			}
+			kinds := make([]string, 0, len(rep.Counts))
+			for k := range rep.Counts {
+				kinds = append(kinds, k)
+			}
+			sort.Strings(kinds)
+			for _, k := range kinds {
+				fmt.Fprintf(out, "%-17s %d\n", k, rep.Counts[k])
+			}
+			fmt.Fprintf(out, "first offenders:\n")
+			for _, m := range rep.First {
+				fmt.Fprintf(out, "  %s\n", m)
+			}
+			return fmt.Errorf("%d kinds of mismatch found", len(rep.Counts))
+		},
+	}
+	cmd.Flags().StringVar(&topology, "topology", defaultTopology(), "topology file (default $ORDERFLOW_TOPOLOGY_FILE)")
+	cmd.Flags().StringVar(&mongoURI, "mongo", defaultMongoURI(), "MongoDB URI (default $ORDERFLOW_MONGO_URI)")
+	cmd.Flags().StringVar(&database, "mongo-database", "orderflow", "MongoDB database of the read side")
+	cmd.Flags().StringVar(&since, "since", "", "only orders placed at or after (RFC 3339, or a duration ago such as 24h)")
+	cmd.Flags().StringVar(&until, "until", "", "only orders placed before (RFC 3339, or a duration ago)")
+	cmd.Flags().IntVar(&pageSize, "page-size", 1000, "orders read at a time (bounds memory)")
+	cmd.Flags().IntVar(&show, "show", 20, "how many offenders to list")
+	return cmd
+}
