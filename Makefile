@@ -86,3 +86,10 @@ bench-relay: up ## Relay throughput from a backlog, commit-to-ack at a steady ra
 bench-read: up ## Freshness (PlaceOrder response to visible in the query API) at 200/500/1000 orders/s; projector backlog rate
 	mkdir -p $(BENCH_OUT)
 	go run ./loadtest/cmd/freshbench -topology $(STATE)/topology.json -out $(BENCH_OUT)/freshbench.json | tee $(BENCH_OUT)/freshbench.md
+
+SCENARIO ?= smoke
+SCRIPT ?= rest
+
+.PHONY: k6
+k6: ## Run a k6 scenario against the running system: make k6 SCRIPT=rest|grpc SCENARIO=smoke|steady|step|lunch [RATE=.. PEAK=..]
+	cd loadtest/k6 && ../../scripts/k6 run -e SCENARIO=$(SCENARIO) $(if $(RATE),-e RATE=$(RATE)) $(if $(PEAK),-e PEAK=$(PEAK)) $(SCRIPT).js

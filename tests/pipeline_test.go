@@ -16,10 +16,12 @@ import (
 // pipeline is every service of the system, as processes, on the test's own
 // shards, topics and Mongo database.
 type pipeline struct {
-	t         *testing.T
-	command   string
-	query     string
-	projector func() *proc
+	t           *testing.T
+	command     string
+	commandGRPC string
+	query       string
+	queryGRPC   string
+	projector   func() *proc
 }
 
 func startPipeline(t *testing.T) *pipeline {
@@ -29,9 +31,9 @@ func startPipeline(t *testing.T) *pipeline {
 	internal, external, dlq := testinfra.KafkaTopic(t, 6), testinfra.KafkaTopic(t, 6), testinfra.KafkaTopic(t, 1)
 	db := testinfra.MongoDatabase(t)
 	brokers := "ORDERFLOW_KAFKA_BROKERS=" + strings.Join(testinfra.KafkaBrokers(), ",")
-	p := &pipeline{t: t, command: addr(t), query: addr(t)}
+	p := &pipeline{t: t, command: addr(t), commandGRPC: addr(t), query: addr(t), queryGRPC: addr(t)}
 	startProc(t, "order-command", p.command, "ORDERFLOW_TOPOLOGY_FILE="+file, "ORDERFLOW_HTTP_ADDR="+p.command,
-		"ORDERFLOW_GRPC_ADDR="+addr(t), "ORDERFLOW_LOG_LEVEL=warn")
+		"ORDERFLOW_GRPC_ADDR="+p.commandGRPC, "ORDERFLOW_LOG_LEVEL=warn")
 	startRelayProc(t, "relay", file, internal, "ORDERFLOW_RELAY_BATCH_SIZE=500")
 	group := testinfra.UniqueName(t, "projector")
 	p.projector = func() *proc {
@@ -41,7 +43,7 @@ func startPipeline(t *testing.T) *pipeline {
 			"ORDERFLOW_PROJECTOR_GROUP="+group, "ORDERFLOW_MONGO_URI="+testinfra.MongoURI(), "ORDERFLOW_MONGO_DATABASE="+db.Name(),
 			"ORDERFLOW_LOG_LEVEL=warn")
 	}
-	startProc(t, "order-query", p.query, "ORDERFLOW_HTTP_ADDR="+p.query, "ORDERFLOW_GRPC_ADDR="+addr(t),
+	startProc(t, "order-query", p.query, "ORDERFLOW_HTTP_ADDR="+p.query, "ORDERFLOW_GRPC_ADDR="+p.queryGRPC,
 		"ORDERFLOW_MONGO_URI="+testinfra.MongoURI(), "ORDERFLOW_MONGO_DATABASE="+db.Name(), "ORDERFLOW_LOG_LEVEL=warn")
 	return p
 }

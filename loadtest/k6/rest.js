@@ -1,0 +1,75 @@
+// orderflow over REST: place (a share retried on purpose with the same
+// requestId), read-your-writes through the query service, advance through
+// delivery, some cancels, and the user's and shop's lists.
+//
+//   k6 run -e SCENARIO=steady -e RATE=500 loadtest/k6/rest.js
+import http from 'k6/http';
+import { check } from 'k6';
+import { scenario, httpThresholds as thresholds, requestId, items, pick } from './scenarios.js';
+
+const command = __ENV.COMMAND_URL || 'http://127.0.0.1:8080';
+const query = __ENV.QUERY_URL || 'http://127.0.0.1:8081';
+const users = 5000;
+const shops = 300;
+const json = { headers: { 'Content-Type': 'application/json' } };
+
+export const options = { scenarios: scenario(), thresholds };
+
+function post(url, body, kind, name) {
+  return http.post(url, JSON.stringify(body), { ...json, tags: { kind, name } });
+}
+
+function get(url, kind, name) {
+  return http.get(url, { tags: { kind, name } });
+}
+
+export default function () {
+  const user = `user-${Math.floor(Math.random() * users)}`;
+  const shop = `shop-${Math.floor(Math.random() * shops)}`;
+  const order = { requestId: requestId('k6'), userId: user, shopId: shop, items: items(), deliveryAddress: '1 Teheran-ro, Seoul' };
+  const placed = post(`${command}/v1/orders`, order, 'write', 'place');
+  if (!check(placed, { 'placed': (r) => r.status === 200 })) {
+    return;
+  }
+  const no = placed.json('order.orderNo');
+
+  // Retried on purpose: the same requestId must give the same order.
+  if (Math.random() < 0.05) {
+    const again = post(`${command}/v1/orders`, order, 'write', 'place-retry');
+    check(again, { 'a retry returns the same order': (r) => r.status === 200 && r.json('order.orderNo') === no });
+  }
+
+  // Read your write: wait for the projector (server side, 2 s at most).
+  const read = get(`${query}/v1/orders/${no}?minVersion=1`, 'read', 'get');
+  check(read, { 'readable after placing': (r) => r.status === 200 && r.json('stale') === false });
+
+  let version = 1;
+  const r = Math.random();
+  if (r < 0.05) {
+    const c = post(`${command}/v1/orders/${no}:cancel`, { reason: 'changed my mind' }, 'write', 'cancel');
+    check(c, { 'cancelled': (x) => x.status === 200 });
+    version = 2;
+  } else if (r < 0.65) {
+    const steps = r < 0.45 ? ['ACCEPTED', 'DELIVERING', 'DELIVERED'] : ['ACCEPTED'];
+    for (const status of steps) {
+      const a = post(`${command}/v1/orders/${no}:advance`, { status }, 'write', 'advance');
+      if (!check(a, { 'advanced': (x) => x.status === 200 })) {
+        return;
+      }
+      version++;
+    }
+  }
+  if (version > 1 && Math.random() < 0.5) {
+    const again = get(`${query}/v1/orders/${no}?minVersion=${version}`, 'read', 'get-after-change');
+    check(again, { 'the change is readable': (x) => x.status === 200 && x.json('stale') === false && x.json('order.version') === version });
+  }
+  if (Math.random() < 0.2) {
+    const list = get(`${query}/v1/users/${user}/orders?pageSize=20`, 'read', 'user-orders');
+    check(list, { 'user list': (x) => x.status === 200 });
+  }
+  if (Math.random() < 0.1) {
+    const status = pick(['', 'PLACED', 'ACCEPTED', 'DELIVERED']);
+    const list = get(`${query}/v1/shops/${shop}/orders?pageSize=20${status ? `&status=${status}` : ''}`, 'read', 'shop-orders');
+    check(list, { 'shop list': (x) => x.status === 200 });
+  }
+}
