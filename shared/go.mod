@@ -31,7 +31,6 @@ require (
 	github.com/felixge/httpsnoop v1.1.0 // indirect
 	github.com/go-logr/logr v1.4.4 // indirect
 	github.com/go-logr/stdr v1.2.2 // indirect
-	github.com/google/uuid v1.6.0 // indirect
 	github.com/hashicorp/go-uuid v1.0.3 // indirect
 	github.com/jcmturner/aescts/v2 v2.0.0 // indirect
 	github.com/jcmturner/dnsutils/v2 v2.0.0 // indirect
@@ -62,7 +61,10 @@ require (
 	golang.org/x/text v0.43.0 // indirect
 )
 
-require github.com/orderflow/orderflow/migrations v0.0.0
+require (
+	github.com/google/uuid v1.6.0
+	github.com/orderflow/orderflow/migrations v0.0.0
+)
 
 // Modules of this repository are used from the working tree, also when a
 // module is built on its own (GOWORK=off).

@@ -19,6 +19,7 @@ import (
 	"github.com/orderflow/orderflow/services/order-projector/internal/projection"
 	"github.com/orderflow/orderflow/services/order-projector/internal/source"
 	"github.com/orderflow/orderflow/shared/kafkax"
+	"github.com/orderflow/orderflow/shared/lifecycle"
 	"github.com/orderflow/orderflow/shared/mongox"
 	"github.com/orderflow/orderflow/shared/observability"
 	"github.com/orderflow/orderflow/shared/orderdoc"
@@ -62,6 +63,12 @@ type Config struct {
 	ShutdownTimeout time.Duration `env:"SHUTDOWN_TIMEOUT" envDefault:"20s"`
 	// Profiling serves /debug/pprof/ on the HTTP port.
 	Profiling bool `env:"PPROF" envDefault:"false"`
+	// PurgeInterval runs the 30-day purge of the shards this often (0: never;
+	// orderctl orders purge runs it by hand). Instances may overlap: the
+	// deletes are idempotent.
+	PurgeInterval time.Duration `env:"PURGE_INTERVAL" envDefault:"0s"`
+	// Retention is how long orders stay on the shards.
+	Retention time.Duration `env:"RETENTION" envDefault:"720h"`
 }
 
 // Validate checks what parsing does not.
@@ -75,6 +82,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Group == "" || c.Topic == "" || c.ExternalTopic == "" || c.DLQTopic == "" || c.MongoDatabase == "" {
 		errs = append(errs, errors.New("the group, topics and Mongo database must not be empty"))
+	}
+	if c.PurgeInterval < 0 || c.Retention <= 0 {
+		errs = append(errs, errors.New("ORDERFLOW_PURGE_INTERVAL must not be negative and ORDERFLOW_RETENTION must be positive"))
 	}
 	if err := c.Shard.Validate(); err != nil {
 		errs = append(errs, fmt.Errorf("ORDERFLOW_SHARD_*: %w", err))
@@ -99,6 +109,7 @@ type Service struct {
 	handler  *kafka.Handler
 	server   *server.Server
 	tracing  *observability.Tracing
+	purger   *lifecycle.Purger
 }
 
 // New connects everything and binds the HTTP port; Run consumes.
@@ -121,6 +132,7 @@ func New(ctx context.Context, cfg Config, topo shard.Topology, logger *slog.Logg
 		return nil, err
 	}
 	store := mongostore.NewStore(s.mongo.Database(cfg.MongoDatabase))
+	s.purger = lifecycle.NewPurger(s.pools, s.mongo.Database(cfg.MongoDatabase))
 	if err := orderdoc.EnsureIndexes(ctx, store.Collection()); err != nil {
 		return nil, err
 	}
@@ -185,8 +197,33 @@ func (s *Service) Run(ctx context.Context) error {
 		}
 	})
 	wg.Go(func() { serveErr = s.server.Run(ctx) })
+	if s.cfg.PurgeInterval > 0 {
+		wg.Go(func() { s.purgeEvery(ctx) })
+	}
 	wg.Wait()
 	return errors.Join(consumeErr, serveErr, s.close())
+}
+
+// purgeEvery removes orders past the retention on every tick.
+func (s *Service) purgeEvery(ctx context.Context) {
+	t := time.NewTicker(s.cfg.PurgeInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		results, err := s.purger.Purge(ctx, lifecycle.PurgeConfig{Retention: s.cfg.Retention, Now: time.Now(), Batch: 500}, nil)
+		for _, r := range results {
+			if r.Purged > 0 || r.Held > 0 {
+				s.logger.InfoContext(ctx, "purged old orders", slog.String("shard", r.Shard), slog.Int("purged", r.Purged), slog.Int("held", r.Held))
+			}
+		}
+		if err != nil && ctx.Err() == nil {
+			s.logger.WarnContext(ctx, "purge failed", slog.Any("error", err))
+		}
+	}
 }
 
 func (s *Service) close() error {

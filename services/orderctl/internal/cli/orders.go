@@ -1,0 +1,93 @@
+package cli
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/orderflow/orderflow/shared/lifecycle"
+	"github.com/orderflow/orderflow/shared/mongox"
+	"github.com/orderflow/orderflow/shared/shard"
+)
+
+func newOrdersCmd() *cobra.Command {
+	cmd := &cobra.Command{Use: "orders", Short: "The write side's order lifecycle"}
+	var (
+		topology, mongoURI, database, at string
+		retention                        time.Duration
+		batch                            int
+		dryRun                           bool
+	)
+	purge := &cobra.Command{
+		Use:   "purge",
+		Short: "Remove orders older than the retention from the shards (only those the read side holds in full)",
+		Long: `purge removes, shard by shard and in small batches, the orders placed before now minus the
+retention, with their items, history and outbox rows, but only when the MongoDB document has the
+order's latest version and every event was published; the others are held for a later run. The
+documents stay as history. Afterwards it says which old shard epochs have no order left and can be
+retired.`,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			now := time.Now()
+			if at != "" {
+				t, err := time.Parse(time.RFC3339, at)
+				if err != nil {
+					return fmt.Errorf("--now: %w", err)
+				}
+				now = t
+			}
+			topo, err := shard.LoadTopology(topology)
+			if err != nil {
+				return err
+			}
+			pools, err := shard.Open(topo, shard.PoolConfig{MaxOpenConns: 4, MaxIdleConns: 4, ConnMaxLifetime: time.Minute,
+				DialTimeout: 3 * time.Second, IOTimeout: time.Minute})
+			if err != nil {
+				return err
+			}
+			defer pools.Close()
+			client, err := mongox.Connect(cmd.Context(), mongoURI)
+			if err != nil {
+				return err
+			}
+			defer func() { _ = client.Disconnect(cmd.Context()) }()
+			p := lifecycle.NewPurger(pools, client.Database(database))
+			results, err := p.Purge(cmd.Context(), lifecycle.PurgeConfig{Retention: retention, Now: now, Batch: batch, DryRun: dryRun},
+				func(r lifecycle.ShardResult) {
+					fmt.Fprintf(cmd.ErrOrStderr(), "%s: %d purged, %d held\n", r.Shard, r.Purged, r.Held)
+				})
+			verb := "purged"
+			if dryRun {
+				verb = "would purge"
+			}
+			for _, r := range results {
+				fmt.Fprintf(cmd.OutOrStdout(), "%s: %s %d, held %d (read side behind or events unpublished)\n", r.Shard, verb, r.Purged, r.Held)
+			}
+			if err != nil {
+				return err
+			}
+			epochs, err := p.Epochs(cmd.Context())
+			if err != nil {
+				return err
+			}
+			for _, e := range epochs {
+				switch {
+				case e.Retirable:
+					fmt.Fprintf(cmd.OutOrStdout(), "epoch from order %d: no order left; it can be retired from the topology\n", e.FirstOrderNo)
+				default:
+					fmt.Fprintf(cmd.OutOrStdout(), "epoch from order %d: %d orders on the shards\n", e.FirstOrderNo, e.Orders)
+				}
+			}
+			return nil
+		},
+	}
+	purge.Flags().StringVar(&topology, "topology", defaultTopology(), "topology file (default $ORDERFLOW_TOPOLOGY_FILE)")
+	purge.Flags().StringVar(&mongoURI, "mongo", defaultMongoURI(), "MongoDB URI (default $ORDERFLOW_MONGO_URI)")
+	purge.Flags().StringVar(&database, "mongo-database", "orderflow", "MongoDB database of the read side")
+	purge.Flags().DurationVar(&retention, "retention", 30*24*time.Hour, "keep orders placed within this long")
+	purge.Flags().IntVar(&batch, "batch", 500, "orders per delete transaction")
+	purge.Flags().BoolVar(&dryRun, "dry-run", false, "only count")
+	purge.Flags().StringVar(&at, "now", "", "the time to count the retention from (RFC 3339; default now)")
+	cmd.AddCommand(purge)
+	return cmd
+}
