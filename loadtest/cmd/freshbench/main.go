@@ -35,19 +35,25 @@ import (
 
 type options struct {
 	command, query string
-	rates          string
-	duration       time.Duration
-	topology       string
-	brokers        string
-	topic          string
-	mongoURI       string
-	out            string
+	// over is "rest" or "grpc": the API the orders are placed and read over.
+	over                   string
+	commandGRPC, queryGRPC string
+	rates                  string
+	duration               time.Duration
+	topology               string
+	brokers                string
+	topic                  string
+	mongoURI               string
+	out                    string
 }
 
 func main() {
 	var o options
 	flag.StringVar(&o.command, "command", "http://127.0.0.1:8080", "order-command REST base URL")
 	flag.StringVar(&o.query, "query", "http://127.0.0.1:8081", "order-query REST base URL")
+	flag.StringVar(&o.over, "over", "rest", "API to place and read over: rest or grpc")
+	flag.StringVar(&o.commandGRPC, "command-grpc", "127.0.0.1:9090", "order-command gRPC address")
+	flag.StringVar(&o.queryGRPC, "query-grpc", "127.0.0.1:9091", "order-query gRPC address")
 	flag.StringVar(&o.rates, "rates", "200,500,1000", "orders per second, one phase each")
 	flag.DurationVar(&o.duration, "duration", 30*time.Second, "length of each phase")
 	flag.StringVar(&o.topology, "topology", ".state/topology.json", "topology file (for the backlog projector)")
@@ -74,7 +80,11 @@ type phase struct {
 }
 
 func run(ctx context.Context, o options) error {
-	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 512, MaxConnsPerHost: 512}}
+	api, closeAPI, err := newAPI(o)
+	if err != nil {
+		return err
+	}
+	defer closeAPI()
 	runID := randomHex()
 	var phases []phase
 	for _, r := range strings.Split(o.rates, ",") {
@@ -83,7 +93,7 @@ func run(ctx context.Context, o options) error {
 			return fmt.Errorf("bad rate %q", r)
 		}
 		say("%d orders/s for %s", rate, o.duration)
-		phases = append(phases, measure(ctx, client, o, rate, runID))
+		phases = append(phases, measure(ctx, api, o, rate, runID))
 	}
 	say("projector from a backlog")
 	backlog, err := projectorBacklog(ctx, o)
@@ -91,14 +101,14 @@ func run(ctx context.Context, o options) error {
 		return err
 	}
 
-	fmt.Printf("| orders/s asked (achieved) | place p50 / p99 | freshness p50 / p99 | stale (> wait) | errors |\n|---|---|---|---|---|\n")
+	fmt.Printf("over %s\n\n| orders/s asked (achieved) | place p50 / p99 | freshness p50 / p99 | stale (> wait) | errors |\n|---|---|---|---|---|\n", o.over)
 	for _, p := range phases {
 		fmt.Printf("| %d (%.0f) | %.1f / %.1f ms | %.1f / **%.1f ms** | %d | %d |\n", p.Rate, p.Achieved, p.Place.P50Ms, p.Place.P99Ms,
 			p.Freshness.P50Ms, p.Freshness.P99Ms, p.Stale, p.Errors)
 	}
 	fmt.Printf("\nprojector from a backlog: %d events in %.1f s = **%.0f events/s**\n", backlog.Events, backlog.Seconds, backlog.PerSecond)
 	if o.out != "" {
-		data, _ := json.MarshalIndent(map[string]any{"machine": bench.Machine(), "phases": phases, "backlog": backlog}, "", "  ")
+		data, _ := json.MarshalIndent(map[string]any{"machine": bench.Machine(), "over": o.over, "phases": phases, "backlog": backlog}, "", "  ")
 		return os.WriteFile(o.out, data, 0o644)
 	}
 	return nil
@@ -107,7 +117,7 @@ func run(ctx context.Context, o options) error {
 // measure places rate orders a second for o.duration (open loop) and, after
 // each response, asks the query API for the order with minVersion=1, which
 // waits server-side until the projector wrote it.
-func measure(ctx context.Context, client *http.Client, o options, rate int, runID string) phase {
+func measure(ctx context.Context, api orderAPI, o options, rate int, runID string) phase {
 	var mu sync.Mutex
 	var place, fresh []time.Duration
 	var stale, errs atomic.Int64
@@ -115,13 +125,13 @@ func measure(ctx context.Context, client *http.Client, o options, rate int, runI
 	start := time.Now()
 	bench.Paced(ctx, rate, o.duration, &seq, func(ctx context.Context, i int64) error {
 		t0 := time.Now()
-		no, err := placeOrder(ctx, client, o.command, fmt.Sprintf("fresh-%s-%d-%d", runID, rate, i), i)
+		no, err := api.place(ctx, fmt.Sprintf("fresh-%s-%d-%d", runID, rate, i), i)
 		placed := time.Now()
 		if err != nil {
 			errs.Add(1)
 			return err
 		}
-		visible, err := readOrder(ctx, client, o.query, no)
+		visible, err := api.read(ctx, no)
 		seen := time.Now()
 		switch {
 		case err != nil:
