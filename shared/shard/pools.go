@@ -6,7 +6,9 @@ import (
 	"database/sql/driver"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
+	"sync"
 	"time"
 
 	"github.com/go-sql-driver/mysql"
@@ -41,8 +43,13 @@ func (c PoolConfig) Validate() error {
 	return nil
 }
 
-// Pools holds one *sql.DB per shard of a topology.
+// Pools holds one *sql.DB per shard of a topology. The topology can grow
+// while it is in use (Extend): a shard added to the system gets its pool,
+// and every caller of Topology sees the new epoch from then on.
 type Pools struct {
+	cfg PoolConfig
+
+	mu       sync.RWMutex
 	topology Topology
 	dbs      map[string]*sql.DB
 }
@@ -53,7 +60,7 @@ func Open(t Topology, cfg PoolConfig) (*Pools, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	p := &Pools{topology: t, dbs: make(map[string]*sql.DB, len(t.Shards))}
+	p := &Pools{cfg: cfg, topology: t, dbs: make(map[string]*sql.DB, len(t.Shards))}
 	for _, s := range t.Shards {
 		db, err := OpenDB(s.DSN, cfg)
 		if err != nil {
@@ -97,11 +104,17 @@ func OpenDB(dsn string, cfg PoolConfig) (*sql.DB, error) {
 	return db, nil
 }
 
-// Topology is the topology the pools were opened for.
-func (p *Pools) Topology() Topology { return p.topology }
+// Topology is the current topology.
+func (p *Pools) Topology() Topology {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	return p.topology
+}
 
 // DB returns the pool of a shard.
 func (p *Pools) DB(name string) (*sql.DB, error) {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
 	db, ok := p.dbs[name]
 	if !ok {
 		return nil, fmt.Errorf("unknown shard %q", name)
@@ -109,20 +122,52 @@ func (p *Pools) DB(name string) (*sql.DB, error) {
 	return db, nil
 }
 
+// Extend switches to t, which must keep every shard and epoch of the current
+// topology and only add to them (orders must keep routing where they are);
+// it opens pools for the new shards. It reports whether anything changed.
+func (p *Pools) Extend(t Topology) (bool, error) {
+	if err := t.Validate(); err != nil {
+		return false, err
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if err := t.Extends(p.topology); err != nil {
+		return false, err
+	}
+	if len(t.Shards) == len(p.topology.Shards) && len(t.Epochs) == len(p.topology.Epochs) {
+		return false, nil
+	}
+	for _, s := range t.Shards {
+		if _, ok := p.dbs[s.Name]; ok {
+			continue
+		}
+		db, err := OpenDB(s.DSN, p.cfg)
+		if err != nil {
+			return false, fmt.Errorf("shard %s: %w", s.Name, err)
+		}
+		p.dbs[s.Name] = db
+	}
+	p.topology = t
+	return true, nil
+}
+
 // Ping checks every shard and returns each one's error (nil when reachable).
 func (p *Pools) Ping(ctx context.Context) map[string]error {
-	out := make(map[string]error, len(p.dbs))
+	p.mu.RLock()
+	dbs := maps.Clone(p.dbs)
+	p.mu.RUnlock()
+	out := make(map[string]error, len(dbs))
 	type result struct {
 		name string
 		err  error
 	}
-	results := make(chan result, len(p.dbs))
-	for name, db := range p.dbs {
+	results := make(chan result, len(dbs))
+	for name, db := range dbs {
 		go func() {
 			results <- result{name: name, err: Classify(name, db.PingContext(ctx))}
 		}()
 	}
-	for range p.dbs {
+	for range dbs {
 		r := <-results
 		out[r.name] = r.err
 	}
@@ -131,6 +176,8 @@ func (p *Pools) Ping(ctx context.Context) map[string]error {
 
 // Close closes every pool.
 func (p *Pools) Close() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
 	var errs []error
 	for _, db := range p.dbs {
 		errs = append(errs, db.Close())

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 
 	"github.com/cespare/xxhash/v2"
 )
@@ -47,6 +48,11 @@ type Location struct {
 	// Count is the number of shards in that epoch.
 	Count int
 }
+
+// ErrEpochExhausted means a shard of an old epoch has handed out every number
+// below the next epoch's first: the instance has not loaded the newer epoch
+// yet, and a retry after it has will succeed.
+var ErrEpochExhausted = errors.New("order numbers of this shard epoch are used up")
 
 // ErrOutOfRange is returned for order numbers below the first epoch.
 var ErrOutOfRange = errors.New("order number outside every shard epoch")
@@ -119,6 +125,31 @@ func (t Topology) Validate() error {
 				return fmt.Errorf("epochs[%d]: shard %q listed twice", i, name)
 			}
 			seen[name] = true
+		}
+	}
+	return nil
+}
+
+// Extends reports why t is not old with shards and epochs added (nil when
+// it is): every shard of old keeps its name and DSN, every epoch of old stays
+// as it is, and new epochs only follow them.
+func (t Topology) Extends(old Topology) error {
+	for _, s := range old.Shards {
+		dsn, ok := t.DSN(s.Name)
+		if !ok {
+			return fmt.Errorf("shard %q is missing from the new topology", s.Name)
+		}
+		if dsn != s.DSN {
+			return fmt.Errorf("shard %q changed its dsn", s.Name)
+		}
+	}
+	if len(t.Epochs) < len(old.Epochs) {
+		return fmt.Errorf("the new topology has %d epochs, the current one %d: epochs are only added", len(t.Epochs), len(old.Epochs))
+	}
+	for i, e := range old.Epochs {
+		n := t.Epochs[i]
+		if n.FirstOrderNo != e.FirstOrderNo || !slices.Equal(n.Shards, e.Shards) {
+			return fmt.Errorf("epochs[%d] changed: orders of it would route elsewhere", i)
 		}
 	}
 	return nil

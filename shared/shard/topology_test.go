@@ -161,3 +161,48 @@ func TestParseTopology(t *testing.T) {
 		})
 	}
 }
+
+func TestExtends(t *testing.T) {
+	t.Parallel()
+	base := twoEpochs()
+	added := twoEpochs()
+	added.Shards = append(added.Shards, shard.Spec{Name: "d", DSN: "x"})
+	added.Epochs = append(added.Epochs, shard.Epoch{FirstOrderNo: 5000, Shards: []string{"a", "b", "c", "d"}})
+	tests := []struct {
+		name    string
+		next    func() shard.Topology
+		wantErr string
+	}{
+		{name: "unchanged", next: twoEpochs},
+		{name: "a shard and an epoch added", next: func() shard.Topology { return added }},
+		{name: "a shard removed", next: func() shard.Topology {
+			t := twoEpochs()
+			t.Shards = t.Shards[:2]
+			return t
+		}, wantErr: `shard "c" is missing`},
+		{name: "a dsn changed", next: func() shard.Topology {
+			t := twoEpochs()
+			t.Shards[0].DSN = "elsewhere"
+			return t
+		}, wantErr: "changed its dsn"},
+		{name: "an epoch dropped", next: func() shard.Topology {
+			t := twoEpochs()
+			t.Epochs = t.Epochs[1:]
+			return t
+		}, wantErr: "epochs are only added"},
+		{name: "an epoch's shards changed", next: func() shard.Topology {
+			t := twoEpochs()
+			t.Epochs[0].Shards = []string{"b", "a"}
+			return t
+		}, wantErr: "would route elsewhere"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			err := tc.next().Extends(base)
+			if tc.wantErr == "" && err != nil || tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErr)) {
+				t.Errorf("Extends: %v, want %q", err, tc.wantErr)
+			}
+		})
+	}
+}

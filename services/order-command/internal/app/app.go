@@ -55,19 +55,20 @@ type Config struct {
 type Service struct {
 	repo        Repository
 	numbers     NumberAllocator
-	topology    shard.Topology
+	topology    func() shard.Topology
 	clock       Clock
 	cfg         Config
 	traceparent func(context.Context) string
 }
 
-// New returns the use cases over their dependencies. traceparent extracts
+// New returns the use cases over their dependencies. topology returns the
+// current topology (it grows when a shard is added); traceparent extracts
 // the caller's W3C trace context for the outbox row.
-func New(repo Repository, numbers NumberAllocator, topology shard.Topology, clock Clock, cfg Config, traceparent func(context.Context) string) (*Service, error) {
+func New(repo Repository, numbers NumberAllocator, topology func() shard.Topology, clock Clock, cfg Config, traceparent func(context.Context) string) (*Service, error) {
 	if cfg.CancelWindow <= 0 {
 		return nil, fmt.Errorf("cancel window must be positive, got %s", cfg.CancelWindow)
 	}
-	if err := topology.Validate(); err != nil {
+	if err := topology().Validate(); err != nil {
 		return nil, err
 	}
 	return &Service{repo: repo, numbers: numbers, topology: topology, clock: clock, cfg: cfg, traceparent: traceparent}, nil
@@ -81,7 +82,7 @@ func (s *Service) PlaceOrder(ctx context.Context, req domain.PlaceRequest) (*dom
 	if err != nil {
 		return nil, err
 	}
-	loc := s.topology.PlaceRequest(req.RequestID)
+	loc := s.topology().PlaceRequest(req.RequestID)
 	no, err := s.numbers.Next(ctx, loc)
 	if err != nil {
 		return nil, fmt.Errorf("allocating an order number: %w", err)

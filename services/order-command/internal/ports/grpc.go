@@ -105,6 +105,8 @@ func (g *GRPC) toStatus(ctx context.Context, err error) error {
 		return status.Error(codes.NotFound, "order not found")
 	case errors.Is(err, domain.ErrRequestIDReused):
 		return status.Error(codes.AlreadyExists, err.Error())
+	case errors.Is(err, shard.ErrEpochExhausted):
+		return status.Error(codes.Unavailable, "a new shard epoch is being taken up; retry with the same requestId")
 	case errors.As(err, &unavailable):
 		g.logger.WarnContext(ctx, "shard unavailable", slog.String("shard", unavailable.Shard), slog.Any("error", err))
 		return status.Errorf(codes.Unavailable, "shard %s is unavailable; retry with the same requestId", unavailable.Shard)

@@ -63,10 +63,16 @@ func testConfig() service.Config {
 // reports ready.
 func start(t *testing.T, topo shard.Topology) *harness {
 	t.Helper()
+	return startWith(t, topo, testConfig())
+}
+
+// startWith is start with a given configuration.
+func startWith(t *testing.T, topo shard.Topology, cfg service.Config) *harness {
+	t.Helper()
 	clock := &fakeClock{now: time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)}
 	logger := slog.New(slog.NewJSONHandler(io.Discard, nil))
 	svc, _ := testinfra.RunService(t, func(ctx context.Context) (*service.Service, error) {
-		return service.New(ctx, testConfig(), topo, logger, clock)
+		return service.New(ctx, cfg, topo, logger, clock)
 	})
 	conn, err := grpc.NewClient(svc.GRPCAddr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/orderflow/orderflow/migrations"
@@ -48,6 +49,9 @@ type Config struct {
 	ShutdownTimeout time.Duration `env:"SHUTDOWN_TIMEOUT" envDefault:"20s"`
 	// Profiling serves /debug/pprof/ on the HTTP port.
 	Profiling bool `env:"PPROF" envDefault:"false"`
+	// TopologyReload is how often the topology file is checked for a new
+	// epoch (orderctl shards add); 0 turns reloading off.
+	TopologyReload time.Duration `env:"TOPOLOGY_RELOAD" envDefault:"1s"`
 }
 
 // Validate checks the values that parsing alone does not.
@@ -73,6 +77,7 @@ func (c *Config) Validate() error {
 
 // Service is a running order-command process.
 type Service struct {
+	cfg     Config
 	logger  *slog.Logger
 	pools   *shard.Pools
 	tracing *observability.Tracing
@@ -106,7 +111,7 @@ func New(ctx context.Context, cfg Config, topo shard.Topology, logger *slog.Logg
 	if err != nil {
 		return nil, err
 	}
-	useCases, err := app.New(mysql.NewRepository(pools), numbers, topo, clock,
+	useCases, err := app.New(mysql.NewRepository(pools), numbers, pools.Topology, clock,
 		app.Config{CancelWindow: cfg.CancelWindow}, observability.Traceparent)
 	if err != nil {
 		return nil, err
@@ -139,7 +144,7 @@ func New(ctx context.Context, cfg Config, topo shard.Topology, logger *slog.Logg
 		return nil, err
 	}
 	ok = true
-	return &Service{logger: logger, pools: pools, tracing: tracing, server: srv}, nil
+	return &Service{cfg: cfg, logger: logger, pools: pools, tracing: tracing, server: srv}, nil
 }
 
 // GRPCAddr is the bound gRPC address.
@@ -150,7 +155,12 @@ func (s *Service) HTTPAddr() string { return s.server.HTTPAddr() }
 
 // Run serves until ctx ends, drains in-flight requests, and closes the pools.
 func (s *Service) Run(ctx context.Context) error {
+	var watch sync.WaitGroup
+	if s.cfg.TopologyReload > 0 && s.cfg.TopologyFile != "" {
+		watch.Go(func() { shard.WatchTopology(ctx, s.cfg.TopologyFile, s.pools, s.cfg.TopologyReload, s.logger) })
+	}
 	err := s.server.Run(ctx)
+	watch.Wait()
 	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
 	return errors.Join(err, s.tracing.Shutdown(shutdownCtx), s.pools.Close())

@@ -69,6 +69,9 @@ type Config struct {
 	PurgeInterval time.Duration `env:"PURGE_INTERVAL" envDefault:"0s"`
 	// Retention is how long orders stay on the shards.
 	Retention time.Duration `env:"RETENTION" envDefault:"720h"`
+	// TopologyReload is how often the topology file is checked for a new
+	// shard; 0 turns reloading off.
+	TopologyReload time.Duration `env:"TOPOLOGY_RELOAD" envDefault:"1s"`
 }
 
 // Validate checks what parsing does not.
@@ -199,6 +202,9 @@ func (s *Service) Run(ctx context.Context) error {
 	wg.Go(func() { serveErr = s.server.Run(ctx) })
 	if s.cfg.PurgeInterval > 0 {
 		wg.Go(func() { s.purgeEvery(ctx) })
+	}
+	if s.cfg.TopologyReload > 0 && s.cfg.TopologyFile != "" {
+		wg.Go(func() { shard.WatchTopology(ctx, s.cfg.TopologyFile, s.pools, s.cfg.TopologyReload, s.logger) })
 	}
 	wg.Wait()
 	return errors.Join(consumeErr, serveErr, s.close())

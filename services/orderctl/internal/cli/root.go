@@ -17,6 +17,6 @@ func New(out, errOut io.Writer) *cobra.Command {
 	}
 	root.SetOut(out)
 	root.SetErr(errOut)
-	root.AddCommand(newMigrateCmd(), newInfraCmd(), newKafkaCmd(), newOutboxCmd(), newVerifyCmd(), newOrdersCmd())
+	root.AddCommand(newMigrateCmd(), newInfraCmd(), newKafkaCmd(), newOutboxCmd(), newVerifyCmd(), newOrdersCmd(), newShardsCmd())
 	return root
 }

@@ -97,7 +97,7 @@ func (c Config) Validate() error {
 
 // Relay works the outbox of every shard it can take.
 type Relay struct {
-	shards  []string
+	shards  func() []string
 	locker  Locker
 	pub     Publisher
 	cfg     Config
@@ -106,8 +106,9 @@ type Relay struct {
 	now     func() time.Time
 }
 
-// New returns a relay over the given shards.
-func New(shards []string, locker Locker, pub Publisher, cfg Config, metrics *Metrics, logger *slog.Logger, now func() time.Time) (*Relay, error) {
+// New returns a relay over the shards that shards returns (the list grows
+// when a shard is added; the relay picks new ones up).
+func New(shards func() []string, locker Locker, pub Publisher, cfg Config, metrics *Metrics, logger *slog.Logger, now func() time.Time) (*Relay, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("relay config: %w", err)
 	}
@@ -115,14 +116,23 @@ func New(shards []string, locker Locker, pub Publisher, cfg Config, metrics *Met
 }
 
 // Run works every shard until ctx ends, then finishes the batch in flight
-// and releases the leases.
+// and releases the leases. Shards added meanwhile get a loop of their own.
 func (r *Relay) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
-	for _, s := range r.shards {
-		wg.Go(func() { r.runShard(ctx, s) })
+	started := map[string]bool{}
+	for {
+		for _, s := range r.shards() {
+			if !started[s] {
+				started[s] = true
+				wg.Go(func() { r.runShard(ctx, s) })
+			}
+		}
+		sleep(ctx, r.cfg.AcquireInterval)
+		if ctx.Err() != nil {
+			wg.Wait()
+			return nil
+		}
 	}
-	wg.Wait()
-	return nil
 }
 
 func (r *Relay) runShard(ctx context.Context, shard string) {

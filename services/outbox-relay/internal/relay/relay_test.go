@@ -102,7 +102,7 @@ func TestPublishBatchDecisions(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			lease := &fakeLease{rows: rows}
-			r, err := New([]string{"s"}, nil, &fakePublisher{results: tc.results}, Config{
+			r, err := New(func() []string { return []string{"s"} }, nil, &fakePublisher{results: tc.results}, Config{
 				BatchSize: 10, IdleWait: time.Millisecond, AcquireInterval: time.Millisecond, HeartbeatInterval: time.Second,
 				MaxAttempts: 3, RetryBase: time.Second, RetryMax: time.Minute, OutageMaxWait: time.Second,
 				Retention: time.Hour, CleanupInterval: time.Minute, CleanupBatch: 10,

@@ -76,6 +76,9 @@ type Config struct {
 	ShutdownTimeout time.Duration `env:"SHUTDOWN_TIMEOUT" envDefault:"20s"`
 	// Profiling serves /debug/pprof/ on the admin HTTP port.
 	Profiling bool `env:"PPROF" envDefault:"false"`
+	// TopologyReload is how often the topology file is checked for a new
+	// shard; 0 turns reloading off.
+	TopologyReload time.Duration `env:"TOPOLOGY_RELOAD" envDefault:"1s"`
 }
 
 // Validate checks what parsing does not.
@@ -138,7 +141,7 @@ func New(ctx context.Context, cfg Config, topo shard.Topology, logger *slog.Logg
 	registry := observability.NewRegistry()
 	metrics := relay.NewMetrics(registry)
 	publisher := kafka.NewPublisher(brokers, cfg.Topic, "orderflow-relay-"+cfg.RelayID)
-	r, err := relay.New(topo.Names(), mysql.NewLocker(pools, cfg.RelayID), publisher, cfg.relayConfig(), metrics,
+	r, err := relay.New(func() []string { return pools.Topology().Names() }, mysql.NewLocker(pools, cfg.RelayID), publisher, cfg.relayConfig(), metrics,
 		logger.With(slog.String("relay_id", cfg.RelayID)), time.Now)
 	if err != nil {
 		return nil, err
@@ -195,6 +198,9 @@ func (s *Service) Run(ctx context.Context) error {
 	wg.Go(func() { relayErr = s.relay.Run(ctx) })
 	wg.Go(func() { s.metrics.WatchBacklog(ctx, s.store, s.cfg.BacklogInterval) })
 	wg.Go(func() { serveErr = s.server.Run(ctx) })
+	if s.cfg.TopologyReload > 0 && s.cfg.TopologyFile != "" {
+		wg.Go(func() { shard.WatchTopology(ctx, s.cfg.TopologyFile, s.pools, s.cfg.TopologyReload, s.logger) })
+	}
 	wg.Wait()
 	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()

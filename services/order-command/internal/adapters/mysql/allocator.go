@@ -3,7 +3,6 @@ package mysql
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -12,9 +11,8 @@ import (
 	"github.com/orderflow/orderflow/shared/shard"
 )
 
-// ErrEpochExhausted means an epoch's shard has handed out every number below
-// the next epoch's first one: the instance must use the newer epoch.
-var ErrEpochExhausted = errors.New("order numbers of this shard epoch are used up")
+// ErrEpochExhausted is shard.ErrEpochExhausted.
+var ErrEpochExhausted = shard.ErrEpochExhausted
 
 // Allocator hands out order numbers without a database round trip per
 // order. Each (epoch, shard) has a sequence row on that shard holding the
@@ -139,20 +137,28 @@ func (a *Allocator) reserve(ctx context.Context, loc shard.Location, numbers sha
 		}
 		var next int64
 		var index, count int
-		if err := tx.QueryRowContext(ctx, `SELECT next_order_no, shard_index, shard_count FROM order_no_sequence
-			WHERE epoch_first_order_no = ? FOR UPDATE`, numbers.EpochFirstOrderNo).Scan(&next, &index, &count); err != nil {
+		var stored sql.NullInt64
+		if err := tx.QueryRowContext(ctx, `SELECT next_order_no, shard_index, shard_count, limit_order_no FROM order_no_sequence
+			WHERE epoch_first_order_no = ? FOR UPDATE`, numbers.EpochFirstOrderNo).Scan(&next, &index, &count, &stored); err != nil {
 			return fmt.Errorf("reading order number sequence: %w", err)
 		}
 		if index != loc.Index || count != loc.Count {
 			return fmt.Errorf("shard %s holds the sequence of shard %d of %d for epoch %d, but the topology says %d of %d",
 				loc.Shard, index, count, numbers.EpochFirstOrderNo, loc.Index, loc.Count)
 		}
+		// The limit is the next epoch's first number: from the topology, or
+		// from the sequence row, where adding a shard writes it before any
+		// instance has loaded the new topology.
+		limit := numbers.Limit
+		if stored.Valid && (limit == 0 || stored.Int64 < limit) {
+			limit = stored.Int64
+		}
 		end := next + a.blockSize*numbers.Step
-		if numbers.Limit > 0 {
-			if next >= numbers.Limit {
+		if limit > 0 {
+			if next >= limit {
 				return fmt.Errorf("%w: epoch %d, shard %s", ErrEpochExhausted, numbers.EpochFirstOrderNo, loc.Shard)
 			}
-			end = min(end, numbers.Limit)
+			end = min(end, limit)
 		}
 		if _, err := tx.ExecContext(ctx, "UPDATE order_no_sequence SET next_order_no = ? WHERE epoch_first_order_no = ?",
 			end, numbers.EpochFirstOrderNo); err != nil {

@@ -1,0 +1,107 @@
+package cli
+
+import (
+	"fmt"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/orderflow/orderflow/shared/shard"
+)
+
+func openShards(topology string) (*shard.Pools, error) {
+	topo, err := shard.LoadTopology(topology)
+	if err != nil {
+		return nil, err
+	}
+	return shard.Open(topo, shard.PoolConfig{MaxOpenConns: 4, MaxIdleConns: 4, ConnMaxLifetime: time.Minute,
+		DialTimeout: 3 * time.Second, IOTimeout: time.Minute})
+}
+
+func newShardsCmd() *cobra.Command {
+	cmd := &cobra.Command{Use: "shards", Short: "The shard topology: list, add"}
+	var topology string
+	cmd.PersistentFlags().StringVar(&topology, "topology", defaultTopology(), "topology file (default $ORDERFLOW_TOPOLOGY_FILE)")
+
+	var name string
+	var headroom int64
+	add := &cobra.Command{
+		Use:   "add DSN",
+		Short: "Bring a new shard online: migrate it, append an epoch that includes it, publish the topology",
+		Long: `add applies the migrations to the new shard (creating its database), picks the new epoch's first
+order number above every number the current shards have handed out or reserved (plus --headroom),
+writes that number as a limit into the current shards' sequences so no instance can pass it, and
+rewrites the topology file. Running services reload the file by themselves (ORDERFLOW_TOPOLOGY_RELOAD);
+orders of older epochs keep routing to their shards.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			pools, err := openShards(topology)
+			if err != nil {
+				return err
+			}
+			defer pools.Close()
+			if name == "" {
+				name = fmt.Sprintf("shard-%d", len(pools.Topology().Shards))
+			}
+			spec := shard.Spec{Name: name, DSN: args[0]}
+			v, err := migrateShard(cmd.Context(), spec, true)
+			if err != nil {
+				return fmt.Errorf("migrating %s: %w", name, err)
+			}
+			next, err := shard.AddShard(cmd.Context(), pools, spec, headroom)
+			if err != nil {
+				return err
+			}
+			if err := shard.WriteTopology(topology, next); err != nil {
+				return err
+			}
+			e := next.Epochs[next.Current()]
+			fmt.Fprintf(cmd.OutOrStdout(), "%s added (schema version %d): orders from %d go to %s\n", name, v, e.FirstOrderNo, strings.Join(e.Shards, ", "))
+			return nil
+		},
+	}
+	add.Flags().StringVar(&name, "name", "", "the new shard's name (default shard-N)")
+	add.Flags().Int64Var(&headroom, "headroom", 1_000_000, "order numbers left between the old epoch's highest and the new epoch")
+
+	list := &cobra.Command{
+		Use:   "list",
+		Short: "Epochs, shards, their live orders and the share of new orders each receives",
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			pools, err := openShards(topology)
+			if err != nil {
+				return err
+			}
+			defer pools.Close()
+			topo := pools.Topology()
+			w := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
+			fmt.Fprintln(w, "EPOCH FROM\tSHARDS")
+			for _, e := range topo.Epochs {
+				fmt.Fprintf(w, "%d\t%s\n", e.FirstOrderNo, strings.Join(e.Shards, ", "))
+			}
+			fmt.Fprintln(w, "\nSHARD\tORDERS\tSHARE OF NEW ORDERS")
+			current := topo.Epochs[topo.Current()].Shards
+			for _, s := range topo.Shards {
+				db, err := pools.DB(s.Name)
+				if err != nil {
+					return err
+				}
+				var n int64
+				if err := db.QueryRowContext(cmd.Context(), "SELECT COUNT(*) FROM orders").Scan(&n); err != nil {
+					return shard.Classify(s.Name, err)
+				}
+				share := 0.0
+				for _, c := range current {
+					if c == s.Name {
+						share = 100 / float64(len(current))
+					}
+				}
+				fmt.Fprintf(w, "%s\t%d\t%.1f %%\n", s.Name, n, share)
+			}
+			return w.Flush()
+		},
+	}
+	cmd.AddCommand(add, list)
+	return cmd
+}
