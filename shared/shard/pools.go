@@ -122,9 +122,10 @@ func (p *Pools) DB(name string) (*sql.DB, error) {
 	return db, nil
 }
 
-// Extend switches to t, which must keep every shard and epoch of the current
-// topology and only add to them (orders must keep routing where they are);
-// it opens pools for the new shards. It reports whether anything changed.
+// Extend switches to t, a successor of the current topology (see
+// Topology.Extends: shards and epochs added, the oldest epochs possibly
+// retired; orders keep routing where they are); it opens pools for new
+// shards. It reports whether anything changed.
 func (p *Pools) Extend(t Topology) (bool, error) {
 	if err := t.Validate(); err != nil {
 		return false, err
@@ -134,7 +135,8 @@ func (p *Pools) Extend(t Topology) (bool, error) {
 	if err := t.Extends(p.topology); err != nil {
 		return false, err
 	}
-	if len(t.Shards) == len(p.topology.Shards) && len(t.Epochs) == len(p.topology.Epochs) {
+	if len(t.Shards) == len(p.topology.Shards) && len(t.Epochs) == len(p.topology.Epochs) &&
+		t.Epochs[0].FirstOrderNo == p.topology.Epochs[0].FirstOrderNo {
 		return false, nil
 	}
 	for _, s := range t.Shards {

@@ -130,9 +130,10 @@ func (t Topology) Validate() error {
 	return nil
 }
 
-// Extends reports why t is not old with shards and epochs added (nil when
-// it is): every shard of old keeps its name and DSN, every epoch of old stays
-// as it is, and new epochs only follow them.
+// Extends reports why t is not a successor of old (nil when it is): every
+// shard of old keeps its name and DSN; the epochs are old's epochs, less
+// some of the oldest (retired: none of their orders is left) and plus new
+// ones after them. Orders therefore never change shard.
 func (t Topology) Extends(old Topology) error {
 	for _, s := range old.Shards {
 		dsn, ok := t.DSN(s.Name)
@@ -143,13 +144,21 @@ func (t Topology) Extends(old Topology) error {
 			return fmt.Errorf("shard %q changed its dsn", s.Name)
 		}
 	}
-	if len(t.Epochs) < len(old.Epochs) {
-		return fmt.Errorf("the new topology has %d epochs, the current one %d: epochs are only added", len(t.Epochs), len(old.Epochs))
+	retired := 0
+	for retired < len(old.Epochs) && len(t.Epochs) > 0 && old.Epochs[retired].FirstOrderNo < t.Epochs[0].FirstOrderNo {
+		retired++
 	}
-	for i, e := range old.Epochs {
+	kept := old.Epochs[retired:]
+	if len(kept) == 0 && retired > 0 {
+		return fmt.Errorf("the new topology retires every epoch: the current one must stay")
+	}
+	if len(t.Epochs) < len(kept) {
+		return fmt.Errorf("the new topology has %d epochs where %d must stay: only the oldest epochs can be retired", len(t.Epochs), len(kept))
+	}
+	for i, e := range kept {
 		n := t.Epochs[i]
 		if n.FirstOrderNo != e.FirstOrderNo || !slices.Equal(n.Shards, e.Shards) {
-			return fmt.Errorf("epochs[%d] changed: orders of it would route elsewhere", i)
+			return fmt.Errorf("epochs[%d] changed: orders of it would route elsewhere", retired+i)
 		}
 	}
 	return nil

@@ -185,11 +185,21 @@ func TestExtends(t *testing.T) {
 			t.Shards[0].DSN = "elsewhere"
 			return t
 		}, wantErr: "changed its dsn"},
-		{name: "an epoch dropped", next: func() shard.Topology {
+		{name: "the oldest epoch retired", next: func() shard.Topology {
 			t := twoEpochs()
 			t.Epochs = t.Epochs[1:]
 			return t
-		}, wantErr: "epochs are only added"},
+		}},
+		{name: "every epoch retired", next: func() shard.Topology {
+			t := twoEpochs()
+			t.Epochs = []shard.Epoch{{FirstOrderNo: 9000, Shards: []string{"a"}}}
+			return t
+		}, wantErr: "the current one must stay"},
+		{name: "a newer epoch dropped", next: func() shard.Topology {
+			t := twoEpochs()
+			t.Epochs = t.Epochs[:1]
+			return t
+		}, wantErr: "only the oldest epochs can be retired"},
 		{name: "an epoch's shards changed", next: func() shard.Topology {
 			t := twoEpochs()
 			t.Epochs[0].Shards = []string{"b", "a"}

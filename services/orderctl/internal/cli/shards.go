@@ -8,6 +8,8 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/orderflow/orderflow/shared/lifecycle"
+	"github.com/orderflow/orderflow/shared/mongox"
 	"github.com/orderflow/orderflow/shared/shard"
 )
 
@@ -102,6 +104,55 @@ orders of older epochs keep routing to their shards.`,
 			return w.Flush()
 		},
 	}
-	cmd.AddCommand(add, list)
+	var mongoURI, database string
+	retire := &cobra.Command{
+		Use:   "retire-epoch FIRST_ORDER_NO",
+		Short: "Remove the oldest epoch from the topology once none of its orders is left on the shards",
+		Long: `retire-epoch removes the oldest epoch (named by its first order number) from the topology file, after
+checking that it is not the current epoch and that the shards hold no order of its number range any
+more (orderctl orders purge removes them after the retention). Services reload the topology by
+themselves; the read side keeps the documents of those orders.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var first int64
+			if _, err := fmt.Sscan(args[0], &first); err != nil {
+				return fmt.Errorf("FIRST_ORDER_NO %q is not a number", args[0])
+			}
+			pools, err := openShards(topology)
+			if err != nil {
+				return err
+			}
+			defer pools.Close()
+			topo := pools.Topology()
+			if topo.Epochs[0].FirstOrderNo != first {
+				return fmt.Errorf("only the oldest epoch (from order %d) can be retired", topo.Epochs[0].FirstOrderNo)
+			}
+			if len(topo.Epochs) == 1 {
+				return fmt.Errorf("the epoch from order %d is the current one", first)
+			}
+			client, err := mongox.Connect(cmd.Context(), mongoURI)
+			if err != nil {
+				return err
+			}
+			defer func() { _ = client.Disconnect(cmd.Context()) }()
+			epochs, err := lifecycle.NewPurger(pools, client.Database(database)).Epochs(cmd.Context())
+			if err != nil {
+				return err
+			}
+			if !epochs[0].Retirable {
+				return fmt.Errorf("the epoch from order %d still has %d orders on the shards; purge them first", first, epochs[0].Orders)
+			}
+			next := topo
+			next.Epochs = topo.Epochs[1:]
+			if err := shard.WriteTopology(topology, next); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "epoch from order %d retired; the oldest epoch now starts at %d\n", first, next.Epochs[0].FirstOrderNo)
+			return nil
+		},
+	}
+	retire.Flags().StringVar(&mongoURI, "mongo", defaultMongoURI(), "MongoDB URI (default $ORDERFLOW_MONGO_URI)")
+	retire.Flags().StringVar(&database, "mongo-database", "orderflow", "MongoDB database of the read side")
+	cmd.AddCommand(add, list, retire)
 	return cmd
 }
