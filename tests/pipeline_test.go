@@ -22,6 +22,8 @@ type pipeline struct {
 	query       string
 	queryGRPC   string
 	projector   func() *proc
+	// topologyFile is what every service of the pipeline watches.
+	topologyFile string
 }
 
 func startPipeline(t *testing.T) *pipeline {
@@ -31,7 +33,7 @@ func startPipeline(t *testing.T) *pipeline {
 	internal, external, dlq := testinfra.KafkaTopic(t, 6), testinfra.KafkaTopic(t, 6), testinfra.KafkaTopic(t, 1)
 	db := testinfra.MongoDatabase(t)
 	brokers := "ORDERFLOW_KAFKA_BROKERS=" + strings.Join(testinfra.KafkaBrokers(), ",")
-	p := &pipeline{t: t, command: addr(t), commandGRPC: addr(t), query: addr(t), queryGRPC: addr(t)}
+	p := &pipeline{t: t, command: addr(t), commandGRPC: addr(t), query: addr(t), queryGRPC: addr(t), topologyFile: file}
 	startProc(t, "order-command", p.command, "ORDERFLOW_TOPOLOGY_FILE="+file, "ORDERFLOW_HTTP_ADDR="+p.command,
 		"ORDERFLOW_GRPC_ADDR="+p.commandGRPC, "ORDERFLOW_LOG_LEVEL=warn")
 	startRelayProc(t, "relay", file, internal, "ORDERFLOW_RELAY_BATCH_SIZE=500")
