@@ -93,3 +93,11 @@ SCRIPT ?= rest
 .PHONY: k6
 k6: ## Run a k6 scenario against the running system: make k6 SCRIPT=rest|grpc SCENARIO=smoke|steady|step|lunch [RATE=.. PEAK=..]
 	cd loadtest/k6 && ../../scripts/k6 run -e SCENARIO=$(SCENARIO) $(if $(RATE),-e RATE=$(RATE)) $(if $(PEAK),-e PEAK=$(PEAK)) $(SCRIPT).js
+
+.PHONY: bench
+bench: up ## Every benchmark into one bench/results/<timestamp>/ with summary.md and charts
+	for c in 16 32 64; do $(MAKE) --no-print-directory bench-command CONCURRENCY=$$c BENCH_OUT=$(BENCH_OUT); done
+	$(MAKE) --no-print-directory bench-relay BENCH_OUT=$(BENCH_OUT)
+	$(MAKE) --no-print-directory bench-read BENCH_OUT=$(BENCH_OUT)
+	go run ./loadtest/cmd/benchreport -dir $(BENCH_OUT)
+	@echo "report: $(BENCH_OUT)/summary.md"
