@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"time"
 )
 
 // AddShard plans adding a shard: a new epoch over the current epoch's shards
@@ -68,9 +69,10 @@ func AddShard(ctx context.Context, pools *Pools, spec Spec, headroom int64) (Top
 			return Topology{}, fmt.Errorf("shard %s: %w", name, err)
 		}
 	}
+	now := time.Now().UTC()
 	next := Topology{
 		Shards: append(slices.Clone(cur.Shards), spec),
-		Epochs: append(slices.Clone(cur.Epochs), Epoch{FirstOrderNo: first, Shards: append(slices.Clone(epoch.Shards), spec.Name)}),
+		Epochs: append(slices.Clone(cur.Epochs), Epoch{FirstOrderNo: first, Shards: append(slices.Clone(epoch.Shards), spec.Name), AddedAt: &now}),
 	}
 	if err := next.Validate(); err != nil {
 		return Topology{}, err

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"os"
 	"slices"
+	"time"
 
 	"github.com/cespare/xxhash/v2"
 )
@@ -27,6 +28,10 @@ type Spec struct {
 type Epoch struct {
 	FirstOrderNo int64    `json:"firstOrderNo"`
 	Shards       []string `json:"shards"`
+	// AddedAt is when the epoch was added to a running system. For a while
+	// after it, a retried request may still find its order on the shard the
+	// previous epoch placed it on (see PreviousPlacement).
+	AddedAt *time.Time `json:"addedAt,omitempty"`
 }
 
 // Topology is every shard and every epoch, oldest epoch first. Adding shards
@@ -188,6 +193,24 @@ func (t Topology) PlaceRequest(requestID string) Location {
 	e := t.Epochs[cur]
 	idx := int(xxhash.Sum64String(requestID) % uint64(len(e.Shards)))
 	return Location{Shard: e.Shards[idx], Epoch: cur, Index: idx, Count: len(e.Shards)}
+}
+
+// PreviousPlacement is where the epoch before the current one placed a
+// request, when the current epoch was added less than window before now and
+// placed it elsewhere: a retry that straddles the add looks there first, so
+// it returns the order its first attempt created instead of a second one.
+func (t Topology) PreviousPlacement(requestID string, now time.Time, window time.Duration) (Location, bool) {
+	cur := t.Current()
+	e := t.Epochs[cur]
+	if cur == 0 || e.AddedAt == nil || now.Sub(*e.AddedAt) >= window {
+		return Location{}, false
+	}
+	prev := Topology{Shards: t.Shards, Epochs: t.Epochs[:cur]}
+	loc := prev.PlaceRequest(requestID)
+	if loc.Shard == t.PlaceRequest(requestID).Shard {
+		return Location{}, false
+	}
+	return loc, true
 }
 
 // NumberRange is the residue class of order numbers that one shard of one

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/orderflow/orderflow/shared/shard"
 )
@@ -212,6 +213,48 @@ func TestExtends(t *testing.T) {
 			err := tc.next().Extends(base)
 			if tc.wantErr == "" && err != nil || tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErr)) {
 				t.Errorf("Extends: %v, want %q", err, tc.wantErr)
+			}
+		})
+	}
+}
+
+func TestPreviousPlacement(t *testing.T) {
+	t.Parallel()
+	added := time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
+	topo := twoEpochs()
+	topo.Epochs[1].AddedAt = &added
+	// Find a request the two epochs place differently, and one they agree on.
+	var moved, same string
+	for i := 0; moved == "" || same == ""; i++ {
+		id := "req-" + itoa(i)
+		prev := shard.Topology{Shards: topo.Shards, Epochs: topo.Epochs[:1]}
+		if prev.PlaceRequest(id).Shard != topo.PlaceRequest(id).Shard {
+			moved = id
+		} else {
+			same = id
+		}
+	}
+	tests := []struct {
+		name string
+		topo shard.Topology
+		id   string
+		now  time.Time
+		want bool
+	}{
+		{name: "placed elsewhere, soon after the add", topo: topo, id: moved, now: added.Add(time.Hour), want: true},
+		{name: "placed elsewhere, after the window", topo: topo, id: moved, now: added.Add(25 * time.Hour)},
+		{name: "placed on the same shard", topo: topo, id: same, now: added.Add(time.Hour)},
+		{name: "an epoch without an add time", topo: twoEpochs(), id: moved, now: added},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			loc, ok := tc.topo.PreviousPlacement(tc.id, tc.now, 24*time.Hour)
+			if ok != tc.want {
+				t.Fatalf("PreviousPlacement = %+v, %v; want %v", loc, ok, tc.want)
+			}
+			if ok && (loc.Epoch != 0 || loc.Count != 2) {
+				t.Errorf("location %+v, want one in the first epoch", loc)
 			}
 		})
 	}

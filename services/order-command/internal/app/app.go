@@ -5,6 +5,7 @@ package app
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -27,6 +28,8 @@ type Repository interface {
 	Update(ctx context.Context, orderNo int64, change func(o *domain.Order) (domain.Event, error)) (*domain.Order, error)
 	// Get reads an order.
 	Get(ctx context.Context, orderNo int64) (*domain.Order, error)
+	// FindByRequestID reads the order a request created on a shard.
+	FindByRequestID(ctx context.Context, shard, requestID string) (*domain.Order, error)
 }
 
 // NumberAllocator hands out order numbers that route to the given location.
@@ -49,6 +52,9 @@ func (SystemClock) Now() time.Time { return time.Now() }
 type Config struct {
 	// CancelWindow is how long after placing an order it can be cancelled.
 	CancelWindow time.Duration
+	// RetryWindow is how long after a shard is added a PlaceOrder retry
+	// also looks for its order on the shard the previous epoch chose.
+	RetryWindow time.Duration
 }
 
 // Service runs the use cases.
@@ -82,7 +88,19 @@ func (s *Service) PlaceOrder(ctx context.Context, req domain.PlaceRequest) (*dom
 	if err != nil {
 		return nil, err
 	}
-	loc := s.topology().PlaceRequest(req.RequestID)
+	topo := s.topology()
+	if prev, ok := topo.PreviousPlacement(req.RequestID, s.clock.Now(), s.cfg.RetryWindow); ok {
+		existing, err := s.repo.FindByRequestID(ctx, prev.Shard, req.RequestID)
+		switch {
+		case err == nil && existing.RequestHash != req.Hash():
+			return nil, domain.ErrRequestIDReused
+		case err == nil:
+			return existing, nil
+		case !errors.Is(err, domain.ErrNotFound):
+			return nil, fmt.Errorf("looking for a retried request on %s: %w", prev.Shard, err)
+		}
+	}
+	loc := topo.PlaceRequest(req.RequestID)
 	no, err := s.numbers.Next(ctx, loc)
 	if err != nil {
 		return nil, fmt.Errorf("allocating an order number: %w", err)

@@ -33,6 +33,19 @@ func TestAddShardUnderLoad(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// A request the new epoch will place elsewhere than the old one did.
+	withThree := shard.Topology{Shards: three.Shards, Epochs: []shard.Epoch{{FirstOrderNo: 1, Shards: []string{"shard-0", "shard-1", "shard-2"}}}}
+	straddle := ""
+	for i := 0; straddle == ""; i++ {
+		id := fmt.Sprintf("straddle-%d", i)
+		if initial.PlaceRequest(id).Shard != withThree.PlaceRequest(id).Shard {
+			straddle = id
+		}
+	}
+	first, err := h.grpc.PlaceOrder(ctx, placeRequest(straddle))
+	if err != nil {
+		t.Fatal(err)
+	}
 
 	var failures atomic.Int64
 	var mu sync.Mutex
@@ -68,13 +81,13 @@ func TestAddShardUnderLoad(t *testing.T) {
 	if err := shard.WriteTopology(file, next); err != nil {
 		t.Fatal(err)
 	}
-	first := next.Epochs[1].FirstOrderNo
+	firstNo := next.Epochs[1].FirstOrderNo
 	newOrders := func() int {
 		mu.Lock()
 		defer mu.Unlock()
 		n := 0
 		for _, no := range placed {
-			if no >= first {
+			if no >= firstNo {
 				n++
 			}
 		}
@@ -93,10 +106,10 @@ func TestAddShardUnderLoad(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if no < first && loc.Shard == "shard-2" {
+		if no < firstNo && loc.Shard == "shard-2" {
 			t.Errorf("order %d of the old epoch routes to the new shard", no)
 		}
-		if no >= first {
+		if no >= firstNo {
 			counts[loc.Shard]++
 		}
 	}
@@ -108,12 +121,19 @@ func TestAddShardUnderLoad(t *testing.T) {
 		}
 		var stored int
 		dsn, _ := next.DSN(name)
-		if err := testinfra.DB(t, dsn).QueryRow("SELECT COUNT(*) FROM orders WHERE order_no >= ?", first).Scan(&stored); err != nil {
+		if err := testinfra.DB(t, dsn).QueryRow("SELECT COUNT(*) FROM orders WHERE order_no >= ?", firstNo).Scan(&stored); err != nil {
 			t.Fatal(err)
 		}
 		if stored != counts[name] {
 			t.Errorf("%s stores %d new orders, routing says %d", name, stored, counts[name])
 		}
+	}
+
+	// A retry of a request placed before the add returns the first order,
+	// though the new epoch would place it on another shard.
+	again, err := h.grpc.PlaceOrder(ctx, placeRequest(straddle))
+	if err != nil || again.GetOrder().GetOrderNo() != first.GetOrder().GetOrderNo() {
+		t.Errorf("retry across the add: order %v (%v), want the first order %d", again.GetOrder().GetOrderNo(), err, first.GetOrder().GetOrderNo())
 	}
 
 	// The old order is still read, advanced and cancelled on its shard.

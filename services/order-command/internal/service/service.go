@@ -38,6 +38,9 @@ type Config struct {
 	OrderNoBlockSize int `env:"ORDER_NO_BLOCK_SIZE" envDefault:"500"`
 	// CancelWindow is how long after placing an order it can be cancelled.
 	CancelWindow time.Duration `env:"CANCEL_WINDOW" envDefault:"720h"`
+	// RetryWindow is how long after a shard is added a PlaceOrder retry also
+	// looks for its order where the previous epoch placed it.
+	RetryWindow time.Duration `env:"RETRY_WINDOW" envDefault:"24h"`
 	// MaxBodyBytes caps REST request bodies and gRPC request messages.
 	MaxBodyBytes int64 `env:"MAX_BODY_BYTES" envDefault:"65536"`
 	// RequestTimeout bounds the work of one request.
@@ -112,7 +115,7 @@ func New(ctx context.Context, cfg Config, topo shard.Topology, logger *slog.Logg
 		return nil, err
 	}
 	useCases, err := app.New(mysql.NewRepository(pools), numbers, pools.Topology, clock,
-		app.Config{CancelWindow: cfg.CancelWindow}, observability.Traceparent)
+		app.Config{CancelWindow: cfg.CancelWindow, RetryWindow: cfg.RetryWindow}, observability.Traceparent)
 	if err != nil {
 		return nil, err
 	}

@@ -50,7 +50,7 @@ func (r *Repository) Place(ctx context.Context, loc shard.Location, o *domain.Or
 	}
 	var me *mysql.MySQLError
 	if errors.As(err, &me) && me.Number == duplicateKey && strings.Contains(me.Message, "uq_orders_request_id") {
-		existing, err := r.getByRequestID(ctx, loc.Shard, o.RequestID)
+		existing, err := r.FindByRequestID(ctx, loc.Shard, o.RequestID)
 		if err != nil {
 			return nil, false, fmt.Errorf("reading the order of a repeated request: %w", err)
 		}
@@ -128,7 +128,9 @@ func (r *Repository) Get(ctx context.Context, orderNo int64) (*domain.Order, err
 	return r.read(ctx, loc.Shard, "WHERE order_no = ?", orderNo)
 }
 
-func (r *Repository) getByRequestID(ctx context.Context, shardName, requestID string) (*domain.Order, error) {
+// FindByRequestID reads the order a request created on a shard, or
+// domain.ErrNotFound.
+func (r *Repository) FindByRequestID(ctx context.Context, shardName, requestID string) (*domain.Order, error) {
 	return r.read(ctx, shardName, "WHERE request_id = ?", requestID)
 }
 
