@@ -18,12 +18,13 @@ import (
 func TestAddedShardFlowsEndToEnd(t *testing.T) {
 	testinfra.Integration(t)
 	t.Parallel()
+	// Created first, so that it is dropped only after the services stopped.
+	addrs := testinfra.MySQLAddrs()
+	dsn := testinfra.CreateDatabase(t, "root@tcp("+addrs[len(addrs)-1]+")/", testinfra.UniqueName(t, "added"))
 	p := startPipeline(t)
 	p.projector()
 	before := p.place("before-add", "user-a", "shop-a")
 
-	addrs := testinfra.MySQLAddrs()
-	dsn := testinfra.CreateDatabase(t, "root@tcp("+addrs[len(addrs)-1]+")/", testinfra.UniqueName(t, "added"))
 	out, err := exec.Command(filepath.Join(binaries(t), "orderctl"), "shards", "add", "--topology", p.topologyFile,
 		"--name", "shard-new", dsn).CombinedOutput()
 	if err != nil || !strings.Contains(string(out), "shard-new added") {

@@ -68,15 +68,20 @@ type Result struct {
 
 // Projector applies batches of internal events.
 type Projector struct {
+	// refresh reloads the shard topology now and reports whether it grew;
+	// nil when the topology is fixed.
+	refresh  func() bool
 	source   Source
 	store    Store
 	external External
 	now      func() time.Time
 }
 
-// New returns a projector.
-func New(src Source, store Store, external External, now func() time.Time) *Projector {
-	return &Projector{source: src, store: store, external: external, now: now}
+// New returns a projector. refresh (may be nil) reloads the shard topology
+// on demand: an order missing from the shard its number routes to may belong
+// to an epoch added a moment ago, which the periodic reload has not seen yet.
+func New(src Source, store Store, external External, now func() time.Time, refresh func() bool) *Projector {
+	return &Projector{source: src, store: store, external: external, now: now, refresh: refresh}
 }
 
 // Project applies a batch: one read per shard, one read and one bulk write to
@@ -95,6 +100,11 @@ func (p *Projector) Project(ctx context.Context, events []*eventsv1.OrderEvent) 
 	orders, err := p.source.Read(ctx, nos)
 	if err != nil {
 		return res, fmt.Errorf("reading orders: %w", err)
+	}
+	if len(orders) < len(nos) && p.refresh != nil && p.refresh() {
+		if orders, err = p.source.Read(ctx, nos); err != nil {
+			return res, fmt.Errorf("reading orders: %w", err)
+		}
 	}
 	present := make([]int64, 0, len(orders))
 	for _, no := range nos {

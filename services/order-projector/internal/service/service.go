@@ -153,7 +153,21 @@ func New(ctx context.Context, cfg Config, topo shard.Topology, logger *slog.Logg
 
 	registry := observability.NewRegistry()
 	s.tracing = observability.NewTracing("order-projector")
-	projector := projection.New(source.NewReader(s.pools), store, s.producer, time.Now)
+	var refresh func() bool
+	if cfg.TopologyReload > 0 && cfg.TopologyFile != "" {
+		refresh = func() bool {
+			topo, err := shard.LoadTopology(cfg.TopologyFile)
+			if err != nil {
+				return false
+			}
+			changed, err := s.pools.Extend(topo)
+			if changed {
+				logger.Info("topology reloaded for an order not found on its shard")
+			}
+			return err == nil && changed
+		}
+	}
+	projector := projection.New(source.NewReader(s.pools), store, s.producer, time.Now, refresh)
 	outage := func(ctx context.Context) error {
 		ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 		defer cancel()
