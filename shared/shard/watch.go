@@ -29,18 +29,23 @@ func WatchTopology(ctx context.Context, path string, pools *Pools, interval time
 			continue
 		}
 		seen = st.ModTime()
-		topo, err := LoadTopology(path)
-		if err != nil {
-			logger.ErrorContext(ctx, "topology file changed but cannot be used", slog.Any("error", err))
-			continue
-		}
-		changed, err := pools.Extend(topo)
-		switch {
-		case err != nil:
+		if _, err := ReloadTopology(ctx, path, pools, logger); err != nil {
 			logger.ErrorContext(ctx, "topology file changed but is refused", slog.Any("error", err))
-		case changed:
-			logger.InfoContext(ctx, "topology reloaded", slog.Int("shards", len(topo.Shards)), slog.Int("epochs", len(topo.Epochs)),
-				slog.Int64("current_epoch_first_order_no", topo.Epochs[topo.Current()].FirstOrderNo))
 		}
 	}
+}
+
+// ReloadTopology reads the topology file into pools now and reports whether
+// the topology grew.
+func ReloadTopology(ctx context.Context, path string, pools *Pools, logger *slog.Logger) (bool, error) {
+	topo, err := LoadTopology(path)
+	if err != nil {
+		return false, err
+	}
+	changed, err := pools.Extend(topo)
+	if changed {
+		logger.InfoContext(ctx, "topology reloaded", slog.Int("shards", len(topo.Shards)), slog.Int("epochs", len(topo.Epochs)),
+			slog.Int64("current_epoch_first_order_no", topo.Epochs[topo.Current()].FirstOrderNo))
+	}
+	return changed, err
 }

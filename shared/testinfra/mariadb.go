@@ -2,7 +2,6 @@ package testinfra
 
 import (
 	"context"
-	"fmt"
 	"net"
 	"os"
 	"os/exec"
@@ -127,6 +126,3 @@ func (m *MariaDB) Kill() {
 	_ = m.cmd.Wait()
 	m.cmd = nil
 }
-
-// String names the server in test logs.
-func (m *MariaDB) String() string { return fmt.Sprintf("private mariadb on port %d", m.port) }

@@ -156,15 +156,8 @@ func New(ctx context.Context, cfg Config, topo shard.Topology, logger *slog.Logg
 	var refresh func() bool
 	if cfg.TopologyReload > 0 && cfg.TopologyFile != "" {
 		refresh = func() bool {
-			topo, err := shard.LoadTopology(cfg.TopologyFile)
-			if err != nil {
-				return false
-			}
-			changed, err := s.pools.Extend(topo)
-			if changed {
-				logger.Info("topology reloaded for an order not found on its shard")
-			}
-			return err == nil && changed
+			changed, _ := shard.ReloadTopology(context.Background(), cfg.TopologyFile, s.pools, logger)
+			return changed
 		}
 	}
 	projector := projection.New(source.NewReader(s.pools), store, s.producer, time.Now, refresh)

@@ -7,8 +7,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/orderflow/orderflow/shared/lifecycle"
-	"github.com/orderflow/orderflow/shared/mongox"
-	"github.com/orderflow/orderflow/shared/shard"
 )
 
 func newOrdersCmd() *cobra.Command {
@@ -36,22 +34,12 @@ retired.`,
 				}
 				now = t
 			}
-			topo, err := shard.LoadTopology(topology)
+			pools, db, closeAll, err := openWithReadSide(cmd.Context(), topology, mongoURI, database)
 			if err != nil {
 				return err
 			}
-			pools, err := shard.Open(topo, shard.PoolConfig{MaxOpenConns: 4, MaxIdleConns: 4, ConnMaxLifetime: time.Minute,
-				DialTimeout: 3 * time.Second, IOTimeout: time.Minute})
-			if err != nil {
-				return err
-			}
-			defer pools.Close()
-			client, err := mongox.Connect(cmd.Context(), mongoURI)
-			if err != nil {
-				return err
-			}
-			defer func() { _ = client.Disconnect(cmd.Context()) }()
-			p := lifecycle.NewPurger(pools, client.Database(database))
+			defer closeAll()
+			p := lifecycle.NewPurger(pools, db)
 			results, err := p.Purge(cmd.Context(), lifecycle.PurgeConfig{Retention: retention, Now: now, Batch: batch, DryRun: dryRun},
 				func(r lifecycle.ShardResult) {
 					fmt.Fprintf(cmd.ErrOrStderr(), "%s: %d purged, %d held\n", r.Shard, r.Purged, r.Held)

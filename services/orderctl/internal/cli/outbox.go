@@ -12,7 +12,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/orderflow/orderflow/shared/outbox"
-	"github.com/orderflow/orderflow/shared/shard"
 )
 
 // outboxFlags are shared by the outbox subcommands.
@@ -21,12 +20,7 @@ type outboxFlags struct {
 }
 
 func (f *outboxFlags) store() (*outbox.Store, func(), error) {
-	topo, err := shard.LoadTopology(f.topology)
-	if err != nil {
-		return nil, nil, err
-	}
-	pools, err := shard.Open(topo, shard.PoolConfig{MaxOpenConns: 8, MaxIdleConns: 8, ConnMaxLifetime: time.Minute,
-		DialTimeout: 3 * time.Second, IOTimeout: time.Minute})
+	pools, err := openShards(f.topology)
 	if err != nil {
 		return nil, nil, err
 	}

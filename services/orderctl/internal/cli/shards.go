@@ -4,23 +4,12 @@ import (
 	"fmt"
 	"strings"
 	"text/tabwriter"
-	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/orderflow/orderflow/shared/lifecycle"
-	"github.com/orderflow/orderflow/shared/mongox"
 	"github.com/orderflow/orderflow/shared/shard"
 )
-
-func openShards(topology string) (*shard.Pools, error) {
-	topo, err := shard.LoadTopology(topology)
-	if err != nil {
-		return nil, err
-	}
-	return shard.Open(topo, shard.PoolConfig{MaxOpenConns: 4, MaxIdleConns: 4, ConnMaxLifetime: time.Minute,
-		DialTimeout: 3 * time.Second, IOTimeout: time.Minute})
-}
 
 func newShardsCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "shards", Short: "The shard topology: list, add"}
@@ -118,11 +107,11 @@ themselves; the read side keeps the documents of those orders.`,
 			if _, err := fmt.Sscan(args[0], &first); err != nil {
 				return fmt.Errorf("FIRST_ORDER_NO %q is not a number", args[0])
 			}
-			pools, err := openShards(topology)
+			pools, db, closeAll, err := openWithReadSide(cmd.Context(), topology, mongoURI, database)
 			if err != nil {
 				return err
 			}
-			defer pools.Close()
+			defer closeAll()
 			topo := pools.Topology()
 			if topo.Epochs[0].FirstOrderNo != first {
 				return fmt.Errorf("only the oldest epoch (from order %d) can be retired", topo.Epochs[0].FirstOrderNo)
@@ -130,12 +119,7 @@ themselves; the read side keeps the documents of those orders.`,
 			if len(topo.Epochs) == 1 {
 				return fmt.Errorf("the epoch from order %d is the current one", first)
 			}
-			client, err := mongox.Connect(cmd.Context(), mongoURI)
-			if err != nil {
-				return err
-			}
-			defer func() { _ = client.Disconnect(cmd.Context()) }()
-			epochs, err := lifecycle.NewPurger(pools, client.Database(database)).Epochs(cmd.Context())
+			epochs, err := lifecycle.NewPurger(pools, db).Epochs(cmd.Context())
 			if err != nil {
 				return err
 			}

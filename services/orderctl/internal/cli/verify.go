@@ -9,8 +9,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/orderflow/orderflow/services/orderctl/internal/verify"
-	"github.com/orderflow/orderflow/shared/mongox"
-	"github.com/orderflow/orderflow/shared/shard"
 )
 
 func defaultMongoURI() string {
@@ -41,22 +39,12 @@ prints a summary and the first offenders, and exits non-zero on any mismatch.`,
 			if w.Until, err = parseTime(until); err != nil {
 				return fmt.Errorf("--until: %w", err)
 			}
-			topo, err := shard.LoadTopology(topology)
+			pools, db, closeAll, err := openWithReadSide(cmd.Context(), topology, mongoURI, database)
 			if err != nil {
 				return err
 			}
-			pools, err := shard.Open(topo, shard.PoolConfig{MaxOpenConns: 4, MaxIdleConns: 4, ConnMaxLifetime: time.Minute,
-				DialTimeout: 3 * time.Second, IOTimeout: time.Minute})
-			if err != nil {
-				return err
-			}
-			defer pools.Close()
-			client, err := mongox.Connect(cmd.Context(), mongoURI)
-			if err != nil {
-				return err
-			}
-			defer func() { _ = client.Disconnect(cmd.Context()) }()
-			v := verify.New(pools, client.Database(database), pageSize, show)
+			defer closeAll()
+			v := verify.New(pools, db, pageSize, show)
 			start := time.Now()
 			last := time.Time{}
 			rep, err := v.Run(cmd.Context(), w, func(shard string, orders int) {

@@ -187,9 +187,6 @@ func (s *Service) AdminGRPCAddr() string { return s.server.GRPCAddr() }
 // AdminHTTPAddr is the bound admin HTTP address.
 func (s *Service) AdminHTTPAddr() string { return s.server.HTTPAddr() }
 
-// RelayID names this instance.
-func (s *Service) RelayID() string { return s.cfg.RelayID }
-
 // Run relays and serves the admin API until ctx ends; the batches in flight
 // are finished and the leases released before it returns.
 func (s *Service) Run(ctx context.Context) error {
