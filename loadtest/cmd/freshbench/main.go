@@ -8,13 +8,10 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -31,6 +28,7 @@ import (
 	"github.com/orderflow/orderflow/loadtest/internal/bench"
 	"github.com/orderflow/orderflow/shared/kafkax"
 	"github.com/orderflow/orderflow/shared/mongox"
+	"github.com/orderflow/orderflow/shared/testinfra"
 )
 
 type options struct {
@@ -85,7 +83,7 @@ func run(ctx context.Context, o options) error {
 		return err
 	}
 	defer closeAPI()
-	runID := randomHex()
+	runID := bench.RandomID()
 	var phases []phase
 	for _, r := range strings.Split(o.rates, ",") {
 		rate, err := strconv.Atoi(strings.TrimSpace(r))
@@ -235,9 +233,9 @@ func projectorBacklog(ctx context.Context, o options) (backlogResult, error) {
 	if out, err := exec.CommandContext(ctx, "go", "build", "-o", bin, "./services/order-projector/cmd/order-projector").CombinedOutput(); err != nil {
 		return backlogResult{}, fmt.Errorf("building the projector (run from the repository root): %v\n%s", err, out)
 	}
-	id := randomHex()
+	id := bench.RandomID()
 	database := "freshbench_" + id
-	httpAddr := freeAddr()
+	httpAddr := bench.FreeAddr()
 	cmd := exec.Command(bin)
 	cmd.Env = append(os.Environ(), "ORDERFLOW_TOPOLOGY_FILE="+o.topology, "ORDERFLOW_KAFKA_BROKERS="+o.brokers,
 		"ORDERFLOW_PROJECTOR_TOPIC="+o.topic, "ORDERFLOW_PROJECTOR_GROUP=freshbench-"+id, "ORDERFLOW_MONGO_URI="+o.mongoURI,
@@ -267,7 +265,7 @@ func projectorBacklog(ctx context.Context, o options) (backlogResult, error) {
 	}()
 	deadline := start.Add(30 * time.Minute)
 	for time.Now().Before(deadline) {
-		if n := appliedEvents(httpAddr); n >= total {
+		if n, _ := testinfra.SumMetrics(httpAddr, `orderflow_projector_events_total{result="applied"}`); int64(n) >= total {
 			took := time.Since(start)
 			return backlogResult{Events: total, Seconds: took.Seconds(), PerSecond: float64(total) / took.Seconds()}, nil
 		}
@@ -275,36 +273,4 @@ func projectorBacklog(ctx context.Context, o options) (backlogResult, error) {
 	}
 	log, _ := os.ReadFile(logFile.Name())
 	return backlogResult{}, fmt.Errorf("the projector did not work through %d events in 30 minutes:\n%s", total, log)
-}
-
-func appliedEvents(addr string) int64 {
-	resp, err := http.Get("http://" + addr + "/metrics")
-	if err != nil {
-		return 0
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	for _, line := range strings.Split(string(body), "\n") {
-		if strings.HasPrefix(line, `orderflow_projector_events_total{result="applied"}`) {
-			f := strings.Fields(line)
-			v, _ := strconv.ParseFloat(f[len(f)-1], 64)
-			return int64(v)
-		}
-	}
-	return 0
-}
-
-func randomHex() string {
-	b := make([]byte, 4)
-	_, _ = rand.Read(b)
-	return hex.EncodeToString(b)
-}
-
-func freeAddr() string {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "127.0.0.1:0"
-	}
-	defer l.Close()
-	return l.Addr().String()
 }

@@ -8,8 +8,6 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -81,7 +79,7 @@ func run(ctx context.Context, o options) error {
 	client := orderv1.NewOrderCommandServiceClient(conn)
 	httpClient := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: o.concurrency * 2, MaxConnsPerHost: o.concurrency * 2}, Timeout: 10 * time.Second}
 
-	run := runID()
+	run := "bench-" + bench.RandomID()
 	phases := []struct {
 		name string
 		op   func(ctx context.Context, i int64) error
@@ -120,12 +118,6 @@ func run(ctx context.Context, o options) error {
 		}
 	}
 	return nil
-}
-
-func runID() string {
-	b := make([]byte, 4)
-	_, _ = rand.Read(b)
-	return "bench-" + hex.EncodeToString(b)
 }
 
 func placeRequest(requestID string) *orderv1.PlaceOrderRequest {

@@ -9,14 +9,11 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
 	"database/sql"
-	"encoding/hex"
 	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -79,7 +76,7 @@ func run(ctx context.Context, o options) error {
 	}
 	defer pools.Close()
 	brokers := strings.Split(o.brokers, ",")
-	topic := "relaybench-" + randomHex()
+	topic := "relaybench-" + bench.RandomID()
 	if err := kafkax.CreateTopics(brokers, int32(o.partitions), 1, topic); err != nil {
 		return err
 	}
@@ -140,12 +137,6 @@ func run(ctx context.Context, o options) error {
 		return os.WriteFile(o.out, data, 0o644)
 	}
 	return nil
-}
-
-func randomHex() string {
-	b := make([]byte, 4)
-	_, _ = rand.Read(b)
-	return hex.EncodeToString(b)
 }
 
 // fill inserts outbox rows (1,000 per statement) until the shard has n.
@@ -239,7 +230,7 @@ func startRelay(ctx context.Context, topo shard.Topology, topic, brokers string)
 	if err := os.WriteFile(topoFile, data, 0o644); err != nil {
 		return nil, err
 	}
-	httpAddr, grpcAddr := freeAddr(), freeAddr()
+	httpAddr, grpcAddr := bench.FreeAddr(), bench.FreeAddr()
 	cmd := exec.Command(bin)
 	cmd.Env = append(os.Environ(), "ORDERFLOW_TOPOLOGY_FILE="+topoFile, "ORDERFLOW_RELAY_TOPIC="+topic, "ORDERFLOW_KAFKA_BROKERS="+brokers,
 		"ORDERFLOW_ADMIN_TOKEN=bench", "ORDERFLOW_ADMIN_HTTP_ADDR="+httpAddr, "ORDERFLOW_ADMIN_GRPC_ADDR="+grpcAddr, "ORDERFLOW_LOG_LEVEL=warn")
@@ -277,13 +268,4 @@ func (p *relayProcess) stop() {
 	case <-time.After(20 * time.Second):
 		_ = p.cmd.Process.Kill()
 	}
-}
-
-func freeAddr() string {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "127.0.0.1:0"
-	}
-	defer l.Close()
-	return l.Addr().String()
 }

@@ -7,7 +7,10 @@ package bench
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"fmt"
+	"net"
 	"os"
 	"runtime"
 	"slices"
@@ -189,6 +192,24 @@ func Paced(ctx context.Context, perSecond int, duration time.Duration, seq *atom
 	}
 	wg.Wait()
 	return int(failed.Load())
+}
+
+// RandomID is a short random hex string for names that must not collide
+// with an earlier run's.
+func RandomID() string {
+	b := make([]byte, 4)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// FreeAddr is a loopback address with a port nothing listens on now.
+func FreeAddr() string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "127.0.0.1:0"
+	}
+	defer l.Close()
+	return l.Addr().String()
 }
 
 // Machine describes where the run happened.

@@ -93,7 +93,7 @@ func TestProjectionIsIdempotentUnderDuplicatesAndReordering(t *testing.T) {
 	testinfra.Eventually(t, 30*time.Second, func() bool { return len(external.all()) == want+1 },
 		"%d external events after one more version, want %d", len(external.all()), want+1)
 	testinfra.Eventually(t, 10*time.Second, func() bool {
-		return metric(t, svc.HTTPAddr(), `orderflow_projector_events_total{result="applied"}`) >= float64(len(msgs))
+		return testinfra.MetricSum(t, svc.HTTPAddr(), `orderflow_projector_events_total{result="applied"}`) >= float64(len(msgs))
 	}, "the applied-events metric does not count the %d events", len(msgs))
 }
 
@@ -116,7 +116,7 @@ func TestMissingOrdersAreSkippedAndPoisonIsDeadLettered(t *testing.T) {
 		t.Error("a document was written for an order that is not on its shard")
 	}
 	testinfra.Eventually(t, 10*time.Second, func() bool {
-		return metric(t, svc.HTTPAddr(), "orderflow_projector_missing_orders_total") == 1
+		return testinfra.MetricSum(t, svc.HTTPAddr(), "orderflow_projector_missing_orders_total") == 1
 	}, "the missing order was not counted")
 	testinfra.Eventually(t, 30*time.Second, func() bool { return len(dlq.all()) == 1 }, "nothing on the dead-letter topic")
 	headers := map[string]string{}
@@ -179,8 +179,8 @@ func TestTwoProjectorsSharePartitions(t *testing.T) {
 	a, _ := e.start(e.config())
 	b, _ := e.start(e.config())
 	testinfra.Eventually(t, 30*time.Second, func() bool {
-		pa := metric(t, a.HTTPAddr(), "orderflow_projector_assigned_partitions")
-		pb := metric(t, b.HTTPAddr(), "orderflow_projector_assigned_partitions")
+		pa := testinfra.MetricSum(t, a.HTTPAddr(), "orderflow_projector_assigned_partitions")
+		pb := testinfra.MetricSum(t, b.HTTPAddr(), "orderflow_projector_assigned_partitions")
 		return pa > 0 && pb > 0 && pa+pb == 4
 	}, "the two projectors never split the 4 partitions")
 	e.produce(msgs...)
@@ -192,8 +192,8 @@ func TestTwoProjectorsSharePartitions(t *testing.T) {
 	// documents are visible.
 	var ma, mb float64
 	testinfra.Eventually(t, 30*time.Second, func() bool {
-		ma = metric(t, a.HTTPAddr(), `orderflow_projector_events_total{result="applied"}`)
-		mb = metric(t, b.HTTPAddr(), `orderflow_projector_events_total{result="applied"}`)
+		ma = testinfra.MetricSum(t, a.HTTPAddr(), `orderflow_projector_events_total{result="applied"}`)
+		mb = testinfra.MetricSum(t, b.HTTPAddr(), `orderflow_projector_events_total{result="applied"}`)
 		return ma+mb >= 200
 	}, "the projectors counted %v and %v applied events, want 200 together", ma, mb)
 	if ma == 0 || mb == 0 {

@@ -6,9 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net/http"
 	"strconv"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -193,28 +191,4 @@ func countStatus(t *testing.T, topo shard.Topology, status string) int {
 
 func createTopic(brokers []string, topic string) error {
 	return kafkax.CreateTopics(brokers, 3, 1, topic)
-}
-
-// metricSum adds up the samples of /metrics whose line starts with prefix
-// (a series name with the start of its labels).
-func metricSum(t *testing.T, addr, prefix string) float64 {
-	t.Helper()
-	resp, err := http.Get("http://" + addr + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	sum := 0.0
-	for _, line := range strings.Split(string(body), "\n") {
-		if !strings.HasPrefix(line, prefix) {
-			continue
-		}
-		fields := strings.Fields(line)
-		v, err := strconv.ParseFloat(fields[len(fields)-1], 64)
-		if err == nil {
-			sum += v
-		}
-	}
-	return sum
 }

@@ -152,7 +152,7 @@ func TestKafkaOutageLosesNothing(t *testing.T) {
 	// While Kafka is down the relay keeps trying (bounded by the outage
 	// back-off) and nothing is parked.
 	testinfra.Eventually(t, 30*time.Second, func() bool {
-		return metricSum(t, svc.AdminHTTPAddr(), `orderflow_outbox_publish_failures_total{kind="transient"`) > 0
+		return testinfra.MetricSum(t, svc.AdminHTTPAddr(), `orderflow_outbox_publish_failures_total{kind="transient"`) > 0
 	}, "the relay never noticed the outage")
 	if n := countStatus(t, topo, "FAILED"); n != 0 {
 		t.Fatalf("%d rows FAILED during a Kafka outage", n)
