@@ -40,7 +40,10 @@ type Publisher struct {
 	topic   string
 	cfg     *sarama.Config
 
-	mu       sync.Mutex
+	// mu guards producer: sends hold it shared for their whole duration, so
+	// that dropping the producer (exclusive) never closes it under a send in
+	// flight, which sarama answers with a panic.
+	mu       sync.RWMutex
 	producer sarama.SyncProducer
 }
 
@@ -94,7 +97,7 @@ func Encode(topic string, m outbox.Message) (*sarama.ProducerMessage, error) {
 // Publish sends the rows and returns, per row, nil when Kafka acknowledged it.
 func (p *Publisher) Publish(ctx context.Context, msgs []outbox.Message) []error {
 	results := make([]error, len(msgs))
-	producer, err := p.get()
+	producer, err := p.acquire()
 	if err != nil {
 		for i := range results {
 			results[i] = err
@@ -112,6 +115,7 @@ func (p *Publisher) Publish(ctx context.Context, msgs []outbox.Message) []error 
 		batch = append(batch, pm)
 	}
 	err = producer.SendMessages(batch)
+	p.mu.RUnlock()
 	var perMessage sarama.ProducerErrors
 	switch {
 	case err == nil:
@@ -170,17 +174,26 @@ func (p *Publisher) Healthy(ctx context.Context) error {
 	return err
 }
 
-func (p *Publisher) get() (sarama.SyncProducer, error) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.producer == nil {
-		producer, err := sarama.NewSyncProducer(p.brokers, p.cfg)
-		if err != nil {
-			return nil, fmt.Errorf("%w: %w", errProducerUnavailable, err)
+// acquire returns the producer, creating it when there is none, with mu
+// held shared; the caller releases it (RUnlock) when its send is done.
+func (p *Publisher) acquire() (sarama.SyncProducer, error) {
+	for {
+		p.mu.RLock()
+		if p.producer != nil {
+			return p.producer, nil
 		}
-		p.producer = producer
+		p.mu.RUnlock()
+		p.mu.Lock()
+		if p.producer == nil {
+			producer, err := sarama.NewSyncProducer(p.brokers, p.cfg)
+			if err != nil {
+				p.mu.Unlock()
+				return nil, fmt.Errorf("%w: %w", errProducerUnavailable, err)
+			}
+			p.producer = producer
+		}
+		p.mu.Unlock()
 	}
-	return p.producer, nil
 }
 
 func (p *Publisher) reset() {
