@@ -69,13 +69,23 @@ gen-check: ## Fail when the committed generated code differs from what proto/ ge
 		echo "generated code is stale: run 'make generate' and commit"; exit 1; fi
 
 BENCH_OUT ?= bench/results/$(shell date -u +%Y%m%dT%H%M%SZ)
+# Expanded once, so every step of `make bench` writes into the same directory.
+BENCH_OUT := $(BENCH_OUT)
 CONCURRENCY ?= 32
 
 .PHONY: bench-command
+# The services downstream of order-command stop while it is measured: on one
+# machine they would relay and project its orders on the same cores, which the
+# raw loop beside it does not pay for. bench-relay and bench-read measure them.
+DOWNSTREAM := outbox-relay order-projector order-query
+
 bench-command: up ## PlaceOrder throughput and latency (REST, gRPC) next to the raw write limit
 	mkdir -p $(BENCH_OUT)
+	scripts/services down $(DOWNSTREAM)
 	go run ./loadtest/cmd/placebench -topology $(STATE)/topology.json -concurrency $(CONCURRENCY) \
-		-duration 15s -rounds 3 -out $(BENCH_OUT)/placebench-c$(CONCURRENCY).json | tee $(BENCH_OUT)/placebench-c$(CONCURRENCY).md
+		-duration 15s -rounds 3 -out $(BENCH_OUT)/placebench-c$(CONCURRENCY).json | tee $(BENCH_OUT)/placebench-c$(CONCURRENCY).md \
+		|| { scripts/services up $(DOWNSTREAM); exit 1; }
+	scripts/services up $(DOWNSTREAM)
 
 .PHONY: bench-relay
 bench-relay: up ## Relay throughput from a backlog, commit-to-ack at a steady rate, impact on writers
@@ -94,10 +104,35 @@ SCRIPT ?= rest
 k6: ## Run a k6 scenario against the running system: make k6 SCRIPT=rest|grpc SCENARIO=smoke|steady|step|lunch [RATE=.. PEAK=..]
 	cd loadtest/k6 && ../../scripts/k6 run -e SCENARIO=$(SCENARIO) $(if $(RATE),-e RATE=$(RATE)) $(if $(PEAK),-e PEAK=$(PEAK)) $(SCRIPT).js
 
+DAY_RATE ?= 850
+DAY_DURATION ?= 10m
+
+.PHONY: bench-day
+bench-day: up ## Day in an hour: DAY_RATE orders/s for DAY_DURATION, then verify every order's document is final
+	mkdir -p $(BENCH_OUT)
+	go run ./loadtest/cmd/dayrun -rate $(DAY_RATE) -duration $(DAY_DURATION) -topology $(STATE)/topology.json \
+		-out $(BENCH_OUT)/dayrun.json | tee $(BENCH_OUT)/dayrun.md
+
+K6_RATE ?= 100
+K6_DURATION ?= 1m
+
+# k6 exits non-zero when a threshold is crossed; the report names which, so
+# the other benchmarks still run.
+.PHONY: bench-k6
+bench-k6: up ## The k6 steady scenario over REST and gRPC at K6_RATE iterations/s, summaries for the report
+	mkdir -p $(BENCH_OUT)
+	for s in rest grpc; do \
+		(cd loadtest/k6 && ../../scripts/k6 run -q -e SCENARIO=steady -e RATE=$(K6_RATE) -e DURATION=$(K6_DURATION) \
+			--summary-trend-stats 'med,p(99),count' --summary-export $(abspath $(BENCH_OUT))/k6-$$s-steady.json $$s.js) \
+			|| echo "k6 $$s: thresholds crossed (named in the report)"; \
+	done
+
 .PHONY: bench
 bench: up ## Every benchmark into one bench/results/<timestamp>/ with summary.md and charts
 	for c in 16 32 64; do $(MAKE) --no-print-directory bench-command CONCURRENCY=$$c BENCH_OUT=$(BENCH_OUT); done
 	$(MAKE) --no-print-directory bench-relay BENCH_OUT=$(BENCH_OUT)
 	$(MAKE) --no-print-directory bench-read BENCH_OUT=$(BENCH_OUT)
+	$(MAKE) --no-print-directory bench-k6 BENCH_OUT=$(BENCH_OUT)
+	$(MAKE) --no-print-directory bench-day BENCH_OUT=$(BENCH_OUT)
 	go run ./loadtest/cmd/benchreport -dir $(BENCH_OUT)
 	@echo "report: $(BENCH_OUT)/summary.md"

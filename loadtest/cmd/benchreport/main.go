@@ -1,7 +1,9 @@
-// Command benchreport turns the JSON that placebench, relaybench and
-// freshbench wrote into one directory into a Markdown summary and PNG
-// charts next to them: PlaceOrder throughput against p50/p99 with the raw
-// limit, and read-side freshness percentiles per order rate.
+// Command benchreport turns the JSON that placebench, relaybench,
+// freshbench, dayrun and k6 (--summary-export) wrote into one directory into
+// a Markdown summary and PNG charts next to them: PlaceOrder throughput
+// against p50/p99 with the raw limit, read-side freshness percentiles per
+// order rate, and the day run's throughput, latency, outbox backlog and
+// consumer lag over time.
 //
 //	go run ./loadtest/cmd/benchreport -dir bench/results/<timestamp>
 package main
@@ -62,6 +64,13 @@ type relayFile struct {
 	Steady  bench.Result   `json:"steady"`
 	Writers []bench.Result `json:"writers"`
 	Rate    int            `json:"rate"`
+	Peer    *struct {
+		Rows               int               `json:"rows"`
+		RowsPerSecond      float64           `json:"rowsPerSecond"`
+		SubscribeBatchSize int               `json:"subscribeBatchSize"`
+		LibraryVersions    map[string]string `json:"libraryVersions"`
+	} `json:"peer"`
+	OurToPeerRatio float64 `json:"ourToPeerRatio"`
 }
 
 func report(dir string) error {
@@ -104,6 +113,10 @@ func report(dir string) error {
 		}
 		fmt.Fprintf(&md, "## Outbox relay\n\n| measure | value |\n|---|---|\n| backlog drain | %.0f rows/s (%d rows) |\n| commit-to-ack at %d orders/s | p50 %.1f ms, p99 %.1f ms |\n",
 			rf.Drain.RowsPerSecond, rf.Drain.Rows, rf.Rate, rf.Steady.P50Ms, rf.Steady.P99Ms)
+		if p := rf.Peer; p != nil {
+			fmt.Fprintf(&md, "| same backlog, Watermill's forwarder (%s; batch %d) | %.0f rows/s (%d rows) |\n| our relay / Watermill | **%.1f×** |\n",
+				versions(p.LibraryVersions), p.SubscribeBatchSize, p.RowsPerSecond, p.Rows, rf.OurToPeerRatio)
+		}
 		if len(rf.Writers) == 2 && rf.Writers[0].PerSecond > 0 {
 			fmt.Fprintf(&md, "| writers with the relay running | %.0f %% of writers alone |\n", 100*rf.Writers[1].PerSecond/rf.Writers[0].PerSecond)
 		}
@@ -129,10 +142,30 @@ func report(dir string) error {
 		}
 		md.WriteString("![freshness](freshness.png)\n")
 	}
+	ok, err := dayReport(dir, &md)
+	if err != nil {
+		return err
+	}
+	found = found || ok
+	ok, err = k6Report(dir, &md)
+	if err != nil {
+		return err
+	}
+	found = found || ok
 	if !found {
 		return fmt.Errorf("no benchmark results in %s", dir)
 	}
 	return os.WriteFile(filepath.Join(dir, "summary.md"), []byte(md.String()), 0o644)
+}
+
+// versions lists module@version pairs in a stable order.
+func versions(v map[string]string) string {
+	out := make([]string, 0, len(v))
+	for m, ver := range v {
+		out = append(out, m+" "+ver)
+	}
+	sort.Strings(out)
+	return strings.Join(out, ", ")
 }
 
 func readJSON(path string, v any) error {

@@ -14,8 +14,19 @@ func TestReport(t *testing.T) {
 	files := map[string]string{
 		"placebench-c16.json": `{"median":[{"name":"raw","concurrency":16,"perSecond":3000,"p50Ms":3,"p99Ms":15},{"name":"REST","concurrency":16,"perSecond":2100,"p50Ms":5,"p99Ms":22}]}`,
 		"placebench-c32.json": `{"median":[{"name":"raw","concurrency":32,"perSecond":3500,"p50Ms":6,"p99Ms":36},{"name":"REST","concurrency":32,"perSecond":2600,"p50Ms":10,"p99Ms":44}]}`,
-		"relaybench.json":     `{"drain":{"rows":200000,"rowsPerSecond":34000},"steady":{"p50Ms":5.6,"p99Ms":19.1},"writers":[{"perSecond":3600},{"perSecond":2700}],"rate":1000}`,
-		"freshbench.json":     `{"over":"rest","phases":[{"rate":200,"achievedPerSecond":199,"freshness":{"p50Ms":27,"p99Ms":114}},{"rate":500,"achievedPerSecond":464,"freshness":{"p50Ms":52,"p99Ms":336}}],"backlog":{"perSecond":10986}}`,
+		"relaybench.json": `{"drain":{"rows":200000,"rowsPerSecond":34000},"steady":{"p50Ms":5.6,"p99Ms":19.1},"writers":[{"perSecond":3600},{"perSecond":2700}],"rate":1000,` +
+			`"peer":{"rows":200000,"rowsPerSecond":2000,"subscribeBatchSize":1000,"libraryVersions":{"github.com/ThreeDotsLabs/watermill":"v1.5.1"}},"ourToPeerRatio":17}`,
+		"dayrun.json": `{"over":"rest","rateAsked":850,"raw":{"perSecond":2000},"seconds":600,"placed":510000,"changed":102000,"errors":0,"achievedPerSecond":850,` +
+			`"place":{"p50Ms":5,"p99Ms":80},"freshness":{"p50Ms":60,"p99Ms":700},"maxOutboxPending":900,"maxConsumerLag":1200,` +
+			`"drainSeconds":3.5,"day":3000000,"projectedDayMinutes":58.9,"verifyOK":true,` +
+			`"timeline":[{"second":1,"placed":849,"placeP99Ms":70,"freshP99Ms":650,"outboxPending":300,"consumerLag":400},` +
+			`{"second":2,"placed":851,"placeP99Ms":90,"freshP99Ms":720,"outboxPending":900,"consumerLag":1200}]}`,
+		"k6-rest-steady.json": `{"metrics":{"iterations":{"rate":100},"http_reqs":{"rate":450},"http_req_failed":{"value":0.001},` +
+			`"checks":{"value":0.999},"http_req_duration{kind:write}":{"med":4.5,"p(99)":40,"thresholds":{"p(99)<500":false}},` +
+			`"http_req_duration{kind:read}":{"med":30,"p(99)":900,"thresholds":{"p(99)<1000":false}}}}`,
+		"k6-grpc-steady.json": `{"metrics":{"iterations":{"count":6000,"rate":100},"grpc_req_duration":{"count":25800},"checks":{"value":0.98,"thresholds":{"rate>0.99":true}},` +
+			`"grpc_req_duration{kind:write}":{"med":3,"p(99)":30},"grpc_req_duration{kind:read}":{"med":25,"p(99)":800}}}`,
+		"freshbench.json": `{"over":"rest","phases":[{"rate":200,"achievedPerSecond":199,"freshness":{"p50Ms":27,"p99Ms":114}},{"rate":500,"achievedPerSecond":464,"freshness":{"p50Ms":52,"p99Ms":336}}],"backlog":{"perSecond":10986}}`,
 	}
 	for name, body := range files {
 		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644); err != nil {
@@ -30,12 +41,17 @@ func TestReport(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, want := range []string{"| 32 | REST | 2600 | 10.0 | 44.0 | 74 % |", "34000 rows/s", "p99 19.1 ms", "75 % of writers alone",
-		"| 500 (464) | 52.0 | 336.0 | 0 |", "10986 events/s", "place-throughput-p99.png", "freshness.png"} {
+		"| 500 (464) | 52.0 | 336.0 | 0 |", "10986 events/s", "place-throughput-p99.png", "freshness.png",
+		"| orders placed | 510000 (850/s sustained), 102000 changed, 0 errors |", "| freshness p50 / p99 | 60.0 / 700.0 ms",
+		"every order's document at its final version", "| raw write limit, same run | 2000 tx/s; sustained rate 42 % of it |",
+		"| same backlog, Watermill's forwarder (github.com/ThreeDotsLabs/watermill v1.5.1; batch 1000) | 2000 rows/s (200000 rows) |", "**17.0×**", "| projected time for 3000000 orders | 59 min |", "day-backlog.png",
+		"| rest-steady | 100 | 450 | 4.5 / 40.0 | 30.0 / 900.0 | 0.10 % | 99.90 % | all held |",
+		"| grpc-steady | 100 | 430 | 3.0 / 30.0 | 25.0 / 800.0 | – | 98.00 % | crossed: checks rate>0.99 |"} {
 		if !strings.Contains(string(summary), want) {
 			t.Errorf("summary lacks %q:\n%s", want, summary)
 		}
 	}
-	for _, png := range []string{"place-throughput-p99.png", "freshness.png"} {
+	for _, png := range []string{"place-throughput-p99.png", "freshness.png", "day-throughput.png", "day-latency.png", "day-backlog.png"} {
 		if st, err := os.Stat(filepath.Join(dir, png)); err != nil || st.Size() < 1000 {
 			t.Errorf("chart %s: %v", png, err)
 		}

@@ -11,21 +11,17 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
-	"io"
-	"net/http"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/IBM/sarama"
 
 	"github.com/orderflow/orderflow/loadtest/internal/bench"
+	"github.com/orderflow/orderflow/loadtest/internal/orderapi"
 	"github.com/orderflow/orderflow/shared/kafkax"
 	"github.com/orderflow/orderflow/shared/mongox"
 	"github.com/orderflow/orderflow/shared/testinfra"
@@ -42,6 +38,8 @@ type options struct {
 	brokers                string
 	topic                  string
 	mongoURI               string
+	backlog                bool
+	pipeline               bench.Pipeline
 	out                    string
 }
 
@@ -58,6 +56,9 @@ func main() {
 	flag.StringVar(&o.brokers, "brokers", "127.0.0.1:19092", "Kafka bootstrap servers")
 	flag.StringVar(&o.topic, "topic", kafkax.TopicInternal, "internal events topic (the backlog)")
 	flag.StringVar(&o.mongoURI, "mongo", "mongodb://127.0.0.1:27017", "MongoDB URI")
+	flag.StringVar(&o.pipeline.RelayMetrics, "relay-metrics", "127.0.0.1:8082", "outbox-relay HTTP address (/metrics)")
+	flag.StringVar(&o.pipeline.ProjectorMetrics, "projector-metrics", "127.0.0.1:8083", "order-projector HTTP address (/metrics)")
+	flag.BoolVar(&o.backlog, "backlog", true, "also time a second projector working through the whole topic")
 	flag.StringVar(&o.out, "out", "", "write the results as JSON here too")
 	flag.Parse()
 	if err := run(context.Background(), o); err != nil {
@@ -78,11 +79,12 @@ type phase struct {
 }
 
 func run(ctx context.Context, o options) error {
-	api, closeAPI, err := newAPI(o)
+	api, err := orderapi.New(orderapi.Endpoints{Over: o.over, CommandREST: o.command, QueryREST: o.query,
+		CommandGRPC: o.commandGRPC, QueryGRPC: o.queryGRPC})
 	if err != nil {
 		return err
 	}
-	defer closeAPI()
+	defer api.Close()
 	runID := bench.RandomID()
 	var phases []phase
 	for _, r := range strings.Split(o.rates, ",") {
@@ -92,11 +94,16 @@ func run(ctx context.Context, o options) error {
 		}
 		say("%d orders/s for %s", rate, o.duration)
 		phases = append(phases, measure(ctx, api, o, rate, runID))
+		if took, ok := o.pipeline.WaitDrained(ctx, 10*time.Minute); !ok {
+			say("the relay and the projector did not catch up within %s", took.Round(time.Second))
+		}
 	}
-	say("projector from a backlog")
-	backlog, err := projectorBacklog(ctx, o)
-	if err != nil {
-		return err
+	var backlog backlogResult
+	if o.backlog {
+		say("projector from a backlog")
+		if backlog, err = projectorBacklog(ctx, o); err != nil {
+			return err
+		}
 	}
 
 	fmt.Printf("over %s\n\n| orders/s asked (achieved) | place p50 / p99 | freshness p50 / p99 | stale (> wait) | errors |\n|---|---|---|---|---|\n", o.over)
@@ -104,7 +111,9 @@ func run(ctx context.Context, o options) error {
 		fmt.Printf("| %d (%.0f) | %.1f / %.1f ms | %.1f / **%.1f ms** | %d | %d |\n", p.Rate, p.Achieved, p.Place.P50Ms, p.Place.P99Ms,
 			p.Freshness.P50Ms, p.Freshness.P99Ms, p.Stale, p.Errors)
 	}
-	fmt.Printf("\nprojector from a backlog: %d events in %.1f s = **%.0f events/s**\n", backlog.Events, backlog.Seconds, backlog.PerSecond)
+	if o.backlog {
+		fmt.Printf("\nprojector from a backlog: %d events in %.1f s = **%.0f events/s**\n", backlog.Events, backlog.Seconds, backlog.PerSecond)
+	}
 	if o.out != "" {
 		data, _ := json.MarshalIndent(map[string]any{"machine": bench.Machine(), "over": o.over, "phases": phases, "backlog": backlog}, "", "  ")
 		return os.WriteFile(o.out, data, 0o644)
@@ -115,7 +124,7 @@ func run(ctx context.Context, o options) error {
 // measure places rate orders a second for o.duration (open loop) and, after
 // each response, asks the query API for the order with minVersion=1, which
 // waits server-side until the projector wrote it.
-func measure(ctx context.Context, api orderAPI, o options, rate int, runID string) phase {
+func measure(ctx context.Context, api orderapi.Client, o options, rate int, runID string) phase {
 	var mu sync.Mutex
 	var place, fresh []time.Duration
 	var stale, errs atomic.Int64
@@ -123,13 +132,13 @@ func measure(ctx context.Context, api orderAPI, o options, rate int, runID strin
 	start := time.Now()
 	bench.Paced(ctx, rate, o.duration, &seq, func(ctx context.Context, i int64) error {
 		t0 := time.Now()
-		no, err := api.place(ctx, fmt.Sprintf("fresh-%s-%d-%d", runID, rate, i), i)
+		no, err := api.Place(ctx, fmt.Sprintf("fresh-%s-%d-%d", runID, rate, i), i)
 		placed := time.Now()
 		if err != nil {
 			errs.Add(1)
 			return err
 		}
-		visible, err := api.read(ctx, no)
+		visible, err := api.Read(ctx, no, 1)
 		seen := time.Now()
 		switch {
 		case err != nil:
@@ -148,50 +157,6 @@ func measure(ctx context.Context, api orderAPI, o options, rate int, runID strin
 	return phase{Rate: rate, Achieved: float64(len(place)) / elapsed.Seconds(),
 		Place: bench.Summarise("place", place, o.duration), Freshness: bench.Summarise("freshness", fresh, o.duration),
 		Stale: int(stale.Load()), Errors: int(errs.Load())}
-}
-
-func placeOrder(ctx context.Context, c *http.Client, base, requestID string, i int64) (string, error) {
-	body := fmt.Sprintf(`{"requestId":%q,"userId":"user-%d","shopId":"shop-%d","deliveryAddress":"1 Teheran-ro, Seoul",`+
-		`"items":[{"menuId":"m-1","name":"Bibimbap","quantity":2,"unitPrice":"9000"}]}`, requestID, i%5000, i%300)
-	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, base+"/v1/orders", strings.NewReader(body))
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := c.Do(req)
-	if err != nil {
-		return "", err
-	}
-	defer resp.Body.Close()
-	var out struct {
-		Order struct {
-			OrderNo string `json:"orderNo"`
-		} `json:"order"`
-	}
-	if resp.StatusCode != 200 {
-		b, _ := io.ReadAll(resp.Body)
-		return "", fmt.Errorf("place: HTTP %d %s", resp.StatusCode, b)
-	}
-	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
-		return "", err
-	}
-	return out.Order.OrderNo, nil
-}
-
-func readOrder(ctx context.Context, c *http.Client, base, no string) (bool, error) {
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, base+"/v1/orders/"+no+"?minVersion=1", nil)
-	resp, err := c.Do(req)
-	if err != nil {
-		return false, err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode == http.StatusNotFound {
-		return false, nil
-	}
-	var out struct {
-		Stale bool `json:"stale"`
-	}
-	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
-		return false, err
-	}
-	return !out.Stale, nil
 }
 
 type backlogResult struct {
@@ -225,37 +190,30 @@ func projectorBacklog(ctx context.Context, o options) (backlogResult, error) {
 	}
 	client.Close()
 
+	id := bench.RandomID()
+	database := "freshbench_" + id
+	external := "freshbench-external-" + id
+	// Its external events go to a scratch topic, so consumers of the real one see no copies.
+	if err := kafkax.CreateTopics(brokers, 12, 1, external); err != nil {
+		return backlogResult{}, err
+	}
+	defer func() { _ = kafkax.DeleteTopics(brokers, external) }()
 	dir, err := os.MkdirTemp("", "freshbench-")
 	if err != nil {
 		return backlogResult{}, err
 	}
-	bin := filepath.Join(dir, "order-projector")
-	if out, err := exec.CommandContext(ctx, "go", "build", "-o", bin, "./services/order-projector/cmd/order-projector").CombinedOutput(); err != nil {
-		return backlogResult{}, fmt.Errorf("building the projector (run from the repository root): %v\n%s", err, out)
-	}
-	id := bench.RandomID()
-	database := "freshbench_" + id
 	httpAddr := bench.FreeAddr()
-	cmd := exec.Command(bin)
-	cmd.Env = append(os.Environ(), "ORDERFLOW_TOPOLOGY_FILE="+o.topology, "ORDERFLOW_KAFKA_BROKERS="+o.brokers,
-		"ORDERFLOW_PROJECTOR_TOPIC="+o.topic, "ORDERFLOW_PROJECTOR_GROUP=freshbench-"+id, "ORDERFLOW_MONGO_URI="+o.mongoURI,
-		"ORDERFLOW_MONGO_DATABASE="+database, "ORDERFLOW_HTTP_ADDR="+httpAddr, "ORDERFLOW_LOG_LEVEL=warn",
-		// Its external events go to a scratch topic, so consumers of the real one see no copies.
-		"ORDERFLOW_EXTERNAL_TOPIC=freshbench-external-"+id)
-	if err := kafkax.CreateTopics(brokers, 12, 1, "freshbench-external-"+id); err != nil {
-		return backlogResult{}, err
-	}
-	defer func() { _ = kafkax.DeleteTopics(brokers, "freshbench-external-"+id) }()
-	logFile, _ := os.Create(filepath.Join(dir, "projector.log"))
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	start := time.Now()
-	if err := cmd.Start(); err != nil {
+	projector, err := bench.StartProcess(ctx, dir, "./services/order-projector/cmd/order-projector", nil,
+		[]string{"ORDERFLOW_TOPOLOGY_FILE=" + o.topology, "ORDERFLOW_KAFKA_BROKERS=" + o.brokers,
+			"ORDERFLOW_PROJECTOR_TOPIC=" + o.topic, "ORDERFLOW_PROJECTOR_GROUP=freshbench-" + id, "ORDERFLOW_MONGO_URI=" + o.mongoURI,
+			"ORDERFLOW_MONGO_DATABASE=" + database, "ORDERFLOW_HTTP_ADDR=" + httpAddr, "ORDERFLOW_LOG_LEVEL=warn",
+			"ORDERFLOW_EXTERNAL_TOPIC=" + external},
+		"http://"+httpAddr+"/readyz")
+	if err != nil {
 		return backlogResult{}, err
 	}
 	defer func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		_ = cmd.Wait()
+		projector.Stop()
 		mctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
 		if m, err := mongox.Connect(mctx, o.mongoURI); err == nil {
@@ -263,14 +221,19 @@ func projectorBacklog(ctx context.Context, o options) (backlogResult, error) {
 			_ = m.Disconnect(mctx)
 		}
 	}()
+	const applied = `orderflow_projector_events_total{result="applied"}`
+	// Timing starts once it is ready; what it applied while starting up is
+	// left out of the rate.
+	start := time.Now()
+	before, _ := testinfra.SumMetrics(httpAddr, applied)
 	deadline := start.Add(30 * time.Minute)
 	for time.Now().Before(deadline) {
-		if n, _ := testinfra.SumMetrics(httpAddr, `orderflow_projector_events_total{result="applied"}`); int64(n) >= total {
+		if n, _ := testinfra.SumMetrics(httpAddr, applied); int64(n) >= total {
 			took := time.Since(start)
-			return backlogResult{Events: total, Seconds: took.Seconds(), PerSecond: float64(total) / took.Seconds()}, nil
+			events := total - int64(before)
+			return backlogResult{Events: events, Seconds: took.Seconds(), PerSecond: float64(events) / took.Seconds()}, nil
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	log, _ := os.ReadFile(logFile.Name())
-	return backlogResult{}, fmt.Errorf("the projector did not work through %d events in 30 minutes:\n%s", total, log)
+	return backlogResult{}, fmt.Errorf("the projector did not work through %d events in 30 minutes:\n%s", total, projector.Output())
 }

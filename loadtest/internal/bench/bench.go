@@ -171,29 +171,6 @@ func Percentile(sorted []time.Duration, p float64) float64 {
 	return float64(sorted[int(float64(len(sorted)-1)*p)].Microseconds()) / 1000
 }
 
-// Paced calls op perSecond times a second for duration (open loop: a slow
-// call does not delay the next one) and returns how many calls failed.
-func Paced(ctx context.Context, perSecond int, duration time.Duration, seq *atomic.Int64, op func(ctx context.Context, i int64) error) int {
-	interval := time.Second / time.Duration(perSecond)
-	ticker := time.NewTicker(interval)
-	defer ticker.Stop()
-	end := time.Now().Add(duration)
-	var failed atomic.Int64
-	var wg sync.WaitGroup
-	for now := range ticker.C {
-		if now.After(end) {
-			break
-		}
-		wg.Go(func() {
-			if err := op(ctx, seq.Add(1)); err != nil {
-				failed.Add(1)
-			}
-		})
-	}
-	wg.Wait()
-	return int(failed.Load())
-}
-
 // RandomID is a short random hex string for names that must not collide
 // with an earlier run's.
 func RandomID() string {
@@ -216,4 +193,22 @@ func FreeAddr() string {
 func Machine() map[string]any {
 	return map[string]any{"cpus": runtime.NumCPU(), "goos": runtime.GOOS, "goarch": runtime.GOARCH, "go": runtime.Version(),
 		"at": time.Now().UTC().Format(time.RFC3339)}
+}
+
+// RawLimit measures the machine's raw limit for the PlaceOrder write: the
+// same transaction from concurrency clients straight to scratch databases on
+// the shard servers of topo (nothing downstream reads them).
+func RawLimit(ctx context.Context, topo shard.Topology, concurrency int, warmup, duration time.Duration) (Result, error) {
+	scratch, cleanup, err := Scratch(ctx, topo, "orderflow_rawlimit")
+	defer cleanup()
+	if err != nil {
+		return Result{}, err
+	}
+	pools, err := shard.Open(scratch, Pool)
+	if err != nil {
+		return Result{}, err
+	}
+	defer pools.Close()
+	var seq atomic.Int64
+	return Measure(ctx, "raw transaction (direct to the shards)", concurrency, warmup, duration, &seq, PlaceTx(pools)), nil
 }

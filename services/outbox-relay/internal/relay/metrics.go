@@ -51,7 +51,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 // shard, so the numbers survive a fail-over.
 func (m *Metrics) WatchBacklog(ctx context.Context, store *outbox.Store, interval time.Duration) {
 	for {
-		for _, s := range store.Stats(ctx) {
+		for _, s := range store.Backlog(ctx) {
 			if s.Err != nil {
 				continue
 			}

@@ -122,6 +122,14 @@ func TestAdminAPI(t *testing.T) {
 		}
 	})
 
+	t.Run("backlog gauges count waiting and failed rows", func(t *testing.T) {
+		testinfra.Eventually(t, 10*time.Second, func() bool {
+			return testinfra.MetricSum(t, addr, "orderflow_outbox_pending{") == 4 &&
+				testinfra.MetricSum(t, addr, "orderflow_outbox_failed{") == 10 &&
+				testinfra.MetricSum(t, addr, "orderflow_outbox_oldest_pending_age_seconds{") >= 2*60
+		}, "the backlog gauges do not show 2 pending and 5 failed rows per shard")
+	})
+
 	t.Run("list filters and pages across shards", func(t *testing.T) {
 		var ids []string
 		token2 := ""

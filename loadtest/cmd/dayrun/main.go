@@ -1,0 +1,333 @@
+// Command dayrun is the day-in-an-hour run against the running system
+// (make up): orders at a sustained rate for a duration, a share of them then
+// accepted or cancelled, while the outbox backlog, the projector's consumer
+// lag, throughput and latency are sampled every second. When the load stops
+// it waits until the relay and the projector have caught up and runs
+// `orderctl verify --since <start>`: every order placed in the run must have
+// all its events published and its MongoDB document at its final version.
+//
+//	go run ./loadtest/cmd/dayrun -rate 850 -duration 10m -out dayrun.json
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/orderflow/orderflow/loadtest/internal/bench"
+	"github.com/orderflow/orderflow/loadtest/internal/orderapi"
+	"github.com/orderflow/orderflow/shared/shard"
+)
+
+type options struct {
+	api          orderapi.Endpoints
+	rate         int
+	duration     time.Duration
+	day          int
+	changeShare  float64
+	freshEvery   int
+	pipeline     bench.Pipeline
+	drainTimeout time.Duration
+	rawTime      time.Duration
+	topology     string
+	mongoURI     string
+	out          string
+}
+
+func main() {
+	var o options
+	flag.StringVar(&o.api.Over, "over", "rest", "API to place and read over: rest or grpc")
+	flag.StringVar(&o.api.CommandREST, "command", "http://127.0.0.1:8080", "order-command REST base URL")
+	flag.StringVar(&o.api.QueryREST, "query", "http://127.0.0.1:8081", "order-query REST base URL")
+	flag.StringVar(&o.api.CommandGRPC, "command-grpc", "127.0.0.1:9090", "order-command gRPC address")
+	flag.StringVar(&o.api.QueryGRPC, "query-grpc", "127.0.0.1:9091", "order-query gRPC address")
+	flag.IntVar(&o.rate, "rate", 850, "orders placed per second")
+	flag.DurationVar(&o.duration, "duration", 10*time.Minute, "how long to place orders")
+	flag.IntVar(&o.day, "day", 3_000_000, "orders in a day of the reference system (for the projection)")
+	flag.Float64Var(&o.changeShare, "change-share", 0.2, "share of orders changed after placing (half accepted, half cancelled)")
+	flag.IntVar(&o.freshEvery, "fresh-every", 10, "read one order in this many back through the query API at its final version (freshness)")
+	flag.StringVar(&o.pipeline.RelayMetrics, "relay-metrics", "127.0.0.1:8082", "outbox-relay HTTP address (/metrics)")
+	flag.StringVar(&o.pipeline.ProjectorMetrics, "projector-metrics", "127.0.0.1:8083", "order-projector HTTP address (/metrics)")
+	flag.DurationVar(&o.drainTimeout, "drain-timeout", 15*time.Minute, "how long to wait for the pipeline to catch up after the load")
+	flag.DurationVar(&o.rawTime, "raw-time", 10*time.Second, "length of the raw-limit measurement before the run (0: skip)")
+	flag.StringVar(&o.topology, "topology", ".state/topology.json", "topology file (for verify)")
+	flag.StringVar(&o.mongoURI, "mongo", "mongodb://127.0.0.1:27017", "MongoDB URI (for verify)")
+	flag.StringVar(&o.out, "out", "", "write the results and the timeline as JSON here too")
+	flag.Parse()
+	if err := run(context.Background(), o); err != nil {
+		fmt.Fprintln(os.Stderr, "dayrun:", err)
+		os.Exit(1)
+	}
+}
+
+func say(format string, args ...any) { fmt.Fprintf(os.Stderr, "dayrun: "+format+"\n", args...) }
+
+// Sample is one second of the run.
+type Sample struct {
+	Second      int     `json:"second"`
+	Placed      int     `json:"placed"`
+	Changed     int     `json:"changed"`
+	Errors      int     `json:"errors"`
+	PlaceP99Ms  float64 `json:"placeP99Ms"`
+	FreshP99Ms  float64 `json:"freshP99Ms"`
+	Pending     float64 `json:"outboxPending"`
+	ConsumerLag float64 `json:"consumerLag"`
+}
+
+// Result is what the run found.
+type Result struct {
+	Machine         map[string]any `json:"machine"`
+	Over            string         `json:"over"`
+	RateAsked       int            `json:"rateAsked"`
+	Raw             bench.Result   `json:"raw"`
+	Seconds         float64        `json:"seconds"`
+	Placed          int            `json:"placed"`
+	Changed         int            `json:"changed"`
+	Errors          int            `json:"errors"`
+	Achieved        float64        `json:"achievedPerSecond"`
+	Place           bench.Result   `json:"place"`
+	Freshness       bench.Result   `json:"freshness"`
+	Stale           int            `json:"stale"`
+	MaxPending      float64        `json:"maxOutboxPending"`
+	MaxLag          float64        `json:"maxConsumerLag"`
+	DrainSeconds    float64        `json:"drainSeconds"`
+	Day             int            `json:"day"`
+	ProjectedDayMin float64        `json:"projectedDayMinutes"`
+	VerifyOK        bool           `json:"verifyOK"`
+	VerifyOutput    string         `json:"verifyOutput"`
+	Timeline        []Sample       `json:"timeline"`
+}
+
+// recorder gathers latencies, both for the whole run and per second.
+type recorder struct {
+	mu                    sync.Mutex
+	place, fresh          []time.Duration
+	secPlace, secFresh    []time.Duration
+	placed, changed, errs int
+	stale                 int
+	sec                   Sample
+}
+
+func (r *recorder) placedIn(d time.Duration) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.place, r.secPlace = append(r.place, d), append(r.secPlace, d)
+	r.placed++
+	r.sec.Placed++
+}
+
+func (r *recorder) freshIn(d time.Duration, visible bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.fresh, r.secFresh = append(r.fresh, d), append(r.secFresh, d)
+	if !visible {
+		r.stale++
+	}
+}
+
+func (r *recorder) count(changed, failed bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if changed {
+		r.changed++
+		r.sec.Changed++
+	}
+	if failed {
+		r.errs++
+		r.sec.Errors++
+	}
+}
+
+// second closes the current one-second sample.
+func (r *recorder) second(n int) Sample {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	s := r.sec
+	s.Second = n
+	slices.Sort(r.secPlace)
+	slices.Sort(r.secFresh)
+	s.PlaceP99Ms, s.FreshP99Ms = bench.Percentile(r.secPlace, 0.99), bench.Percentile(r.secFresh, 0.99)
+	r.sec, r.secPlace, r.secFresh = Sample{}, r.secPlace[:0], r.secFresh[:0]
+	return s
+}
+
+func run(ctx context.Context, o options) error {
+	api, err := orderapi.New(o.api)
+	if err != nil {
+		return err
+	}
+	defer api.Close()
+	verifier, err := buildOrderctl(ctx)
+	if err != nil {
+		return err
+	}
+	res := Result{Machine: bench.Machine(), Over: o.api.Over, RateAsked: o.rate, Day: o.day}
+	if o.rawTime > 0 {
+		say("raw limit: the PlaceOrder transaction straight to scratch databases, 32 clients, %s", o.rawTime)
+		topo, err := shard.LoadTopology(o.topology)
+		if err != nil {
+			return err
+		}
+		if res.Raw, err = bench.RawLimit(ctx, topo, 32, 2*time.Second, o.rawTime); err != nil {
+			return err
+		}
+	}
+	// Orders are selected for verify by placed_at, which the shards stamp
+	// in whole seconds; start the window a second early.
+	start := time.Now().UTC().Add(-time.Second).Truncate(time.Second)
+	runID := bench.RandomID()
+	rec := &recorder{}
+
+	say("placing %d orders/s for %s over %s", o.rate, o.duration, o.api.Over)
+	sampling, stopSampling := context.WithCancel(ctx)
+	var timeline []Sample
+	sampled := make(chan struct{})
+	go func() {
+		defer close(sampled)
+		tick := time.NewTicker(time.Second)
+		defer tick.Stop()
+		for n := 1; ; n++ {
+			select {
+			case <-sampling.Done():
+				return
+			case <-tick.C:
+			}
+			s := rec.second(n)
+			s.Pending, s.ConsumerLag, _ = o.pipeline.Backlog()
+			timeline = append(timeline, s)
+			if n%30 == 0 {
+				say("%4d s: %d placed/s, p99 %.0f ms, freshness p99 %.0f ms, outbox pending %.0f, consumer lag %.0f, errors so far %d",
+					n, s.Placed, s.PlaceP99Ms, s.FreshP99Ms, s.Pending, s.ConsumerLag, rec.errs)
+			}
+		}
+	}()
+
+	var seq atomic.Int64
+	loadStart := time.Now()
+	bench.Paced(ctx, o.rate, o.duration, &seq, func(ctx context.Context, i int64) error {
+		return oneOrder(ctx, api, rec, o, fmt.Sprintf("day-%s-%d", runID, i), i)
+	})
+	loaded := time.Since(loadStart)
+
+	say("load done; waiting for the relay and the projector to catch up")
+	drain, drained := o.pipeline.WaitDrained(ctx, o.drainTimeout)
+	res.DrainSeconds = drain.Seconds()
+	stopSampling()
+	<-sampled
+	if !drained {
+		say("the pipeline did not catch up within %s; verify will name what is behind", o.drainTimeout)
+	}
+
+	say("verifying every order placed since %s", start.Format(time.RFC3339))
+	verify := exec.CommandContext(ctx, verifier, "verify", "--since", start.Format(time.RFC3339), "--topology", o.topology, "--mongo", o.mongoURI)
+	out, verr := verify.CombinedOutput()
+	res.VerifyOK, res.VerifyOutput = verr == nil, lastLines(string(out), 12)
+
+	rec.mu.Lock()
+	res.Seconds, res.Placed, res.Changed, res.Errors, res.Stale = loaded.Seconds(), rec.placed, rec.changed, rec.errs, rec.stale
+	res.Achieved = float64(rec.placed) / loaded.Seconds()
+	res.Place = bench.Summarise("place", rec.place, loaded)
+	res.Freshness = bench.Summarise("freshness", rec.fresh, loaded)
+	rec.mu.Unlock()
+	res.Timeline = timeline
+	for _, s := range timeline {
+		res.MaxPending, res.MaxLag = max(res.MaxPending, s.Pending), max(res.MaxLag, s.ConsumerLag)
+	}
+	if res.Achieved > 0 {
+		res.ProjectedDayMin = (float64(o.day)/res.Achieved + res.DrainSeconds) / 60
+	}
+	printSummary(res, o)
+	if o.out != "" {
+		data, _ := json.MarshalIndent(res, "", "  ")
+		if err := os.WriteFile(o.out, data, 0o644); err != nil {
+			return err
+		}
+	}
+	if !res.VerifyOK {
+		return fmt.Errorf("verify found orders whose events or documents are not final:\n%s", res.VerifyOutput)
+	}
+	return nil
+}
+
+// oneOrder places an order, changes some of them (a customer cancelling,
+// a shop accepting) and reads every freshEvery-th back at its final version.
+func oneOrder(ctx context.Context, api orderapi.Client, rec *recorder, o options, requestID string, i int64) error {
+	t0 := time.Now()
+	no, err := api.Place(ctx, requestID, i)
+	if err != nil {
+		rec.count(false, true)
+		return err
+	}
+	rec.placedIn(time.Since(t0))
+	version := int64(1)
+	if r := rand.Float64(); r < o.changeShare {
+		change := api.Accept
+		if r < o.changeShare/2 {
+			change = api.Cancel
+		}
+		v, err := change(ctx, no)
+		if err != nil {
+			rec.count(false, true)
+			return err
+		}
+		version = v
+		rec.count(true, false)
+	}
+	if o.freshEvery > 0 && i%int64(o.freshEvery) == 0 {
+		written := time.Now()
+		visible, err := api.Read(ctx, no, version)
+		if err != nil {
+			rec.count(false, true)
+			return err
+		}
+		rec.freshIn(time.Since(written), visible)
+	}
+	return nil
+}
+
+func buildOrderctl(ctx context.Context) (string, error) {
+	dir, err := os.MkdirTemp("", "dayrun-")
+	if err != nil {
+		return "", err
+	}
+	bin := filepath.Join(dir, "orderctl")
+	if out, err := exec.CommandContext(ctx, "go", "build", "-o", bin, "./services/orderctl/cmd/orderctl").CombinedOutput(); err != nil {
+		return "", fmt.Errorf("building orderctl (run from the repository root): %v\n%s", err, out)
+	}
+	return bin, nil
+}
+
+func lastLines(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	return strings.Join(lines[max(0, len(lines)-n):], "\n")
+}
+
+func printSummary(r Result, o options) {
+	verdict := "**all final**"
+	if !r.VerifyOK {
+		verdict = "**MISMATCHES** (see below)"
+	}
+	fmt.Printf("over %s, %d orders/s asked for %.0f s, %.0f %% of orders then accepted or cancelled\n\n", r.Over, r.RateAsked, r.Seconds, 100*o.changeShare)
+	fmt.Printf("| measure | value |\n|---|---|\n")
+	fmt.Printf("| orders placed | %d (**%.0f/s** sustained), %d changed, %d errors |\n", r.Placed, r.Achieved, r.Changed, r.Errors)
+	if r.Raw.PerSecond > 0 {
+		fmt.Printf("| raw write limit, same run | %.0f tx/s; the sustained rate is **%.0f %%** of it |\n", r.Raw.PerSecond, 100*r.Achieved/r.Raw.PerSecond)
+	}
+	fmt.Printf("| PlaceOrder p50 / p99 | %.1f / %.1f ms |\n", r.Place.P50Ms, r.Place.P99Ms)
+	fmt.Printf("| freshness p50 / p99 (1 order in %d, at its final version) | %.1f / **%.1f ms**, %d not visible within the wait |\n", o.freshEvery, r.Freshness.P50Ms, r.Freshness.P99Ms, r.Stale)
+	fmt.Printf("| outbox backlog, max | %.0f rows |\n| consumer lag, max | %.0f events |\n", r.MaxPending, r.MaxLag)
+	fmt.Printf("| caught up after the load | %.1f s |\n", r.DrainSeconds)
+	fmt.Printf("| verify (every order of the run) | %s |\n", verdict)
+	fmt.Printf("| projected time for %d orders | **%.0f min** |\n\n", r.Day, r.ProjectedDayMin)
+	fmt.Printf("```\n%s\n```\n", r.VerifyOutput)
+}
