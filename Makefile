@@ -87,13 +87,19 @@ bench-command: up ## PlaceOrder throughput and latency (REST, gRPC) next to the 
 		|| { scripts/services up $(DOWNSTREAM); exit 1; }
 	scripts/services up $(DOWNSTREAM)
 
+# Waits until the relay and the projector have worked off what earlier steps
+# wrote, so no benchmark measures on cores busy with another's backlog.
+.PHONY: settle
+settle:
+	go run ./loadtest/cmd/settle
+
 .PHONY: bench-relay
-bench-relay: up ## Relay throughput from a backlog, commit-to-ack at a steady rate, impact on writers
+bench-relay: up settle ## Relay throughput from a backlog (ours and Watermill's), commit-to-ack at a steady rate, impact on writers
 	mkdir -p $(BENCH_OUT)
 	go run ./loadtest/cmd/relaybench -topology $(STATE)/topology.json -out $(BENCH_OUT)/relaybench.json | tee $(BENCH_OUT)/relaybench.md
 
 .PHONY: bench-read
-bench-read: up ## Freshness (PlaceOrder response to visible in the query API) at 200/500/1000 orders/s; projector backlog rate
+bench-read: up settle ## Freshness (PlaceOrder response to visible in the query API) at 200/500/1000 orders/s; projector backlog rate
 	mkdir -p $(BENCH_OUT)
 	go run ./loadtest/cmd/freshbench -topology $(STATE)/topology.json -out $(BENCH_OUT)/freshbench.json | tee $(BENCH_OUT)/freshbench.md
 
@@ -108,7 +114,7 @@ DAY_RATE ?= 850
 DAY_DURATION ?= 10m
 
 .PHONY: bench-day
-bench-day: up ## Day in an hour: DAY_RATE orders/s for DAY_DURATION, then verify every order's document is final
+bench-day: up settle ## Day in an hour: DAY_RATE orders/s for DAY_DURATION, then verify every order's document is final
 	mkdir -p $(BENCH_OUT)
 	go run ./loadtest/cmd/dayrun -rate $(DAY_RATE) -duration $(DAY_DURATION) -topology $(STATE)/topology.json \
 		-out $(BENCH_OUT)/dayrun.json | tee $(BENCH_OUT)/dayrun.md
@@ -119,7 +125,7 @@ K6_DURATION ?= 1m
 # k6 exits non-zero when a threshold is crossed; the report names which, so
 # the other benchmarks still run.
 .PHONY: bench-k6
-bench-k6: up ## The k6 steady scenario over REST and gRPC at K6_RATE iterations/s, summaries for the report
+bench-k6: up settle ## The k6 steady scenario over REST and gRPC at K6_RATE iterations/s, summaries for the report
 	mkdir -p $(BENCH_OUT)
 	for s in rest grpc; do \
 		(cd loadtest/k6 && ../../scripts/k6 run -q -e SCENARIO=steady -e RATE=$(K6_RATE) -e DURATION=$(K6_DURATION) \

@@ -22,6 +22,10 @@ type pipeline struct {
 	query       string
 	queryGRPC   string
 	projector   func() *proc
+	// relayHTTP serves the relay's /metrics (and its admin API).
+	relayHTTP string
+	// mongoDatabase holds the read side's documents.
+	mongoDatabase string
 	// topologyFile is what every service of the pipeline watches.
 	topologyFile string
 }
@@ -36,7 +40,8 @@ func startPipeline(t *testing.T) *pipeline {
 	p := &pipeline{t: t, command: addr(t), commandGRPC: addr(t), query: addr(t), queryGRPC: addr(t), topologyFile: file}
 	startProc(t, "order-command", p.command, "ORDERFLOW_TOPOLOGY_FILE="+file, "ORDERFLOW_HTTP_ADDR="+p.command,
 		"ORDERFLOW_GRPC_ADDR="+p.commandGRPC, "ORDERFLOW_LOG_LEVEL=warn")
-	startRelayProc(t, "relay", file, internal, "ORDERFLOW_RELAY_BATCH_SIZE=500")
+	p.relayHTTP = startRelayProc(t, "relay", file, internal, "ORDERFLOW_RELAY_BATCH_SIZE=500").http
+	p.mongoDatabase = db.Name()
 	group := testinfra.UniqueName(t, "projector")
 	p.projector = func() *proc {
 		http := addr(t)

@@ -83,6 +83,13 @@ func OpenDB(dsn string, cfg PoolConfig) (*sql.DB, error) {
 	mc.ParseTime = true
 	mc.Loc = time.UTC
 	mc.InterpolateParams = true
+	// The columns hold microseconds. A time.Time interpolated with
+	// nanoseconds is a literal MariaDB cannot use as an index range bound: the
+	// relay's cleanup (published_at < ?) then read every published row and
+	// stalled its shard for seconds a minute (measured at 600,000 rows).
+	if err := mc.Apply(mysql.TimeTruncate(time.Microsecond)); err != nil {
+		return nil, fmt.Errorf("dsn options: %w", err)
+	}
 	// Batches (see Batch) send several statements in one round trip. Values
 	// are always interpolated with escaping, never concatenated.
 	mc.MultiStatements = true

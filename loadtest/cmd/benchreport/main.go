@@ -152,6 +152,11 @@ func report(dir string) error {
 		return err
 	}
 	found = found || ok
+	ok, err = profileReport(dir, &md)
+	if err != nil {
+		return err
+	}
+	found = found || ok
 	if !found {
 		return fmt.Errorf("no benchmark results in %s", dir)
 	}

@@ -39,8 +39,11 @@ type options struct {
 	pipeline     bench.Pipeline
 	drainTimeout time.Duration
 	rawTime      time.Duration
+	profile      string
+	profileSecs  int
 	topology     string
 	mongoURI     string
+	mongoDB      string
 	out          string
 }
 
@@ -60,8 +63,12 @@ func main() {
 	flag.StringVar(&o.pipeline.ProjectorMetrics, "projector-metrics", "127.0.0.1:8083", "order-projector HTTP address (/metrics)")
 	flag.DurationVar(&o.drainTimeout, "drain-timeout", 15*time.Minute, "how long to wait for the pipeline to catch up after the load")
 	flag.DurationVar(&o.rawTime, "raw-time", 10*time.Second, "length of the raw-limit measurement before the run (0: skip)")
+	flag.StringVar(&o.profile, "profile", "order-command=127.0.0.1:8080,outbox-relay=127.0.0.1:8082,order-projector=127.0.0.1:8083,order-query=127.0.0.1:8081",
+		"services to CPU-profile a third of the way into the run (name=HTTP address, needs ORDERFLOW_PPROF=true); written next to -out")
+	flag.IntVar(&o.profileSecs, "profile-seconds", 30, "length of the CPU profiles")
 	flag.StringVar(&o.topology, "topology", ".state/topology.json", "topology file (for verify)")
 	flag.StringVar(&o.mongoURI, "mongo", "mongodb://127.0.0.1:27017", "MongoDB URI (for verify)")
+	flag.StringVar(&o.mongoDB, "mongo-database", "orderflow", "MongoDB database of the read side (for verify)")
 	flag.StringVar(&o.out, "out", "", "write the results and the timeline as JSON here too")
 	flag.Parse()
 	if err := run(context.Background(), o); err != nil {
@@ -105,6 +112,7 @@ type Result struct {
 	ProjectedDayMin float64        `json:"projectedDayMinutes"`
 	VerifyOK        bool           `json:"verifyOK"`
 	VerifyOutput    string         `json:"verifyOutput"`
+	Profiles        []string       `json:"profiles,omitempty"`
 	Timeline        []Sample       `json:"timeline"`
 }
 
@@ -167,6 +175,10 @@ func run(ctx context.Context, o options) error {
 		return err
 	}
 	defer api.Close()
+	targets, err := bench.ParseTargets(o.profile)
+	if err != nil {
+		return fmt.Errorf("-profile: %w", err)
+	}
 	verifier, err := buildOrderctl(ctx)
 	if err != nil {
 		return err
@@ -197,20 +209,44 @@ func run(ctx context.Context, o options) error {
 		tick := time.NewTicker(time.Second)
 		defer tick.Stop()
 		for n := 1; ; n++ {
+			last := false
 			select {
 			case <-sampling.Done():
-				return
+				last = true // the part-second since the last tick is a sample too
 			case <-tick.C:
 			}
 			s := rec.second(n)
 			s.Pending, s.ConsumerLag, _ = o.pipeline.Backlog()
 			timeline = append(timeline, s)
+			if last {
+				return
+			}
 			if n%30 == 0 {
 				say("%4d s: %d placed/s, p99 %.0f ms, freshness p99 %.0f ms, outbox pending %.0f, consumer lag %.0f, errors so far %d",
 					n, s.Placed, s.PlaceP99Ms, s.FreshP99Ms, s.Pending, s.ConsumerLag, rec.errs)
 			}
 		}
 	}()
+
+	profiled := make(chan []string, 1)
+	if o.out == "" || len(targets) == 0 || o.duration/3+time.Duration(o.profileSecs)*time.Second > o.duration {
+		profiled <- nil
+	} else {
+		go func() {
+			select {
+			case <-time.After(o.duration / 3):
+			case <-ctx.Done():
+				profiled <- nil
+				return
+			}
+			say("CPU profiles of %d services for %d s", len(targets), o.profileSecs)
+			files, err := bench.CPUProfiles(ctx, targets, o.profileSecs, filepath.Join(filepath.Dir(o.out), "profiles"))
+			if err != nil {
+				say("%v", err)
+			}
+			profiled <- files
+		}()
+	}
 
 	var seq atomic.Int64
 	loadStart := time.Now()
@@ -229,7 +265,7 @@ func run(ctx context.Context, o options) error {
 	}
 
 	say("verifying every order placed since %s", start.Format(time.RFC3339))
-	verify := exec.CommandContext(ctx, verifier, "verify", "--since", start.Format(time.RFC3339), "--topology", o.topology, "--mongo", o.mongoURI)
+	verify := exec.CommandContext(ctx, verifier, "verify", "--since", start.Format(time.RFC3339), "--topology", o.topology, "--mongo", o.mongoURI, "--mongo-database", o.mongoDB)
 	out, verr := verify.CombinedOutput()
 	res.VerifyOK, res.VerifyOutput = verr == nil, lastLines(string(out), 12)
 
@@ -240,6 +276,7 @@ func run(ctx context.Context, o options) error {
 	res.Freshness = bench.Summarise("freshness", rec.fresh, loaded)
 	rec.mu.Unlock()
 	res.Timeline = timeline
+	res.Profiles = <-profiled
 	for _, s := range timeline {
 		res.MaxPending, res.MaxLag = max(res.MaxPending, s.Pending), max(res.MaxLag, s.ConsumerLag)
 	}
@@ -248,6 +285,9 @@ func run(ctx context.Context, o options) error {
 	}
 	printSummary(res, o)
 	if o.out != "" {
+		if err := os.MkdirAll(filepath.Dir(o.out), 0o755); err != nil {
+			return err
+		}
 		data, _ := json.MarshalIndent(res, "", "  ")
 		if err := os.WriteFile(o.out, data, 0o644); err != nil {
 			return err
@@ -330,4 +370,7 @@ func printSummary(r Result, o options) {
 	fmt.Printf("| verify (every order of the run) | %s |\n", verdict)
 	fmt.Printf("| projected time for %d orders | **%.0f min** |\n\n", r.Day, r.ProjectedDayMin)
 	fmt.Printf("```\n%s\n```\n", r.VerifyOutput)
+	if len(r.Profiles) > 0 {
+		fmt.Printf("\nCPU profiles (go tool pprof -top FILE): %s\n", strings.Join(r.Profiles, ", "))
+	}
 }
