@@ -11,41 +11,13 @@ import (
 	"github.com/orderflow/orderflow/loadtest/internal/bench"
 )
 
-type dayFile struct {
-	Over            string       `json:"over"`
-	RateAsked       int          `json:"rateAsked"`
-	Raw             bench.Result `json:"raw"`
-	Seconds         float64      `json:"seconds"`
-	Placed          int          `json:"placed"`
-	Changed         int          `json:"changed"`
-	Errors          int          `json:"errors"`
-	Achieved        float64      `json:"achievedPerSecond"`
-	Place           bench.Result `json:"place"`
-	Freshness       bench.Result `json:"freshness"`
-	Stale           int          `json:"stale"`
-	MaxPending      float64      `json:"maxOutboxPending"`
-	MaxLag          float64      `json:"maxConsumerLag"`
-	DrainSeconds    float64      `json:"drainSeconds"`
-	Day             int          `json:"day"`
-	ProjectedDayMin float64      `json:"projectedDayMinutes"`
-	VerifyOK        bool         `json:"verifyOK"`
-	Timeline        []struct {
-		Second      int     `json:"second"`
-		Placed      int     `json:"placed"`
-		PlaceP99Ms  float64 `json:"placeP99Ms"`
-		FreshP99Ms  float64 `json:"freshP99Ms"`
-		Pending     float64 `json:"outboxPending"`
-		ConsumerLag float64 `json:"consumerLag"`
-	} `json:"timeline"`
-}
-
 // dayReport adds the day-in-an-hour run (dayrun.json) and its charts over time.
 func dayReport(dir string, md *strings.Builder) (bool, error) {
 	f := filepath.Join(dir, "dayrun.json")
 	if !exists(f) {
 		return false, nil
 	}
-	var d dayFile
+	var d bench.DayResult
 	if err := readJSON(f, &d); err != nil {
 		return false, err
 	}

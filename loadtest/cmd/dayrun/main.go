@@ -79,43 +79,6 @@ func main() {
 
 func say(format string, args ...any) { fmt.Fprintf(os.Stderr, "dayrun: "+format+"\n", args...) }
 
-// Sample is one second of the run.
-type Sample struct {
-	Second      int     `json:"second"`
-	Placed      int     `json:"placed"`
-	Changed     int     `json:"changed"`
-	Errors      int     `json:"errors"`
-	PlaceP99Ms  float64 `json:"placeP99Ms"`
-	FreshP99Ms  float64 `json:"freshP99Ms"`
-	Pending     float64 `json:"outboxPending"`
-	ConsumerLag float64 `json:"consumerLag"`
-}
-
-// Result is what the run found.
-type Result struct {
-	Machine         map[string]any `json:"machine"`
-	Over            string         `json:"over"`
-	RateAsked       int            `json:"rateAsked"`
-	Raw             bench.Result   `json:"raw"`
-	Seconds         float64        `json:"seconds"`
-	Placed          int            `json:"placed"`
-	Changed         int            `json:"changed"`
-	Errors          int            `json:"errors"`
-	Achieved        float64        `json:"achievedPerSecond"`
-	Place           bench.Result   `json:"place"`
-	Freshness       bench.Result   `json:"freshness"`
-	Stale           int            `json:"stale"`
-	MaxPending      float64        `json:"maxOutboxPending"`
-	MaxLag          float64        `json:"maxConsumerLag"`
-	DrainSeconds    float64        `json:"drainSeconds"`
-	Day             int            `json:"day"`
-	ProjectedDayMin float64        `json:"projectedDayMinutes"`
-	VerifyOK        bool           `json:"verifyOK"`
-	VerifyOutput    string         `json:"verifyOutput"`
-	Profiles        []string       `json:"profiles,omitempty"`
-	Timeline        []Sample       `json:"timeline"`
-}
-
 // recorder gathers latencies, both for the whole run and per second.
 type recorder struct {
 	mu                    sync.Mutex
@@ -123,7 +86,7 @@ type recorder struct {
 	secPlace, secFresh    []time.Duration
 	placed, changed, errs int
 	stale                 int
-	sec                   Sample
+	sec                   bench.DaySample
 }
 
 func (r *recorder) placedIn(d time.Duration) {
@@ -157,7 +120,7 @@ func (r *recorder) count(changed, failed bool) {
 }
 
 // second closes the current one-second sample.
-func (r *recorder) second(n int) Sample {
+func (r *recorder) second(n int) bench.DaySample {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	s := r.sec
@@ -165,7 +128,7 @@ func (r *recorder) second(n int) Sample {
 	slices.Sort(r.secPlace)
 	slices.Sort(r.secFresh)
 	s.PlaceP99Ms, s.FreshP99Ms = bench.Percentile(r.secPlace, 0.99), bench.Percentile(r.secFresh, 0.99)
-	r.sec, r.secPlace, r.secFresh = Sample{}, r.secPlace[:0], r.secFresh[:0]
+	r.sec, r.secPlace, r.secFresh = bench.DaySample{}, r.secPlace[:0], r.secFresh[:0]
 	return s
 }
 
@@ -183,7 +146,7 @@ func run(ctx context.Context, o options) error {
 	if err != nil {
 		return err
 	}
-	res := Result{Machine: bench.Machine(), Over: o.api.Over, RateAsked: o.rate, Day: o.day}
+	res := bench.DayResult{Machine: bench.Machine(), Over: o.api.Over, RateAsked: o.rate, Day: o.day}
 	if o.rawTime > 0 {
 		say("raw limit: the PlaceOrder transaction straight to scratch databases, 32 clients, %s", o.rawTime)
 		topo, err := shard.LoadTopology(o.topology)
@@ -202,7 +165,7 @@ func run(ctx context.Context, o options) error {
 
 	say("placing %d orders/s for %s over %s", o.rate, o.duration, o.api.Over)
 	sampling, stopSampling := context.WithCancel(ctx)
-	var timeline []Sample
+	var timeline []bench.DaySample
 	sampled := make(chan struct{})
 	go func() {
 		defer close(sampled)
@@ -352,7 +315,7 @@ func lastLines(s string, n int) string {
 	return strings.Join(lines[max(0, len(lines)-n):], "\n")
 }
 
-func printSummary(r Result, o options) {
+func printSummary(r bench.DayResult, o options) {
 	verdict := "**all final**"
 	if !r.VerifyOK {
 		verdict = "**MISMATCHES** (see below)"
