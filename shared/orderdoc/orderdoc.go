@@ -52,6 +52,12 @@ type Document struct {
 	Shard string `bson:"shard"`
 	// ProjectedAt is when the projector wrote this version.
 	ProjectedAt time.Time `bson:"projectedAt"`
+	// ExternalVersion is the highest version whose external event was
+	// published before this document was written: the projector publishes a
+	// batch's external events first and records them with the document in
+	// the same write, so a crash in between republishes (same event ids)
+	// rather than losing an event.
+	ExternalVersion int32 `bson:"externalVersion"`
 }
 
 // Index names, so a test can assert they exist.

@@ -36,12 +36,23 @@ type DocState struct {
 // Store is the MongoDB collection of order documents.
 type Store interface {
 	States(ctx context.Context, orderNos []int64) (map[int64]DocState, error)
-	// Write stores each document as a compare-and-set on the version read
-	// (read[orderNo], 0 for none) and returns how many found it changed.
-	Write(ctx context.Context, docs []orderdoc.Document, read map[int64]int32) (conflicts int, err error)
-	// MarkExternal records, per order, the highest version whose external
-	// event was published.
-	MarkExternal(ctx context.Context, versions map[int64]int32) error
+	// Write applies a batch in one round trip: each document as a
+	// compare-and-set on the version read (Write.Read, 0 for none), and each
+	// external-only mark raising externalVersion. It returns how many
+	// documents it found changed meanwhile.
+	Write(ctx context.Context, w Write) (conflicts int, err error)
+}
+
+// Write is one batch's change to the read side.
+type Write struct {
+	// Docs are the documents to store, each with its ExternalVersion set.
+	Docs []orderdoc.Document
+	// Read is the version each document was read at (0: absent).
+	Read map[int64]int32
+	// ExternalOnly raises externalVersion of documents that are current but
+	// whose external events lag (a document written before they were
+	// recorded with it).
+	ExternalOnly map[int64]int32
 }
 
 // External publishes external events, all or an error.
@@ -84,9 +95,11 @@ func New(src Source, store Store, external External, now func() time.Time, refre
 	return &Projector{source: src, store: store, external: external, now: now, refresh: refresh}
 }
 
-// Project applies a batch: one read per shard, one read and one bulk write to
-// MongoDB, then the external events. An error leaves nothing half-done that
-// a retry of the same batch would not finish.
+// Project applies a batch: one read per shard, then one read and one bulk
+// write to MongoDB, with the batch's external events published in between.
+// They go out before the write that records them, so an error or a crash
+// leaves nothing that a retry of the same batch would not finish: at worst it
+// publishes an event again, under the same id.
 func (p *Projector) Project(ctx context.Context, events []*eventsv1.OrderEvent) (Result, error) {
 	var res Result
 	seen := map[int64]bool{}
@@ -122,29 +135,37 @@ func (p *Projector) Project(ctx context.Context, events []*eventsv1.OrderEvent) 
 		return res, fmt.Errorf("reading documents: %w", err)
 	}
 	now := p.now().UTC()
-	var docs []orderdoc.Document
-	read := map[int64]int32{}
+	w := Write{Read: map[int64]int32{}, ExternalOnly: map[int64]int32{}}
 	var external []*eventsv1.OrderExternalEvent
-	marks := map[int64]int32{}
 	for _, no := range present {
 		o, st := orders[no], states[no]
-		if o.Version > st.Version {
-			docs = append(docs, Document(o, now))
-			read[no] = st.Version
-		} else {
-			res.Current++
-		}
 		if o.Version > st.ExternalVersion {
 			for v := st.ExternalVersion + 1; v <= o.Version; v++ {
 				if ev, ok := ExternalEvent(o, v); ok {
 					external = append(external, ev)
 				}
 			}
-			marks[no] = o.Version
+		}
+		switch {
+		case o.Version > st.Version:
+			d := Document(o, now)
+			d.ExternalVersion = o.Version
+			w.Docs = append(w.Docs, d)
+			w.Read[no] = st.Version
+		case o.Version > st.ExternalVersion:
+			res.Current++
+			w.ExternalOnly[no] = o.Version
+		default:
+			res.Current++
 		}
 	}
-	if len(docs) > 0 {
-		conflicts, err := p.store.Write(ctx, docs, read)
+	if len(external) > 0 {
+		if err := p.external.Publish(ctx, external); err != nil {
+			return res, fmt.Errorf("publishing external events: %w", err)
+		}
+	}
+	if len(w.Docs) > 0 || len(w.ExternalOnly) > 0 {
+		conflicts, err := p.store.Write(ctx, w)
 		if err != nil {
 			return res, fmt.Errorf("writing documents: %w", err)
 		}
@@ -152,17 +173,7 @@ func (p *Projector) Project(ctx context.Context, events []*eventsv1.OrderEvent) 
 			return res, fmt.Errorf("%w: %d documents", ErrConflict, conflicts)
 		}
 	}
-	res.Projected = len(docs)
-	if len(external) > 0 {
-		if err := p.external.Publish(ctx, external); err != nil {
-			return res, fmt.Errorf("publishing external events: %w", err)
-		}
-	}
-	if len(marks) > 0 {
-		if err := p.store.MarkExternal(ctx, marks); err != nil {
-			return res, fmt.Errorf("recording external events: %w", err)
-		}
-	}
+	res.Projected = len(w.Docs)
 	res.External = len(external)
 	return res, nil
 }

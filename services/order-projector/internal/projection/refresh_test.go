@@ -29,11 +29,10 @@ type fakeStore struct{ written []orderdoc.Document }
 func (f *fakeStore) States(context.Context, []int64) (map[int64]projection.DocState, error) {
 	return map[int64]projection.DocState{}, nil
 }
-func (f *fakeStore) Write(_ context.Context, docs []orderdoc.Document, _ map[int64]int32) (int, error) {
-	f.written = append(f.written, docs...)
+func (f *fakeStore) Write(_ context.Context, w projection.Write) (int, error) {
+	f.written = append(f.written, w.Docs...)
 	return 0, nil
 }
-func (f *fakeStore) MarkExternal(context.Context, map[int64]int32) error { return nil }
 
 type noExternal struct{}
 

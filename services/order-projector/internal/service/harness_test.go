@@ -47,7 +47,7 @@ func (e *env) config() service.Config {
 		HTTPAddr: "127.0.0.1:0", LogLevel: "info", Shard: testinfra.TestPool(),
 		KafkaBrokers: strings.Join(testinfra.KafkaBrokers(), ","), Group: e.group, Topic: e.internal,
 		ExternalTopic: e.external, DLQTopic: e.dlq, MongoURI: testinfra.MongoURI(), MongoDatabase: e.db.Name(),
-		BatchSize: 100, BatchLinger: 5 * time.Millisecond, MaxAttempts: 3, RetryBase: 10 * time.Millisecond,
+		BatchSize: 100, Lanes: 2, BatchLinger: 5 * time.Millisecond, MaxAttempts: 3, RetryBase: 10 * time.Millisecond,
 		OutageWait: 100 * time.Millisecond, ShutdownTimeout: 5 * time.Second, Retention: 720 * time.Hour,
 	}
 }

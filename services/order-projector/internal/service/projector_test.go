@@ -10,6 +10,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	eventsv1 "github.com/orderflow/orderflow/shared/gen/orderflow/events/v1"
+	"github.com/orderflow/orderflow/shared/kafkax"
 	"github.com/orderflow/orderflow/shared/shard"
 	"github.com/orderflow/orderflow/shared/testinfra"
 )
@@ -188,7 +189,7 @@ func TestTwoProjectorsSharePartitions(t *testing.T) {
 		n, _ := e.db.Collection("orders").CountDocuments(t.Context(), map[string]any{})
 		return n == 200
 	}, "not every order projected")
-	// A batch is counted after its external events, a moment after its
+	// A batch is counted once its write returns, a moment after its
 	// documents are visible.
 	var ma, mb float64
 	testinfra.Eventually(t, 30*time.Second, func() bool {
@@ -198,5 +199,53 @@ func TestTwoProjectorsSharePartitions(t *testing.T) {
 	}, "the projectors counted %v and %v applied events, want 200 together", ma, mb)
 	if ma == 0 || mb == 0 {
 		t.Errorf("projector a applied %v events, b %v: want both to share the 200", ma, mb)
+	}
+}
+
+// A lane batches the events of all its partitions together, and once they
+// are applied every partition's offset is committed.
+func TestALaneBatchesAcrossPartitionsAndCommitsEach(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, testinfra.Shards(t, 2))
+	var msgs []*sarama.ProducerMessage
+	for no := int64(1); no <= 40; no++ {
+		o := order{no: no, version: 1}
+		e.writeOrder(o)
+		msgs = append(msgs, internalEvent(o, 1))
+	}
+	e.produce(msgs...) // spread over the 4 partitions by key
+	cfg := e.config()
+	cfg.Lanes, cfg.BatchLinger = 1, 300*time.Millisecond // a linger no scheduling delay outlasts
+	p, stop := e.start(cfg)
+	testinfra.Eventually(t, 30*time.Second, func() bool {
+		return testinfra.MetricSum(t, p.HTTPAddr(), `orderflow_projector_events_total{result="applied"}`) == 40
+	}, "not every event applied")
+	if batches := testinfra.MetricSum(t, p.HTTPAddr(), "orderflow_projector_batch_events_count"); batches < 1 || batches >= 4 {
+		t.Errorf("%v batches for 40 events on 4 partitions: want fewer batches than partitions", batches)
+	}
+	stop()
+
+	client, err := sarama.NewClient(testinfra.KafkaBrokers(), kafkax.NewConfig("projector-test"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	admin, err := sarama.NewClusterAdminFromClient(client)
+	if err != nil {
+		t.Fatal(err)
+	}
+	parts := []int32{0, 1, 2, 3}
+	committed, err := admin.ListConsumerGroupOffsets(e.group, map[string][]int32{e.internal: parts})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, part := range parts {
+		end, err := client.GetOffset(e.internal, part, sarama.OffsetNewest)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := committed.GetBlock(e.internal, part); got == nil || got.Offset != end {
+			t.Errorf("partition %d: committed %+v, want offset %d (everything applied)", part, got, end)
+		}
 	}
 }

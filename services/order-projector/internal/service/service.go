@@ -53,6 +53,9 @@ type Config struct {
 	// BatchSize and BatchLinger shape the batches.
 	BatchSize   int           `env:"PROJECTOR_BATCH_SIZE" envDefault:"500"`
 	BatchLinger time.Duration `env:"PROJECTOR_BATCH_LINGER" envDefault:"5ms"`
+	// Lanes is how many batches are applied at once; the instance's
+	// partitions are dealt round them.
+	Lanes int `env:"PROJECTOR_LANES" envDefault:"2"`
 	// MaxAttempts failed applications send an event to the dead-letter topic.
 	MaxAttempts int `env:"PROJECTOR_MAX_ATTEMPTS" envDefault:"5"`
 	// RetryBase is the first wait between attempts.
@@ -77,8 +80,8 @@ type Config struct {
 // Validate checks what parsing does not.
 func (c *Config) Validate() error {
 	var errs []error
-	if c.BatchSize < 1 || c.MaxAttempts < 1 {
-		errs = append(errs, errors.New("ORDERFLOW_PROJECTOR_BATCH_SIZE and ORDERFLOW_PROJECTOR_MAX_ATTEMPTS must be at least 1"))
+	if c.BatchSize < 1 || c.MaxAttempts < 1 || c.Lanes < 1 {
+		errs = append(errs, errors.New("ORDERFLOW_PROJECTOR_BATCH_SIZE, _MAX_ATTEMPTS and _LANES must be at least 1"))
 	}
 	if c.BatchLinger <= 0 || c.RetryBase <= 0 || c.OutageWait <= 0 {
 		errs = append(errs, errors.New("ORDERFLOW_PROJECTOR_BATCH_LINGER, _RETRY_BASE and _OUTAGE_WAIT must be positive"))
@@ -167,7 +170,7 @@ func New(ctx context.Context, cfg Config, topo shard.Topology, logger *slog.Logg
 		return mongox.Ping(ctx, s.mongo)
 	}
 	s.handler = kafka.NewHandler(projector, s.producer, outage, kafka.HandlerConfig{
-		BatchSize: cfg.BatchSize, Linger: cfg.BatchLinger, MaxAttempts: cfg.MaxAttempts, RetryBase: cfg.RetryBase, OutageWait: cfg.OutageWait,
+		BatchSize: cfg.BatchSize, Lanes: cfg.Lanes, Linger: cfg.BatchLinger, MaxAttempts: cfg.MaxAttempts, RetryBase: cfg.RetryBase, OutageWait: cfg.OutageWait,
 	}, kafka.NewMetrics(registry), logger)
 
 	ready := func(ctx context.Context) map[string]error {

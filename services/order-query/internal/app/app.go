@@ -22,8 +22,9 @@ type Store interface {
 	// descending, then order number descending, starting strictly after
 	// q.After when it is set.
 	List(ctx context.Context, q ListQuery) ([]orderdoc.Document, error)
-	// Versions returns the version of each given order that has a document.
-	Versions(ctx context.Context, orderNos []int64) (map[int64]int32, error)
+	// Documents returns the document of each given order that has one, in
+	// one query.
+	Documents(ctx context.Context, orderNos []int64) (map[int64]*orderdoc.Document, error)
 }
 
 // ListQuery selects a page of orders. Exactly one of UserID and ShopID is
@@ -125,6 +126,8 @@ func (s *Service) GetOrder(ctx context.Context, orderNo int64, minVersion int32)
 	wt := s.waiters.add(orderNo, minVersion)
 	select {
 	case <-wt.done:
+		// The poll that released the wait read the document: no read again.
+		return found(wt.doc, false)
 	case <-waitCtx.Done():
 		s.waiters.remove(orderNo, wt)
 		if err := ctx.Err(); err != nil {

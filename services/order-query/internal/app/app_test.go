@@ -42,21 +42,21 @@ func (f *fakeStore) Get(_ context.Context, orderNo int64) (*orderdoc.Document, e
 	return &orderdoc.Document{OrderNo: orderNo, Version: v}, nil
 }
 
-// Versions is one more read of the sequence, for every order asked about.
-func (f *fakeStore) Versions(_ context.Context, orderNos []int64) (map[int64]int32, error) {
+// Documents is one more read of the sequence, for every order asked about.
+func (f *fakeStore) Documents(_ context.Context, orderNos []int64) (map[int64]*orderdoc.Document, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.getErr != nil {
 		return nil, f.getErr
 	}
 	f.gets++
-	out := map[int64]int32{}
+	out := map[int64]*orderdoc.Document{}
 	if len(f.versions) == 0 {
 		return out, nil
 	}
 	if v := f.versions[min(f.gets, len(f.versions))-1]; v != 0 {
 		for _, no := range orderNos {
-			out[no] = v
+			out[no] = &orderdoc.Document{OrderNo: no, Version: v}
 		}
 	}
 	return out, nil
@@ -137,15 +137,17 @@ func TestGetOrder(t *testing.T) {
 	}
 }
 
-// countingStore counts version queries and answers version 2 for every
-// order once asked ready.
+// countingStore counts reads of one document and polls, and answers
+// version 2 for every order once asked ready.
 type countingStore struct {
 	fakeStore
+	gets  atomic.Int64
 	polls atomic.Int64
 	ready atomic.Bool
 }
 
 func (c *countingStore) Get(_ context.Context, orderNo int64) (*orderdoc.Document, error) {
+	c.gets.Add(1)
 	v := int32(1)
 	if c.ready.Load() {
 		v = 2
@@ -153,19 +155,19 @@ func (c *countingStore) Get(_ context.Context, orderNo int64) (*orderdoc.Documen
 	return &orderdoc.Document{OrderNo: orderNo, Version: v}, nil
 }
 
-func (c *countingStore) Versions(_ context.Context, orderNos []int64) (map[int64]int32, error) {
+func (c *countingStore) Documents(_ context.Context, orderNos []int64) (map[int64]*orderdoc.Document, error) {
 	c.polls.Add(1)
-	out := map[int64]int32{}
+	out := map[int64]*orderdoc.Document{}
 	if c.ready.Load() {
 		for _, no := range orderNos {
-			out[no] = 2
+			out[no] = &orderdoc.Document{OrderNo: no, Version: 2}
 		}
 	}
 	return out, nil
 }
 
-// Many reads waiting at once cost one version query per poll interval, not
-// one each.
+// Many reads waiting at once cost one query per poll interval, not one
+// each, and a released read answers with the document the poll read.
 func TestWaitingReadsShareOneQueryPerPoll(t *testing.T) {
 	t.Parallel()
 	store := &countingStore{}
@@ -198,7 +200,10 @@ func TestWaitingReadsShareOneQueryPerPoll(t *testing.T) {
 		}
 	}
 	if polled < 20 || polled > 10*20 {
-		t.Errorf("%d version queries while %d reads waited through about 20 polls; want one query per poll", polled, readers)
+		t.Errorf("%d polls while %d reads waited through about 20 polls; want one query per poll", polled, readers)
+	}
+	if gets := store.gets.Load(); gets != readers {
+		t.Errorf("%d single-document reads for %d waiting reads: want one each (the first look), none after the wait", gets, readers)
 	}
 }
 

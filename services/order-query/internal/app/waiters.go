@@ -4,6 +4,8 @@ import (
 	"context"
 	"sync"
 	"time"
+
+	"github.com/orderflow/orderflow/shared/orderdoc"
 )
 
 // waiters serves every read that waits for a version with one query per
@@ -19,7 +21,9 @@ type waiters struct {
 }
 
 type waiter struct {
-	min  int32
+	min int32
+	// doc is the document that reached min, set before done is closed.
+	doc  *orderdoc.Document
 	done chan struct{}
 }
 
@@ -68,8 +72,9 @@ func (w *waiters) run(ctx context.Context) {
 	}
 }
 
-// poll reads the versions of every awaited order in one query and releases
-// the waits that are satisfied. A failed read leaves them waiting; each ends
+// poll reads the documents of every awaited order in one query and hands
+// each satisfied wait its document, so that the released read needs no
+// query of its own. A failed read leaves them waiting; each ends
 // by its own deadline at the latest.
 func (w *waiters) poll(ctx context.Context) {
 	w.mu.Lock()
@@ -81,17 +86,18 @@ func (w *waiters) poll(ctx context.Context) {
 	if len(nos) == 0 {
 		return
 	}
-	versions, err := w.store.Versions(ctx, nos)
+	docs, err := w.store.Documents(ctx, nos)
 	if err != nil {
 		return
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	for no, v := range versions {
+	for no, doc := range docs {
 		list := w.pending[no]
 		kept := list[:0]
 		for _, wt := range list {
-			if v >= wt.min {
+			if doc.Version >= wt.min {
+				wt.doc = doc
 				close(wt.done)
 			} else {
 				kept = append(kept, wt)

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
+	"sync"
 	"time"
 
 	"github.com/IBM/sarama"
@@ -25,6 +27,13 @@ type Projector interface {
 type HandlerConfig struct {
 	// BatchSize is the most events applied at once.
 	BatchSize int
+	// Lanes is how many batches are applied at once. The partitions an
+	// instance holds are dealt round the lanes, and each lane batches the
+	// events of all its partitions together: per-partition batches would be
+	// a few events each at peak (the topic has many partitions), and every
+	// batch costs the same round trips to the shards, MongoDB and Kafka
+	// whatever its size.
+	Lanes int
 	// Linger is how long a batch waits for more events after its first.
 	Linger time.Duration
 	// MaxAttempts failed applications send an event to the dead-letter topic.
@@ -38,7 +47,7 @@ type HandlerConfig struct {
 
 // Handler is the sarama consumer-group handler of the projector. Offsets are
 // marked only after a batch's documents are written (or its poison events
-// dead-lettered), so a crash replays at most the batch in flight, which the
+// dead-lettered), so a crash replays at most the batches in flight, which the
 // version guards make harmless.
 type Handler struct {
 	projector Projector
@@ -48,60 +57,115 @@ type Handler struct {
 	metrics   *Metrics
 	logger    *slog.Logger
 	now       func() time.Time
+
+	// The session's lanes, set by Setup and drained by Cleanup (sarama
+	// runs one session at a time per handler).
+	lanes   map[int32]chan claimed
+	running sync.WaitGroup
+}
+
+// claimed is a message with the claim it came from (for its partition's lag).
+type claimed struct {
+	msg   *sarama.ConsumerMessage
+	claim sarama.ConsumerGroupClaim
 }
 
 // NewHandler returns the handler. outage tells whether the store is
 // unreachable as a whole (nil when it answers).
 func NewHandler(p Projector, producer *Producer, outage func(ctx context.Context) error, cfg HandlerConfig, m *Metrics, logger *slog.Logger) *Handler {
+	cfg.Lanes = max(cfg.Lanes, 1)
 	return &Handler{projector: p, producer: producer, outage: outage, cfg: cfg, metrics: m, logger: logger, now: time.Now}
 }
 
-// Setup is called when partitions are assigned.
+// Setup is called when partitions are assigned: it deals them round the
+// lanes and starts them.
 func (h *Handler) Setup(s sarama.ConsumerGroupSession) error {
 	h.logger.Info("partitions assigned", slog.Any("claims", s.Claims()))
-	n := 0
-	for _, parts := range s.Claims() {
-		n += len(parts)
+	var parts []int32
+	for _, ps := range s.Claims() {
+		parts = append(parts, ps...)
 	}
-	h.metrics.assigned.Set(float64(n))
+	slices.Sort(parts)
+	h.metrics.assigned.Set(float64(len(parts)))
+	lanes := make([]chan claimed, min(h.cfg.Lanes, max(len(parts), 1)))
+	for i := range lanes {
+		lanes[i] = make(chan claimed, h.cfg.BatchSize)
+		h.running.Go(func() { h.runLane(s, lanes[i]) })
+	}
+	h.lanes = make(map[int32]chan claimed, len(parts))
+	for i, p := range parts {
+		h.lanes[p] = lanes[i%len(lanes)]
+	}
 	return nil
 }
 
-// Cleanup is called when partitions are revoked.
+// Cleanup is called when partitions are revoked, after every ConsumeClaim
+// returned and the session's context ended: it waits for the lanes to
+// finish or abandon their batches, so that their marks precede the final
+// offset commit.
 func (h *Handler) Cleanup(sarama.ConsumerGroupSession) error {
+	h.running.Wait()
 	h.metrics.assigned.Set(0)
 	return nil
 }
 
-// ConsumeClaim applies one partition's events in batches until the claim ends.
+// ConsumeClaim hands one partition's events to its lane until the claim ends.
 func (h *Handler) ConsumeClaim(s sarama.ConsumerGroupSession, claim sarama.ConsumerGroupClaim) error {
-	lag := h.metrics.lag.WithLabelValues(claim.Topic(), fmt.Sprint(claim.Partition()))
+	lane := h.lanes[claim.Partition()]
 	for {
-		batch, open := h.collect(s.Context(), claim.Messages())
-		if len(batch) > 0 {
-			if err := h.apply(s.Context(), batch); err != nil {
-				return nil // the session ends (rebalance or shutdown); the batch stays unmarked
+		select {
+		case msg, ok := <-claim.Messages():
+			if !ok {
+				return nil
 			}
-			last := batch[len(batch)-1]
-			s.MarkMessage(last, "")
-			lag.Set(float64(claim.HighWaterMarkOffset() - last.Offset - 1))
-		}
-		if !open {
+			select {
+			case lane <- claimed{msg: msg, claim: claim}:
+			case <-s.Context().Done():
+				return nil
+			}
+		case <-s.Context().Done():
 			return nil
 		}
 	}
 }
 
-// collect waits for a first message, then takes more until the batch is
-// full or Linger passes.
-func (h *Handler) collect(ctx context.Context, in <-chan *sarama.ConsumerMessage) ([]*sarama.ConsumerMessage, bool) {
-	var batch []*sarama.ConsumerMessage
-	select {
-	case msg, ok := <-in:
-		if !ok {
-			return nil, false
+// runLane applies its partitions' events in batches until the session ends,
+// marking each partition's last event of a batch once the batch is applied.
+func (h *Handler) runLane(s sarama.ConsumerGroupSession, in <-chan claimed) {
+	for {
+		batch, open := h.collect(s.Context(), in)
+		if len(batch) > 0 {
+			msgs := make([]*sarama.ConsumerMessage, len(batch))
+			for i, c := range batch {
+				msgs[i] = c.msg
+			}
+			h.metrics.batchEvents.Observe(float64(len(batch)))
+			if err := h.apply(s.Context(), msgs); err != nil {
+				return // the session ends (rebalance or shutdown); the batch stays unmarked
+			}
+			last := map[int32]claimed{}
+			for _, c := range batch {
+				last[c.msg.Partition] = c // a partition's events arrive in offset order
+			}
+			for _, c := range last {
+				s.MarkMessage(c.msg, "")
+				h.metrics.lag.WithLabelValues(c.msg.Topic, fmt.Sprint(c.msg.Partition)).
+					Set(float64(c.claim.HighWaterMarkOffset() - c.msg.Offset - 1))
+			}
 		}
-		batch = append(batch, msg)
+		if !open {
+			return
+		}
+	}
+}
+
+// collect waits for a first message, then takes more until the batch is
+// full or Linger passes. It reports false once the session has ended.
+func (h *Handler) collect(ctx context.Context, in <-chan claimed) ([]claimed, bool) {
+	var batch []claimed
+	select {
+	case c := <-in:
+		batch = append(batch, c)
 	case <-ctx.Done():
 		return nil, false
 	}
@@ -109,11 +173,8 @@ func (h *Handler) collect(ctx context.Context, in <-chan *sarama.ConsumerMessage
 	defer timer.Stop()
 	for len(batch) < h.cfg.BatchSize {
 		select {
-		case msg, ok := <-in:
-			if !ok {
-				return batch, false
-			}
-			batch = append(batch, msg)
+		case c := <-in:
+			batch = append(batch, c)
 		case <-timer.C:
 			return batch, true
 		case <-ctx.Done():
@@ -256,6 +317,7 @@ type Metrics struct {
 	assigned     prometheus.Gauge
 	lagSeconds   prometheus.Histogram
 	batchSeconds prometheus.Histogram
+	batchEvents  prometheus.Histogram
 }
 
 // NewMetrics registers the projector's series.
@@ -281,7 +343,10 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		batchSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "orderflow_projector_batch_seconds",
 			Help:    "Time to apply one batch (shard reads, MongoDB writes, external events).",
 			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5}}),
+		batchEvents: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "orderflow_projector_batch_events",
+			Help:    "Events in one batch (all partitions of a lane).",
+			Buckets: prometheus.ExponentialBuckets(1, 2, 11)}),
 	}
-	reg.MustRegister(m.events, m.documents, m.external, m.missing, m.failures, m.lag, m.assigned, m.lagSeconds, m.batchSeconds)
+	reg.MustRegister(m.events, m.documents, m.external, m.missing, m.failures, m.lag, m.assigned, m.lagSeconds, m.batchSeconds, m.batchEvents)
 	return m
 }

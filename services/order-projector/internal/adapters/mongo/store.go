@@ -57,14 +57,16 @@ const duplicateKey = 11000
 // Write stores each document as a compare-and-set on the version the caller
 // read: a new order is inserted, an existing one updated only while it is
 // still at the version read (an exact-match filter the (_id, version) index
-// serves). It returns how many writes found the document changed meanwhile
-// (another writer was there); the caller re-reads and tries again, and a
-// newer document is never replaced by an older one.
-func (s *Store) Write(ctx context.Context, docs []orderdoc.Document, read map[int64]int32) (int, error) {
-	models := make([]mongo.WriteModel, 0, len(docs))
+// serves). External-only marks raise externalVersion ($max: never down). All
+// of it is one unordered bulk write, one round trip. It returns how many
+// writes found the document changed meanwhile (another writer was there);
+// the caller re-reads and tries again, and a newer document is never
+// replaced by an older one.
+func (s *Store) Write(ctx context.Context, w projection.Write) (int, error) {
+	models := make([]mongo.WriteModel, 0, len(w.Docs)+len(w.ExternalOnly))
 	updates := 0
-	for _, d := range docs {
-		prev, exists := read[d.OrderNo]
+	for _, d := range w.Docs {
+		prev, exists := w.Read[d.OrderNo]
 		if !exists || prev == 0 {
 			models = append(models, mongo.NewInsertOneModel().SetDocument(d))
 			continue
@@ -78,13 +80,20 @@ func (s *Store) Write(ctx context.Context, docs []orderdoc.Document, read map[in
 			SetUpdate(bson.D{{Key: "$set", Value: fields}}))
 		updates++
 	}
+	for no, v := range w.ExternalOnly {
+		models = append(models, mongo.NewUpdateOneModel().
+			SetFilter(bson.D{{Key: "_id", Value: no}}).
+			SetUpdate(bson.D{{Key: "$max", Value: bson.D{{Key: "externalVersion", Value: v}}}}))
+	}
 	res, err := s.coll.BulkWrite(ctx, models, options.BulkWrite().SetOrdered(false))
 	conflicts, err := duplicates(err)
 	if err != nil {
 		return 0, err
 	}
 	if res != nil {
-		conflicts += updates - int(res.MatchedCount)
+		// Every external-only mark matches (the document exists: it was
+		// read as current), so unmatched filters are CAS conflicts.
+		conflicts += updates + len(w.ExternalOnly) - int(res.MatchedCount)
 	}
 	return conflicts, nil
 }
@@ -124,18 +133,4 @@ func duplicates(err error) (int, error) {
 		return len(bwe.WriteErrors), nil
 	}
 	return 0, fmt.Errorf("writing documents: %w", err)
-}
-
-// MarkExternal raises externalVersion to the given versions ($max: never down).
-func (s *Store) MarkExternal(ctx context.Context, versions map[int64]int32) error {
-	models := make([]mongo.WriteModel, 0, len(versions))
-	for no, v := range versions {
-		models = append(models, mongo.NewUpdateOneModel().
-			SetFilter(bson.D{{Key: "_id", Value: no}}).
-			SetUpdate(bson.D{{Key: "$max", Value: bson.D{{Key: "externalVersion", Value: v}}}}))
-	}
-	if _, err := s.coll.BulkWrite(ctx, models, options.BulkWrite().SetOrdered(false)); err != nil {
-		return fmt.Errorf("recording external versions: %w", err)
-	}
-	return nil
 }

@@ -49,26 +49,21 @@ func (s *Store) Get(ctx context.Context, orderNo int64) (*orderdoc.Document, err
 	return &doc, nil
 }
 
-// Versions reads the version of each given order in one query.
-func (s *Store) Versions(ctx context.Context, orderNos []int64) (map[int64]int32, error) {
-	cur, err := s.coll.Find(ctx, bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: orderNos}}}},
-		options.Find().SetProjection(bson.D{{Key: "version", Value: 1}}))
+// Documents reads the documents of the given orders in one query.
+func (s *Store) Documents(ctx context.Context, orderNos []int64) (map[int64]*orderdoc.Document, error) {
+	cur, err := s.coll.Find(ctx, bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: orderNos}}}})
 	if err != nil {
-		return nil, classify(ctx, fmt.Errorf("finding versions: %w", err))
+		return nil, classify(ctx, fmt.Errorf("finding order documents: %w", err))
 	}
-	defer cur.Close(ctx)
-	out := make(map[int64]int32, len(orderNos))
-	for cur.Next(ctx) {
-		var d struct {
-			ID      int64 `bson:"_id"`
-			Version int32 `bson:"version"`
-		}
-		if err := cur.Decode(&d); err != nil {
-			return nil, fmt.Errorf("decoding version: %w", err)
-		}
-		out[d.ID] = d.Version
+	var docs []orderdoc.Document
+	if err := cur.All(ctx, &docs); err != nil {
+		return nil, classify(ctx, fmt.Errorf("reading order documents: %w", err))
 	}
-	return out, classify(ctx, cur.Err())
+	out := make(map[int64]*orderdoc.Document, len(docs))
+	for i := range docs {
+		out[docs[i].OrderNo] = &docs[i]
+	}
+	return out, nil
 }
 
 // newestFirst is the list order; the indexes of orderdoc end with these keys.

@@ -119,3 +119,18 @@ func TestUnreachableServerIsUnavailable(t *testing.T) {
 		t.Errorf("Get with a cancelled context: %v, want context.Canceled and not unavailable", err)
 	}
 }
+
+// Documents reads the awaited orders in one query and leaves out the absent.
+func TestDocuments(t *testing.T) {
+	t.Parallel()
+	s := store(t,
+		orderdoc.Document{OrderNo: 7, UserID: "u", Status: "PLACED", Version: 1, PlacedAt: at},
+		orderdoc.Document{OrderNo: 8, UserID: "u", Status: "ACCEPTED", Version: 2, PlacedAt: at})
+	docs, err := s.Documents(context.Background(), []int64{7, 8, 9})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(docs) != 2 || docs[7] == nil || docs[7].Version != 1 || docs[8] == nil || docs[8].Status != "ACCEPTED" || docs[9] != nil {
+		t.Errorf("documents %v: want orders 7 (version 1) and 8 (ACCEPTED) only", docs)
+	}
+}
