@@ -98,10 +98,18 @@ bench-relay: up settle ## Relay throughput from a backlog (ours and Watermill's)
 	mkdir -p $(BENCH_OUT)
 	go run ./loadtest/cmd/relaybench -topology $(STATE)/topology.json -out $(BENCH_OUT)/relaybench.json | tee $(BENCH_OUT)/relaybench.md
 
+# The freshness probe reads back every FRESH_READ_EVERY-th order; the second
+# run reads back every order, which adds a read per order to the load.
+FRESH_READ_EVERY ?= 10
+
 .PHONY: bench-read
 bench-read: up settle ## Freshness (PlaceOrder response to visible in the query API) at 200/500/1000 orders/s; projector backlog rate
 	mkdir -p $(BENCH_OUT)
-	go run ./loadtest/cmd/freshbench -topology $(STATE)/topology.json -out $(BENCH_OUT)/freshbench.json | tee $(BENCH_OUT)/freshbench.md
+	go run ./loadtest/cmd/freshbench -read-every $(FRESH_READ_EVERY) -topology $(STATE)/topology.json \
+		-out $(BENCH_OUT)/freshbench.json | tee $(BENCH_OUT)/freshbench.md
+	go run ./loadtest/cmd/settle
+	go run ./loadtest/cmd/freshbench -read-every 1 -backlog=false \
+		-out $(BENCH_OUT)/freshbench-every-order.json | tee $(BENCH_OUT)/freshbench-every-order.md
 
 SCENARIO ?= smoke
 SCRIPT ?= rest

@@ -44,7 +44,10 @@ type placeFile struct {
 }
 
 type freshFile struct {
-	Over   string `json:"over"`
+	Over string `json:"over"`
+	// ReadEvery is the probe: every n-th order read back (0 in files
+	// written before the probe could be sampled: every order).
+	ReadEvery int `json:"readEvery"`
 	Phases []struct {
 		Rate      int          `json:"rate"`
 		Achieved  float64      `json:"achievedPerSecond"`
@@ -123,24 +126,35 @@ func report(dir string) error {
 		md.WriteString("\n")
 	}
 
-	if f := filepath.Join(dir, "freshbench.json"); exists(f) {
+	for _, name := range []string{"freshbench", "freshbench-every-order"} {
+		f := filepath.Join(dir, name+".json")
+		if !exists(f) {
+			continue
+		}
 		found = true
 		var ff freshFile
 		if err := readJSON(f, &ff); err != nil {
 			return err
 		}
-		md.WriteString("## Read-side freshness (PlaceOrder response to visible in the query API)\n\n| orders/s asked (achieved) | p50 ms | p99 ms | not visible within the wait |\n|---|---|---|---|\n")
+		probe := "every order read back"
+		if ff.ReadEvery > 1 {
+			probe = fmt.Sprintf("every %d-th order read back", ff.ReadEvery)
+		}
+		fmt.Fprintf(&md, "## Read-side freshness (PlaceOrder response to visible in the query API), over %s, %s\n\n"+
+			"| orders/s asked (achieved) | p50 ms | p99 ms | not visible within the wait |\n|---|---|---|---|\n", ff.Over, probe)
 		series := map[string]plotter.XYs{}
 		for _, p := range ff.Phases {
 			fmt.Fprintf(&md, "| %d (%.0f) | %.1f | %.1f | %d |\n", p.Rate, p.Achieved, p.Freshness.P50Ms, p.Freshness.P99Ms, p.Stale)
 			series["p50"] = append(series["p50"], plotter.XY{X: float64(p.Rate), Y: p.Freshness.P50Ms})
 			series["p99"] = append(series["p99"], plotter.XY{X: float64(p.Rate), Y: p.Freshness.P99Ms})
 		}
-		fmt.Fprintf(&md, "\nProjector from a backlog: %.0f events/s.\n\n", ff.Backlog.PerSecond)
-		if err := lineChart(filepath.Join(dir, "freshness.png"), "Freshness percentiles by order rate", "orders per second", "freshness (ms)", series); err != nil {
+		if ff.Backlog.PerSecond > 0 {
+			fmt.Fprintf(&md, "\nProjector from a backlog: %.0f events/s.\n", ff.Backlog.PerSecond)
+		}
+		if err := lineChart(filepath.Join(dir, name+".png"), "Freshness percentiles by order rate ("+probe+")", "orders per second", "freshness (ms)", series); err != nil {
 			return err
 		}
-		md.WriteString("![freshness](freshness.png)\n")
+		fmt.Fprintf(&md, "\n![freshness](%s.png)\n\n", name)
 	}
 	ok, err := dayReport(dir, &md)
 	if err != nil {

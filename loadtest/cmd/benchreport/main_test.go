@@ -28,7 +28,8 @@ func TestReport(t *testing.T) {
 			`"http_req_duration{kind:read}":{"med":30,"p(99)":900,"thresholds":{"p(99)<1000":false}}}}`,
 		"k6-grpc-steady.json": `{"metrics":{"iterations":{"count":6000,"rate":100},"dropped_iterations":{"count":12},"grpc_req_duration":{"count":25800},"checks":{"value":0.98,"thresholds":{"rate>0.99":true}},` +
 			`"grpc_req_duration{kind:write}":{"med":3,"p(99)":30},"grpc_req_duration{kind:read}":{"med":25,"p(99)":800}}}`,
-		"freshbench.json": `{"over":"rest","phases":[{"rate":200,"achievedPerSecond":199,"freshness":{"p50Ms":27,"p99Ms":114}},{"rate":500,"achievedPerSecond":464,"freshness":{"p50Ms":52,"p99Ms":336}}],"backlog":{"perSecond":10986}}`,
+		"freshbench-every-order.json": `{"over":"grpc","readEvery":1,"phases":[{"rate":1000,"achievedPerSecond":993,"freshness":{"p50Ms":285,"p99Ms":1044}}]}`,
+		"freshbench.json": `{"over":"rest","readEvery":10,"phases":[{"rate":200,"achievedPerSecond":199,"freshness":{"p50Ms":27,"p99Ms":114}},{"rate":500,"achievedPerSecond":464,"freshness":{"p50Ms":52,"p99Ms":336}}],"backlog":{"perSecond":10986}}`,
 	}
 	for name, body := range files {
 		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644); err != nil {
@@ -44,7 +45,8 @@ func TestReport(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, want := range []string{"| 32 | REST | 2600 | 10.0 | 44.0 | 74 % |", "34000 rows/s", "p99 19.1 ms", "75 % of writers alone",
-		"| 500 (464) | 52.0 | 336.0 | 0 |", "10986 events/s", "place-throughput-p99.png", "freshness.png",
+		"| 500 (464) | 52.0 | 336.0 | 0 |", "10986 events/s", "over rest, every 10-th order read back",
+		"over grpc, every order read back", "| 1000 (993) | 285.0 | 1044.0 | 0 |", "freshbench-every-order.png", "place-throughput-p99.png", "freshbench.png",
 		"| orders placed | 510000 (850/s sustained), 102000 changed, 0 errors |", "| freshness p50 / p99 | 60.0 / 700.0 ms",
 		"every order's document at its final version", "| raw write limit, same run | 2000 tx/s; sustained rate 42 % of it |",
 		"| same backlog, Watermill's forwarder (github.com/ThreeDotsLabs/watermill v1.5.1; batch 1000) | 2000 rows/s (200000 rows) |", "**17.0×**", "| projected time for 3000000 orders | 59 min |", "day-backlog.png",
@@ -54,7 +56,7 @@ func TestReport(t *testing.T) {
 			t.Errorf("summary lacks %q:\n%s", want, summary)
 		}
 	}
-	for _, png := range []string{"place-throughput-p99.png", "freshness.png", "day-throughput.png", "day-latency.png", "day-backlog.png"} {
+	for _, png := range []string{"place-throughput-p99.png", "freshbench.png", "freshbench-every-order.png", "day-throughput.png", "day-latency.png", "day-backlog.png"} {
 		if st, err := os.Stat(filepath.Join(dir, png)); err != nil || st.Size() < 1000 {
 			t.Errorf("chart %s: %v", png, err)
 		}
