@@ -48,7 +48,7 @@ type freshFile struct {
 	// ReadEvery is the probe: every n-th order read back (0 in files
 	// written before the probe could be sampled: every order).
 	ReadEvery int `json:"readEvery"`
-	Phases []struct {
+	Phases    []struct {
 		Rate      int          `json:"rate"`
 		Achieved  float64      `json:"achievedPerSecond"`
 		Freshness bench.Result `json:"freshness"`

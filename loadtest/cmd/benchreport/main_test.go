@@ -29,7 +29,7 @@ func TestReport(t *testing.T) {
 		"k6-grpc-steady.json": `{"metrics":{"iterations":{"count":6000,"rate":100},"dropped_iterations":{"count":12},"grpc_req_duration":{"count":25800},"checks":{"value":0.98,"thresholds":{"rate>0.99":true}},` +
 			`"grpc_req_duration{kind:write}":{"med":3,"p(99)":30},"grpc_req_duration{kind:read}":{"med":25,"p(99)":800}}}`,
 		"freshbench-every-order.json": `{"over":"grpc","readEvery":1,"phases":[{"rate":1000,"achievedPerSecond":993,"freshness":{"p50Ms":285,"p99Ms":1044}}]}`,
-		"freshbench.json": `{"over":"rest","readEvery":10,"phases":[{"rate":200,"achievedPerSecond":199,"freshness":{"p50Ms":27,"p99Ms":114}},{"rate":500,"achievedPerSecond":464,"freshness":{"p50Ms":52,"p99Ms":336}}],"backlog":{"perSecond":10986}}`,
+		"freshbench.json":             `{"over":"rest","readEvery":10,"phases":[{"rate":200,"achievedPerSecond":199,"freshness":{"p50Ms":27,"p99Ms":114}},{"rate":500,"achievedPerSecond":464,"freshness":{"p50Ms":52,"p99Ms":336}}],"backlog":{"perSecond":10986}}`,
 	}
 	for name, body := range files {
 		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644); err != nil {

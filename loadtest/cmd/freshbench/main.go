@@ -9,6 +9,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -24,6 +25,7 @@ import (
 	"github.com/orderflow/orderflow/loadtest/internal/orderapi"
 	"github.com/orderflow/orderflow/shared/kafkax"
 	"github.com/orderflow/orderflow/shared/mongox"
+	"github.com/orderflow/orderflow/shared/shard"
 	"github.com/orderflow/orderflow/shared/testinfra"
 )
 
@@ -41,8 +43,13 @@ type options struct {
 	backlog                bool
 	// readEvery reads back every n-th order (1: all of them).
 	readEvery int
-	pipeline               bench.Pipeline
-	out                    string
+	// backlogEvents bounds the backlog: the newest this many events of the
+	// topic (the MongoDB stand-in keeps every document on its heap, and the
+	// whole topic after a full benchmark run is millions of events).
+	backlogEvents int64
+	rawTime       time.Duration
+	pipeline      bench.Pipeline
+	out           string
 }
 
 func main() {
@@ -61,6 +68,8 @@ func main() {
 	flag.StringVar(&o.pipeline.RelayMetrics, "relay-metrics", "127.0.0.1:8082", "outbox-relay HTTP address (/metrics)")
 	flag.StringVar(&o.pipeline.ProjectorMetrics, "projector-metrics", "127.0.0.1:8083", "order-projector HTTP address (/metrics)")
 	flag.IntVar(&o.readEvery, "read-every", 1, "read back every n-th order only: a sampled probe, so that the reads do not load the machine the way the orders do")
+	flag.Int64Var(&o.backlogEvents, "backlog-events", 200_000, "the backlog projector's share: the newest this many events of the topic")
+	flag.DurationVar(&o.rawTime, "raw", 10*time.Second, "measure the raw write limit for this long first (0: skip)")
 	flag.BoolVar(&o.backlog, "backlog", true, "also time a second projector working through the whole topic")
 	flag.StringVar(&o.out, "out", "", "write the results as JSON here too")
 	flag.Parse()
@@ -88,6 +97,19 @@ func run(ctx context.Context, o options) error {
 		return err
 	}
 	defer api.Close()
+	var raw *bench.Result
+	if o.rawTime > 0 {
+		say("raw limit: the PlaceOrder transaction straight to scratch databases, 32 clients, %s", o.rawTime)
+		topo, err := shard.LoadTopology(o.topology)
+		if err != nil {
+			return err
+		}
+		r, err := bench.RawLimit(ctx, topo, 32, 2*time.Second, o.rawTime)
+		if err != nil {
+			return err
+		}
+		raw = &r
+	}
 	runID := bench.RandomID()
 	var phases []phase
 	for _, r := range strings.Split(o.rates, ",") {
@@ -112,6 +134,9 @@ func run(ctx context.Context, o options) error {
 		}
 	}
 
+	if raw != nil {
+		fmt.Printf("raw write limit (same run): %.0f tx/s\n\n", raw.PerSecond)
+	}
 	fmt.Printf("over %s, %s read back\n\n| orders/s asked (achieved) | place p50 / p99 | freshness p50 / p99 | stale (> wait) | errors |\n|---|---|---|---|---|\n", o.over, probe(o.readEvery))
 	for _, p := range phases {
 		fmt.Printf("| %d (%.0f) | %.1f / %.1f ms | %.1f / **%.1f ms** | %d | %d |\n", p.Rate, p.Achieved, p.Place.P50Ms, p.Place.P99Ms,
@@ -121,7 +146,7 @@ func run(ctx context.Context, o options) error {
 		fmt.Printf("\nprojector from a backlog: %d events in %.1f s = **%.0f events/s**\n", backlog.Events, backlog.Seconds, backlog.PerSecond)
 	}
 	if o.out != "" {
-		data, _ := json.MarshalIndent(map[string]any{"machine": bench.Machine(), "over": o.over, "readEvery": o.readEvery, "phases": phases, "backlog": backlog}, "", "  ")
+		data, _ := json.MarshalIndent(map[string]any{"machine": bench.Machine(), "over": o.over, "readEvery": o.readEvery, "raw": raw, "phases": phases, "backlog": backlog}, "", "  ")
 		return os.WriteFile(o.out, data, 0o644)
 	}
 	return nil
@@ -179,6 +204,29 @@ func measure(ctx context.Context, api orderapi.Client, o options, rate int, runI
 		Stale: int(stale.Load()), Errors: int(errs.Load())}
 }
 
+// checkCommitted reads the group's offsets back: a start that did not stick
+// would time the whole topic instead of the backlog.
+func checkCommitted(client sarama.Client, group, topic string, want map[int32]int64) error {
+	admin, err := sarama.NewClusterAdminFromClient(client)
+	if err != nil {
+		return err
+	}
+	parts := make([]int32, 0, len(want))
+	for p := range want {
+		parts = append(parts, p)
+	}
+	got, err := admin.ListConsumerGroupOffsets(group, map[string][]int32{topic: parts})
+	if err != nil {
+		return err
+	}
+	for p, off := range want {
+		if b := got.GetBlock(topic, p); b == nil || b.Offset != off {
+			return fmt.Errorf("partition %d: committed %+v, want %d", p, b, off)
+		}
+	}
+	return nil
+}
+
 type backlogResult struct {
 	Events    int64   `json:"events"`
 	Seconds   float64 `json:"seconds"`
@@ -198,7 +246,19 @@ func projectorBacklog(ctx context.Context, o options) (backlogResult, error) {
 		client.Close()
 		return backlogResult{}, err
 	}
+	id := bench.RandomID()
+	group := "freshbench-" + id
+	// The group starts at the newest backlogEvents events: its offsets are
+	// committed before the projector joins.
+	perPartition := (o.backlogEvents + int64(len(parts)) - 1) / int64(len(parts))
+	offsets, err := sarama.NewOffsetManagerFromClient(group, client)
+	if err != nil {
+		client.Close()
+		return backlogResult{}, err
+	}
 	var total int64
+	var poms []sarama.PartitionOffsetManager
+	startAt := map[int32]int64{}
 	for _, p := range parts {
 		newest, err1 := client.GetOffset(o.topic, p, sarama.OffsetNewest)
 		oldest, err2 := client.GetOffset(o.topic, p, sarama.OffsetOldest)
@@ -206,11 +266,27 @@ func projectorBacklog(ctx context.Context, o options) (backlogResult, error) {
 			client.Close()
 			return backlogResult{}, fmt.Errorf("offsets: %v %v", err1, err2)
 		}
-		total += newest - oldest
+		from := max(oldest, newest-perPartition)
+		pom, err := offsets.ManagePartition(o.topic, p)
+		if err != nil {
+			client.Close()
+			return backlogResult{}, err
+		}
+		poms = append(poms, pom)
+		pom.MarkOffset(from, "")
+		startAt[p] = from
+		total += newest - from
 	}
+	offsets.Commit()
+	for _, pom := range poms {
+		err = errors.Join(err, pom.Close())
+	}
+	err = errors.Join(err, offsets.Close(), checkCommitted(client, group, o.topic, startAt))
 	client.Close()
+	if err != nil {
+		return backlogResult{}, fmt.Errorf("committing the backlog's start: %w", err)
+	}
 
-	id := bench.RandomID()
 	database := "freshbench_" + id
 	external := "freshbench-external-" + id
 	// Its external events go to a scratch topic, so consumers of the real one see no copies.
@@ -225,7 +301,7 @@ func projectorBacklog(ctx context.Context, o options) (backlogResult, error) {
 	httpAddr := bench.FreeAddr()
 	projector, err := bench.StartProcess(ctx, dir, "./services/order-projector/cmd/order-projector", nil,
 		[]string{"ORDERFLOW_TOPOLOGY_FILE=" + o.topology, "ORDERFLOW_KAFKA_BROKERS=" + o.brokers,
-			"ORDERFLOW_PROJECTOR_TOPIC=" + o.topic, "ORDERFLOW_PROJECTOR_GROUP=freshbench-" + id, "ORDERFLOW_MONGO_URI=" + o.mongoURI,
+			"ORDERFLOW_PROJECTOR_TOPIC=" + o.topic, "ORDERFLOW_PROJECTOR_GROUP=" + group, "ORDERFLOW_MONGO_URI=" + o.mongoURI,
 			"ORDERFLOW_MONGO_DATABASE=" + database, "ORDERFLOW_HTTP_ADDR=" + httpAddr, "ORDERFLOW_LOG_LEVEL=warn",
 			"ORDERFLOW_EXTERNAL_TOPIC=" + external},
 		"http://"+httpAddr+"/readyz")
