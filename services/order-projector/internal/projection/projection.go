@@ -159,6 +159,9 @@ func (p *Projector) Project(ctx context.Context, events []*eventsv1.OrderEvent) 
 			res.Current++
 		}
 	}
+	if err := ctx.Err(); err != nil {
+		return res, err // the session ended: another instance takes the batch over
+	}
 	if len(external) > 0 {
 		if err := p.external.Publish(ctx, external); err != nil {
 			return res, fmt.Errorf("publishing external events: %w", err)

@@ -58,6 +58,7 @@ func TestProjectPublishesBeforeTheWriteThatRecordsIt(t *testing.T) {
 		name          string
 		state         projection.DocState
 		publishErr    error
+		cancelled     bool // the consumer session ended before the publish
 		wantCalls     []string
 		wantPublished []int32
 		wantDoc       bool  // the document is (re)written
@@ -72,13 +73,19 @@ func TestProjectPublishesBeforeTheWriteThatRecordsIt(t *testing.T) {
 		{name: "all current", state: projection.DocState{Version: 3, ExternalVersion: 3}},
 		{name: "publishing fails", state: projection.DocState{Version: 1, ExternalVersion: 1}, publishErr: errors.New("broker down"),
 			wantCalls: []string{"publish"}, wantErr: true},
+		{name: "session ended", state: projection.DocState{Version: 1, ExternalVersion: 1}, cancelled: true, wantErr: true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			j := &journal{state: tt.state, publishErr: tt.publishErr}
 			p := projection.New(oneOrder{}, j, j, time.Now, nil)
-			_, err := p.Project(context.Background(), []*eventsv1.OrderEvent{{OrderNo: 42, OrderVersion: 3, EventType: "OrderCancelled"}})
+			ctx, cancel := context.WithCancel(context.Background())
+			if tt.cancelled {
+				cancel()
+			}
+			defer cancel()
+			_, err := p.Project(ctx, []*eventsv1.OrderEvent{{OrderNo: 42, OrderVersion: 3, EventType: "OrderCancelled"}})
 			if (err != nil) != tt.wantErr {
 				t.Fatalf("err %v, want error %v", err, tt.wantErr)
 			}

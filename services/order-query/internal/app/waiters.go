@@ -97,7 +97,8 @@ func (w *waiters) poll(ctx context.Context) {
 		kept := list[:0]
 		for _, wt := range list {
 			if doc.Version >= wt.min {
-				wt.doc = doc
+				own := *doc // each read gets its own document to answer with
+				wt.doc = &own
 				close(wt.done)
 			} else {
 				kept = append(kept, wt)

@@ -1,6 +1,7 @@
 package kafka
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -60,8 +61,14 @@ type Handler struct {
 
 	// The session's lanes, set by Setup and drained by Cleanup (sarama
 	// runs one session at a time per handler).
-	lanes   map[int32]chan claimed
+	lanes   map[topicPartition]chan claimed
 	running sync.WaitGroup
+}
+
+// topicPartition names a partition across topics.
+type topicPartition struct {
+	topic     string
+	partition int32
 }
 
 // claimed is a message with the claim it came from (for its partition's lag).
@@ -81,18 +88,22 @@ func NewHandler(p Projector, producer *Producer, outage func(ctx context.Context
 // lanes and starts them.
 func (h *Handler) Setup(s sarama.ConsumerGroupSession) error {
 	h.logger.Info("partitions assigned", slog.Any("claims", s.Claims()))
-	var parts []int32
-	for _, ps := range s.Claims() {
-		parts = append(parts, ps...)
+	var parts []topicPartition
+	for topic, ps := range s.Claims() {
+		for _, p := range ps {
+			parts = append(parts, topicPartition{topic, p})
+		}
 	}
-	slices.Sort(parts)
+	slices.SortFunc(parts, func(a, b topicPartition) int {
+		return cmp.Or(cmp.Compare(a.topic, b.topic), cmp.Compare(a.partition, b.partition))
+	})
 	h.metrics.assigned.Set(float64(len(parts)))
 	lanes := make([]chan claimed, min(h.cfg.Lanes, max(len(parts), 1)))
 	for i := range lanes {
 		lanes[i] = make(chan claimed, h.cfg.BatchSize)
 		h.running.Go(func() { h.runLane(s, lanes[i]) })
 	}
-	h.lanes = make(map[int32]chan claimed, len(parts))
+	h.lanes = make(map[topicPartition]chan claimed, len(parts))
 	for i, p := range parts {
 		h.lanes[p] = lanes[i%len(lanes)]
 	}
@@ -111,7 +122,7 @@ func (h *Handler) Cleanup(sarama.ConsumerGroupSession) error {
 
 // ConsumeClaim hands one partition's events to its lane until the claim ends.
 func (h *Handler) ConsumeClaim(s sarama.ConsumerGroupSession, claim sarama.ConsumerGroupClaim) error {
-	lane := h.lanes[claim.Partition()]
+	lane := h.lanes[topicPartition{claim.Topic(), claim.Partition()}]
 	for {
 		select {
 		case msg, ok := <-claim.Messages():
@@ -143,9 +154,9 @@ func (h *Handler) runLane(s sarama.ConsumerGroupSession, in <-chan claimed) {
 			if err := h.apply(s.Context(), msgs); err != nil {
 				return // the session ends (rebalance or shutdown); the batch stays unmarked
 			}
-			last := map[int32]claimed{}
+			last := map[topicPartition]claimed{}
 			for _, c := range batch {
-				last[c.msg.Partition] = c // a partition's events arrive in offset order
+				last[topicPartition{c.msg.Topic, c.msg.Partition}] = c // a partition's events arrive in offset order
 			}
 			for _, c := range last {
 				s.MarkMessage(c.msg, "")
