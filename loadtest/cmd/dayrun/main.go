@@ -26,7 +26,6 @@ import (
 
 	"github.com/orderflow/orderflow/loadtest/internal/bench"
 	"github.com/orderflow/orderflow/loadtest/internal/orderapi"
-	"github.com/orderflow/orderflow/shared/shard"
 )
 
 type options struct {
@@ -149,11 +148,7 @@ func run(ctx context.Context, o options) error {
 	res := bench.DayResult{Machine: bench.Machine(), Over: o.api.Over, RateAsked: o.rate, Day: o.day}
 	if o.rawTime > 0 {
 		say("raw limit: the PlaceOrder transaction straight to scratch databases, 32 clients, %s", o.rawTime)
-		topo, err := shard.LoadTopology(o.topology)
-		if err != nil {
-			return err
-		}
-		if res.Raw, err = bench.RawLimit(ctx, topo, 32, 2*time.Second, o.rawTime); err != nil {
+		if res.Raw, err = bench.RawLimitOf(ctx, o.topology, o.rawTime); err != nil {
 			return err
 		}
 	}

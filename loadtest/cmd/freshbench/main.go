@@ -25,7 +25,6 @@ import (
 	"github.com/orderflow/orderflow/loadtest/internal/orderapi"
 	"github.com/orderflow/orderflow/shared/kafkax"
 	"github.com/orderflow/orderflow/shared/mongox"
-	"github.com/orderflow/orderflow/shared/shard"
 	"github.com/orderflow/orderflow/shared/testinfra"
 )
 
@@ -97,14 +96,13 @@ func run(ctx context.Context, o options) error {
 		return err
 	}
 	defer api.Close()
+	if o.readEvery < 1 {
+		return fmt.Errorf("-read-every must be at least 1, got %d", o.readEvery)
+	}
 	var raw *bench.Result
 	if o.rawTime > 0 {
 		say("raw limit: the PlaceOrder transaction straight to scratch databases, 32 clients, %s", o.rawTime)
-		topo, err := shard.LoadTopology(o.topology)
-		if err != nil {
-			return err
-		}
-		r, err := bench.RawLimit(ctx, topo, 32, 2*time.Second, o.rawTime)
+		r, err := bench.RawLimitOf(ctx, o.topology, o.rawTime)
 		if err != nil {
 			return err
 		}
@@ -116,9 +114,6 @@ func run(ctx context.Context, o options) error {
 		rate, err := strconv.Atoi(strings.TrimSpace(r))
 		if err != nil || rate < 1 {
 			return fmt.Errorf("bad rate %q", r)
-		}
-		if o.readEvery < 1 {
-			return fmt.Errorf("-read-every must be at least 1, got %d", o.readEvery)
 		}
 		say("%d orders/s for %s", rate, o.duration)
 		phases = append(phases, measure(ctx, api, o, rate, runID))
@@ -177,24 +172,24 @@ func measure(ctx context.Context, api orderapi.Client, o options, rate int, runI
 			errs.Add(1)
 			return err
 		}
-		if i%int64(o.readEvery) != 0 {
-			mu.Lock()
-			place = append(place, placed.Sub(t0))
-			mu.Unlock()
-			return nil
-		}
-		visible, err := api.Read(ctx, no, 1)
-		seen := time.Now()
-		switch {
-		case err != nil:
-			errs.Add(1)
-			return err
-		case !visible:
-			stale.Add(1)
+		probed := i%int64(o.readEvery) == 0
+		var seen time.Time
+		if probed {
+			visible, err := api.Read(ctx, no, 1)
+			seen = time.Now()
+			switch {
+			case err != nil:
+				errs.Add(1)
+				return err
+			case !visible:
+				stale.Add(1)
+			}
 		}
 		mu.Lock()
 		place = append(place, placed.Sub(t0))
-		fresh = append(fresh, seen.Sub(placed))
+		if probed {
+			fresh = append(fresh, seen.Sub(placed))
+		}
 		mu.Unlock()
 		return nil
 	})
@@ -204,27 +199,64 @@ func measure(ctx context.Context, api orderapi.Client, o options, rate int, runI
 		Stale: int(stale.Load()), Errors: int(errs.Load())}
 }
 
-// checkCommitted reads the group's offsets back: a start that did not stick
-// would time the whole topic instead of the backlog.
-func checkCommitted(client sarama.Client, group, topic string, want map[int32]int64) error {
+// commitBacklogStart commits group's offsets at the newest events of topic
+// (about events of them, spread over its partitions), so that a consumer
+// joining the group starts there, and returns how many events follow.
+func commitBacklogStart(brokers []string, group, topic string, events int64) (int64, error) {
+	client, err := sarama.NewClient(brokers, kafkax.NewConfig("freshbench"))
+	if err != nil {
+		return 0, err
+	}
+	defer client.Close()
+	parts, err := client.Partitions(topic)
+	if err != nil {
+		return 0, err
+	}
+	offsets, err := sarama.NewOffsetManagerFromClient(group, client)
+	if err != nil {
+		return 0, err
+	}
+	perPartition := (events + int64(len(parts)) - 1) / int64(len(parts))
+	var total int64
+	var poms []sarama.PartitionOffsetManager
+	startAt := map[int32]int64{}
+	for _, p := range parts {
+		newest, err1 := client.GetOffset(topic, p, sarama.OffsetNewest)
+		oldest, err2 := client.GetOffset(topic, p, sarama.OffsetOldest)
+		if err := errors.Join(err1, err2); err != nil {
+			return 0, fmt.Errorf("offsets: %w", err)
+		}
+		pom, err := offsets.ManagePartition(topic, p)
+		if err != nil {
+			return 0, err
+		}
+		poms = append(poms, pom)
+		startAt[p] = max(oldest, newest-perPartition)
+		pom.MarkOffset(startAt[p], "")
+		total += newest - startAt[p]
+	}
+	offsets.Commit()
+	for _, pom := range poms {
+		err = errors.Join(err, pom.Close())
+	}
+	if err = errors.Join(err, offsets.Close()); err != nil {
+		return 0, err
+	}
+	// Read back: a start that did not stick would time the whole topic.
 	admin, err := sarama.NewClusterAdminFromClient(client)
 	if err != nil {
-		return err
-	}
-	parts := make([]int32, 0, len(want))
-	for p := range want {
-		parts = append(parts, p)
+		return 0, err
 	}
 	got, err := admin.ListConsumerGroupOffsets(group, map[string][]int32{topic: parts})
 	if err != nil {
-		return err
+		return 0, err
 	}
-	for p, off := range want {
-		if b := got.GetBlock(topic, p); b == nil || b.Offset != off {
-			return fmt.Errorf("partition %d: committed %+v, want %d", p, b, off)
+	for p, want := range startAt {
+		if b := got.GetBlock(topic, p); b == nil || b.Offset != want {
+			return 0, fmt.Errorf("partition %d: committed %+v, want %d", p, b, want)
 		}
 	}
-	return nil
+	return total, nil
 }
 
 type backlogResult struct {
@@ -237,52 +269,9 @@ type backlogResult struct {
 // and Mongo database: the whole internal topic is its backlog.
 func projectorBacklog(ctx context.Context, o options) (backlogResult, error) {
 	brokers := strings.Split(o.brokers, ",")
-	client, err := sarama.NewClient(brokers, kafkax.NewConfig("freshbench"))
-	if err != nil {
-		return backlogResult{}, err
-	}
-	parts, err := client.Partitions(o.topic)
-	if err != nil {
-		client.Close()
-		return backlogResult{}, err
-	}
 	id := bench.RandomID()
 	group := "freshbench-" + id
-	// The group starts at the newest backlogEvents events: its offsets are
-	// committed before the projector joins.
-	perPartition := (o.backlogEvents + int64(len(parts)) - 1) / int64(len(parts))
-	offsets, err := sarama.NewOffsetManagerFromClient(group, client)
-	if err != nil {
-		client.Close()
-		return backlogResult{}, err
-	}
-	var total int64
-	var poms []sarama.PartitionOffsetManager
-	startAt := map[int32]int64{}
-	for _, p := range parts {
-		newest, err1 := client.GetOffset(o.topic, p, sarama.OffsetNewest)
-		oldest, err2 := client.GetOffset(o.topic, p, sarama.OffsetOldest)
-		if err1 != nil || err2 != nil {
-			client.Close()
-			return backlogResult{}, fmt.Errorf("offsets: %v %v", err1, err2)
-		}
-		from := max(oldest, newest-perPartition)
-		pom, err := offsets.ManagePartition(o.topic, p)
-		if err != nil {
-			client.Close()
-			return backlogResult{}, err
-		}
-		poms = append(poms, pom)
-		pom.MarkOffset(from, "")
-		startAt[p] = from
-		total += newest - from
-	}
-	offsets.Commit()
-	for _, pom := range poms {
-		err = errors.Join(err, pom.Close())
-	}
-	err = errors.Join(err, offsets.Close(), checkCommitted(client, group, o.topic, startAt))
-	client.Close()
+	total, err := commitBacklogStart(brokers, group, o.topic, o.backlogEvents)
 	if err != nil {
 		return backlogResult{}, fmt.Errorf("committing the backlog's start: %w", err)
 	}

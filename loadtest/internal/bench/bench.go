@@ -212,3 +212,13 @@ func RawLimit(ctx context.Context, topo shard.Topology, concurrency int, warmup,
 	var seq atomic.Int64
 	return Measure(ctx, "raw transaction (direct to the shards)", concurrency, warmup, duration, &seq, PlaceTx(pools)), nil
 }
+
+// RawLimitOf is RawLimit as every load tool measures it beside its own run:
+// the shards of the topology file, 32 clients, 2 s of warm-up.
+func RawLimitOf(ctx context.Context, topologyFile string, duration time.Duration) (Result, error) {
+	topo, err := shard.LoadTopology(topologyFile)
+	if err != nil {
+		return Result{}, err
+	}
+	return RawLimit(ctx, topo, 32, 2*time.Second, duration)
+}

@@ -109,6 +109,18 @@ func (e *env) writeOrder(o order) {
 	}
 }
 
+// placedOrders writes orders 1..n at version 1 and returns their events.
+func (e *env) placedOrders(n int64) []*sarama.ProducerMessage {
+	e.t.Helper()
+	msgs := make([]*sarama.ProducerMessage, 0, n)
+	for no := int64(1); no <= n; no++ {
+		o := order{no: no, version: 1}
+		e.writeOrder(o)
+		msgs = append(msgs, internalEvent(o, 1))
+	}
+	return msgs
+}
+
 var eventTypes = map[string]string{"PLACED": "OrderPlaced", "ACCEPTED": "OrderAccepted", "DELIVERING": "OrderDelivering",
 	"DELIVERED": "OrderDelivered", "CANCELLED": "OrderCancelled"}
 

@@ -171,12 +171,7 @@ func TestEventsThatKeepFailingGoToTheDeadLetterTopic(t *testing.T) {
 func TestTwoProjectorsSharePartitions(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, testinfra.Shards(t, 2))
-	var msgs []*sarama.ProducerMessage
-	for no := int64(1); no <= 200; no++ {
-		o := order{no: no, version: 1}
-		e.writeOrder(o)
-		msgs = append(msgs, internalEvent(o, 1))
-	}
+	msgs := e.placedOrders(200)
 	a, _ := e.start(e.config())
 	b, _ := e.start(e.config())
 	testinfra.Eventually(t, 30*time.Second, func() bool {
@@ -207,12 +202,7 @@ func TestTwoProjectorsSharePartitions(t *testing.T) {
 func TestALaneBatchesAcrossPartitionsAndCommitsEach(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, testinfra.Shards(t, 2))
-	var msgs []*sarama.ProducerMessage
-	for no := int64(1); no <= 40; no++ {
-		o := order{no: no, version: 1}
-		e.writeOrder(o)
-		msgs = append(msgs, internalEvent(o, 1))
-	}
+	msgs := e.placedOrders(40)
 	e.produce(msgs...) // spread over the 4 partitions by key
 	cfg := e.config()
 	cfg.Lanes, cfg.BatchLinger = 1, 300*time.Millisecond // a linger no scheduling delay outlasts

@@ -71,10 +71,12 @@ type topicPartition struct {
 	partition int32
 }
 
-// claimed is a message with the claim it came from (for its partition's lag).
+// claimed is a message with the claim it came from and its partition's lag
+// gauge, which a lane sets once the message is applied.
 type claimed struct {
 	msg   *sarama.ConsumerMessage
 	claim sarama.ConsumerGroupClaim
+	lag   prometheus.Gauge
 }
 
 // NewHandler returns the handler. outage tells whether the store is
@@ -123,6 +125,7 @@ func (h *Handler) Cleanup(sarama.ConsumerGroupSession) error {
 // ConsumeClaim hands one partition's events to its lane until the claim ends.
 func (h *Handler) ConsumeClaim(s sarama.ConsumerGroupSession, claim sarama.ConsumerGroupClaim) error {
 	lane := h.lanes[topicPartition{claim.Topic(), claim.Partition()}]
+	lag := h.metrics.lag.WithLabelValues(claim.Topic(), fmt.Sprint(claim.Partition()))
 	for {
 		select {
 		case msg, ok := <-claim.Messages():
@@ -130,7 +133,7 @@ func (h *Handler) ConsumeClaim(s sarama.ConsumerGroupSession, claim sarama.Consu
 				return nil
 			}
 			select {
-			case lane <- claimed{msg: msg, claim: claim}:
+			case lane <- claimed{msg: msg, claim: claim, lag: lag}:
 			case <-s.Context().Done():
 				return nil
 			}
@@ -160,8 +163,7 @@ func (h *Handler) runLane(s sarama.ConsumerGroupSession, in <-chan claimed) {
 			}
 			for _, c := range last {
 				s.MarkMessage(c.msg, "")
-				h.metrics.lag.WithLabelValues(c.msg.Topic, fmt.Sprint(c.msg.Partition)).
-					Set(float64(c.claim.HighWaterMarkOffset() - c.msg.Offset - 1))
+				c.lag.Set(float64(c.claim.HighWaterMarkOffset() - c.msg.Offset - 1))
 			}
 		}
 		if !open {
