@@ -15,14 +15,14 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo"
 
 	"github.com/orderflow/orderflow/services/order-projector/internal/adapters/kafka"
-	mongostore "github.com/orderflow/orderflow/services/order-projector/internal/adapters/mongo"
-	"github.com/orderflow/orderflow/services/order-projector/internal/projection"
-	"github.com/orderflow/orderflow/services/order-projector/internal/source"
 	"github.com/orderflow/orderflow/shared/kafkax"
 	"github.com/orderflow/orderflow/shared/lifecycle"
 	"github.com/orderflow/orderflow/shared/mongox"
 	"github.com/orderflow/orderflow/shared/observability"
 	"github.com/orderflow/orderflow/shared/orderdoc"
+	"github.com/orderflow/orderflow/shared/projection"
+	"github.com/orderflow/orderflow/shared/projection/docstore"
+	"github.com/orderflow/orderflow/shared/projection/source"
 	"github.com/orderflow/orderflow/shared/server"
 	"github.com/orderflow/orderflow/shared/shard"
 )
@@ -137,7 +137,7 @@ func New(ctx context.Context, cfg Config, topo shard.Topology, logger *slog.Logg
 	if s.mongo, err = mongox.Connect(ctx, cfg.MongoURI); err != nil {
 		return nil, err
 	}
-	store := mongostore.NewStore(s.mongo.Database(cfg.MongoDatabase))
+	store := docstore.NewStore(s.mongo.Database(cfg.MongoDatabase))
 	s.purger = lifecycle.NewPurger(s.pools, s.mongo.Database(cfg.MongoDatabase))
 	if err := orderdoc.EnsureIndexes(ctx, store.Collection()); err != nil {
 		return nil, err

@@ -14,9 +14,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/protobuf/proto"
 
-	"github.com/orderflow/orderflow/services/order-projector/internal/projection"
 	eventsv1 "github.com/orderflow/orderflow/shared/gen/orderflow/events/v1"
 	"github.com/orderflow/orderflow/shared/outbox"
+	"github.com/orderflow/orderflow/shared/projection"
 )
 
 // Projector applies a batch of events.

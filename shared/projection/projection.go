@@ -16,10 +16,10 @@ import (
 	"github.com/google/uuid"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
-	"github.com/orderflow/orderflow/services/order-projector/internal/source"
 	eventsv1 "github.com/orderflow/orderflow/shared/gen/orderflow/events/v1"
 	orderv1 "github.com/orderflow/orderflow/shared/gen/orderflow/order/v1"
 	"github.com/orderflow/orderflow/shared/orderdoc"
+	"github.com/orderflow/orderflow/shared/projection/source"
 )
 
 // Source reads orders from their shards.

@@ -1,6 +1,6 @@
-// Package mongo stores the order documents for the projector, every write
+// Package docstore stores the order documents for the projector, every write
 // guarded by the order's version.
-package mongo
+package docstore
 
 import (
 	"context"
@@ -11,8 +11,8 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
-	"github.com/orderflow/orderflow/services/order-projector/internal/projection"
 	"github.com/orderflow/orderflow/shared/orderdoc"
+	"github.com/orderflow/orderflow/shared/projection"
 )
 
 // Store implements projection.Store.

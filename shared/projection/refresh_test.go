@@ -5,10 +5,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/orderflow/orderflow/services/order-projector/internal/projection"
-	"github.com/orderflow/orderflow/services/order-projector/internal/source"
 	eventsv1 "github.com/orderflow/orderflow/shared/gen/orderflow/events/v1"
 	"github.com/orderflow/orderflow/shared/orderdoc"
+	"github.com/orderflow/orderflow/shared/projection"
+	"github.com/orderflow/orderflow/shared/projection/source"
 )
 
 // fakeSource finds an order only once the topology was refreshed.

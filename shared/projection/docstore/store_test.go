@@ -1,4 +1,4 @@
-package mongo_test
+package docstore_test
 
 import (
 	"context"
@@ -6,9 +6,9 @@ import (
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 
-	"github.com/orderflow/orderflow/services/order-projector/internal/adapters/mongo"
-	"github.com/orderflow/orderflow/services/order-projector/internal/projection"
 	"github.com/orderflow/orderflow/shared/orderdoc"
+	"github.com/orderflow/orderflow/shared/projection"
+	"github.com/orderflow/orderflow/shared/projection/docstore"
 	"github.com/orderflow/orderflow/shared/testinfra"
 )
 
@@ -18,7 +18,7 @@ import (
 func TestWriteIsOneCompareAndSetBatch(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	s := mongo.NewStore(testinfra.MongoDatabase(t))
+	s := docstore.NewStore(testinfra.MongoDatabase(t))
 	if err := orderdoc.EnsureIndexes(ctx, s.Collection()); err != nil {
 		t.Fatal(err)
 	}

@@ -4,8 +4,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/orderflow/orderflow/services/order-projector/internal/projection"
-	"github.com/orderflow/orderflow/services/order-projector/internal/source"
+	"github.com/orderflow/orderflow/shared/projection"
+	"github.com/orderflow/orderflow/shared/projection/source"
 )
 
 func cancelledOrder() source.Order {

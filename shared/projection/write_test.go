@@ -7,9 +7,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/orderflow/orderflow/services/order-projector/internal/projection"
-	"github.com/orderflow/orderflow/services/order-projector/internal/source"
 	eventsv1 "github.com/orderflow/orderflow/shared/gen/orderflow/events/v1"
+	"github.com/orderflow/orderflow/shared/projection"
+	"github.com/orderflow/orderflow/shared/projection/source"
 )
 
 // oneOrder is a source holding the cancelled order (version 3).
