@@ -2,6 +2,7 @@ package tests
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"os"
 	"os/exec"
@@ -13,6 +14,8 @@ import (
 	"time"
 
 	"github.com/IBM/sarama"
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
 
 	"github.com/orderflow/orderflow/migrations"
 	"github.com/orderflow/orderflow/shared/kafkax"
@@ -135,13 +138,13 @@ func TestInfraScriptStartsAndStopsEverything(t *testing.T) {
 			t.Errorf("topic %s: %+v (present %v), want 3 partitions", name, d, ok)
 		}
 	}
-	mctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	client, err := mongox.Connect(mctx, "mongodb://127.0.0.1:"+strconv.Itoa(ports[3]))
-	cancel()
-	if err != nil {
-		t.Fatalf("mongo: %v", err)
-	}
-	_ = client.Disconnect(ctx)
+	// A document written now must still be there after down and up: the
+	// stand-in keeps the read side in a file by default.
+	mongoURI := "mongodb://127.0.0.1:" + strconv.Itoa(ports[3])
+	withMongo(t, mongoURI, func(c *mongo.Collection) error {
+		_, err := c.InsertOne(ctx, bson.D{{Key: "_id", Value: 42}, {Key: "version", Value: 3}})
+		return err
+	})
 
 	before := processesUsing(t, s.state)
 	if len(before) < 5 {
@@ -158,6 +161,37 @@ func TestInfraScriptStartsAndStopsEverything(t *testing.T) {
 	}
 	testinfra.Eventually(t, 30*time.Second, func() bool { return len(processesUsing(t, s.state)) == 0 },
 		"processes left after down: %v", processesUsing(t, s.state))
+
+	if out, err := s.run("up"); err != nil {
+		t.Fatalf("scripts/infra up after down: %v\n%s", err, out)
+	}
+	withMongo(t, mongoURI, func(c *mongo.Collection) error {
+		var doc struct {
+			Version int32 `bson:"version"`
+		}
+		if err := c.FindOne(ctx, bson.D{{Key: "_id", Value: 42}}).Decode(&doc); err != nil {
+			return fmt.Errorf("the document written before down and up: %w", err)
+		}
+		if doc.Version != 3 {
+			return fmt.Errorf("the document came back at version %d, want 3", doc.Version)
+		}
+		return nil
+	})
+}
+
+// withMongo runs fn on a collection of the MongoDB at uri.
+func withMongo(t *testing.T, uri string, fn func(*mongo.Collection) error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	client, err := mongox.Connect(ctx, uri)
+	if err != nil {
+		t.Fatalf("mongo: %v", err)
+	}
+	defer client.Disconnect(context.Background())
+	if err := fn(client.Database("infra_script").Collection("orders")); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // A server that never answers makes up fail, naming the component and its log.

@@ -30,14 +30,18 @@ type Kafka struct {
 }
 
 // KafkaLibs is the directory of the Kafka jars.
-func KafkaLibs() string {
-	if v := os.Getenv("ORDERFLOW_TEST_KAFKA_LIBS"); v != "" {
+func KafkaLibs() string { return stateLibs("ORDERFLOW_TEST_KAFKA_LIBS", "kafka") }
+
+// stateLibs is the directory the variable names, or else the one
+// scripts/infra installs into under the workspace's state directory.
+func stateLibs(variable, component string) string {
+	if v := os.Getenv(variable); v != "" {
 		return v
 	}
 	dir, _ := os.Getwd()
 	for {
 		if _, err := os.Stat(filepath.Join(dir, "go.work")); err == nil {
-			return filepath.Join(dir, ".state", "kafka", "libs")
+			return filepath.Join(dir, ".state", component, "libs")
 		}
 		parent := filepath.Dir(dir)
 		if parent == dir {
@@ -128,22 +132,28 @@ func (k *Kafka) Start() {
 func (k *Kafka) Stop() {
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	if k.cmd == nil {
+	endProcess(k.cmd, syscall.SIGTERM)
+	k.cmd = nil
+}
+
+// endProcess signals a started process (nil: none) and waits for it to
+// exit, killing it after 30 s.
+func endProcess(cmd *exec.Cmd, sig syscall.Signal) {
+	if cmd == nil {
 		return
 	}
-	_ = k.cmd.Process.Signal(syscall.SIGTERM)
+	_ = cmd.Process.Signal(sig)
 	done := make(chan struct{})
 	go func() {
-		_ = k.cmd.Wait()
+		_ = cmd.Wait()
 		close(done)
 	}()
 	select {
 	case <-done:
 	case <-time.After(30 * time.Second):
-		_ = k.cmd.Process.Kill()
+		_ = cmd.Process.Kill()
 		<-done
 	}
-	k.cmd = nil
 }
 
 // answersWithin polls check (each try bounded to 2 s) until it succeeds or

@@ -3,7 +3,6 @@ package dev.orderflow.mongo;
 import de.bwaldvogel.mongo.MongoBackend;
 import de.bwaldvogel.mongo.MongoServer;
 import de.bwaldvogel.mongo.ServerVersion;
-import de.bwaldvogel.mongo.backend.h2.H2Backend;
 import de.bwaldvogel.mongo.backend.memory.MemoryBackend;
 
 import java.util.concurrent.CountDownLatch;
@@ -11,10 +10,12 @@ import java.util.concurrent.CountDownLatch;
 /**
  * Starts mongo-java-server on a loopback port.
  *
- * <p>Arguments: {@code <host> <port> [h2-file]}. Without a file the data lives on
- * the heap (fast, gone on exit); with one it is kept in an H2 database, which is
- * what long benchmark runs need. The server announces MongoDB 5.0 (wire version 8)
- * because the Go driver v2 refuses older servers.
+ * <p>Arguments: {@code <host> <port> [h2-file]}. With a file (what scripts/infra
+ * passes by default) every document is kept in an H2 MVStore file and each write
+ * is committed to it before it is acknowledged (see {@link DurableH2Backend}), so
+ * a killed or restarted server keeps every write it acknowledged. Without a file
+ * the data lives on the heap: faster, and gone on exit. The server announces
+ * MongoDB 5.0 (wire version 8) because the Go driver v2 refuses older servers.
  */
 public final class MongoWireServer {
     private MongoWireServer() {
@@ -30,7 +31,7 @@ public final class MongoWireServer {
 
         MongoBackend backend;
         if (args.length > 2) {
-            backend = new H2Backend(args[2]);
+            backend = DurableH2Backend.open(args[2]);
         } else {
             backend = new MemoryBackend();
         }
@@ -49,7 +50,7 @@ public final class MongoWireServer {
             System.err.println("mongo-wire-server cannot listen on " + host + ":" + port + ": " + e);
             Runtime.getRuntime().halt(1);
         }
-        System.out.println("mongo-wire-server listening on " + host + ":" + port);
+        System.out.println("mongo-wire-server listening on " + host + ":" + port + " (" + backend + ")");
         stopped.await();
     }
 }
