@@ -111,6 +111,23 @@ bench-read: up settle ## Freshness (PlaceOrder response to visible in the query 
 	go run ./loadtest/cmd/freshbench -read-every 1 -backlog=false \
 		-out $(BENCH_OUT)/freshbench-every-order.json | tee $(BENCH_OUT)/freshbench-every-order.md
 
+# The read store's durability cost, in one run: the MongoDB stand-in is
+# restarted on the heap (MONGO_BACKEND=memory) and then on disk (h2, the
+# default, where it stays), and each time freshness at 1,000 orders/s and the
+# projector's backlog rate are measured next to the raw write limit.
+READSTORE_RATE ?= 1000
+
+.PHONY: bench-readstore
+bench-readstore: up ## Durability cost of the read store: freshness and projector backlog rate, in memory against on disk
+	mkdir -p $(BENCH_OUT)
+	for b in memory h2; do \
+		scripts/infra down mongo && MONGO_BACKEND=$$b scripts/infra up && \
+		scripts/services down order-projector order-query && scripts/services up order-projector order-query && \
+		go run ./loadtest/cmd/settle && \
+		go run ./loadtest/cmd/freshbench -rates $(READSTORE_RATE) -read-every $(FRESH_READ_EVERY) -backlog-events 100000 \
+			-topology $(STATE)/topology.json -out $(BENCH_OUT)/readstore-$$b.json | tee $(BENCH_OUT)/readstore-$$b.md || exit 1; \
+	done
+
 SCENARIO ?= smoke
 SCRIPT ?= rest
 
