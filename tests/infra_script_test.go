@@ -61,7 +61,7 @@ func newInfraScript(t *testing.T, shards int) (*infraScript, []int) {
 		}
 		_ = l.Close()
 	}
-	other := freePorts(t, 3)
+	other := freePorts(t, 4)
 	root, err := repoRoot()
 	if err != nil {
 		t.Fatal(err)
@@ -70,7 +70,7 @@ func newInfraScript(t *testing.T, shards int) (*infraScript, []int) {
 	s.env = append(os.Environ(),
 		"ORDERFLOW_STATE_DIR="+s.state, "SHARDS="+strconv.Itoa(shards), "SHARD_BASE_PORT="+strconv.Itoa(base),
 		"KAFKA_PORT="+strconv.Itoa(other[0]), "KAFKA_CONTROLLER_PORT="+strconv.Itoa(other[1]),
-		"MONGO_PORT="+strconv.Itoa(other[2]), "KAFKA_PARTITIONS=3", "KAFKA_HEAP=512m", "MONGO_HEAP=256m", "MONGO_URI=")
+		"MONGO_PORT="+strconv.Itoa(other[2]), "PROMETHEUS_PORT="+strconv.Itoa(other[3]), "KAFKA_PARTITIONS=3", "KAFKA_HEAP=512m", "MONGO_HEAP=256m", "MONGO_URI=")
 	t.Cleanup(func() { _, _ = s.run("down") })
 	return s, append([]int{base}, other...)
 }
