@@ -55,8 +55,8 @@ func TestScanAll(t *testing.T) {
 		{name: "whole result", query: "SELECT n FROM numbers ORDER BY n", scan: scanInt, wantRows: 20000},
 		{name: "empty result", query: "SELECT n FROM numbers WHERE n < 0", scan: scanInt},
 		{name: "server error after part of the result",
-			query:     "SELECT n + COALESCE((SELECT t.n FROM twice t WHERE t.n = numbers.n), 0) FROM numbers ORDER BY n",
-			scan:      scanInt, wantMySQL: 1242}, // ER_SUBQUERY_NO_1_ROW
+			query: "SELECT n + COALESCE((SELECT t.n FROM twice t WHERE t.n = numbers.n), 0) FROM numbers ORDER BY n",
+			scan:  scanInt, wantMySQL: 1242}, // ER_SUBQUERY_NO_1_ROW
 		{name: "scan error", query: "SELECT n FROM numbers ORDER BY n", wantErr: errScan,
 			scan: func(rows *sql.Rows) (int, error) {
 				n, err := scanInt(rows)
