@@ -11,6 +11,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/orderflow/orderflow/shared/outbox"
+	"github.com/orderflow/orderflow/shared/sqlrows"
 	"github.com/orderflow/orderflow/shared/testinfra"
 )
 
@@ -35,16 +36,12 @@ func putFailed(t *testing.T, db *sql.DB, n int) []int64 {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer rows.Close()
-	var ids []int64
-	for rows.Next() {
+	ids, err := sqlrows.ScanAll(rows, func(rows *sql.Rows) (int64, error) {
 		var id int64
-		if err := rows.Scan(&id); err != nil {
-			t.Fatal(err)
-		}
-		ids = append(ids, id)
-	}
-	if err := rows.Err(); err != nil || len(ids) != n {
+		err := rows.Scan(&id)
+		return id, err
+	})
+	if err != nil || len(ids) != n {
 		t.Fatalf("%d rows inserted (%v), want %d", len(ids), err, n)
 	}
 	return ids
@@ -71,16 +68,12 @@ func audits(t *testing.T, db *sql.DB) []audit {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer rows.Close()
-	var out []audit
-	for rows.Next() {
+	out, err := sqlrows.ScanAll(rows, func(rows *sql.Rows) (audit, error) {
 		var a audit
-		if err := rows.Scan(&a.actor, &a.reason, &a.request, &a.rowCount, &a.at); err != nil {
-			t.Fatal(err)
-		}
-		out = append(out, a)
-	}
-	if err := rows.Err(); err != nil {
+		err := rows.Scan(&a.actor, &a.reason, &a.request, &a.rowCount, &a.at)
+		return a, err
+	})
+	if err != nil {
 		t.Fatal(err)
 	}
 	return out
