@@ -2,6 +2,7 @@ package tests
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"fmt"
 	stdhttp "net/http"
@@ -22,6 +23,7 @@ import (
 	eventsv1 "github.com/orderflow/orderflow/shared/gen/orderflow/events/v1"
 	"github.com/orderflow/orderflow/shared/kafkax"
 	"github.com/orderflow/orderflow/shared/shard"
+	"github.com/orderflow/orderflow/shared/sqlrows"
 	"github.com/orderflow/orderflow/shared/testinfra"
 )
 
@@ -425,13 +427,21 @@ func statusCounts(t *testing.T, topo shard.Topology) map[string]int {
 		if err != nil {
 			t.Fatal(err)
 		}
-		for rows.Next() {
-			var k string
-			var n int
-			_ = rows.Scan(&k, &n)
-			out[s.Name+": "+k] += n
+		type group struct {
+			k string
+			n int
 		}
-		rows.Close()
+		groups, err := sqlrows.ScanAll(rows, func(rows *sql.Rows) (group, error) {
+			var g group
+			err := rows.Scan(&g.k, &g.n)
+			return g, err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, g := range groups {
+			out[s.Name+": "+g.k] += g.n
+		}
 	}
 	return out
 }

@@ -2,7 +2,11 @@
 // the retention (30 days by default: an order can only be cancelled within
 // 30 days) are removed from their shard in small batches, and only once the
 // read side holds the order's latest version and every event of it was
-// published, so nothing that is still needed is deleted. The MongoDB
+// published, so nothing that is still needed is deleted. The delete locks the
+// orders and their outbox rows and checks both again, so an order changed
+// (or an event replayed) after the check is kept for a later run. The
+// retention is at least retention.Min, the longest an order can still be
+// changed, so an order that can be changed is never purged. The MongoDB
 // documents stay as history. Removing old orders is also what evens out the
 // shards after one is added: the data of the old epochs simply ages out.
 package lifecycle
@@ -19,13 +23,16 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
+	"github.com/orderflow/orderflow/shared/lifecycle/retention"
 	"github.com/orderflow/orderflow/shared/orderdoc"
 	"github.com/orderflow/orderflow/shared/shard"
+	"github.com/orderflow/orderflow/shared/sqlrows"
 )
 
 // PurgeConfig says what to purge.
 type PurgeConfig struct {
-	// Retention: orders placed more than this before Now are purged.
+	// Retention: orders placed more than this before Now are purged. At
+	// least retention.Min.
 	Retention time.Duration
 	// Now is the clock's reading (injectable for tests and simulations).
 	Now time.Time
@@ -33,14 +40,30 @@ type PurgeConfig struct {
 	Batch int
 	// DryRun only counts.
 	DryRun bool
+
+	// afterCheck, when set, runs between a batch's check and its delete:
+	// tests change orders exactly there (see export_test.go).
+	afterCheck func(ctx context.Context, shard string, nos []int64)
+}
+
+// Validate checks the config.
+func (c PurgeConfig) Validate() error {
+	if c.Batch < 1 {
+		return fmt.Errorf("purge batch must be positive, got %d", c.Batch)
+	}
+	if err := retention.ValidateRetention(c.Retention); err != nil {
+		return fmt.Errorf("purge: %w", err)
+	}
+	return nil
 }
 
 // ShardResult is what happened on one shard.
 type ShardResult struct {
 	Shard  string
 	Purged int
-	// Held are old orders kept because the read side is behind or an event
-	// was not published yet; a later run takes them.
+	// Held are old orders kept because the read side is behind, an event
+	// was not published yet, or the order changed while it was checked; a
+	// later run takes them.
 	Held int
 }
 
@@ -57,8 +80,8 @@ func NewPurger(pools *shard.Pools, db *mongo.Database) *Purger {
 
 // Purge runs over every shard; progress is told after each batch.
 func (p *Purger) Purge(ctx context.Context, cfg PurgeConfig, progress func(ShardResult)) ([]ShardResult, error) {
-	if cfg.Retention <= 0 || cfg.Batch < 1 {
-		return nil, errors.New("purge: retention and batch must be positive")
+	if err := cfg.Validate(); err != nil {
+		return nil, err
 	}
 	cutoff := cfg.Now.Add(-cfg.Retention).UTC()
 	var out []ShardResult
@@ -88,36 +111,43 @@ func (p *Purger) shard(ctx context.Context, name string, cutoff time.Time, cfg P
 		if err != nil {
 			return res, shard.Classify(name, err)
 		}
-		versions := map[int64]int32{}
-		var nos []int64
-		for rows.Next() {
-			var no int64
-			var v int32
-			if err := rows.Scan(&no, &v, &afterAt); err != nil {
-				rows.Close()
-				return res, err
-			}
-			afterNo = no
-			versions[no] = v
-			nos = append(nos, no)
+		type old struct {
+			no       int64
+			version  int32
+			placedAt time.Time
 		}
-		if err := rows.Close(); err != nil {
+		page, err := sqlrows.ScanAll(rows, func(rows *sql.Rows) (old, error) {
+			var o old
+			err := rows.Scan(&o.no, &o.version, &o.placedAt)
+			return o, err
+		})
+		if err != nil {
 			return res, shard.Classify(name, err)
 		}
-		if len(nos) == 0 {
+		if len(page) == 0 {
 			return res, nil
+		}
+		afterAt, afterNo = page[len(page)-1].placedAt, page[len(page)-1].no
+		versions := make(map[int64]int32, len(page))
+		nos := make([]int64, len(page))
+		for i, o := range page {
+			versions[o.no], nos[i] = o.version, o.no
 		}
 		ready, err := p.settled(ctx, db, name, nos, versions)
 		if err != nil {
 			return res, err
 		}
-		res.Held += len(nos) - len(ready)
+		if cfg.afterCheck != nil {
+			cfg.afterCheck(ctx, name, ready)
+		}
+		purged := len(ready)
 		if len(ready) > 0 && !cfg.DryRun {
-			if err := p.delete(ctx, name, ready); err != nil {
+			if purged, err = p.delete(ctx, name, ready, versions); err != nil {
 				return res, err
 			}
 		}
-		res.Purged += len(ready)
+		res.Purged += purged
+		res.Held += len(nos) - purged
 		if progress != nil {
 			progress(res)
 		}
@@ -152,16 +182,12 @@ func (p *Purger) settled(ctx context.Context, db *sql.DB, name string, nos []int
 	if err != nil {
 		return nil, shard.Classify(name, err)
 	}
-	defer rows.Close()
-	for rows.Next() {
-		var no int64
-		if err := rows.Scan(&no); err != nil {
-			return nil, err
-		}
-		current[no] = false
-	}
-	if err := rows.Err(); err != nil {
+	unpublished, err := sqlrows.ScanAll(rows, scanInt64)
+	if err != nil {
 		return nil, shard.Classify(name, err)
+	}
+	for _, no := range unpublished {
+		current[no] = false
 	}
 	var ready []int64
 	for _, no := range nos {
@@ -172,18 +198,76 @@ func (p *Purger) settled(ctx context.Context, db *sql.DB, name string, nos []int
 	return ready, nil
 }
 
-// delete removes the orders, their items, history and outbox rows in one
-// short transaction on their shard.
-func (p *Purger) delete(ctx context.Context, name string, nos []int64) error {
-	in, args := inList(nos)
-	var b shard.Batch
-	for _, table := range []string{"order_items", "order_status_history", "outbox", "orders"} {
-		b.Add("DELETE FROM "+table+" WHERE order_no IN ("+in+")", args...)
+func scanInt64(rows *sql.Rows) (int64, error) {
+	var n int64
+	err := rows.Scan(&n)
+	return n, err
+}
+
+// delete removes the checked orders, their items, history and outbox rows in
+// one short transaction on their shard, and returns how many it removed. It
+// first locks the orders and their outbox rows (SELECT ... FOR UPDATE, which
+// reads the latest committed rows) and keeps back every order that is no
+// longer at its checked version or has an unpublished (PENDING or FAILED)
+// outbox row: it was changed, or an event of it replayed, after the check,
+// and the read side has not seen that yet. order-command changes an order
+// under the lock of its row, so nothing changes between this re-check and
+// the delete. Locks are taken orders first, then outbox rows, in the same
+// order as order-command's changes, so the two do not deadlock.
+func (p *Purger) delete(ctx context.Context, name string, nos []int64, versions map[int64]int32) (int, error) {
+	var deleted int
+	err := p.pools.InTx(ctx, name, sql.LevelDefault, func(tx *sql.Tx) error {
+		in, args := inList(nos)
+		rows, err := tx.QueryContext(ctx, "SELECT order_no, version FROM orders WHERE order_no IN ("+in+") ORDER BY order_no FOR UPDATE", args...)
+		if err != nil {
+			return fmt.Errorf("locking orders: %w", err)
+		}
+		type locked struct {
+			no      int64
+			version int32
+		}
+		current, err := sqlrows.ScanAll(rows, func(rows *sql.Rows) (locked, error) {
+			var l locked
+			err := rows.Scan(&l.no, &l.version)
+			return l, err
+		})
+		if err != nil {
+			return fmt.Errorf("locking orders: %w", err)
+		}
+		rows, err = tx.QueryContext(ctx, "SELECT order_no FROM outbox WHERE order_no IN ("+in+") AND status <> 'PUBLISHED' FOR UPDATE", args...)
+		if err != nil {
+			return fmt.Errorf("locking outbox rows: %w", err)
+		}
+		unpublished, err := sqlrows.ScanAll(rows, scanInt64)
+		if err != nil {
+			return fmt.Errorf("locking outbox rows: %w", err)
+		}
+		held := make(map[int64]bool, len(unpublished))
+		for _, no := range unpublished {
+			held[no] = true
+		}
+		var keep []int64
+		for _, l := range current {
+			if l.version == versions[l.no] && !held[l.no] {
+				keep = append(keep, l.no)
+			}
+		}
+		if len(keep) == 0 {
+			return nil
+		}
+		in, args = inList(keep)
+		for _, table := range []string{"order_items", "order_status_history", "outbox", "orders"} {
+			if _, err := tx.ExecContext(ctx, "DELETE FROM "+table+" WHERE order_no IN ("+in+")", args...); err != nil {
+				return fmt.Errorf("deleting from %s: %w", table, err)
+			}
+		}
+		deleted = len(keep)
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("deleting %d orders: %w", len(nos), err)
 	}
-	if err := p.pools.ExecAtomic(ctx, name, &b); err != nil {
-		return fmt.Errorf("deleting %d orders: %w", len(nos), err)
-	}
-	return nil
+	return deleted, nil
 }
 
 func inList(nos []int64) (string, []any) {

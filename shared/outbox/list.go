@@ -3,10 +3,13 @@ package outbox
 import (
 	"context"
 	"crypto/sha256"
+	"database/sql"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+
+	"github.com/orderflow/orderflow/shared/sqlrows"
 )
 
 // Page limits of List.
@@ -69,16 +72,8 @@ func (s *Store) List(ctx context.Context, f Filter, pageSize int, pageToken stri
 		if err != nil {
 			return nil, "", fmt.Errorf("listing %s: %w", name, shardClassify(name, err))
 		}
-		var got []Message
-		for rows.Next() {
-			m, err := ScanMessage(name, rows)
-			if err != nil {
-				rows.Close()
-				return nil, "", err
-			}
-			got = append(got, m)
-		}
-		if err := rows.Close(); err != nil {
+		got, err := sqlrows.ScanAll(rows, func(rows *sql.Rows) (Message, error) { return ScanMessage(name, rows) })
+		if err != nil {
 			return nil, "", fmt.Errorf("listing %s: %w", name, shardClassify(name, err))
 		}
 		if len(got) > want {

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/orderflow/orderflow/shared/shard"
+	"github.com/orderflow/orderflow/shared/sqlrows"
 )
 
 // Status is the publishing state of an outbox row.
@@ -234,26 +235,28 @@ func (s *Store) shardStats(ctx context.Context, name string, countPublished bool
 		st.Err = shard.Classify(name, err)
 		return st
 	}
-	for rows.Next() {
-		var status string
-		var n int64
-		if err := rows.Scan(&status, &n); err != nil {
-			rows.Close()
-			st.Err = err
-			return st
-		}
-		switch Status(status) {
-		case StatusPending:
-			st.Pending = n
-		case StatusPublished:
-			st.Published = n
-		case StatusFailed:
-			st.Failed = n
-		}
+	type count struct {
+		status Status
+		n      int64
 	}
-	if err := rows.Close(); err != nil {
+	counts, err := sqlrows.ScanAll(rows, func(rows *sql.Rows) (count, error) {
+		var c count
+		err := rows.Scan(&c.status, &c.n)
+		return c, err
+	})
+	if err != nil {
 		st.Err = shard.Classify(name, err)
 		return st
+	}
+	for _, c := range counts {
+		switch c.status {
+		case StatusPending:
+			st.Pending = c.n
+		case StatusPublished:
+			st.Published = c.n
+		case StatusFailed:
+			st.Failed = c.n
+		}
 	}
 	var oldest sql.NullTime
 	if err := db.QueryRowContext(ctx, "SELECT MIN(occurred_at) FROM outbox WHERE status = 'PENDING'").Scan(&oldest); err != nil {

@@ -6,9 +6,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/orderflow/orderflow/shared/shard"
+	"github.com/orderflow/orderflow/shared/sqlrows"
 )
 
 func shardClassify(name string, err error) error { return shard.Classify(name, err) }
@@ -87,48 +89,82 @@ func (r *ReplayRequest) validate(s *Store) error {
 // Replay puts the chosen rows back to PENDING with attempts, last error and
 // back-off cleared, so the relay publishes them again, and records the
 // replay (who, when, why, what, how many) in each touched shard's audit
-// table. With DryRun it only counts.
+// table. Every status change commits in one transaction with its audit row,
+// so no row is replayed unaudited: a replay by ids is one transaction on its
+// shard, a replay by filter one per chunk of replayChunk rows (each chunk's
+// audit row counts that chunk; the rows of one replay share its request and
+// time). With DryRun it only counts.
 func (s *Store) Replay(ctx context.Context, req ReplayRequest, progress Progress) (ReplayResult, error) {
 	if err := req.validate(s); err != nil {
 		return ReplayResult{}, err
 	}
 	res := ReplayResult{PerShard: map[string]int64{}, DryRun: req.DryRun}
-	describe, _ := json.Marshal(map[string]any{"shard": req.Shard, "ids": req.IDs, "filter": req.Filter})
+	describe, err := json.Marshal(map[string]any{"shard": req.Shard, "ids": req.IDs, "filter": req.Filter})
+	if err != nil {
+		return res, fmt.Errorf("describing the replay: %w", err)
+	}
+	audit := auditRow{actor: req.Actor, reason: strings.TrimSpace(req.Reason), request: string(describe), at: s.now().UTC()}
 	shards := []string{req.Shard}
 	if len(req.IDs) == 0 {
 		shards = req.Filter.shards(s.pools.Topology())
 	}
 	for _, name := range shards {
-		n, err := s.replayShard(ctx, name, req, progress)
+		n, err := s.replayShard(ctx, name, req, audit, progress)
 		if err != nil {
 			return res, fmt.Errorf("replaying on %s: %w", name, err)
 		}
 		res.PerShard[name] = n
 		res.Total += n
-		if req.DryRun || n == 0 {
-			continue
-		}
-		db, err := s.pools.DB(name)
-		if err != nil {
-			return res, err
-		}
-		if _, err := db.ExecContext(ctx, `INSERT INTO outbox_replay_audit (actor, reason, request, dry_run, row_count, replayed_at)
-			VALUES (?, ?, ?, FALSE, ?, ?)`, req.Actor, strings.TrimSpace(req.Reason), string(describe), n, s.now().UTC()); err != nil {
-			return res, fmt.Errorf("recording the replay on %s: %w", name, shard.Classify(name, err))
-		}
 	}
 	return res, nil
 }
 
+// auditRow is what outbox_replay_audit records of one replay.
+type auditRow struct {
+	actor, reason, request string
+	at                     time.Time
+}
+
+const auditSQL = `INSERT INTO outbox_replay_audit (actor, reason, request, dry_run, row_count, replayed_at) VALUES (?, ?, ?, FALSE, ?, ?)`
+
 const resetSQL = `UPDATE outbox SET status = 'PENDING', attempts = 0, last_error = NULL, next_attempt_at = NULL, published_at = NULL WHERE id IN (`
 
-func (s *Store) replayShard(ctx context.Context, name string, req ReplayRequest, progress Progress) (int64, error) {
+// resetAudited runs one reset statement and, when it changed rows, the audit
+// row counting them, in one transaction: either both commit or neither.
+func (s *Store) resetAudited(ctx context.Context, name string, audit auditRow, query string, args []any) (int64, error) {
+	var n int64
+	err := s.pools.InTx(ctx, name, sql.LevelDefault, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, query, args...)
+		if err != nil {
+			return err
+		}
+		if n, err = res.RowsAffected(); err != nil || n == 0 {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, auditSQL, audit.actor, audit.reason, audit.request, n, audit.at); err != nil {
+			return fmt.Errorf("recording the replay: %w", err)
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	return n, nil
+}
+
+func (s *Store) replayShard(ctx context.Context, name string, req ReplayRequest, audit auditRow, progress Progress) (int64, error) {
 	db, err := s.pools.DB(name)
 	if err != nil {
 		return 0, err
 	}
 	if len(req.IDs) > 0 {
-		return replayIDs(ctx, db, name, req.IDs, req.DryRun)
+		q, args := inList(req.IDs)
+		if req.DryRun {
+			var n int64
+			err := db.QueryRowContext(ctx, "SELECT COUNT(*) FROM outbox WHERE status <> 'PENDING' AND id IN ("+q+")", args...).Scan(&n)
+			return n, shard.Classify(name, err)
+		}
+		return s.resetAudited(ctx, name, audit, resetSQL+q+") AND status <> 'PENDING'", args)
 	}
 	where, args := req.Filter.where()
 	var total int64
@@ -147,16 +183,12 @@ func (s *Store) replayShard(ctx context.Context, name string, req ReplayRequest,
 		if err != nil {
 			return done, shard.Classify(name, err)
 		}
-		var ids []int64
-		for rows.Next() {
+		ids, err := sqlrows.ScanAll(rows, func(rows *sql.Rows) (int64, error) {
 			var id int64
-			if err := rows.Scan(&id); err != nil {
-				rows.Close()
-				return done, err
-			}
-			ids = append(ids, id)
-		}
-		if err := rows.Close(); err != nil {
+			err := rows.Scan(&id)
+			return id, err
+		})
+		if err != nil {
 			return done, shard.Classify(name, err)
 		}
 		if len(ids) == 0 {
@@ -164,32 +196,15 @@ func (s *Store) replayShard(ctx context.Context, name string, req ReplayRequest,
 		}
 		after = ids[len(ids)-1]
 		q, idArgs := inList(ids)
-		statusArgs := append(idArgs, args...)
-		res, err := db.ExecContext(ctx, resetSQL+q+") AND "+where, statusArgs...)
+		n, err := s.resetAudited(ctx, name, audit, resetSQL+q+") AND "+where, append(idArgs, args...))
 		if err != nil {
-			return done, shard.Classify(name, err)
+			return done, err
 		}
-		n, _ := res.RowsAffected()
 		done += n
 		if progress != nil {
 			progress(name, done, total)
 		}
 	}
-}
-
-func replayIDs(ctx context.Context, db *sql.DB, name string, ids []int64, dryRun bool) (int64, error) {
-	q, args := inList(ids)
-	if dryRun {
-		var n int64
-		err := db.QueryRowContext(ctx, "SELECT COUNT(*) FROM outbox WHERE status <> 'PENDING' AND id IN ("+q+")", args...).Scan(&n)
-		return n, shard.Classify(name, err)
-	}
-	res, err := db.ExecContext(ctx, resetSQL+q+") AND status <> 'PENDING'", args...)
-	if err != nil {
-		return 0, shard.Classify(name, err)
-	}
-	n, _ := res.RowsAffected()
-	return n, nil
 }
 
 func inList(ids []int64) (string, []any) {

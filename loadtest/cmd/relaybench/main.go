@@ -34,6 +34,7 @@ import (
 	eventsv1 "github.com/orderflow/orderflow/shared/gen/orderflow/events/v1"
 	"github.com/orderflow/orderflow/shared/kafkax"
 	"github.com/orderflow/orderflow/shared/shard"
+	"github.com/orderflow/orderflow/shared/sqlrows"
 )
 
 type options struct {
@@ -224,17 +225,15 @@ func commitToAck(ctx context.Context, pools *shard.Pools, since time.Time) ([]ti
 		if err != nil {
 			return nil, err
 		}
-		for rows.Next() {
+		lags, err := sqlrows.ScanAll(rows, func(rows *sql.Rows) (time.Duration, error) {
 			var us sql.NullInt64
-			if err := rows.Scan(&us); err != nil {
-				rows.Close()
-				return nil, err
-			}
-			out = append(out, time.Duration(us.Int64)*time.Microsecond)
-		}
-		if err := rows.Close(); err != nil {
+			err := rows.Scan(&us)
+			return time.Duration(us.Int64) * time.Microsecond, err
+		})
+		if err != nil {
 			return nil, err
 		}
+		out = append(out, lags...)
 	}
 	return out, nil
 }

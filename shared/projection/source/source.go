@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/orderflow/orderflow/shared/shard"
+	"github.com/orderflow/orderflow/shared/sqlrows"
 )
 
 // Item is one line of an order.
@@ -102,33 +103,35 @@ func (r *Reader) readShard(ctx context.Context, name string, nos []int64, out ma
 	if err != nil {
 		return shard.Classify(name, fmt.Errorf("reading orders: %w", err))
 	}
-	defer rows.Close()
-	for rows.Next() {
+	orders, err := sqlrows.ScanAll(rows, func(rows *sql.Rows) (Order, error) {
 		o := Order{Shard: name}
 		var items, history sql.NullString
 		if err := rows.Scan(&o.OrderNo, &o.UserID, &o.ShopID, &o.Status, &o.TotalAmount, &o.DeliveryAddress,
 			&o.CancelReason, &o.Version, &o.PlacedAt, &o.UpdatedAt, &items, &history); err != nil {
-			return fmt.Errorf("reading order row: %w", err)
+			return o, fmt.Errorf("reading order row: %w", err)
 		}
 		if err := decode(items.String, &o.Items); err != nil {
-			return fmt.Errorf("order %d items: %w", o.OrderNo, err)
+			return o, fmt.Errorf("order %d items: %w", o.OrderNo, err)
 		}
 		if err := decode(history.String, &o.History); err != nil {
-			return fmt.Errorf("order %d history: %w", o.OrderNo, err)
+			return o, fmt.Errorf("order %d history: %w", o.OrderNo, err)
 		}
 		for i := range o.History {
 			t, err := time.Parse("2006-01-02T15:04:05.000000Z", o.History[i].At)
 			if err != nil {
-				return fmt.Errorf("order %d history time %q: %w", o.OrderNo, o.History[i].At, err)
+				return o, fmt.Errorf("order %d history time %q: %w", o.OrderNo, o.History[i].At, err)
 			}
 			o.History[i].ChangedAt = t
 		}
 		slices.SortFunc(o.Items, func(a, b Item) int { return a.Line - b.Line })
 		slices.SortFunc(o.History, func(a, b Change) int { return int(a.Version - b.Version) })
-		out[o.OrderNo] = o
-	}
-	if err := rows.Err(); err != nil {
+		return o, nil
+	})
+	if err != nil {
 		return shard.Classify(name, err)
+	}
+	for _, o := range orders {
+		out[o.OrderNo] = o
 	}
 	return nil
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/orderflow/orderflow/services/order-command/internal/domain"
+	"github.com/orderflow/orderflow/shared/lifecycle/retention"
 	"github.com/orderflow/orderflow/shared/shard"
 )
 
@@ -50,7 +51,9 @@ func (SystemClock) Now() time.Time { return time.Now() }
 
 // Config holds the rules the use cases apply.
 type Config struct {
-	// CancelWindow is how long after placing an order it can be cancelled.
+	// CancelWindow is how long after placing an order it can be changed:
+	// advanced or cancelled. At most retention.Min, so no order that can be
+	// changed is purged.
 	CancelWindow time.Duration
 	// RetryWindow is how long after a shard is added a PlaceOrder retry
 	// also looks for its order on the shard the previous epoch chose.
@@ -71,8 +74,8 @@ type Service struct {
 // current topology (it grows when a shard is added); traceparent extracts
 // the caller's W3C trace context for the outbox row.
 func New(repo Repository, numbers NumberAllocator, topology func() shard.Topology, clock Clock, cfg Config, traceparent func(context.Context) string) (*Service, error) {
-	if cfg.CancelWindow <= 0 {
-		return nil, fmt.Errorf("cancel window must be positive, got %s", cfg.CancelWindow)
+	if err := retention.ValidateChangeWindow(cfg.CancelWindow); err != nil {
+		return nil, fmt.Errorf("cancel window: %w", err)
 	}
 	if err := topology().Validate(); err != nil {
 		return nil, err
@@ -120,7 +123,7 @@ func (s *Service) PlaceOrder(ctx context.Context, req domain.PlaceRequest) (*dom
 	return stored, nil
 }
 
-// AdvanceOrder moves an order one step forward.
+// AdvanceOrder moves an order one step forward within the cancel window.
 func (s *Service) AdvanceOrder(ctx context.Context, orderNo int64, to domain.Status) (*domain.Order, error) {
 	if err := domain.ValidateOrderNo(orderNo); err != nil {
 		return nil, err
@@ -129,7 +132,7 @@ func (s *Service) AdvanceOrder(ctx context.Context, orderNo int64, to domain.Sta
 		return nil, err
 	}
 	return s.update(ctx, orderNo, func(o *domain.Order) (domain.Event, error) {
-		return o.Advance(to, s.clock.Now())
+		return o.Advance(to, s.clock.Now(), s.cfg.CancelWindow)
 	})
 }
 

@@ -15,6 +15,9 @@ var ErrRequestIDReused = errors.New("requestId was already used for a different 
 const (
 	RuleStatusTransition = "STATUS_TRANSITION"
 	RuleCancelWindow     = "CANCEL_WINDOW"
+	// RuleChangeWindow refuses to advance an order placed longer ago than
+	// the cancel window: it is final and may be purged.
+	RuleChangeWindow     = "CHANGE_WINDOW"
 	RuleAlreadyCancelled = "ALREADY_CANCELLED"
 )
 

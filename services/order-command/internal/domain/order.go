@@ -165,17 +165,23 @@ func (o *Order) PlacedEvent() Event {
 	return Event{Type: EventOrderPlaced, OrderNo: o.No, Version: o.Version, OccurredAt: o.PlacedAt}
 }
 
-// Advance moves the order one step forward to the given status.
-func (o *Order) Advance(to Status, now time.Time) (Event, error) {
+// Advance moves the order one step forward to the given status, if it was
+// placed less than window ago. Past the window an order is final: it may be
+// purged from its shard, and a change then would be lost.
+func (o *Order) Advance(to Status, now time.Time, window time.Duration) (Event, error) {
 	want, ok := next[o.Status]
 	if !ok || to != want {
 		return Event{}, transitionError(o.Status, to)
+	}
+	if now.Sub(o.PlacedAt) >= window {
+		return Event{}, &RuleError{Rule: RuleChangeWindow, Message: "orders can be changed only within " +
+			formatWindow(window) + " of being placed; this one was placed at " + o.PlacedAt.Format(time.RFC3339)}
 	}
 	return o.change(to, now), nil
 }
 
 // Cancel cancels the order if it is not cancelled yet and was placed less
-// than window ago.
+// than window ago (the same window as Advance's).
 func (o *Order) Cancel(reason string, now time.Time, window time.Duration) (Event, error) {
 	if o.Status == StatusCancelled {
 		return Event{}, &RuleError{Rule: RuleAlreadyCancelled, Message: "order is already cancelled"}

@@ -15,6 +15,9 @@ import (
 // so that the window checks do not depend on when the tests run.
 var placedAt = time.Date(2025, time.March, 14, 9, 30, 15, 123456000, time.UTC)
 
+// changeWindow is how long an order can be advanced or cancelled.
+const changeWindow = 30 * 24 * time.Hour
+
 // kst is a zone east of UTC, to show that times are stored in UTC.
 var kst = time.FixedZone("KST", 9*60*60)
 
@@ -54,7 +57,7 @@ func orderIn(t *testing.T, status domain.Status) *domain.Order {
 	at := placedAt
 	step := func(to domain.Status) {
 		at = at.Add(10 * time.Minute)
-		if _, err := o.Advance(to, at); err != nil {
+		if _, err := o.Advance(to, at, changeWindow); err != nil {
 			t.Fatalf("Advance(%v) while setting up: %v", to, err)
 		}
 	}
@@ -143,7 +146,7 @@ func TestAdvance(t *testing.T) {
 			o := orderIn(t, tc.from)
 			before := clone(o)
 
-			ev, err := o.Advance(tc.to, now)
+			ev, err := o.Advance(tc.to, now, changeWindow)
 
 			if tc.wantEvent == "" {
 				if err == nil {
@@ -192,6 +195,59 @@ func TestAdvance(t *testing.T) {
 				before.Status, before.Version, before.UpdatedAt, before.History
 			if !reflect.DeepEqual(rest, before) {
 				t.Errorf("Advance changed other fields:\n got %+v\nwant %+v", rest, before)
+			}
+		})
+	}
+}
+
+// An order placed longer ago than the change window cannot be advanced: it
+// is past the retention and may be purged; cancelling is refused the same
+// way (TestCancel). Before the window ends every step works.
+func TestAdvanceWindow(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name     string
+		from, to domain.Status
+		now      time.Time
+		wantRule string // empty when the advance must succeed
+	}{
+		{name: "placed, one microsecond before the boundary", from: domain.StatusPlaced, to: domain.StatusAccepted,
+			now: placedAt.Add(changeWindow - time.Microsecond)},
+		{name: "delivering, one microsecond before the boundary", from: domain.StatusDelivering, to: domain.StatusDelivered,
+			now: placedAt.Add(changeWindow - time.Microsecond)},
+		{name: "placed, exactly at the boundary", from: domain.StatusPlaced, to: domain.StatusAccepted,
+			now: placedAt.Add(changeWindow), wantRule: domain.RuleChangeWindow},
+		{name: "accepted, past the retention", from: domain.StatusAccepted, to: domain.StatusDelivering,
+			now: placedAt.Add(changeWindow + time.Hour), wantRule: domain.RuleChangeWindow},
+		{name: "delivering, a year later", from: domain.StatusDelivering, to: domain.StatusDelivered,
+			now: placedAt.AddDate(1, 0, 0), wantRule: domain.RuleChangeWindow},
+		{name: "wrong step past the window is still a transition error", from: domain.StatusPlaced, to: domain.StatusDelivered,
+			now: placedAt.AddDate(1, 0, 0), wantRule: domain.RuleStatusTransition},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			o := orderIn(t, tc.from)
+			before := clone(o)
+
+			ev, err := o.Advance(tc.to, tc.now, changeWindow)
+
+			if tc.wantRule == "" {
+				if err != nil || o.Status != tc.to {
+					t.Fatalf("Advance() = %v, status %v; want %v", err, o.Status, tc.to)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatalf("Advance() = %+v, nil; want a %s error", ev, tc.wantRule)
+			}
+			re := wantRuleError(t, err, tc.wantRule)
+			if tc.wantRule == domain.RuleChangeWindow && (!strings.Contains(re.Message, "30 days") ||
+				!strings.Contains(re.Message, placedAt.Format(time.RFC3339))) {
+				t.Errorf("message %q does not name the window and when the order was placed", re.Message)
+			}
+			if !reflect.DeepEqual(o, before) {
+				t.Errorf("refused Advance changed the order:\n got %+v\nwant %+v", o, before)
 			}
 		})
 	}

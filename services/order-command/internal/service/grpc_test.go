@@ -2,6 +2,7 @@ package service_test
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"math/rand/v2"
 	"sync"
@@ -13,6 +14,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	orderv1 "github.com/orderflow/orderflow/shared/gen/orderflow/order/v1"
+	"github.com/orderflow/orderflow/shared/sqlrows"
 	"github.com/orderflow/orderflow/shared/testinfra"
 )
 
@@ -217,13 +219,16 @@ func TestConcurrentChangesToOneOrderSerialise(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer rows.Close()
-	want := int32(1)
-	for rows.Next() {
+	versions, err := sqlrows.ScanAll(rows, func(rows *sql.Rows) (int32, error) {
 		var v int32
-		if err := rows.Scan(&v); err != nil {
-			t.Fatal(err)
-		}
+		err := rows.Scan(&v)
+		return v, err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := int32(1)
+	for _, v := range versions {
 		if v != want {
 			t.Errorf("outbox row for version %d follows version %d", v, want-1)
 		}

@@ -2,6 +2,7 @@ package service_test
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"net/http"
 	"regexp"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	orderv1 "github.com/orderflow/orderflow/shared/gen/orderflow/order/v1"
+	"github.com/orderflow/orderflow/shared/sqlrows"
 	"github.com/orderflow/orderflow/shared/testinfra"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -119,18 +121,25 @@ func TestRESTOrderLifecycle(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer rows.Close()
+	type outboxRow struct {
+		typ, status, tp string
+		ver             int32
+	}
+	stored, err := sqlrows.ScanAll(rows, func(rows *sql.Rows) (outboxRow, error) {
+		var r outboxRow
+		err := rows.Scan(&r.typ, &r.ver, &r.status, &r.tp)
+		return r, err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
 	var types []string
 	traceparent := regexp.MustCompile(`^00-[0-9a-f]{32}-[0-9a-f]{16}-0[01]$`)
-	for v := int32(1); rows.Next(); v++ {
-		var typ, status, tp string
-		var ver int32
-		if err := rows.Scan(&typ, &ver, &status, &tp); err != nil {
-			t.Fatal(err)
-		}
-		types = append(types, typ)
-		if ver != v || status != "PENDING" || !traceparent.MatchString(tp) {
-			t.Errorf("outbox row %d: version %d status %s traceparent %q", v, ver, status, tp)
+	for i, r := range stored {
+		v := int32(i + 1)
+		types = append(types, r.typ)
+		if r.ver != v || r.status != "PENDING" || !traceparent.MatchString(r.tp) {
+			t.Errorf("outbox row %d: version %d status %s traceparent %q", v, r.ver, r.status, r.tp)
 		}
 	}
 	want := []string{"OrderPlaced", "OrderAccepted", "OrderDelivering", "OrderDelivered", "OrderCancelled"}

@@ -16,6 +16,7 @@ import (
 	"github.com/orderflow/orderflow/services/order-command/internal/ports"
 	"github.com/orderflow/orderflow/shared/gen"
 	orderv1 "github.com/orderflow/orderflow/shared/gen/orderflow/order/v1"
+	"github.com/orderflow/orderflow/shared/lifecycle/retention"
 	"github.com/orderflow/orderflow/shared/observability"
 	"github.com/orderflow/orderflow/shared/server"
 	"github.com/orderflow/orderflow/shared/shard"
@@ -36,7 +37,9 @@ type Config struct {
 	// OrderNoBlockSize is how many order numbers an instance reserves from a
 	// shard's sequence at a time.
 	OrderNoBlockSize int `env:"ORDER_NO_BLOCK_SIZE" envDefault:"500"`
-	// CancelWindow is how long after placing an order it can be cancelled.
+	// CancelWindow is how long after placing an order it can be changed
+	// (advanced or cancelled): at most retention.Min, the shortest time the
+	// purge keeps an order, so an order that can be changed is never purged.
 	CancelWindow time.Duration `env:"CANCEL_WINDOW" envDefault:"720h"`
 	// RetryWindow is how long after a shard is added a PlaceOrder retry also
 	// looks for its order where the previous epoch placed it.
@@ -63,8 +66,8 @@ func (c *Config) Validate() error {
 	if c.OrderNoBlockSize < 1 {
 		errs = append(errs, errors.New("ORDERFLOW_ORDER_NO_BLOCK_SIZE must be at least 1"))
 	}
-	if c.CancelWindow <= 0 {
-		errs = append(errs, errors.New("ORDERFLOW_CANCEL_WINDOW must be positive"))
+	if err := retention.ValidateChangeWindow(c.CancelWindow); err != nil {
+		errs = append(errs, fmt.Errorf("ORDERFLOW_CANCEL_WINDOW: %w", err))
 	}
 	if c.MaxBodyBytes < 1024 {
 		errs = append(errs, errors.New("ORDERFLOW_MAX_BODY_BYTES must be at least 1024"))

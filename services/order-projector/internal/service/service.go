@@ -17,6 +17,7 @@ import (
 	"github.com/orderflow/orderflow/services/order-projector/internal/adapters/kafka"
 	"github.com/orderflow/orderflow/shared/kafkax"
 	"github.com/orderflow/orderflow/shared/lifecycle"
+	"github.com/orderflow/orderflow/shared/lifecycle/retention"
 	"github.com/orderflow/orderflow/shared/mongox"
 	"github.com/orderflow/orderflow/shared/observability"
 	"github.com/orderflow/orderflow/shared/orderdoc"
@@ -70,7 +71,8 @@ type Config struct {
 	// orderctl orders purge runs it by hand). Instances may overlap: the
 	// deletes are idempotent.
 	PurgeInterval time.Duration `env:"PURGE_INTERVAL" envDefault:"0s"`
-	// Retention is how long orders stay on the shards.
+	// Retention is how long orders stay on the shards: at least
+	// retention.Min, the longest order-command lets an order be changed.
 	Retention time.Duration `env:"RETENTION" envDefault:"720h"`
 	// TopologyReload is how often the topology file is checked for a new
 	// shard; 0 turns reloading off.
@@ -89,8 +91,11 @@ func (c *Config) Validate() error {
 	if c.Group == "" || c.Topic == "" || c.ExternalTopic == "" || c.DLQTopic == "" || c.MongoDatabase == "" {
 		errs = append(errs, errors.New("the group, topics and Mongo database must not be empty"))
 	}
-	if c.PurgeInterval < 0 || c.Retention <= 0 {
-		errs = append(errs, errors.New("ORDERFLOW_PURGE_INTERVAL must not be negative and ORDERFLOW_RETENTION must be positive"))
+	if c.PurgeInterval < 0 {
+		errs = append(errs, errors.New("ORDERFLOW_PURGE_INTERVAL must not be negative"))
+	}
+	if err := retention.ValidateRetention(c.Retention); err != nil {
+		errs = append(errs, fmt.Errorf("ORDERFLOW_RETENTION: %w", err))
 	}
 	if err := c.Shard.Validate(); err != nil {
 		errs = append(errs, fmt.Errorf("ORDERFLOW_SHARD_*: %w", err))

@@ -20,6 +20,7 @@ import (
 
 	"github.com/orderflow/orderflow/shared/orderdoc"
 	"github.com/orderflow/orderflow/shared/shard"
+	"github.com/orderflow/orderflow/shared/sqlrows"
 )
 
 // Kinds of mismatch.
@@ -140,16 +141,11 @@ func readPage(ctx context.Context, db *sql.DB, query string, args []any) ([]orde
 	if err != nil {
 		return nil, err
 	}
-	defer rows.Close()
-	var out []order
-	for rows.Next() {
+	return sqlrows.ScanAll(rows, func(rows *sql.Rows) (order, error) {
 		var o order
-		if err := rows.Scan(&o.no, &o.version); err != nil {
-			return nil, err
-		}
-		out = append(out, o)
-	}
-	return out, rows.Err()
+		err := rows.Scan(&o.no, &o.version)
+		return o, err
+	})
 }
 
 func (v *Verifier) checkPage(ctx context.Context, name string, db *sql.DB, page []order, add func(Mismatch)) error {
@@ -188,22 +184,25 @@ func (v *Verifier) checkPage(ctx context.Context, name string, db *sql.DB, page 
 	if err != nil {
 		return shard.Classify(name, err)
 	}
-	for rows.Next() {
-		var no int64
-		var status, lastErr string
-		var n int
-		if err := rows.Scan(&no, &status, &n, &lastErr); err != nil {
-			rows.Close()
-			return err
-		}
-		if status == "FAILED" {
-			add(Mismatch{Kind: KindFailed, Shard: name, OrderNo: no, Detail: fmt.Sprintf("%d FAILED event(s), last error: %s", n, lastErr)})
-		} else {
-			add(Mismatch{Kind: KindPending, Shard: name, OrderNo: no, Detail: fmt.Sprintf("%d event(s) still PENDING", n)})
-		}
+	type unpublished struct {
+		no              int64
+		status, lastErr string
+		n               int
 	}
-	if err := rows.Close(); err != nil {
+	waiting, err := sqlrows.ScanAll(rows, func(rows *sql.Rows) (unpublished, error) {
+		var u unpublished
+		err := rows.Scan(&u.no, &u.status, &u.n, &u.lastErr)
+		return u, err
+	})
+	if err != nil {
 		return shard.Classify(name, err)
+	}
+	for _, u := range waiting {
+		if u.status == "FAILED" {
+			add(Mismatch{Kind: KindFailed, Shard: name, OrderNo: u.no, Detail: fmt.Sprintf("%d FAILED event(s), last error: %s", u.n, u.lastErr)})
+		} else {
+			add(Mismatch{Kind: KindPending, Shard: name, OrderNo: u.no, Detail: fmt.Sprintf("%d event(s) still PENDING", u.n)})
+		}
 	}
 
 	// Read side: the document must carry the order's latest version.

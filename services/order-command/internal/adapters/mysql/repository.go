@@ -14,6 +14,7 @@ import (
 
 	"github.com/orderflow/orderflow/services/order-command/internal/domain"
 	"github.com/orderflow/orderflow/shared/shard"
+	"github.com/orderflow/orderflow/shared/sqlrows"
 )
 
 // Repository implements app.Repository over the shard pools.
@@ -173,15 +174,11 @@ func load(ctx context.Context, tx *sql.Tx, where string, arg any) (*domain.Order
 	if err != nil {
 		return nil, fmt.Errorf("reading items: %w", err)
 	}
-	for rows.Next() {
+	if o.Items, err = sqlrows.ScanAll(rows, func(rows *sql.Rows) (domain.Item, error) {
 		var it domain.Item
-		if err := rows.Scan(&it.MenuID, &it.Name, &it.Quantity, &it.UnitPrice); err != nil {
-			rows.Close()
-			return nil, fmt.Errorf("reading items: %w", err)
-		}
-		o.Items = append(o.Items, it)
-	}
-	if err := rows.Close(); err != nil {
+		err := rows.Scan(&it.MenuID, &it.Name, &it.Quantity, &it.UnitPrice)
+		return it, err
+	}); err != nil {
 		return nil, fmt.Errorf("reading items: %w", err)
 	}
 
@@ -190,17 +187,13 @@ func load(ctx context.Context, tx *sql.Tx, where string, arg any) (*domain.Order
 	if err != nil {
 		return nil, fmt.Errorf("reading history: %w", err)
 	}
-	defer rows.Close()
-	for rows.Next() {
+	if o.History, err = sqlrows.ScanAll(rows, func(rows *sql.Rows) (domain.StatusChange, error) {
 		var c domain.StatusChange
 		var s string
-		if err := rows.Scan(&s, &c.Version, &c.ChangedAt); err != nil {
-			return nil, fmt.Errorf("reading history: %w", err)
-		}
+		err := rows.Scan(&s, &c.Version, &c.ChangedAt)
 		c.Status, _ = domain.ParseStatus(s)
-		o.History = append(o.History, c)
-	}
-	if err := rows.Err(); err != nil {
+		return c, err
+	}); err != nil {
 		return nil, fmt.Errorf("reading history: %w", err)
 	}
 	return o, nil

@@ -13,6 +13,7 @@ import (
 	"github.com/orderflow/orderflow/services/outbox-relay/internal/relay"
 	"github.com/orderflow/orderflow/shared/outbox"
 	"github.com/orderflow/orderflow/shared/shard"
+	"github.com/orderflow/orderflow/shared/sqlrows"
 )
 
 // Locker takes ownership of shards for one relay instance.
@@ -92,17 +93,9 @@ func (l *Lease) Claim(ctx context.Context, limit int, now time.Time) ([]outbox.M
 	if err != nil {
 		return nil, shard.Classify(l.shard, fmt.Errorf("claiming outbox rows: %w", err))
 	}
-	defer rows.Close()
-	var out []outbox.Message
-	for rows.Next() {
-		m, err := outbox.ScanMessage(l.shard, rows)
-		if err != nil {
-			return nil, fmt.Errorf("reading outbox row: %w", err)
-		}
-		out = append(out, m)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, shard.Classify(l.shard, err)
+	out, err := sqlrows.ScanAll(rows, func(rows *sql.Rows) (outbox.Message, error) { return outbox.ScanMessage(l.shard, rows) })
+	if err != nil {
+		return nil, shard.Classify(l.shard, fmt.Errorf("reading outbox rows: %w", err))
 	}
 	return out, nil
 }
