@@ -107,7 +107,7 @@ func TestComposeLoads(t *testing.T) {
 func TestComposeServices(t *testing.T) {
 	t.Parallel()
 	for _, name := range []string{
-		"mysql-shard-0", "mysql-shard-1", "kafka", "mongo", "prometheus",
+		"mysql-shard-0", "mysql-shard-1", "kafka", "mongo", "prometheus", "alertmanager", "grafana", "jaeger",
 		"migrate", "create-topics", "order-command", "outbox-relay", "order-projector", "order-query",
 	} {
 		t.Run(name, func(t *testing.T) {
@@ -381,4 +381,53 @@ func deref(s *string) any {
 		return nil
 	}
 	return *s
+}
+
+// The observability services get the project's files: Prometheus the alert
+// rules and an Alertmanager to send them to, Grafana its data source and the
+// dashboard. Every mounted path exists in the repository.
+func TestComposeObservability(t *testing.T) {
+	t.Parallel()
+	project := loadCompose(t)
+	root, err := repoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		service, target string
+	}{
+		{"prometheus", "/etc/prometheus/prometheus.yml"},
+		{"prometheus", "/etc/prometheus/rules"},
+		{"alertmanager", "/etc/alertmanager/alertmanager.yml"},
+		{"grafana", "/etc/grafana/provisioning"},
+		{"grafana", "/var/lib/grafana/dashboards"},
+	}
+	for _, c := range cases {
+		t.Run(c.service+c.target, func(t *testing.T) {
+			t.Parallel()
+			for _, v := range service(t, project, c.service).Volumes {
+				if v.Target != c.target {
+					continue
+				}
+				rel, err := filepath.Rel(root, v.Source)
+				if err != nil || strings.HasPrefix(rel, "..") {
+					t.Fatalf("%s mounts %s from %s, outside the repository", c.service, c.target, v.Source)
+				}
+				if _, err := os.Stat(v.Source); err != nil {
+					t.Fatalf("%s mounts %s from %s: %v", c.service, c.target, rel, err)
+				}
+				return
+			}
+			t.Errorf("%s does not mount %s", c.service, c.target)
+		})
+	}
+	raw, err := os.ReadFile(filepath.Join(root, "deploy", "compose", "prometheus.yml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"/etc/prometheus/rules/*.yml", "alertmanager:9093"} {
+		if !strings.Contains(string(raw), want) {
+			t.Errorf("deploy/compose/prometheus.yml does not name %s", want)
+		}
+	}
 }

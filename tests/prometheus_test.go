@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -218,6 +219,65 @@ func TestLocalPrometheusLoadsTheRulesAndScrapesEveryService(t *testing.T) {
 	for _, job := range []string{"order-command", "order-query", "outbox-relay", "order-projector"} {
 		if !jobs[job] {
 			t.Errorf("Prometheus does not scrape %s (targets: %v)", job, jobs)
+		}
+	}
+}
+
+// Every PromQL expression of the dashboard parses (the
+// local Prometheus evaluates it; a syntax error is a 400 bad_data; the
+// rules are checked by promtool).
+func TestDashboardExpressionsParse(t *testing.T) {
+	testinfra.Integration(t)
+	t.Parallel()
+	root, err := repoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := os.ReadFile(filepath.Join(root, "deploy", "grafana", "dashboards", "orderflow.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var dashboard struct {
+		Panels []struct {
+			Title   string `json:"title"`
+			Targets []struct {
+				Expr string `json:"expr"`
+			} `json:"targets"`
+		} `json:"panels"`
+	}
+	if err := json.Unmarshal(raw, &dashboard); err != nil {
+		t.Fatalf("dashboard: %v", err)
+	}
+	exprs := map[string]string{}
+	for _, p := range dashboard.Panels {
+		for _, tg := range p.Targets {
+			exprs[tg.Expr] = "dashboard panel " + p.Title
+		}
+	}
+	if len(exprs) < 10 {
+		t.Fatalf("the dashboard has %d queries, want its panels' queries", len(exprs))
+	}
+	base := os.Getenv("ORDERFLOW_PROMETHEUS_URL")
+	if base == "" {
+		base = "http://127.0.0.1:9095"
+	}
+	for expr, where := range exprs {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, base+"/api/v1/query?query="+url.QueryEscape(expr), nil)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			cancel()
+			t.Fatalf("Prometheus at %s: %v", base, err)
+		}
+		var body struct {
+			Status string `json:"status"`
+			Error  string `json:"error"`
+		}
+		_ = json.NewDecoder(resp.Body).Decode(&body)
+		resp.Body.Close()
+		cancel()
+		if body.Status != "success" {
+			t.Errorf("%s: %q does not parse: %s", where, expr, body.Error)
 		}
 	}
 }
