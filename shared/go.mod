@@ -42,7 +42,6 @@ require (
 	github.com/munnerz/goautoneg v0.0.0-20191010083416-a7dc8b61c822 // indirect
 	github.com/pierrec/lz4/v4 v4.1.33 // indirect
 	github.com/pressly/goose/v3 v3.29.0 // indirect
-	github.com/prometheus/client_model v0.6.3 // indirect
 	github.com/prometheus/common v0.72.0 // indirect
 	github.com/prometheus/procfs v0.22.0 // indirect
 	github.com/rcrowley/go-metrics v0.0.0-20250401214520-65e299d6c5c9 // indirect
@@ -64,6 +63,7 @@ require (
 require (
 	github.com/google/uuid v1.6.0
 	github.com/orderflow/orderflow/migrations v0.0.0
+	github.com/prometheus/client_model v0.6.3
 )
 
 // Modules of this repository are used from the working tree, also when a

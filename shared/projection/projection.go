@@ -185,7 +185,7 @@ func (p *Projector) Project(ctx context.Context, events []*eventsv1.OrderEvent) 
 func Document(o source.Order, projectedAt time.Time) orderdoc.Document {
 	d := orderdoc.Document{
 		OrderNo: o.OrderNo, UserID: o.UserID, ShopID: o.ShopID, Status: o.Status, TotalAmount: o.TotalAmount,
-		DeliveryAddress: o.DeliveryAddress, PlacedAt: o.PlacedAt.UTC(), UpdatedAt: o.UpdatedAt.UTC(),
+		DeliveryAddress: o.DeliveryAddress, PlacedAt: o.PlacedAt.UTC(), PlacedAtMicros: o.PlacedAt.UnixMicro(), UpdatedAt: o.UpdatedAt.UTC(),
 		CancelReason: o.CancelReason, Version: o.Version, Shard: o.Shard, ProjectedAt: projectedAt,
 		Items: make([]orderdoc.Item, len(o.Items)), StatusHistory: make([]orderdoc.StatusChange, len(o.History)),
 	}

@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"log/slog"
+	"runtime/debug"
 
 	grpcprom "github.com/grpc-ecosystem/go-grpc-middleware/providers/prometheus"
 	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/recovery"
@@ -30,15 +31,20 @@ type GRPCOptions struct {
 	Unary []grpc.UnaryServerInterceptor
 }
 
-// NewGRPCServer returns a gRPC server with panic recovery, Prometheus
-// metrics, tracing, the standard health service and reflection.
+// NewGRPCServer returns a gRPC server with panic recovery (logged with the
+// stack, counted in orderflow_panics_recovered_total), Prometheus metrics,
+// tracing, the standard health service and reflection.
 func NewGRPCServer(o GRPCOptions) *grpc.Server {
 	metrics := grpcprom.NewServerMetrics(grpcprom.WithServerHandlingTimeHistogram(
 		grpcprom.WithHistogramBuckets([]float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5}),
 	))
 	o.Registry.MustRegister(metrics)
+	panics := panicCounter(o.Registry)
 	recoverPanic := recovery.WithRecoveryHandlerContext(func(ctx context.Context, p any) error {
-		o.Logger.ErrorContext(ctx, "panic in gRPC handler", slog.Any("panic", p))
+		panics.WithLabelValues("grpc").Inc()
+		method, _ := grpc.Method(ctx)
+		o.Logger.ErrorContext(ctx, "panic in gRPC handler", slog.Any("panic", p),
+			slog.String("method", method), slog.String("stack", string(debug.Stack())))
 		return status.Error(codes.Internal, "internal error")
 	})
 	opts := []grpc.ServerOption{

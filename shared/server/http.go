@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"encoding/json"
+	"log/slog"
 	"net/http"
 	"net/http/pprof"
 	"strconv"
@@ -31,16 +32,25 @@ type HTTPOptions struct {
 	Ready ReadinessCheck
 	// ReadyTimeout bounds one /readyz run.
 	ReadyTimeout time.Duration
-	Registry     *prometheus.Registry
-	Tracing      *observability.Tracing
+	// Registry holds the process's metrics, served at /metrics.
+	Registry *prometheus.Registry
+	// Tracing traces every REST request.
+	Tracing *observability.Tracing
+	// Logger logs recovered handler panics; nil means slog.Default().
+	Logger *slog.Logger
 	// Profiling serves net/http/pprof under /debug/pprof/ (for profiling
 	// under load; off by default).
 	Profiling bool
 }
 
 // NewHTTPHandler puts the REST API, the OpenAPI document and the operations
-// endpoints on one handler, with tracing, request metrics and a body limit.
+// endpoints on one handler, with tracing, request metrics, a body limit and
+// panic recovery on the API.
 func NewHTTPHandler(o HTTPOptions) http.Handler {
+	logger := o.Logger
+	if logger == nil {
+		logger = slog.Default()
+	}
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(o.Registry, promhttp.HandlerOpts{Registry: o.Registry}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
@@ -61,7 +71,8 @@ func NewHTTPHandler(o HTTPOptions) http.Handler {
 		mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
 	}
 
-	api := limitBody(o.API, o.MaxBodyBytes)
+	api := recoverPanics(o.API, logger, panicCounter(o.Registry))
+	api = limitBody(api, o.MaxBodyBytes)
 	api = otelhttp.NewHandler(api, "rest",
 		otelhttp.WithTracerProvider(o.Tracing.Provider), otelhttp.WithPropagators(o.Tracing.Propagator))
 	mux.Handle("/", api)

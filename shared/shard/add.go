@@ -30,11 +30,13 @@ func AddShard(ctx context.Context, pools *Pools, spec Spec, headroom int64) (Top
 	if headroom < 1 {
 		return Topology{}, fmt.Errorf("headroom must be positive")
 	}
-	ci := cur.Current()
-	epoch := cur.Epochs[ci]
+	epoch := cur.Epochs[cur.Current()]
 	var highest int64
 	for i, name := range epoch.Shards {
-		numbers := cur.Numbers(Location{Shard: name, Epoch: ci, Index: i, Count: len(epoch.Shards)})
+		numbers, err := cur.Numbers(Location{Shard: name, EpochFirstOrderNo: epoch.FirstOrderNo, Index: i, Count: len(epoch.Shards)})
+		if err != nil {
+			return Topology{}, err
+		}
 		db, err := pools.DB(name)
 		if err != nil {
 			return Topology{}, err
@@ -48,8 +50,11 @@ func AddShard(ctx context.Context, pools *Pools, spec Spec, headroom int64) (Top
 	}
 	first := highest + headroom
 	for i, name := range epoch.Shards {
-		numbers := cur.Numbers(Location{Shard: name, Epoch: ci, Index: i, Count: len(epoch.Shards)})
-		err := pools.InTx(ctx, name, sql.LevelDefault, func(tx *sql.Tx) error {
+		numbers, err := cur.Numbers(Location{Shard: name, EpochFirstOrderNo: epoch.FirstOrderNo, Index: i, Count: len(epoch.Shards)})
+		if err != nil {
+			return Topology{}, err
+		}
+		err = pools.InTx(ctx, name, sql.LevelDefault, func(tx *sql.Tx) error {
 			if _, err := tx.ExecContext(ctx, `INSERT INTO order_no_sequence (epoch_first_order_no, shard_index, shard_count, next_order_no, limit_order_no)
 				VALUES (?, ?, ?, ?, ?) ON DUPLICATE KEY UPDATE limit_order_no = VALUES(limit_order_no)`,
 				epoch.FirstOrderNo, i, len(epoch.Shards), numbers.First, first); err != nil {

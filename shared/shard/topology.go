@@ -5,6 +5,7 @@ package shard
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -24,7 +25,9 @@ type Spec struct {
 }
 
 // Epoch is a range of order numbers, from FirstOrderNo up to the next epoch's
-// FirstOrderNo, spread over Shards by orderNo % len(Shards).
+// FirstOrderNo, spread over Shards by orderNo % len(Shards). FirstOrderNo is
+// the epoch's key: it never changes and no two epochs share it, whereas an
+// epoch's position in Topology.Epochs moves when older epochs are retired.
 type Epoch struct {
 	FirstOrderNo int64    `json:"firstOrderNo"`
 	Shards       []string `json:"shards"`
@@ -46,8 +49,10 @@ type Topology struct {
 type Location struct {
 	// Shard is the shard's name.
 	Shard string
-	// Epoch is the index of the epoch the number falls in.
-	Epoch int
+	// EpochFirstOrderNo names the epoch by its key (its first order number),
+	// not by its position, so a Location stays meaningful while epochs are
+	// retired: retiring shifts the positions of the epochs after it.
+	EpochFirstOrderNo int64
 	// Index is the shard's position in that epoch, orderNo % Count.
 	Index int
 	// Count is the number of shards in that epoch.
@@ -61,6 +66,11 @@ var ErrEpochExhausted = errors.New("order numbers of this shard epoch are used u
 
 // ErrOutOfRange is returned for order numbers below the first epoch.
 var ErrOutOfRange = errors.New("order number outside every shard epoch")
+
+// ErrUnknownEpoch is returned for an epoch key that is not (or no longer) in
+// the topology, for example a Location taken from a topology whose oldest
+// epochs were retired since.
+var ErrUnknownEpoch = errors.New("no shard epoch with this first order number")
 
 // LoadTopology reads and validates a topology file.
 func LoadTopology(path string) (Topology, error) {
@@ -176,23 +186,48 @@ func (t Topology) Route(orderNo int64) (Location, error) {
 		e := t.Epochs[i]
 		if orderNo >= e.FirstOrderNo {
 			idx := int(orderNo % int64(len(e.Shards)))
-			return Location{Shard: e.Shards[idx], Epoch: i, Index: idx, Count: len(e.Shards)}, nil
+			return Location{Shard: e.Shards[idx], EpochFirstOrderNo: e.FirstOrderNo, Index: idx, Count: len(e.Shards)}, nil
 		}
 	}
 	return Location{}, fmt.Errorf("%w: %d", ErrOutOfRange, orderNo)
 }
 
 // Current is the index of the epoch new orders are placed in: the last one.
+// An index is only valid within this Topology value; use the epoch's
+// FirstOrderNo to refer to it anywhere else.
 func (t Topology) Current() int { return len(t.Epochs) - 1 }
+
+// EpochIndex is the position of the epoch whose key (FirstOrderNo) is first.
+func (t Topology) EpochIndex(first int64) (int, bool) {
+	i, ok := slices.BinarySearchFunc(t.Epochs, first, func(e Epoch, first int64) int { return cmp.Compare(e.FirstOrderNo, first) })
+	return i, ok
+}
+
+// Retire returns the topology without the epoch whose key is first. Only
+// the oldest epoch can be retired, and never the current one: the epoch
+// before an epoch bounds it, so removing one in the middle would extend its
+// predecessor over its numbers and route them elsewhere.
+func (t Topology) Retire(first int64) (Topology, error) {
+	i, ok := t.EpochIndex(first)
+	switch {
+	case !ok:
+		return Topology{}, fmt.Errorf("%w: %d", ErrUnknownEpoch, first)
+	case i == t.Current():
+		return Topology{}, fmt.Errorf("the epoch from order %d is the current one", first)
+	case i != 0:
+		return Topology{}, fmt.Errorf("only the oldest epoch (from order %d) can be retired", t.Epochs[0].FirstOrderNo)
+	}
+	next := Topology{Shards: slices.Clone(t.Shards), Epochs: slices.Clone(t.Epochs[1:])}
+	return next, nil
+}
 
 // PlaceRequest picks the shard of the current epoch for a new order from its
 // request id. A retry of the same request therefore reaches the same shard,
 // whose unique index on the request id makes placing an order exactly-once.
 func (t Topology) PlaceRequest(requestID string) Location {
-	cur := t.Current()
-	e := t.Epochs[cur]
+	e := t.Epochs[t.Current()]
 	idx := int(xxhash.Sum64String(requestID) % uint64(len(e.Shards)))
-	return Location{Shard: e.Shards[idx], Epoch: cur, Index: idx, Count: len(e.Shards)}
+	return Location{Shard: e.Shards[idx], EpochFirstOrderNo: e.FirstOrderNo, Index: idx, Count: len(e.Shards)}
 }
 
 // PreviousPlacement is where the epoch before the current one placed a
@@ -224,16 +259,25 @@ type NumberRange struct {
 }
 
 // Numbers returns the residue class the given location hands out. Every
-// number in it routes back to the same location.
-func (t Topology) Numbers(loc Location) NumberRange {
-	e := t.Epochs[loc.Epoch]
+// number in it routes back to the same location. A location whose epoch is
+// not in t, or that does not match the epoch's shards, is an error: the
+// caller took it from another topology than t.
+func (t Topology) Numbers(loc Location) (NumberRange, error) {
+	i, ok := t.EpochIndex(loc.EpochFirstOrderNo)
+	if !ok {
+		return NumberRange{}, fmt.Errorf("%w: %d", ErrUnknownEpoch, loc.EpochFirstOrderNo)
+	}
+	e := t.Epochs[i]
+	if loc.Count != len(e.Shards) || loc.Index < 0 || loc.Index >= loc.Count || e.Shards[loc.Index] != loc.Shard {
+		return NumberRange{}, fmt.Errorf("location %s (%d of %d) is not a shard of the epoch from order %d", loc.Shard, loc.Index, loc.Count, e.FirstOrderNo)
+	}
 	step := int64(loc.Count)
 	first := e.FirstOrderNo + (int64(loc.Index)-e.FirstOrderNo%step+step)%step
 	var limit int64
-	if loc.Epoch+1 < len(t.Epochs) {
-		limit = t.Epochs[loc.Epoch+1].FirstOrderNo
+	if i+1 < len(t.Epochs) {
+		limit = t.Epochs[i+1].FirstOrderNo
 	}
-	return NumberRange{EpochFirstOrderNo: e.FirstOrderNo, First: first, Step: step, Limit: limit}
+	return NumberRange{EpochFirstOrderNo: e.FirstOrderNo, First: first, Step: step, Limit: limit}, nil
 }
 
 // DSN returns the data source name of a shard.

@@ -2,6 +2,7 @@ package shard_test
 
 import (
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -28,11 +29,11 @@ func TestRoute(t *testing.T) {
 		want    shard.Location
 		wantErr error
 	}{
-		{name: "first number of first epoch", orderNo: 1, want: shard.Location{Shard: "b", Epoch: 0, Index: 1, Count: 2}},
-		{name: "even number in first epoch", orderNo: 2, want: shard.Location{Shard: "a", Epoch: 0, Index: 0, Count: 2}},
-		{name: "last number of first epoch", orderNo: 1000, want: shard.Location{Shard: "a", Epoch: 0, Index: 0, Count: 2}},
-		{name: "first number of second epoch", orderNo: 1001, want: shard.Location{Shard: "c", Epoch: 1, Index: 2, Count: 3}},
-		{name: "second epoch modulo three", orderNo: 1002, want: shard.Location{Shard: "a", Epoch: 1, Index: 0, Count: 3}},
+		{name: "first number of first epoch", orderNo: 1, want: shard.Location{Shard: "b", EpochFirstOrderNo: 1, Index: 1, Count: 2}},
+		{name: "even number in first epoch", orderNo: 2, want: shard.Location{Shard: "a", EpochFirstOrderNo: 1, Index: 0, Count: 2}},
+		{name: "last number of first epoch", orderNo: 1000, want: shard.Location{Shard: "a", EpochFirstOrderNo: 1, Index: 0, Count: 2}},
+		{name: "first number of second epoch", orderNo: 1001, want: shard.Location{Shard: "c", EpochFirstOrderNo: 1001, Index: 2, Count: 3}},
+		{name: "second epoch modulo three", orderNo: 1002, want: shard.Location{Shard: "a", EpochFirstOrderNo: 1001, Index: 0, Count: 3}},
 		{name: "zero is below every epoch", orderNo: 0, wantErr: shard.ErrOutOfRange},
 		{name: "negative", orderNo: -5, wantErr: shard.ErrOutOfRange},
 	}
@@ -58,21 +59,21 @@ func TestNumbersRouteBackToTheirShard(t *testing.T) {
 		loc  shard.Location
 		want shard.NumberRange
 	}{
-		{name: "epoch 0 index 0", loc: shard.Location{Shard: "a", Epoch: 0, Index: 0, Count: 2},
+		{name: "epoch 0 index 0", loc: shard.Location{Shard: "a", EpochFirstOrderNo: 1, Index: 0, Count: 2},
 			want: shard.NumberRange{EpochFirstOrderNo: 1, First: 2, Step: 2, Limit: 1001}},
-		{name: "epoch 0 index 1", loc: shard.Location{Shard: "b", Epoch: 0, Index: 1, Count: 2},
+		{name: "epoch 0 index 1", loc: shard.Location{Shard: "b", EpochFirstOrderNo: 1, Index: 1, Count: 2},
 			want: shard.NumberRange{EpochFirstOrderNo: 1, First: 1, Step: 2, Limit: 1001}},
-		{name: "epoch 1 index 0", loc: shard.Location{Shard: "a", Epoch: 1, Index: 0, Count: 3},
+		{name: "epoch 1 index 0", loc: shard.Location{Shard: "a", EpochFirstOrderNo: 1001, Index: 0, Count: 3},
 			want: shard.NumberRange{EpochFirstOrderNo: 1001, First: 1002, Step: 3}},
-		{name: "epoch 1 index 2", loc: shard.Location{Shard: "c", Epoch: 1, Index: 2, Count: 3},
+		{name: "epoch 1 index 2", loc: shard.Location{Shard: "c", EpochFirstOrderNo: 1001, Index: 2, Count: 3},
 			want: shard.NumberRange{EpochFirstOrderNo: 1001, First: 1001, Step: 3}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			got := topo.Numbers(tc.loc)
-			if got != tc.want {
-				t.Fatalf("Numbers(%+v) = %+v, want %+v", tc.loc, got, tc.want)
+			got, err := topo.Numbers(tc.loc)
+			if err != nil || got != tc.want {
+				t.Fatalf("Numbers(%+v) = %+v (%v), want %+v", tc.loc, got, err, tc.want)
 			}
 			for n := got.First; n < got.First+50*got.Step; n += got.Step {
 				if got.Limit != 0 && n >= got.Limit {
@@ -253,8 +254,96 @@ func TestPreviousPlacement(t *testing.T) {
 			if ok != tc.want {
 				t.Fatalf("PreviousPlacement = %+v, %v; want %v", loc, ok, tc.want)
 			}
-			if ok && (loc.Epoch != 0 || loc.Count != 2) {
+			if ok && (loc.EpochFirstOrderNo != 1 || loc.Count != 2) {
 				t.Errorf("location %+v, want one in the first epoch", loc)
+			}
+		})
+	}
+}
+
+// A location names its epoch by key, so it keeps meaning the same numbers
+// in a later topology that retired older epochs, and a location whose epoch
+// is gone (or that is not a shard of it) is an error rather than another
+// epoch's numbers or an index out of range.
+func TestNumbersByEpochKey(t *testing.T) {
+	t.Parallel()
+	topo := twoEpochs()
+	loc := topo.PlaceRequest("req-1")
+	want, err := topo.Numbers(loc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	retired, err := topo.Retire(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name    string
+		topo    shard.Topology
+		loc     shard.Location
+		want    shard.NumberRange
+		wantErr error
+	}{
+		{name: "same epoch after the oldest was retired", topo: retired, loc: loc, want: want},
+		{name: "retired epoch", topo: retired, loc: shard.Location{Shard: "a", EpochFirstOrderNo: 1, Index: 0, Count: 2}, wantErr: shard.ErrUnknownEpoch},
+		{name: "never an epoch", topo: topo, loc: shard.Location{Shard: "a", EpochFirstOrderNo: 7, Index: 0, Count: 2}, wantErr: shard.ErrUnknownEpoch},
+		{name: "count of another epoch", topo: topo, loc: shard.Location{Shard: "a", EpochFirstOrderNo: 1001, Index: 0, Count: 2}},
+		{name: "shard not at that index", topo: topo, loc: shard.Location{Shard: "b", EpochFirstOrderNo: 1001, Index: 0, Count: 3}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			got, err := tc.topo.Numbers(tc.loc)
+			switch {
+			case tc.wantErr != nil && !errors.Is(err, tc.wantErr):
+				t.Fatalf("Numbers(%+v) error = %v, want %v", tc.loc, err, tc.wantErr)
+			case tc.wantErr == nil && tc.want == (shard.NumberRange{}) && err == nil:
+				t.Fatalf("Numbers(%+v) = %+v, want an error", tc.loc, got)
+			case tc.want != (shard.NumberRange{}) && (err != nil || got != tc.want):
+				t.Fatalf("Numbers(%+v) = %+v (%v), want %+v", tc.loc, got, err, tc.want)
+			}
+		})
+	}
+}
+
+func TestRetire(t *testing.T) {
+	t.Parallel()
+	three := twoEpochs()
+	three.Epochs = append(three.Epochs, shard.Epoch{FirstOrderNo: 5000, Shards: []string{"c"}})
+	tests := []struct {
+		name       string
+		topo       shard.Topology
+		first      int64
+		wantFirsts []int64
+		wantErr    string
+	}{
+		{name: "the oldest", topo: three, first: 1, wantFirsts: []int64{1001, 5000}},
+		{name: "one in the middle", topo: three, first: 1001, wantErr: "only the oldest epoch (from order 1)"},
+		{name: "the current one", topo: twoEpochs(), first: 1001, wantErr: "is the current one"},
+		{name: "an unknown key", topo: three, first: 2, wantErr: "no shard epoch"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			next, err := tc.topo.Retire(tc.first)
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("Retire(%d) error = %v, want %q", tc.first, err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			var firsts []int64
+			for _, e := range next.Epochs {
+				firsts = append(firsts, e.FirstOrderNo)
+			}
+			if !slices.Equal(firsts, tc.wantFirsts) {
+				t.Errorf("epochs after Retire(%d): %v, want %v", tc.first, firsts, tc.wantFirsts)
+			}
+			if err := next.Extends(tc.topo); err != nil {
+				t.Errorf("the retired topology does not extend the old one: %v", err)
 			}
 		})
 	}

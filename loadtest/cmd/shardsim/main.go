@@ -96,7 +96,10 @@ func simulate(o options) (map[string]plotter.XYs, error) {
 			n := int(math.Round(float64(o.perDay) * hourlyShape[h]))
 			for i := range n {
 				loc := topo.PlaceRequest(fmt.Sprintf("d%d-h%d-%d", day, h, i))
-				nr := topo.Numbers(loc)
+				nr, err := topo.Numbers(loc)
+				if err != nil {
+					return nil, err
+				}
 				no, ok := next[loc.Shard]
 				if !ok {
 					no = nr.First

@@ -22,8 +22,9 @@ import (
 type Repository interface {
 	// Place stores a new order and its event on loc's shard. If the shard
 	// already has an order with the same request id it stores nothing and
-	// returns that order with created=false.
-	Place(ctx context.Context, loc shard.Location, o *domain.Order, ev domain.Event) (stored *domain.Order, created bool, err error)
+	// returns that order with created=false. topo is the snapshot loc was
+	// taken from.
+	Place(ctx context.Context, topo shard.Topology, loc shard.Location, o *domain.Order, ev domain.Event) (stored *domain.Order, created bool, err error)
 	// Update locks the order, lets change modify it and return the event,
 	// then stores both. Concurrent updates of one order run one after another.
 	Update(ctx context.Context, orderNo int64, change func(o *domain.Order) (domain.Event, error)) (*domain.Order, error)
@@ -33,9 +34,10 @@ type Repository interface {
 	FindByRequestID(ctx context.Context, shard, requestID string) (*domain.Order, error)
 }
 
-// NumberAllocator hands out order numbers that route to the given location.
+// NumberAllocator hands out order numbers that route to the given location
+// of topo, the snapshot the location was taken from.
 type NumberAllocator interface {
-	Next(ctx context.Context, loc shard.Location) (int64, error)
+	Next(ctx context.Context, topo shard.Topology, loc shard.Location) (int64, error)
 }
 
 // Clock tells the time; tests inject a fixed one.
@@ -86,6 +88,11 @@ func New(repo Repository, numbers NumberAllocator, topology func() shard.Topolog
 // PlaceOrder validates the request and places the order exactly once per
 // request id: the request id picks the shard, and that shard's unique index
 // on it turns a retry into a read of the first order.
+//
+// The request reads the topology once and uses that snapshot throughout (the
+// retry lookup, the shard, the number, the routing check): the topology may
+// be reloaded meanwhile, and mixing two of them could place an order by one
+// epoch list and number it by another.
 func (s *Service) PlaceOrder(ctx context.Context, req domain.PlaceRequest) (*domain.Order, error) {
 	total, err := req.Validate()
 	if err != nil {
@@ -104,7 +111,7 @@ func (s *Service) PlaceOrder(ctx context.Context, req domain.PlaceRequest) (*dom
 		}
 	}
 	loc := topo.PlaceRequest(req.RequestID)
-	no, err := s.numbers.Next(ctx, loc)
+	no, err := s.numbers.Next(ctx, topo, loc)
 	if err != nil {
 		return nil, fmt.Errorf("allocating an order number: %w", err)
 	}
@@ -113,7 +120,7 @@ func (s *Service) PlaceOrder(ctx context.Context, req domain.PlaceRequest) (*dom
 	if err != nil {
 		return nil, err
 	}
-	stored, created, err := s.repo.Place(ctx, loc, order, ev)
+	stored, created, err := s.repo.Place(ctx, topo, loc, order, ev)
 	if err != nil {
 		return nil, fmt.Errorf("placing order: %w", err)
 	}

@@ -143,7 +143,7 @@ func New(ctx context.Context, cfg Config, topo shard.Topology, logger *slog.Logg
 	handler := server.NewHTTPHandler(server.HTTPOptions{
 		API: gateway, OpenAPI: openAPI, MaxBodyBytes: cfg.MaxBodyBytes,
 		Ready: pools.Ping, ReadyTimeout: 2 * time.Second, Registry: registry, Tracing: tracing,
-		Profiling: cfg.Profiling,
+		Profiling: cfg.Profiling, Logger: logger,
 	})
 	srv, err := server.Listen(logger, server.Addrs{GRPC: cfg.GRPCAddr, HTTP: cfg.HTTPAddr}, grpcServer, handler, cfg.ShutdownTimeout)
 	if err != nil {

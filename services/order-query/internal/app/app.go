@@ -19,8 +19,9 @@ type Store interface {
 	// Get returns the document of one order, or ErrNotFound.
 	Get(ctx context.Context, orderNo int64) (*orderdoc.Document, error)
 	// List returns at most q.Limit documents matching q, ordered by placedAt
-	// descending, then order number descending, starting strictly after
-	// q.After when it is set.
+	// descending, then placedAtMicros descending (documents without it last
+	// within their millisecond), then order number descending, starting
+	// strictly after q.After when it is set.
 	List(ctx context.Context, q ListQuery) ([]orderdoc.Document, error)
 	// Documents returns the document of each given order that has one, in
 	// one query.
@@ -210,7 +211,7 @@ func (s *Service) list(ctx context.Context, q ListQuery, query string) (*Page, e
 	if len(docs) > pageSize {
 		page.Orders = docs[:pageSize]
 		last := page.Orders[pageSize-1]
-		page.NextPageToken = EncodePageToken(Position{PlacedAt: last.PlacedAt, OrderNo: last.OrderNo}, query)
+		page.NextPageToken = EncodePageToken(Position{PlacedAt: last.PlacedAt, PlacedAtMicros: last.PlacedAtMicros, OrderNo: last.OrderNo}, query)
 	}
 	return page, nil
 }

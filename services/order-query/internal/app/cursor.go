@@ -10,14 +10,18 @@ import (
 	"time"
 )
 
-// Position is a place in a list ordered by placedAt descending, then order
-// number descending: the last order of a page. The next page starts strictly
-// after it, so orders placed after the first page was read never shift the
-// later pages (keyset pagination, not offsets).
+// Position is a place in a list ordered by placedAt descending, then
+// placedAtMicros descending, then order number descending: the last order of
+// a page. The next page starts strictly after it, so orders placed after the
+// first page was read never shift the later pages (keyset pagination, not
+// offsets).
 type Position struct {
 	// PlacedAt has the store's precision: whole milliseconds.
 	PlacedAt time.Time
-	OrderNo  int64
+	// PlacedAtMicros is the placement time in Unix microseconds; 0 for a
+	// document written before the store kept it (see orderdoc.Document).
+	PlacedAtMicros int64
+	OrderNo        int64
 }
 
 // cursor is the content of a page token. Field names are short because the
@@ -25,7 +29,11 @@ type Position struct {
 type cursor struct {
 	// PlacedAt is the position's placedAt in Unix milliseconds.
 	PlacedAt int64 `json:"t"`
-	OrderNo  int64 `json:"n"`
+	// PlacedAtMicros is the position's placedAtMicros; absent for a document
+	// without it and in tokens issued before it existed, which continue as
+	// the position of such a document.
+	PlacedAtMicros int64 `json:"u,omitempty"`
+	OrderNo        int64 `json:"n"`
 	// Query is the fingerprint of the query the token was issued for.
 	Query string `json:"q"`
 }
@@ -51,7 +59,7 @@ func fingerprint(parts ...string) string {
 // EncodePageToken returns the opaque token for the page after pos in the
 // list with the given fingerprint.
 func EncodePageToken(pos Position, query string) string {
-	raw, _ := json.Marshal(cursor{PlacedAt: pos.PlacedAt.UnixMilli(), OrderNo: pos.OrderNo, Query: query})
+	raw, _ := json.Marshal(cursor{PlacedAt: pos.PlacedAt.UnixMilli(), PlacedAtMicros: pos.PlacedAtMicros, OrderNo: pos.OrderNo, Query: query})
 	return base64.RawURLEncoding.EncodeToString(raw)
 }
 
@@ -65,11 +73,11 @@ func DecodePageToken(token, query string) (Position, error) {
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.DisallowUnknownFields()
 	var c cursor
-	if err := dec.Decode(&c); err != nil || dec.More() || c.OrderNo < 1 || c.Query == "" {
+	if err := dec.Decode(&c); err != nil || dec.More() || c.OrderNo < 1 || c.Query == "" || c.PlacedAtMicros < 0 {
 		return Position{}, errMalformedToken
 	}
 	if c.Query != query {
 		return Position{}, errForeignToken
 	}
-	return Position{PlacedAt: time.UnixMilli(c.PlacedAt).UTC(), OrderNo: c.OrderNo}, nil
+	return Position{PlacedAt: time.UnixMilli(c.PlacedAt).UTC(), PlacedAtMicros: c.PlacedAtMicros, OrderNo: c.OrderNo}, nil
 }

@@ -19,6 +19,8 @@ func TestPageTokenRoundTrip(t *testing.T) {
 		{"shop list with status", Position{PlacedAt: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC), OrderNo: 9_000_000_000_000}, fingerprint("shop", "shop-1", "ACCEPTED")},
 		{"before 1970", Position{PlacedAt: time.Date(1969, 7, 20, 20, 17, 0, 0, time.UTC), OrderNo: 1}, fingerprint("user", "u")},
 		{"non-UTC zone", Position{PlacedAt: time.Date(2026, 5, 5, 9, 0, 0, 0, time.FixedZone("KST", 9*3600)), OrderNo: 7}, fingerprint("user", "u")},
+		{"with microseconds", Position{PlacedAt: time.Date(2026, 11, 1, 12, 0, 0, 123_000_000, time.UTC),
+			PlacedAtMicros: time.Date(2026, 11, 1, 12, 0, 0, 123_456_000, time.UTC).UnixMicro(), OrderNo: 42}, fingerprint("user", "u")},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -31,10 +33,25 @@ func TestPageTokenRoundTrip(t *testing.T) {
 			if err != nil {
 				t.Fatalf("DecodePageToken: %v", err)
 			}
-			if !got.PlacedAt.Equal(tc.pos.PlacedAt) || got.OrderNo != tc.pos.OrderNo {
+			if !got.PlacedAt.Equal(tc.pos.PlacedAt) || got.PlacedAtMicros != tc.pos.PlacedAtMicros || got.OrderNo != tc.pos.OrderNo {
 				t.Errorf("decoded %+v, want %+v", got, tc.pos)
 			}
 		})
+	}
+}
+
+// A token issued before placedAtMicros existed still continues its list, as
+// the position of a document without it.
+func TestPageTokenWithoutMicroseconds(t *testing.T) {
+	t.Parallel()
+	query := fingerprint("user", "u")
+	token := base64.RawURLEncoding.EncodeToString([]byte(`{"t":1793534400123,"n":42,"q":"` + query + `"}`))
+	got, err := DecodePageToken(token, query)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.PlacedAtMicros != 0 || got.OrderNo != 42 || got.PlacedAt.UnixMilli() != 1793534400123 {
+		t.Errorf("decoded %+v, want the position of order 42 without microseconds", got)
 	}
 }
 

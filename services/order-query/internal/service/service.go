@@ -133,7 +133,7 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Service, error)
 			return map[string]error{"mongodb": mongox.Ping(ctx, client)}
 		},
 		ReadyTimeout: 2 * time.Second, Registry: registry, Tracing: tracing,
-		Profiling: cfg.Profiling,
+		Profiling: cfg.Profiling, Logger: logger,
 	})
 	srv, err := server.Listen(logger, server.Addrs{GRPC: cfg.GRPCAddr, HTTP: cfg.HTTPAddr}, grpcServer, handler, cfg.ShutdownTimeout)
 	if err != nil {

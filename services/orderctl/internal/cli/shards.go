@@ -2,6 +2,7 @@ package cli
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"text/tabwriter"
 
@@ -112,22 +113,32 @@ themselves; the read side keeps the documents of those orders.`,
 				return err
 			}
 			defer closeAll()
-			topo := pools.Topology()
-			if topo.Epochs[0].FirstOrderNo != first {
-				return fmt.Errorf("only the oldest epoch (from order %d) can be retired", topo.Epochs[0].FirstOrderNo)
-			}
-			if len(topo.Epochs) == 1 {
-				return fmt.Errorf("the epoch from order %d is the current one", first)
+			// Epochs are named by their first order number, never by position:
+			// positions shift as epochs are retired.
+			if _, err := pools.Topology().Retire(first); err != nil {
+				return err
 			}
 			epochs, err := lifecycle.NewPurger(pools, db).Epochs(cmd.Context())
 			if err != nil {
 				return err
 			}
-			if !epochs[0].Retirable {
-				return fmt.Errorf("the epoch from order %d still has %d orders on the shards; purge them first", first, epochs[0].Orders)
+			i := slices.IndexFunc(epochs, func(e lifecycle.EpochStatus) bool { return e.FirstOrderNo == first })
+			if i < 0 {
+				return fmt.Errorf("%w: %d", shard.ErrUnknownEpoch, first)
 			}
-			next := topo
-			next.Epochs = topo.Epochs[1:]
+			if !epochs[i].Retirable {
+				return fmt.Errorf("the epoch from order %d still has %d orders on the shards; purge them first", first, epochs[i].Orders)
+			}
+			// Retire from the file as it is now, not as it was when this
+			// command started: an epoch added meanwhile must stay.
+			current, err := shard.LoadTopology(topology)
+			if err != nil {
+				return err
+			}
+			next, err := current.Retire(first)
+			if err != nil {
+				return err
+			}
 			if err := shard.WriteTopology(topology, next); err != nil {
 				return err
 			}

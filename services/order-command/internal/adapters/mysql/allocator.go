@@ -58,10 +58,15 @@ func NewAllocator(pools *shard.Pools, blockSize int, logger *slog.Logger) (*Allo
 	return &Allocator{pools: pools, blockSize: int64(blockSize), logger: logger, ranges: map[allocKey]*numberRange{}}, nil
 }
 
-// Next returns a fresh order number that routes to loc.
-func (a *Allocator) Next(ctx context.Context, loc shard.Location) (int64, error) {
+// Next returns a fresh order number that routes to loc in topo. topo is
+// the caller's snapshot, the one loc was taken from: the pools' topology may
+// have changed since (an epoch added or retired).
+func (a *Allocator) Next(ctx context.Context, topo shard.Topology, loc shard.Location) (int64, error) {
+	numbers, err := topo.Numbers(loc)
+	if err != nil {
+		return 0, err
+	}
 	nr := a.rangeFor(loc)
-	numbers := a.pools.Topology().Numbers(loc)
 	nr.mu.Lock()
 	defer nr.mu.Unlock()
 	for nr.next >= nr.end {
@@ -99,7 +104,7 @@ func (a *Allocator) Next(ctx context.Context, loc shard.Location) (int64, error)
 }
 
 func (a *Allocator) rangeFor(loc shard.Location) *numberRange {
-	key := allocKey{epochFirst: a.pools.Topology().Epochs[loc.Epoch].FirstOrderNo, shard: loc.Shard}
+	key := allocKey{epochFirst: loc.EpochFirstOrderNo, shard: loc.Shard}
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	nr, ok := a.ranges[key]

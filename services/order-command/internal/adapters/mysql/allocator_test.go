@@ -36,9 +36,9 @@ func TestAllocatorNumbersAreUniqueAcrossInstancesAndRestarts(t *testing.T) {
 	for _, a := range instances {
 		for w := range 4 {
 			wg.Go(func() {
-				loc := shard.Location{Shard: topo.Epochs[0].Shards[w%2], Epoch: 0, Index: w % 2, Count: 2}
+				loc := shard.Location{Shard: topo.Epochs[0].Shards[w%2], EpochFirstOrderNo: 1, Index: w % 2, Count: 2}
 				for range 200 {
-					n, err := a.Next(context.Background(), loc)
+					n, err := a.Next(context.Background(), topo, loc)
 					if err != nil {
 						t.Errorf("Next: %v", err)
 						return
@@ -64,8 +64,8 @@ func TestAllocatorNumbersAreUniqueAcrossInstancesAndRestarts(t *testing.T) {
 	}
 	restarted := newAllocator(t, pools, 7)
 	for i := range 2 {
-		loc := shard.Location{Shard: topo.Epochs[0].Shards[i], Epoch: 0, Index: i, Count: 2}
-		n, err := restarted.Next(context.Background(), loc)
+		loc := shard.Location{Shard: topo.Epochs[0].Shards[i], EpochFirstOrderNo: 1, Index: i, Count: 2}
+		n, err := restarted.Next(context.Background(), topo, loc)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -88,14 +88,14 @@ func TestAllocatorKeepsHandingOutHeldNumbersWhileTheShardIsDown(t *testing.T) {
 	const block = 100
 	a := newAllocator(t, pools, block)
 	loc := topo.PlaceRequest("any")
-	first, err := a.Next(context.Background(), loc)
+	first, err := a.Next(context.Background(), topo, loc)
 	if err != nil {
 		t.Fatal(err)
 	}
 	private.Kill()
 	held := 1
 	for ; held < block; held++ {
-		n, err := a.Next(context.Background(), loc)
+		n, err := a.Next(context.Background(), topo, loc)
 		if err != nil {
 			break
 		}
@@ -106,7 +106,7 @@ func TestAllocatorKeepsHandingOutHeldNumbersWhileTheShardIsDown(t *testing.T) {
 	if held != block {
 		t.Errorf("handed out %d numbers with the shard down, want the whole held block of %d", held, block)
 	}
-	if _, err := a.Next(context.Background(), loc); !errors.Is(err, shard.ErrUnavailable) {
+	if _, err := a.Next(context.Background(), topo, loc); !errors.Is(err, shard.ErrUnavailable) {
 		t.Errorf("after the held numbers ran out: %v, want ErrUnavailable", err)
 	}
 }
@@ -122,10 +122,10 @@ func TestAllocatorStopsAtTheNextEpoch(t *testing.T) {
 	}
 	pools := testinfra.OpenShards(t, topo)
 	a := newAllocator(t, pools, 8)
-	old := shard.Location{Shard: "shard-0", Epoch: 0, Index: 0, Count: 1}
+	old := shard.Location{Shard: "shard-0", EpochFirstOrderNo: 1, Index: 0, Count: 1}
 	var got []int64
 	for {
-		n, err := a.Next(context.Background(), old)
+		n, err := a.Next(context.Background(), topo, old)
 		if errors.Is(err, mysql.ErrEpochExhausted) {
 			break
 		}
@@ -140,7 +140,7 @@ func TestAllocatorStopsAtTheNextEpoch(t *testing.T) {
 	if len(got) != 20 || got[0] != 1 || got[19] != 20 {
 		t.Errorf("old epoch handed out %v, want 1..20", got)
 	}
-	n, err := a.Next(context.Background(), shard.Location{Shard: "shard-0", Epoch: 1, Index: 0, Count: 1})
+	n, err := a.Next(context.Background(), topo, shard.Location{Shard: "shard-0", EpochFirstOrderNo: 21, Index: 0, Count: 1})
 	if err != nil || n != 21 {
 		t.Errorf("new epoch starts with %d (%v), want 21", n, err)
 	}

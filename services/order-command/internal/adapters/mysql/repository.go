@@ -31,9 +31,10 @@ const duplicateKey = 1062
 
 // Place writes the order, its items, its first history row and its outbox
 // row in one transaction. A duplicate request id rolls it back and returns
-// the order stored under that request id.
-func (r *Repository) Place(ctx context.Context, loc shard.Location, o *domain.Order, ev domain.Event) (*domain.Order, bool, error) {
-	if routed, err := r.pools.Topology().Route(o.No); err != nil || routed.Shard != loc.Shard {
+// the order stored under that request id. topo is the request's snapshot,
+// the one loc and the order number were taken from.
+func (r *Repository) Place(ctx context.Context, topo shard.Topology, loc shard.Location, o *domain.Order, ev domain.Event) (*domain.Order, bool, error) {
+	if routed, err := topo.Route(o.No); err != nil || routed.Shard != loc.Shard {
 		return nil, false, fmt.Errorf("order %d does not route to shard %s (routes to %q): %w", o.No, loc.Shard, routed.Shard, err)
 	}
 	var batch shard.Batch

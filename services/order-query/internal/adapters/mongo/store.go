@@ -66,12 +66,9 @@ func (s *Store) Documents(ctx context.Context, orderNos []int64) (map[int64]*ord
 	return out, nil
 }
 
-// newestFirst is the list order; the indexes of orderdoc end with these keys.
-var newestFirst = bson.D{{Key: "placedAt", Value: -1}, {Key: "_id", Value: -1}}
-
-// List returns a page of documents, newest first.
+// List returns a page of documents, newest first (orderdoc.ListSort).
 func (s *Store) List(ctx context.Context, q app.ListQuery) ([]orderdoc.Document, error) {
-	cur, err := s.coll.Find(ctx, listFilter(q), options.Find().SetSort(newestFirst).SetLimit(int64(q.Limit)))
+	cur, err := s.coll.Find(ctx, listFilter(q), options.Find().SetSort(orderdoc.ListSort()).SetLimit(int64(q.Limit)))
 	if err != nil {
 		return nil, classify(ctx, fmt.Errorf("finding order documents: %w", err))
 	}
@@ -83,8 +80,12 @@ func (s *Store) List(ctx context.Context, q app.ListQuery) ([]orderdoc.Document,
 }
 
 // listFilter selects the query's orders and, after a position, the ones
-// that sort after it: placed earlier, or placed at the same instant with a
-// lower order number.
+// that sort after it in orderdoc.ListSort: placed in an earlier millisecond;
+// or in the same one and earlier within it; or at the same microsecond with
+// a lower order number. A document without placedAtMicros (written before
+// the field existed) sorts after every document of its millisecond that has
+// it, so after a position that has it those documents all follow; after a
+// position without it only those with a lower order number do.
 func listFilter(q app.ListQuery) bson.D {
 	var f bson.D
 	if q.UserID != "" {
@@ -98,10 +99,20 @@ func listFilter(q app.ListQuery) bson.D {
 	}
 	if q.After != nil {
 		at := bson.NewDateTimeFromTime(q.After.PlacedAt)
-		f = append(f, bson.E{Key: "$or", Value: bson.A{
-			bson.D{{Key: "placedAt", Value: bson.D{{Key: "$lt", Value: at}}}},
-			bson.D{{Key: "placedAt", Value: at}, {Key: "_id", Value: bson.D{{Key: "$lt", Value: q.After.OrderNo}}}},
-		}})
+		lt := func(v any) bson.D { return bson.D{{Key: "$lt", Value: v}} }
+		// Equality with null matches a missing field.
+		noMicros := bson.E{Key: "placedAtMicros", Value: nil}
+		after := bson.A{bson.D{{Key: "placedAt", Value: lt(at)}}}
+		if u := q.After.PlacedAtMicros; u > 0 {
+			after = append(after,
+				bson.D{{Key: "placedAt", Value: at}, {Key: "placedAtMicros", Value: lt(u)}},
+				bson.D{{Key: "placedAt", Value: at}, {Key: "placedAtMicros", Value: u}, {Key: "_id", Value: lt(q.After.OrderNo)}},
+				bson.D{{Key: "placedAt", Value: at}, noMicros},
+			)
+		} else {
+			after = append(after, bson.D{{Key: "placedAt", Value: at}, noMicros, {Key: "_id", Value: lt(q.After.OrderNo)}})
+		}
+		f = append(f, bson.E{Key: "$or", Value: after})
 	}
 	return f
 }

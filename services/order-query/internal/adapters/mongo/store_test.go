@@ -7,12 +7,15 @@ import (
 	"testing"
 	"time"
 
+	"go.mongodb.org/mongo-driver/v2/bson"
 	mongodriver "go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/orderflow/orderflow/services/order-query/internal/adapters/mongo"
 	"github.com/orderflow/orderflow/services/order-query/internal/app"
 	"github.com/orderflow/orderflow/shared/orderdoc"
+	"github.com/orderflow/orderflow/shared/projection"
+	"github.com/orderflow/orderflow/shared/projection/source"
 	"github.com/orderflow/orderflow/shared/testinfra"
 )
 
@@ -133,4 +136,130 @@ func TestDocuments(t *testing.T) {
 	if len(docs) != 2 || docs[7] == nil || docs[7].Version != 1 || docs[8] == nil || docs[8].Status != "ACCEPTED" || docs[9] != nil {
 		t.Errorf("documents %v: want orders 7 (version 1) and 8 (ACCEPTED) only", docs)
 	}
+}
+
+// Orders placed within one millisecond list in placement order, newest
+// first, whatever their order numbers (handed out in blocks per shard, so not
+// in placement order); documents written before placedAtMicros existed come
+// after those that have it within their millisecond, by order number; and
+// paging through the list, at every page size, neither skips nor repeats.
+func TestListsKeepPlacementOrderWithinOneMillisecond(t *testing.T) {
+	t.Parallel()
+	// placed is what the projector writes for an order placed at at+offset.
+	placed := func(no int64, offset time.Duration) orderdoc.Document {
+		return projection.Document(source.Order{OrderNo: no, Shard: "shard-0", UserID: "u", ShopID: "s", Status: "PLACED",
+			Version: 1, PlacedAt: at.Add(offset), UpdatedAt: at.Add(offset)}, at.Add(time.Second))
+	}
+	// legacy is a document of before placedAtMicros: the millisecond only.
+	legacy := func(no int64, offset time.Duration) orderdoc.Document {
+		return orderdoc.Document{OrderNo: no, UserID: "u", ShopID: "s", Status: "PLACED", Version: 1, PlacedAt: at.Add(offset)}
+	}
+	docs := []orderdoc.Document{
+		placed(20, 100*time.Microsecond), // first in the millisecond
+		placed(15, 500*time.Microsecond),
+		placed(10, 900*time.Microsecond), // last in it, lowest number
+		legacy(30, 0),
+		legacy(5, 0),
+		placed(1, time.Millisecond+time.Microsecond), // the next millisecond
+		placed(40, -999*time.Microsecond),            // the previous one
+		legacy(41, -time.Millisecond),
+	}
+	if docs[0].PlacedAtMicros != at.UnixMicro()+100 || !docs[0].PlacedAt.Equal(at.Add(100*time.Microsecond)) {
+		t.Fatalf("projection.Document placedAtMicros %d, want %d", docs[0].PlacedAtMicros, at.UnixMicro()+100)
+	}
+	s := store(t, docs...)
+	want := []int64{1, 10, 15, 20, 30, 5, 40, 41}
+
+	got, err := s.List(context.Background(), app.ListQuery{UserID: "u", Limit: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if nos := orderNos(got); !slices.Equal(nos, want) {
+		t.Fatalf("List = %v, want %v", nos, want)
+	}
+
+	svc, err := app.New(s, app.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(svc.Close)
+	lists := []struct {
+		name string
+		page func(size int32, token string) (*app.Page, error)
+	}{
+		{"user", func(size int32, token string) (*app.Page, error) {
+			return svc.ListUserOrders(context.Background(), "u", size, token)
+		}},
+		{"shop", func(size int32, token string) (*app.Page, error) {
+			return svc.ListShopOrders(context.Background(), "s", "", size, token)
+		}},
+	}
+	for _, list := range lists {
+		for size := int32(1); size <= int32(len(want)); size++ {
+			var all []int64
+			token := ""
+			for pages := 0; ; pages++ {
+				if pages > len(want) {
+					t.Fatalf("%s, page size %d: the page tokens never end", list.name, size)
+				}
+				page, err := list.page(size, token)
+				if err != nil {
+					t.Fatalf("%s, page size %d: %v", list.name, size, err)
+				}
+				all = append(all, orderNos(page.Orders)...)
+				if token = page.NextPageToken; token == "" {
+					break
+				}
+			}
+			if !slices.Equal(all, want) {
+				t.Errorf("%s list, page size %d: %v, want %v", list.name, size, all, want)
+			}
+		}
+	}
+}
+
+// EnsureIndexes builds the list indexes on placedAtMicros and drops the
+// ones from before it, which the queries no longer use.
+func TestEnsureIndexesReplacesTheLegacyListIndexes(t *testing.T) {
+	t.Parallel()
+	db := testinfra.MongoDatabase(t)
+	coll := db.Collection(orderdoc.Collection)
+	ctx := context.Background()
+	legacy := mongodriver.IndexModel{Keys: bson.D{{Key: "userId", Value: 1}, {Key: "placedAt", Value: -1}, {Key: "_id", Value: -1}},
+		Options: options.Index().SetName(orderdoc.LegacyIndexes[0])}
+	if _, err := coll.Indexes().CreateOne(ctx, legacy); err != nil {
+		t.Fatal(err)
+	}
+	s := mongo.NewStore(db)
+	for range 2 { // idempotent
+		if err := s.EnsureIndexes(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	specs, err := coll.Indexes().ListSpecifications(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, spec := range specs {
+		names = append(names, spec.Name)
+	}
+	for _, name := range orderdoc.LegacyIndexes {
+		if slices.Contains(names, name) {
+			t.Errorf("legacy index %s is still there: %v", name, names)
+		}
+	}
+	for _, name := range []string{orderdoc.IndexUserPlaced, orderdoc.IndexShopPlaced, orderdoc.IndexShopStatusPlaced, orderdoc.IndexIDVersion} {
+		if !slices.Contains(names, name) {
+			t.Errorf("index %s is missing: %v", name, names)
+		}
+	}
+}
+
+func orderNos(docs []orderdoc.Document) []int64 {
+	var out []int64
+	for _, d := range docs {
+		out = append(out, d.OrderNo)
+	}
+	return out
 }
