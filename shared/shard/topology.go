@@ -163,10 +163,11 @@ func (t Topology) Extends(old Topology) error {
 	for retired < len(old.Epochs) && len(t.Epochs) > 0 && old.Epochs[retired].FirstOrderNo < t.Epochs[0].FirstOrderNo {
 		retired++
 	}
+	// Every old epoch may be gone when the new topology starts above all of
+	// them: a reload that missed the file in between (an epoch added, then
+	// the oldest retired) sees the added epoch as the current one. Refusing
+	// it would keep this process on the retired epoch for good.
 	kept := old.Epochs[retired:]
-	if len(kept) == 0 && retired > 0 {
-		return fmt.Errorf("the new topology retires every epoch: the current one must stay")
-	}
 	if len(t.Epochs) < len(kept) {
 		return fmt.Errorf("the new topology has %d epochs where %d must stay: only the oldest epochs can be retired", len(t.Epochs), len(kept))
 	}

@@ -192,11 +192,16 @@ func TestExtends(t *testing.T) {
 			t.Epochs = t.Epochs[1:]
 			return t
 		}},
-		{name: "every epoch retired", next: func() shard.Topology {
+		{name: "every old epoch retired after a newer one was added (a reload that missed the add)", next: func() shard.Topology {
 			t := twoEpochs()
 			t.Epochs = []shard.Epoch{{FirstOrderNo: 9000, Shards: []string{"a"}}}
 			return t
-		}, wantErr: "the current one must stay"},
+		}},
+		{name: "the current epoch replaced by an older start", next: func() shard.Topology {
+			t := twoEpochs()
+			t.Epochs = []shard.Epoch{{FirstOrderNo: t.Epochs[0].FirstOrderNo, Shards: []string{"a"}}}
+			return t
+		}, wantErr: "only the oldest epochs can be retired"},
 		{name: "a newer epoch dropped", next: func() shard.Topology {
 			t := twoEpochs()
 			t.Epochs = t.Epochs[:1]
