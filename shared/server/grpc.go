@@ -36,7 +36,7 @@ type GRPCOptions struct {
 // tracing, the standard health service and reflection.
 func NewGRPCServer(o GRPCOptions) *grpc.Server {
 	metrics := grpcprom.NewServerMetrics(grpcprom.WithServerHandlingTimeHistogram(
-		grpcprom.WithHistogramBuckets([]float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5}),
+		grpcprom.WithHistogramBuckets(observability.LatencyBuckets()),
 	))
 	o.Registry.MustRegister(metrics)
 	panics := panicCounter(o.Registry)

@@ -86,7 +86,7 @@ func RouteMetrics(registry *prometheus.Registry) runtime.Middleware {
 	hist := prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name:    "orderflow_rest_request_duration_seconds",
 		Help:    "REST requests by route pattern, method and HTTP status code.",
-		Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5},
+		Buckets: observability.LatencyBuckets(),
 	}, []string{"route", "method", "code"})
 	registry.MustRegister(hist)
 	return func(next runtime.HandlerFunc) runtime.HandlerFunc {

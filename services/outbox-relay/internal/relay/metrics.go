@@ -6,6 +6,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/orderflow/orderflow/shared/observability"
 	"github.com/orderflow/orderflow/shared/outbox"
 )
 
@@ -34,7 +35,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "PUBLISHED rows deleted after the retention."}, []string{"shard"}),
 		commitToAck: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "orderflow_outbox_commit_to_ack_seconds",
 			Help:    "From the event's occurred_at (its transaction) to Kafka's acknowledgement.",
-			Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 300}}, []string{"shard"}),
+			Buckets: observability.PipelineBuckets()}, []string{"shard"}),
 		pending: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "orderflow_outbox_pending",
 			Help: "PENDING rows (waiting to be published)."}, []string{"shard"}),
 		failed: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "orderflow_outbox_failed",
