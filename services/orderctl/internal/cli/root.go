@@ -11,12 +11,13 @@ import (
 func New(out, errOut io.Writer) *cobra.Command {
 	root := &cobra.Command{
 		Use:           "orderctl",
-		Short:         "Operate orderflow: schema, infrastructure, topics",
+		Short:         "Operate orderflow: schema, infrastructure, topics, outbox, shards, purge, verify, dead letters, read-model rebuild",
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
 	root.SetOut(out)
 	root.SetErr(errOut)
-	root.AddCommand(newMigrateCmd(), newInfraCmd(), newKafkaCmd(), newOutboxCmd(), newVerifyCmd(), newOrdersCmd(), newShardsCmd())
+	root.AddCommand(newMigrateCmd(), newInfraCmd(), newKafkaCmd(), newOutboxCmd(), newVerifyCmd(), newOrdersCmd(), newShardsCmd(),
+		newDLQCmd(), newReadModelCmd())
 	return root
 }
