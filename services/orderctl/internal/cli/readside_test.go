@@ -47,7 +47,9 @@ func (r *readSide) run(t *testing.T, args ...string) (string, error) {
 		"--brokers", strings.Join(testinfra.KafkaBrokers(), ","), "--dlq-topic", r.dlqTopic, "--external-topic", r.extTopic, "--max-wait", "20s")...)
 }
 
-func (r *readSide) docs(t *testing.T) map[int64]orderdoc.Document { return orderstest.Documents(t, r.mdb) }
+func (r *readSide) docs(t *testing.T) map[int64]orderdoc.Document {
+	return orderstest.Documents(t, r.mdb)
+}
 
 func (r *readSide) count(t *testing.T, coll string) int64 {
 	t.Helper()
