@@ -43,7 +43,13 @@ func newReadSide(t *testing.T) *readSide {
 // run runs orderctl with the read side's flags appended.
 func (r *readSide) run(t *testing.T, args ...string) (string, error) {
 	t.Helper()
-	return orderctl(t, append(args, "--topology", r.shards.File, "--mongo", testinfra.MongoURI(), "--mongo-database", r.mdb.Name(),
+	return r.runOn(t, r.shards.File, args...)
+}
+
+// runOn runs orderctl against the shards of another topology file.
+func (r *readSide) runOn(t *testing.T, topology string, args ...string) (string, error) {
+	t.Helper()
+	return orderctl(t, append(args, "--topology", topology, "--mongo", testinfra.MongoURI(), "--mongo-database", r.mdb.Name(),
 		"--brokers", strings.Join(testinfra.KafkaBrokers(), ","), "--dlq-topic", r.dlqTopic, "--external-topic", r.extTopic, "--max-wait", "20s")...)
 }
 
