@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -85,7 +86,7 @@ func openDLQ(cmd *cobra.Command, f *readSideFlags) (*dlqConn, error) {
 	}
 	store := dlq.NewStore(client.Database(f.database))
 	return &dlqConn{service: dlq.NewService(reader, store), store: store, close: func() {
-		_ = client.Disconnect(cmd.Context())
+		_ = client.Disconnect(context.WithoutCancel(cmd.Context()))
 		_ = reader.Close()
 	}}, nil
 }

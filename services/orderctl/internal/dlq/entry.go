@@ -133,15 +133,16 @@ func parse(msg *sarama.ConsumerMessage) Entry {
 	}
 
 	ev := &eventsv1.OrderEvent{}
+	decodedType := ""
 	if err := proto.Unmarshal(msg.Value, ev); err != nil {
 		e.DecodeError = err.Error()
-	} else if ev.GetOrderNo() < 1 {
+	} else if decodedType = ev.GetEventType(); ev.GetOrderNo() < 1 {
 		e.DecodeError = fmt.Sprintf("no order number in the event (type %q)", ev.GetEventType())
 	} else {
 		e.Event = ev
 	}
 
-	e.EventType = firstNonEmpty(h["dlq-event-type"], e.Event.GetEventType(), h["event-type"])
+	e.EventType = firstNonEmpty(h["dlq-event-type"], decodedType, h["event-type"])
 	if no, err := strconv.ParseInt(h["dlq-order-no"], 10, 64); err == nil && no > 0 {
 		e.OrderNo = no
 	} else if e.Event != nil {
