@@ -38,6 +38,13 @@ func TestRebuildAndRepair(t *testing.T) {
 	if out, err := r.run(t, "verify"); err != nil || !strings.Contains(out, "no mismatches") {
 		t.Fatalf("verify after the rebuild: %v\n%s", err, out)
 	}
+	externals := func(want int64, when string) {
+		t.Helper()
+		if got := topicSize(t, r.extTopic); got != want {
+			t.Errorf("%s: %d external events, want %d", when, got, want)
+		}
+	}
+	externals(30, "after the first rebuild") // versions 1..(1+no%4) of orders 1..12
 
 	// Lose documents 3, 4 and 8; order 6 moves on without the read side.
 	coll := r.mdb.Collection(orderdoc.Collection)
@@ -57,6 +64,7 @@ func TestRebuildAndRepair(t *testing.T) {
 	if _, ok := docs[4]; ok {
 		t.Error("rebuild --orders 3 also wrote order 4")
 	}
+	externals(34, "after rebuilding the lost order 3 (its 4 versions again)")
 
 	// verify --repair: exactly 4, 8 (missing) and 6 (stale).
 	before := r.docs(t)
@@ -84,6 +92,26 @@ func TestRebuildAndRepair(t *testing.T) {
 	if out, err := r.run(t, "verify", "--repair"); err != nil || !strings.Contains(out, "no mismatches") {
 		t.Errorf("verify --repair with nothing to repair: %v\n%s", err, out)
 	}
+	externals(37, "after the repair (orders 4 and 8 lost at version 1, order 6's version 4)")
+
+	// The whole read store lost: a rebuild puts every document back at its
+	// shard's version and republishes every external event.
+	if _, err := coll.DeleteMany(context.Background(), bson.D{}); err != nil {
+		t.Fatal(err)
+	}
+	out, err = r.run(t, "readmodel", "rebuild", "--batch", "4")
+	if err != nil || !strings.Contains(lastLine(out), "rebuild: orders=12 written=12 current=0 external=31") {
+		t.Fatalf("rebuild of an empty read store: %v\n%s", err, out)
+	}
+	for no, d := range r.docs(t) {
+		if d.Version != after[no].Version {
+			t.Errorf("order %d rebuilt at version %d, want %d", no, d.Version, after[no].Version)
+		}
+	}
+	if len(r.docs(t)) != n {
+		t.Errorf("%d documents after the rebuild, want %d", len(r.docs(t)), n)
+	}
+	externals(68, "after rebuilding everything (at-least-once: all again)")
 }
 
 // A shard outage during a replay is waited out up to --max-wait; then the
