@@ -1,6 +1,7 @@
 // Command orderctl is the operator's tool for orderflow: schema migrations,
-// infrastructure checks, Kafka topics (and, as they arrive, outbox replay and
-// shard operations).
+// infrastructure checks, Kafka topics, outbox inspection and replay, shard
+// operations, the purge, verify and its repair, the projector's dead letters
+// and the read model's rebuild.
 package main
 
 import (

@@ -10,13 +10,27 @@ import (
 // New returns the root command writing results to out and progress to errOut.
 func New(out, errOut io.Writer) *cobra.Command {
 	root := &cobra.Command{
-		Use:           "orderctl",
-		Short:         "Operate orderflow: schema, infrastructure, topics",
+		Use:   "orderctl",
+		Short: "Operate orderflow: schema, infrastructure, topics, outbox, shards, purge, verify, dead letters, read-model rebuild",
+		Long: `orderctl operates orderflow. Its commands:
+
+  migrate                         apply the schema migrations to every shard
+  infra wait                      wait until the shards, Kafka and MongoDB answer
+  kafka create-topics             create missing topics
+  outbox stats|list|show|replay   the shards' outboxes; replay FAILED rows (audited)
+  shards list|add|retire-epoch    the shard topology and its epochs
+  orders purge                    remove orders past the retention (read side complete only)
+  verify [--repair]               shards against the read side; --repair re-projects missing/stale documents
+  dlq list|count|show|replay      the projector's dead letters; replay re-projects them (audited)
+  readmodel rebuild               re-project orders from the shards into the read side (rate-limited, resumable)
+
+Runbooks: docs/runbooks/outbox.md, docs/runbooks/read-side.md.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
 	root.SetOut(out)
 	root.SetErr(errOut)
-	root.AddCommand(newMigrateCmd(), newInfraCmd(), newKafkaCmd(), newOutboxCmd(), newVerifyCmd(), newOrdersCmd(), newShardsCmd())
+	root.AddCommand(newMigrateCmd(), newInfraCmd(), newKafkaCmd(), newOutboxCmd(), newVerifyCmd(), newOrdersCmd(), newShardsCmd(),
+		newDLQCmd(), newReadModelCmd())
 	return root
 }

@@ -13,7 +13,7 @@ import (
 )
 
 func newShardsCmd() *cobra.Command {
-	cmd := &cobra.Command{Use: "shards", Short: "The shard topology: list, add"}
+	cmd := &cobra.Command{Use: "shards", Short: "The shard topology: list, add, retire-epoch"}
 	var topology string
 	cmd.PersistentFlags().StringVar(&topology, "topology", defaultTopology(), "topology file (default $ORDERFLOW_TOPOLOGY_FILE)")
 

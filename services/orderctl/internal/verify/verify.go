@@ -58,6 +58,9 @@ type Report struct {
 	Counts map[string]int
 	// First holds the first offenders, up to the limit asked for.
 	First []Mismatch
+	// Repairable are the orders whose document is missing or stale, all of
+	// them (a re-projection fixes exactly these; see Repair).
+	Repairable []int64
 }
 
 // OK reports whether nothing was found.
@@ -85,6 +88,9 @@ func (v *Verifier) Run(ctx context.Context, w Window, progress Progress) (Report
 	rep := Report{Counts: map[string]int{}}
 	add := func(m Mismatch) {
 		rep.Counts[m.Kind]++
+		if m.Kind == KindMissingDocument || m.Kind == KindStaleDocument {
+			rep.Repairable = append(rep.Repairable, m.OrderNo)
+		}
 		if len(rep.First) < v.keep {
 			rep.First = append(rep.First, m)
 		}

@@ -3,6 +3,7 @@ package verify_test
 import (
 	"context"
 	"database/sql"
+	"slices"
 	"testing"
 	"time"
 
@@ -113,6 +114,11 @@ func TestVerify(t *testing.T) {
 		if !found[no] {
 			t.Errorf("order %d not among the offenders %v", no, rep.First)
 		}
+	}
+	// The orders a re-projection repairs: missing and stale documents only.
+	repairable := slices.Sorted(slices.Values(rep.Repairable))
+	if !slices.Equal(repairable, []int64{200, 202, 300}) {
+		t.Errorf("repairable orders %v, want [200 202 300]", repairable)
 	}
 
 	// A window sees only the orders placed in it.
