@@ -225,7 +225,7 @@ func (r *Relay) work(ctx context.Context, shard string, lease Lease) error {
 // publishBatch claims, publishes and records one batch. It returns how many
 // rows were published and, when Kafka could not take some for now, one of
 // those failures.
-func (r *Relay) publishBatch(ctx context.Context, shard string, lease Lease) (int, error, error) {
+func (r *Relay) publishBatch(ctx context.Context, shard string, lease Lease) (published int, transient, err error) {
 	msgs, err := lease.Claim(ctx, r.cfg.BatchSize, r.now())
 	if err != nil || len(msgs) == 0 {
 		return 0, nil, err
@@ -252,7 +252,6 @@ func (r *Relay) publishBatch(ctx context.Context, shard string, lease Lease) (in
 		return len(ok), nil, nil
 	}
 	var rowFailed []int
-	var transient error
 	transientRows := 0
 	for _, i := range failed {
 		if r.pub.Transient(results[i]) {

@@ -54,13 +54,14 @@ type Publisher struct {
 // Timeouts of the producer. They are short so that a broker that stops
 // answering (a frozen process, a network that drops packets) fails a send
 // within seconds: the relay then waits with back-off, spending no attempts,
-// instead of holding its shards for sarama's 30 s defaults. A send to a
-// frozen broker fails after about ReadTimeout × (1 + Retry.Max) plus one
-// metadata refresh.
+// instead of holding its shards for sarama's 30 s defaults. Connecting to a
+// frozen broker fails after three reads (two ApiVersions tries and the
+// metadata request: 6 s); a send in flight to one that froze after about
+// ioTimeout × (1 + sendRetries) plus a metadata refresh.
 const (
 	dialTimeout     = 2 * time.Second
-	ioTimeout       = 3 * time.Second
-	produceTimeout  = 2 * time.Second // the broker's wait for in-sync replicas; below ioTimeout
+	ioTimeout       = 2 * time.Second
+	produceTimeout  = 1500 * time.Millisecond // the broker's wait for in-sync replicas; below ioTimeout
 	metadataTimeout = 3 * time.Second
 	sendRetries     = 1 // the relay retries cluster failures itself, with back-off
 )
