@@ -50,8 +50,9 @@ type PoolConfig struct {
 	BreakerProbes uint32 `env:"BREAKER_PROBES" envDefault:"1"`
 }
 
-// Defaults of the settings whose zero value means "the default" (the other
-// settings have no useful default outside a service's environment).
+// Defaults of the fault-handling settings, used where they are zero (a
+// PoolConfig built in code, as tools and tests do, rather than read from the
+// environment).
 const (
 	DefaultStatementTimeout   = 800 * time.Millisecond
 	DefaultTxTimeout          = 900 * time.Millisecond
