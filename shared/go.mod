@@ -64,6 +64,7 @@ require (
 	github.com/google/uuid v1.6.0
 	github.com/orderflow/orderflow/migrations v0.0.0
 	github.com/prometheus/client_model v0.6.3
+	github.com/sony/gobreaker/v2 v2.4.0
 )
 
 // Modules of this repository are used from the working tree, also when a

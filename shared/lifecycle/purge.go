@@ -216,7 +216,7 @@ func scanInt64(rows *sql.Rows) (int64, error) {
 // order as order-command's changes, so the two do not deadlock.
 func (p *Purger) delete(ctx context.Context, name string, nos []int64, versions map[int64]int32) (int, error) {
 	var deleted int
-	err := p.pools.InTx(ctx, name, sql.LevelDefault, func(tx *sql.Tx) error {
+	err := p.pools.InTx(ctx, name, sql.LevelDefault, func(ctx context.Context, tx *sql.Tx) error {
 		in, args := inList(nos)
 		rows, err := tx.QueryContext(ctx, "SELECT order_no, version FROM orders WHERE order_no IN ("+in+") ORDER BY order_no FOR UPDATE", args...)
 		if err != nil {

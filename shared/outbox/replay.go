@@ -133,7 +133,7 @@ const resetSQL = `UPDATE outbox SET status = 'PENDING', attempts = 0, last_error
 // row counting them, in one transaction: either both commit or neither.
 func (s *Store) resetAudited(ctx context.Context, name string, audit auditRow, query string, args []any) (int64, error) {
 	var n int64
-	err := s.pools.InTx(ctx, name, sql.LevelDefault, func(tx *sql.Tx) error {
+	err := s.pools.InTx(ctx, name, sql.LevelDefault, func(ctx context.Context, tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, query, args...)
 		if err != nil {
 			return err

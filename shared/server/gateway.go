@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"regexp"
+	"strconv"
 	"strings"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
@@ -39,8 +40,12 @@ var (
 
 // errorHandler gives the gateway's own decoding errors (which arrive as a
 // bare INVALID_ARGUMENT with the decoder's text) a BadRequest field
-// violation, then writes the status as JSON like every other error.
+// violation, turns a google.rpc.RetryInfo detail into a Retry-After header
+// (whole seconds), then writes the status as JSON like every other error.
 func errorHandler(ctx context.Context, mux *runtime.ServeMux, m runtime.Marshaler, w http.ResponseWriter, r *http.Request, err error) {
+	if d, ok := RetryAfter(err); ok {
+		w.Header().Set(RetryAfterHeader, strconv.FormatInt(retryAfterSeconds(d), 10))
+	}
 	runtime.DefaultHTTPErrorHandler(ctx, mux, m, w, r, describeDecodeError(err))
 }
 

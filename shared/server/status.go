@@ -5,10 +5,18 @@
 package server
 
 import (
+	"context"
+	"strconv"
+	"strings"
+	"time"
+
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/protoadapt"
+	"google.golang.org/protobuf/types/known/durationpb"
 )
 
 // FieldViolation is one bad field of a request: Field is the JSON path in
@@ -48,4 +56,41 @@ func withDetails(code codes.Code, message string, detail protoadapt.MessageV1) e
 		return st.Err()
 	}
 	return withDetail.Err()
+}
+
+// RetryAfterHeader is the response header (HTTP) and metadata key (gRPC)
+// that tells a client when to try again, in whole seconds.
+const RetryAfterHeader = "Retry-After"
+
+// Unavailable is an UNAVAILABLE status that tells the client to retry after
+// retryAfter: a google.rpc.RetryInfo detail, which the REST gateway turns
+// into a Retry-After header (see NewGateway), and a retry-after response
+// header for gRPC clients that do not read details.
+func Unavailable(ctx context.Context, message string, retryAfter time.Duration) error {
+	secs := retryAfterSeconds(retryAfter)
+	// Outside a gRPC call (no stream in ctx) there is no header to set; the
+	// detail still carries the hint.
+	_ = grpc.SetHeader(ctx, metadata.Pairs(strings.ToLower(RetryAfterHeader), strconv.FormatInt(secs, 10)))
+	return withDetails(codes.Unavailable, message, &errdetails.RetryInfo{RetryDelay: durationpb.New(time.Duration(secs) * time.Second)})
+}
+
+// RetryAfter returns the retry delay an error's status carries in a
+// google.rpc.RetryInfo detail.
+func RetryAfter(err error) (time.Duration, bool) {
+	st, ok := status.FromError(err)
+	if !ok {
+		return 0, false
+	}
+	for _, d := range st.Details() {
+		if ri, ok := d.(*errdetails.RetryInfo); ok && ri.GetRetryDelay() != nil {
+			return ri.GetRetryDelay().AsDuration(), true
+		}
+	}
+	return 0, false
+}
+
+// retryAfterSeconds rounds up to whole seconds, at least one: Retry-After
+// has no finer unit, and zero would invite an immediate retry.
+func retryAfterSeconds(d time.Duration) int64 {
+	return max(int64((d+time.Second-1)/time.Second), 1)
 }

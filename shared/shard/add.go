@@ -54,7 +54,7 @@ func AddShard(ctx context.Context, pools *Pools, spec Spec, headroom int64) (Top
 		if err != nil {
 			return Topology{}, err
 		}
-		err = pools.InTx(ctx, name, sql.LevelDefault, func(tx *sql.Tx) error {
+		err = pools.InTx(ctx, name, sql.LevelDefault, func(ctx context.Context, tx *sql.Tx) error {
 			if _, err := tx.ExecContext(ctx, `INSERT INTO order_no_sequence (epoch_first_order_no, shard_index, shard_count, next_order_no, limit_order_no)
 				VALUES (?, ?, ?, ?, ?) ON DUPLICATE KEY UPDATE limit_order_no = VALUES(limit_order_no)`,
 				epoch.FirstOrderNo, i, len(epoch.Shards), numbers.First, first); err != nil {

@@ -34,27 +34,26 @@ func (b *Batch) Len() int { return b.sql.Len() }
 // START TRANSACTION, the statements, COMMIT. The server stops at the first
 // failing statement; the transaction is then rolled back on the same
 // connection, or the connection is discarded if even that fails, so nothing
-// of a failed batch is ever committed.
+// of a failed batch is ever committed. It goes through the shard's circuit
+// breaker with StatementTimeout (see Do).
 func (p *Pools) ExecAtomic(ctx context.Context, shard string, b *Batch) error {
-	db, err := p.DB(shard)
-	if err != nil {
+	return p.Do(ctx, shard, func(ctx context.Context, db *sql.DB) error {
+		conn, err := db.Conn(ctx)
+		if err != nil {
+			return fmt.Errorf("getting a connection: %w", err)
+		}
+		defer conn.Close()
+		_, err = conn.ExecContext(ctx, "START TRANSACTION;\n"+b.sql.String()+";\nCOMMIT", b.args...)
+		if err == nil {
+			return nil
+		}
+		if _, rbErr := conn.ExecContext(context.WithoutCancel(ctx), "ROLLBACK"); rbErr != nil {
+			// The server rolls back the open transaction when the connection
+			// closes; make sure the pool does not hand this one out again.
+			_ = conn.Raw(func(any) error { return driver.ErrBadConn })
+		}
 		return err
-	}
-	conn, err := db.Conn(ctx)
-	if err != nil {
-		return Classify(shard, fmt.Errorf("getting a connection: %w", err))
-	}
-	defer conn.Close()
-	_, err = conn.ExecContext(ctx, "START TRANSACTION;\n"+b.sql.String()+";\nCOMMIT", b.args...)
-	if err == nil {
-		return nil
-	}
-	if _, rbErr := conn.ExecContext(context.WithoutCancel(ctx), "ROLLBACK"); rbErr != nil {
-		// The server rolls back the open transaction when the connection
-		// closes; make sure the pool does not hand this one out again.
-		_ = conn.Raw(func(any) error { return driver.ErrBadConn })
-	}
-	return Classify(shard, err)
+	})
 }
 
 // Execer is what a batch can run on: a transaction, a pinned connection or

@@ -26,11 +26,63 @@ type PoolConfig struct {
 	// DialTimeout bounds connecting to a shard: a shard that is down fails
 	// the requests routed to it within this time instead of hanging.
 	DialTimeout time.Duration `env:"DIAL_TIMEOUT" envDefault:"1s"`
-	// IOTimeout bounds one read or write on a connection.
+	// IOTimeout bounds one read or write on a connection: the backstop for
+	// work that does not go through Do, Call, InTx or ExecAtomic.
 	IOTimeout time.Duration `env:"IO_TIMEOUT" envDefault:"10s"`
+	// StatementTimeout bounds one call into a shard through Do, Call or
+	// ExecAtomic (a statement, or one round trip of several). A shard that
+	// does not answer within it fails the call as unavailable and counts
+	// against its circuit breaker. Well under a second, so that a hung shard
+	// is answered for before clients give up. Zero means the default.
+	StatementTimeout time.Duration `env:"STATEMENT_TIMEOUT" envDefault:"800ms"`
+	// TxTimeout bounds a whole transaction (InTx): getting a connection,
+	// its statements and the commit. Zero means the default.
+	TxTimeout time.Duration `env:"TX_TIMEOUT" envDefault:"900ms"`
+	// BreakerFailures is how many consecutive calls without an answer open
+	// a shard's circuit breaker. Zero means the default.
+	BreakerFailures uint32 `env:"BREAKER_FAILURES" envDefault:"5"`
+	// BreakerOpenTimeout is how long an open breaker fails calls at once
+	// before it lets probes through. Zero means the default.
+	BreakerOpenTimeout time.Duration `env:"BREAKER_OPEN_TIMEOUT" envDefault:"2s"`
+	// BreakerProbes is how many calls a half-open breaker lets through; that
+	// many successes close it, one failure opens it again. Zero means the
+	// default.
+	BreakerProbes uint32 `env:"BREAKER_PROBES" envDefault:"1"`
 }
 
-// Validate checks the pool settings.
+// Defaults of the fault-handling settings, used where they are zero (a
+// PoolConfig built in code, as tools and tests do, rather than read from the
+// environment).
+const (
+	DefaultStatementTimeout   = 800 * time.Millisecond
+	DefaultTxTimeout          = 900 * time.Millisecond
+	DefaultBreakerFailures    = 5
+	DefaultBreakerOpenTimeout = 2 * time.Second
+	DefaultBreakerProbes      = 1
+)
+
+// WithDefaults fills the zero fault-handling settings with their defaults.
+func (c PoolConfig) WithDefaults() PoolConfig {
+	if c.StatementTimeout == 0 {
+		c.StatementTimeout = DefaultStatementTimeout
+	}
+	if c.TxTimeout == 0 {
+		c.TxTimeout = DefaultTxTimeout
+	}
+	if c.BreakerFailures == 0 {
+		c.BreakerFailures = DefaultBreakerFailures
+	}
+	if c.BreakerOpenTimeout == 0 {
+		c.BreakerOpenTimeout = DefaultBreakerOpenTimeout
+	}
+	if c.BreakerProbes == 0 {
+		c.BreakerProbes = DefaultBreakerProbes
+	}
+	return c
+}
+
+// Validate checks the pool settings (zero fault-handling settings stand for
+// their defaults, see WithDefaults).
 func (c PoolConfig) Validate() error {
 	switch {
 	case c.MaxOpenConns < 1:
@@ -39,6 +91,10 @@ func (c PoolConfig) Validate() error {
 		return errors.New("shard pool: MAX_IDLE_CONNS must be between 0 and MAX_OPEN_CONNS")
 	case c.DialTimeout <= 0 || c.IOTimeout <= 0:
 		return errors.New("shard pool: DIAL_TIMEOUT and IO_TIMEOUT must be positive")
+	case c.StatementTimeout < 0 || c.TxTimeout < 0 || c.BreakerOpenTimeout < 0:
+		return errors.New("shard pool: STATEMENT_TIMEOUT, TX_TIMEOUT and BREAKER_OPEN_TIMEOUT must not be negative")
+	case c.TxTimeout > 0 && c.TxTimeout < c.StatementTimeout:
+		return errors.New("shard pool: TX_TIMEOUT must be at least STATEMENT_TIMEOUT")
 	}
 	return nil
 }
@@ -52,6 +108,8 @@ type Pools struct {
 	mu       sync.RWMutex
 	topology Topology
 	dbs      map[string]*sql.DB
+
+	breakers breakers
 }
 
 // Open creates a pool per shard. It does not connect: use Ping to check
@@ -60,6 +118,7 @@ func Open(t Topology, cfg PoolConfig) (*Pools, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	cfg = cfg.WithDefaults()
 	p := &Pools{cfg: cfg, topology: t, dbs: make(map[string]*sql.DB, len(t.Shards))}
 	for _, s := range t.Shards {
 		db, err := OpenDB(s.DSN, cfg)
@@ -196,31 +255,36 @@ func (p *Pools) Close() error {
 
 // InTx runs fn in a transaction on one shard and commits it when fn returns
 // nil. The transaction is bound to that shard's pool, so nothing inside it
-// can touch another shard. Errors are classified, so a shard that cannot be
-// reached yields an error that Is ErrUnavailable.
+// can touch another shard. It goes through the shard's circuit breaker, and
+// fn's statements must use the context it is given: it ends after
+// TxTimeout, so that a shard that stops answering mid-transaction fails the
+// call in time. Errors are classified, so a shard that cannot be reached, or
+// does not answer in time, yields an error that Is ErrUnavailable.
 //
 // isolation is explicit because it costs: any level but sql.LevelDefault
 // is one more round trip (SET TRANSACTION). Pollers use READ COMMITTED to
 // avoid gap locks; writers that only insert, or that lock the rows they read
 // (SELECT ... FOR UPDATE reads the latest version at any level), use the
 // default.
-func (p *Pools) InTx(ctx context.Context, shard string, isolation sql.IsolationLevel, fn func(tx *sql.Tx) error) error {
+func (p *Pools) InTx(ctx context.Context, shard string, isolation sql.IsolationLevel, fn func(ctx context.Context, tx *sql.Tx) error) error {
 	db, err := p.DB(shard)
 	if err != nil {
 		return err
 	}
-	tx, err := db.BeginTx(ctx, &sql.TxOptions{Isolation: isolation})
-	if err != nil {
-		return Classify(shard, fmt.Errorf("beginning transaction: %w", err))
-	}
-	if err := fn(tx); err != nil {
-		_ = tx.Rollback()
-		return Classify(shard, err)
-	}
-	if err := tx.Commit(); err != nil {
-		return Classify(shard, fmt.Errorf("committing: %w", err))
-	}
-	return nil
+	return p.call(ctx, shard, p.cfg.TxTimeout, func(ctx context.Context) error {
+		tx, err := db.BeginTx(ctx, &sql.TxOptions{Isolation: isolation})
+		if err != nil {
+			return fmt.Errorf("beginning transaction: %w", err)
+		}
+		if err := fn(ctx, tx); err != nil {
+			_ = tx.Rollback()
+			return err
+		}
+		if err := tx.Commit(); err != nil {
+			return fmt.Errorf("committing: %w", err)
+		}
+		return nil
+	})
 }
 
 // ErrUnavailable is matched (errors.Is) by every error that means a shard
@@ -231,6 +295,12 @@ var ErrUnavailable = errors.New("shard unavailable")
 type UnavailableError struct {
 	Shard string
 	Err   error
+	// RetryAfter is when trying the shard again makes sense: the rest of
+	// its breaker's open period, or a second (zero when not known).
+	RetryAfter time.Duration
+	// BreakerOpen is true when the call was not tried at all because the
+	// shard's circuit breaker was open (or probing).
+	BreakerOpen bool
 }
 
 func (e *UnavailableError) Error() string {
@@ -266,6 +336,12 @@ var serverGoneCodes = map[uint16]bool{
 }
 
 func isConnectionError(err error) bool {
+	// The caller gave up (its context's error is also a net.Error, with
+	// Timeout): that says nothing about the shard. A shard that does not
+	// answer within the call's own deadline is told apart in Pools.call.
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return false
+	}
 	var me *mysql.MySQLError
 	if errors.As(err, &me) {
 		return serverGoneCodes[me.Number]

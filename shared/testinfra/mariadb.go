@@ -115,7 +115,8 @@ func (m *MariaDB) Start() {
 	}
 }
 
-// Kill ends the server with SIGKILL, as a crash would, and waits for it.
+// Kill ends the server with SIGKILL, as a crash would, and waits for it
+// (a server frozen by Stop is killed as well).
 func (m *MariaDB) Kill() {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -125,4 +126,24 @@ func (m *MariaDB) Kill() {
 	_ = m.cmd.Process.Kill()
 	_ = m.cmd.Wait()
 	m.cmd = nil
+}
+
+// Stop freezes the server with SIGSTOP: it keeps its port and connections
+// but answers nothing, as a hung host or a stalled disk would look to
+// clients. Continue resumes it.
+func (m *MariaDB) Stop() { m.signal(syscall.SIGSTOP) }
+
+// Continue resumes a server frozen by Stop with SIGCONT.
+func (m *MariaDB) Continue() { m.signal(syscall.SIGCONT) }
+
+func (m *MariaDB) signal(sig syscall.Signal) {
+	m.t.Helper()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.cmd == nil {
+		m.t.Fatalf("testinfra: sending %s to a private mariadbd that is not running", sig)
+	}
+	if err := m.cmd.Process.Signal(sig); err != nil {
+		m.t.Fatalf("testinfra: sending %s to mariadbd: %v", sig, err)
+	}
 }

@@ -90,11 +90,13 @@ func (r *Reader) Read(ctx context.Context, orderNos []int64) (map[int64]Order, e
 	return out, nil
 }
 
+// readShard reads through the shard's circuit breaker and statement
+// timeout, so a shard that stops answering fails the read in time.
 func (r *Reader) readShard(ctx context.Context, name string, nos []int64, out map[int64]Order) error {
-	db, err := r.pools.DB(name)
-	if err != nil {
-		return err
-	}
+	return r.pools.Do(ctx, name, func(ctx context.Context, db *sql.DB) error { return readOrders(ctx, db, name, nos, out) })
+}
+
+func readOrders(ctx context.Context, db *sql.DB, name string, nos []int64, out map[int64]Order) error {
 	args := make([]any, len(nos))
 	for i, no := range nos {
 		args[i] = no

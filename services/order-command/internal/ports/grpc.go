@@ -106,10 +106,14 @@ func (g *GRPC) toStatus(ctx context.Context, err error) error {
 	case errors.Is(err, domain.ErrRequestIDReused):
 		return status.Error(codes.AlreadyExists, err.Error())
 	case errors.Is(err, shard.ErrEpochExhausted):
-		return status.Error(codes.Unavailable, "a new shard epoch is being taken up; retry with the same requestId")
+		return server.Unavailable(ctx, "a new shard epoch is being taken up; retry with the same requestId", time.Second)
 	case errors.As(err, &unavailable):
-		g.logger.WarnContext(ctx, "shard unavailable", slog.String("shard", unavailable.Shard), slog.Any("error", err))
-		return status.Errorf(codes.Unavailable, "shard %s is unavailable; retry with the same requestId", unavailable.Shard)
+		// Calls refused by an open breaker are counted in its metrics; the
+		// failures that opened it are logged.
+		if !unavailable.BreakerOpen {
+			g.logger.WarnContext(ctx, "shard unavailable", slog.String("shard", unavailable.Shard), slog.Any("error", err))
+		}
+		return server.Unavailable(ctx, "shard "+unavailable.Shard+" is unavailable; retry with the same requestId", unavailable.RetryAfter)
 	case errors.Is(err, context.DeadlineExceeded):
 		return status.Error(codes.DeadlineExceeded, "request deadline exceeded")
 	case errors.Is(err, context.Canceled):

@@ -124,6 +124,7 @@ func New(ctx context.Context, cfg Config, topo shard.Topology, logger *slog.Logg
 	}
 
 	registry := observability.NewRegistry()
+	registry.MustRegister(pools.Collector())
 	tracing := observability.NewTracing("order-command")
 	grpcPort := ports.NewGRPC(useCases, logger, cfg.RequestTimeout)
 

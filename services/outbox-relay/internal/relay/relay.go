@@ -135,14 +135,24 @@ func (r *Relay) Run(ctx context.Context) error {
 	}
 }
 
+// runShard takes the shard whenever nobody holds it and works it. A shard
+// that cannot be reached (down, hung, its circuit breaker open) is tried
+// again with exponential back-off up to OutageMaxWait, not every
+// AcquireInterval: a shard that is gone costs a try every few seconds.
 func (r *Relay) runShard(ctx context.Context, shard string) {
 	log := r.logger.With(slog.String("shard", shard))
+	unreachable := backoff.NewExponentialBackOff()
+	unreachable.InitialInterval = r.cfg.AcquireInterval
+	unreachable.MaxInterval = max(r.cfg.OutageMaxWait, r.cfg.AcquireInterval)
 	for ctx.Err() == nil {
+		wait := r.cfg.AcquireInterval
 		lease, ok, err := r.locker.Acquire(ctx, shard)
 		switch {
 		case err != nil:
 			log.WarnContext(ctx, "acquiring shard lease failed", slog.Any("error", err))
+			wait = unreachable.NextBackOff()
 		case ok:
+			unreachable.Reset()
 			log.InfoContext(ctx, "took over shard")
 			r.metrics.owned.WithLabelValues(shard).Set(1)
 			err := r.work(ctx, shard, lease)
@@ -151,18 +161,24 @@ func (r *Relay) runShard(ctx context.Context, shard string) {
 			if err != nil && ctx.Err() == nil {
 				log.WarnContext(ctx, "gave up shard", slog.Any("error", err))
 			}
+		default:
+			unreachable.Reset()
 		}
-		sleep(ctx, r.cfg.AcquireInterval)
+		sleep(ctx, wait)
 	}
 }
 
-// work publishes the shard's rows for as long as the lease holds.
+// work publishes the shard's rows for as long as the lease holds. While
+// Kafka cannot take rows it waits with exponential back-off (up to
+// OutageMaxWait) between batches, and checks the cluster once per outage,
+// for the log.
 func (r *Relay) work(ctx context.Context, shard string, lease Lease) error {
 	lastBeat := r.now()
 	lastCleanup := time.Time{}
 	outage := backoff.NewExponentialBackOff()
 	outage.InitialInterval = 100 * time.Millisecond
 	outage.MaxInterval = r.cfg.OutageMaxWait
+	inOutage := false
 	for {
 		// A batch in flight is finished even when ctx ends: work runs on a
 		// context that only the lease's failure ends.
@@ -182,28 +198,37 @@ func (r *Relay) work(ctx context.Context, shard string, lease Lease) error {
 			}
 			lastCleanup = now
 		}
-		published, outageSeen, err := r.publishBatch(context.WithoutCancel(ctx), shard, lease)
+		published, transient, err := r.publishBatch(context.WithoutCancel(ctx), shard, lease)
 		if err != nil {
 			return err
 		}
 		switch {
-		case outageSeen:
+		case transient != nil:
+			if !inOutage {
+				inOutage = true
+				r.logger.WarnContext(ctx, "kafka cannot take messages now; waiting without spending attempts",
+					slog.String("shard", shard), slog.Any("error", transient), slog.Any("cluster", r.pub.Healthy(ctx)))
+			}
 			sleep(ctx, outage.NextBackOff())
-		case published == 0:
-			outage.Reset()
+			continue
+		case inOutage:
+			inOutage = false
+			r.logger.InfoContext(ctx, "kafka takes messages again", slog.String("shard", shard))
+		}
+		outage.Reset()
+		if published == 0 {
 			sleep(ctx, r.cfg.IdleWait)
-		default:
-			outage.Reset()
 		}
 	}
 }
 
 // publishBatch claims, publishes and records one batch. It returns how many
-// rows were published and whether Kafka could not take some for now.
-func (r *Relay) publishBatch(ctx context.Context, shard string, lease Lease) (int, bool, error) {
+// rows were published and, when Kafka could not take some for now, one of
+// those failures.
+func (r *Relay) publishBatch(ctx context.Context, shard string, lease Lease) (published int, transient, err error) {
 	msgs, err := lease.Claim(ctx, r.cfg.BatchSize, r.now())
 	if err != nil || len(msgs) == 0 {
-		return 0, false, err
+		return 0, nil, err
 	}
 	results := r.pub.Publish(ctx, msgs)
 	ackedAt := r.now()
@@ -220,29 +245,29 @@ func (r *Relay) publishBatch(ctx context.Context, shard string, lease Lease) (in
 	if err := lease.MarkPublished(ctx, ok, ackedAt); err != nil {
 		// Kafka has them; they stay PENDING and are published again later
 		// (at-least-once), never lost.
-		return 0, false, err
+		return 0, nil, err
 	}
 	r.metrics.published.WithLabelValues(shard).Add(float64(len(ok)))
 	if len(failed) == 0 {
-		return len(ok), false, nil
+		return len(ok), nil, nil
 	}
 	var rowFailed []int
-	transient := 0
+	transientRows := 0
 	for _, i := range failed {
 		if r.pub.Transient(results[i]) {
-			transient++
+			transientRows++
+			if transient == nil {
+				transient = results[i]
+			}
 		} else {
 			rowFailed = append(rowFailed, i)
 		}
 	}
-	if transient > 0 {
-		r.metrics.failures.WithLabelValues(shard, "transient").Add(float64(transient))
-		r.logger.WarnContext(ctx, "kafka cannot take messages now; waiting without spending attempts",
-			slog.String("shard", shard), slog.Int("rows", transient), slog.Any("error", results[failed[0]]),
-			slog.Any("cluster", r.pub.Healthy(ctx)))
+	if transientRows > 0 {
+		r.metrics.failures.WithLabelValues(shard, "transient").Add(float64(transientRows))
 	}
 	if len(rowFailed) == 0 {
-		return len(ok), transient > 0, nil
+		return len(ok), transient, nil
 	}
 	failed = rowFailed
 	failures := make([]Failure, len(failed))
@@ -257,7 +282,7 @@ func (r *Relay) publishBatch(ctx context.Context, shard string, lease Lease) (in
 		}
 	}
 	r.metrics.failures.WithLabelValues(shard, "row").Add(float64(len(failed)))
-	return len(ok), transient > 0, lease.RecordFailures(ctx, failures)
+	return len(ok), transient, lease.RecordFailures(ctx, failures)
 }
 
 func (r *Relay) cleanup(ctx context.Context, shard string, lease Lease) error {

@@ -110,7 +110,8 @@ func TestPublishBatchDecisions(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			_, wait, err := r.publishBatch(context.Background(), "s", lease)
+			_, transient, err := r.publishBatch(context.Background(), "s", lease)
+			wait := transient != nil
 			if err != nil {
 				t.Fatal(err)
 			}

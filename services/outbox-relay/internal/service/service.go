@@ -139,6 +139,7 @@ func New(ctx context.Context, cfg Config, topo shard.Topology, logger *slog.Logg
 	}()
 	brokers := strings.Split(cfg.KafkaBrokers, ",")
 	registry := observability.NewRegistry()
+	registry.MustRegister(pools.Collector())
 	metrics := relay.NewMetrics(registry)
 	publisher := kafka.NewPublisher(brokers, cfg.Topic, "orderflow-relay-"+cfg.RelayID)
 	r, err := relay.New(func() []string { return pools.Topology().Names() }, mysql.NewLocker(pools, cfg.RelayID), publisher, cfg.relayConfig(), metrics,

@@ -134,7 +134,7 @@ func (a *Allocator) prefetch(ctx context.Context, nr *numberRange, loc shard.Loc
 // and returns the block.
 func (a *Allocator) reserve(ctx context.Context, loc shard.Location, numbers shard.NumberRange) (block, error) {
 	var b block
-	err := a.pools.InTx(ctx, loc.Shard, sql.LevelDefault, func(tx *sql.Tx) error {
+	err := a.pools.InTx(ctx, loc.Shard, sql.LevelDefault, func(ctx context.Context, tx *sql.Tx) error {
 		if _, err := tx.ExecContext(ctx, `INSERT INTO order_no_sequence (epoch_first_order_no, shard_index, shard_count, next_order_no)
 			VALUES (?, ?, ?, ?) ON DUPLICATE KEY UPDATE epoch_first_order_no = epoch_first_order_no`,
 			numbers.EpochFirstOrderNo, loc.Index, loc.Count, numbers.First); err != nil {

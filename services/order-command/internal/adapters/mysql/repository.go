@@ -95,7 +95,7 @@ func (r *Repository) Update(ctx context.Context, orderNo int64, change func(o *d
 	var updated *domain.Order
 	// The locking read sees the latest committed version at any isolation
 	// level, so the default level saves the SET TRANSACTION round trip.
-	err = r.pools.InTx(ctx, loc.Shard, sql.LevelDefault, func(tx *sql.Tx) error {
+	err = r.pools.InTx(ctx, loc.Shard, sql.LevelDefault, func(ctx context.Context, tx *sql.Tx) error {
 		o, err := load(ctx, tx, "WHERE order_no = ? FOR UPDATE", orderNo)
 		if err != nil {
 			return err
@@ -139,7 +139,7 @@ func (r *Repository) FindByRequestID(ctx context.Context, shardName, requestID s
 func (r *Repository) read(ctx context.Context, shardName, where string, arg any) (*domain.Order, error) {
 	var o *domain.Order
 	// One snapshot for the order, its items and its history.
-	err := r.pools.InTx(ctx, shardName, sql.LevelRepeatableRead, func(tx *sql.Tx) error {
+	err := r.pools.InTx(ctx, shardName, sql.LevelRepeatableRead, func(ctx context.Context, tx *sql.Tx) error {
 		var err error
 		o, err = load(ctx, tx, where, arg)
 		return err

@@ -12,6 +12,7 @@ import (
 	"net"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/IBM/sarama"
@@ -45,7 +46,25 @@ type Publisher struct {
 	// flight, which sarama answers with a panic.
 	mu       sync.RWMutex
 	producer sarama.SyncProducer
+	// built counts the producers created (for tests: a check that dropped
+	// the producer shows as one more build).
+	built atomic.Int64
 }
+
+// Timeouts of the producer. They are short so that a broker that stops
+// answering (a frozen process, a network that drops packets) fails a send
+// within seconds: the relay then waits with back-off, spending no attempts,
+// instead of holding its shards for sarama's 30 s defaults. Connecting to a
+// frozen broker fails after three reads (two ApiVersions tries and the
+// metadata request: 6 s); a send in flight to one that froze after about
+// ioTimeout × (1 + sendRetries) plus a metadata refresh.
+const (
+	dialTimeout     = 2 * time.Second
+	ioTimeout       = 2 * time.Second
+	produceTimeout  = 1500 * time.Millisecond // the broker's wait for in-sync replicas; below ioTimeout
+	metadataTimeout = 3 * time.Second
+	sendRetries     = 1 // the relay retries cluster failures itself, with back-off
+)
 
 // NewPublisher returns a publisher to topic. The producer connects lazily and
 // is rebuilt after Kafka was unreachable.
@@ -56,9 +75,14 @@ func NewPublisher(brokers []string, topic, clientID string) *Publisher {
 	cfg.Net.MaxOpenRequests = 1
 	cfg.Producer.Return.Successes = true
 	cfg.Producer.Return.Errors = true
-	cfg.Producer.Retry.Max = 3
-	cfg.Producer.Retry.Backoff = 100 * time.Millisecond
-	cfg.Producer.Timeout = 10 * time.Second
+	cfg.Producer.Retry.Max = sendRetries
+	cfg.Producer.Retry.Backoff = 250 * time.Millisecond
+	cfg.Producer.Timeout = produceTimeout
+	cfg.Net.DialTimeout = dialTimeout
+	cfg.Net.ReadTimeout = ioTimeout
+	cfg.Net.WriteTimeout = ioTimeout
+	cfg.Metadata.Timeout = metadataTimeout
+	cfg.Metadata.Retry.Max = 1
 	cfg.Producer.Compression = sarama.CompressionLZ4
 	// Let a batch of rows leave as few produce requests as possible.
 	cfg.Producer.Flush.Frequency = 2 * time.Millisecond
@@ -95,6 +119,10 @@ func Encode(topic string, m outbox.Message) (*sarama.ProducerMessage, error) {
 }
 
 // Publish sends the rows and returns, per row, nil when Kafka acknowledged it.
+// When the cluster failed the send (see Transient), the producer that sent
+// it is dropped, so that the next send starts a fresh one with fresh
+// metadata and closed circuit breakers instead of sarama's 10 s breaker.
+// This is the only place a producer is dropped while the publisher runs.
 func (p *Publisher) Publish(ctx context.Context, msgs []outbox.Message) []error {
 	results := make([]error, len(msgs))
 	producer, err := p.acquire()
@@ -128,6 +156,12 @@ func (p *Publisher) Publish(ctx context.Context, msgs []outbox.Message) []error 
 			results[pm.Metadata.(int)] = err
 		}
 	}
+	for _, err := range results {
+		if err != nil && p.Transient(err) {
+			p.drop(producer)
+			break
+		}
+	}
 	return results
 }
 
@@ -143,35 +177,26 @@ var transientKafkaErrors = []error{
 }
 
 // Transient tells a failure of the cluster (wait, do not blame the row) from
-// a failure of the row (spend one of its attempts). A transient failure also
-// drops the producer, so that the next try starts with fresh metadata and
-// closed circuit breakers instead of sarama's 10 s breaker.
+// a failure of the row (spend one of its attempts). It only looks at err.
 func (p *Publisher) Transient(err error) bool {
 	var ne net.Error
-	transient := errors.As(err, &ne) || errors.Is(err, errProducerUnavailable)
+	if errors.As(err, &ne) || errors.Is(err, errProducerUnavailable) {
+		return true
+	}
 	for _, t := range transientKafkaErrors {
-		if transient || errors.Is(err, t) {
-			transient = true
-			break
+		if errors.Is(err, t) {
+			return true
 		}
 	}
-	if transient {
-		p.reset()
-	}
-	return transient
+	return false
 }
 
-// Healthy asks the cluster for metadata. When it does not answer, the
-// producer is dropped, so the next publish starts a fresh one (a new
-// idempotent producer id) once Kafka is back.
+// Healthy asks the cluster for metadata, with its own connection: it only
+// looks, and leaves the producer that other shards' sends use alone.
 func (p *Publisher) Healthy(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 	defer cancel()
-	err := kafkax.Ping(ctx, p.brokers)
-	if err != nil {
-		p.reset()
-	}
-	return err
+	return kafkax.Ping(ctx, p.brokers)
 }
 
 // acquire returns the producer, creating it when there is none, with mu
@@ -191,15 +216,19 @@ func (p *Publisher) acquire() (sarama.SyncProducer, error) {
 				return nil, fmt.Errorf("%w: %w", errProducerUnavailable, err)
 			}
 			p.producer = producer
+			p.built.Add(1)
 		}
 		p.mu.Unlock()
 	}
 }
 
-func (p *Publisher) reset() {
+// drop closes failed if it is still the current producer. A send that
+// failed on a producer another shard's send has already replaced leaves
+// the new one alone.
+func (p *Publisher) drop(failed sarama.SyncProducer) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.producer != nil {
+	if p.producer != nil && p.producer == failed {
 		_ = p.producer.Close()
 		p.producer = nil
 	}
@@ -207,6 +236,11 @@ func (p *Publisher) reset() {
 
 // Close stops the producer.
 func (p *Publisher) Close() error {
-	p.reset()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.producer != nil {
+		_ = p.producer.Close()
+		p.producer = nil
+	}
 	return nil
 }

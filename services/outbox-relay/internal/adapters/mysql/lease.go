@@ -32,37 +32,41 @@ func NewLocker(pools *shard.Pools, relayID string) *Locker {
 // that is killed loses its connections, the server releases the lock, and
 // another relay's next attempt takes the shard over.
 func (l *Locker) Acquire(ctx context.Context, shardName string) (relay.Lease, bool, error) {
-	db, err := l.pools.DB(shardName)
-	if err != nil {
+	var lease *Lease
+	err := l.pools.Do(ctx, shardName, func(ctx context.Context, db *sql.DB) error {
+		conn, err := db.Conn(ctx)
+		if err != nil {
+			return err
+		}
+		var got sql.NullInt64
+		var lockName string
+		if err := conn.QueryRowContext(ctx, "SELECT GET_LOCK("+outbox.LockNameSQL+", 0), "+outbox.LockNameSQL).Scan(&got, &lockName); err != nil {
+			_ = conn.Close()
+			return err
+		}
+		if got.Int64 != 1 {
+			_ = conn.Close()
+			return nil
+		}
+		held := &Lease{pools: l.pools, shard: shardName, conn: conn, lockName: lockName, relayID: l.relayID}
+		// Everything the relay runs on this connection reads committed data and
+		// takes no gap locks, whatever the server's default level is.
+		if _, err := conn.ExecContext(ctx, "SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED"); err != nil {
+			held.Release()
+			return err
+		}
+		now := time.Now().UTC()
+		if _, err := conn.ExecContext(ctx, `INSERT INTO outbox_relay_owner (lock_name, relay_id, acquired_at, heartbeat_at)
+			VALUES (?, ?, ?, ?) ON DUPLICATE KEY UPDATE relay_id = VALUES(relay_id), acquired_at = VALUES(acquired_at),
+			heartbeat_at = VALUES(heartbeat_at)`, lockName, l.relayID, now, now); err != nil {
+			held.Release()
+			return err
+		}
+		lease = held
+		return nil
+	})
+	if err != nil || lease == nil {
 		return nil, false, err
-	}
-	conn, err := db.Conn(ctx)
-	if err != nil {
-		return nil, false, shard.Classify(shardName, err)
-	}
-	var got sql.NullInt64
-	var lockName string
-	if err := conn.QueryRowContext(ctx, "SELECT GET_LOCK("+outbox.LockNameSQL+", 0), "+outbox.LockNameSQL).Scan(&got, &lockName); err != nil {
-		_ = conn.Close()
-		return nil, false, shard.Classify(shardName, err)
-	}
-	if got.Int64 != 1 {
-		_ = conn.Close()
-		return nil, false, nil
-	}
-	lease := &Lease{shard: shardName, conn: conn, lockName: lockName, relayID: l.relayID}
-	// Everything the relay runs on this connection reads committed data and
-	// takes no gap locks, whatever the server's default level is.
-	if _, err := conn.ExecContext(ctx, "SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED"); err != nil {
-		lease.Release()
-		return nil, false, shard.Classify(shardName, err)
-	}
-	now := time.Now().UTC()
-	if _, err := conn.ExecContext(ctx, `INSERT INTO outbox_relay_owner (lock_name, relay_id, acquired_at, heartbeat_at)
-		VALUES (?, ?, ?, ?) ON DUPLICATE KEY UPDATE relay_id = VALUES(relay_id), acquired_at = VALUES(acquired_at),
-		heartbeat_at = VALUES(heartbeat_at)`, lockName, l.relayID, now, now); err != nil {
-		lease.Release()
-		return nil, false, shard.Classify(shardName, err)
 	}
 	return lease, true, nil
 }
@@ -70,7 +74,11 @@ func (l *Locker) Acquire(ctx context.Context, shardName string) (relay.Lease, bo
 // Lease is ownership of one shard, bound to the connection holding the lock.
 // All of the relay's work on the shard runs on that connection, so a relay
 // that lost the connection (and with it the lock) cannot go on marking rows.
+// Every statement goes through the shard's circuit breaker and statement
+// timeout (shard.Pools.Call): a shard that stops answering fails the
+// statement in time, and with it the lease.
 type Lease struct {
+	pools    *shard.Pools
 	shard    string
 	conn     *sql.Conn
 	lockName string
@@ -89,13 +97,20 @@ const claimSQL = "SELECT " + outbox.Columns + ` FROM outbox o
 
 // Claim reads up to limit rows to publish.
 func (l *Lease) Claim(ctx context.Context, limit int, now time.Time) ([]outbox.Message, error) {
-	rows, err := l.conn.QueryContext(ctx, claimSQL, now.UTC(), limit)
+	var out []outbox.Message
+	err := l.pools.Call(ctx, l.shard, func(ctx context.Context) error {
+		rows, err := l.conn.QueryContext(ctx, claimSQL, now.UTC(), limit)
+		if err != nil {
+			return fmt.Errorf("claiming outbox rows: %w", err)
+		}
+		out, err = sqlrows.ScanAll(rows, func(rows *sql.Rows) (outbox.Message, error) { return outbox.ScanMessage(l.shard, rows) })
+		if err != nil {
+			return fmt.Errorf("reading outbox rows: %w", err)
+		}
+		return nil
+	})
 	if err != nil {
-		return nil, shard.Classify(l.shard, fmt.Errorf("claiming outbox rows: %w", err))
-	}
-	out, err := sqlrows.ScanAll(rows, func(rows *sql.Rows) (outbox.Message, error) { return outbox.ScanMessage(l.shard, rows) })
-	if err != nil {
-		return nil, shard.Classify(l.shard, fmt.Errorf("reading outbox rows: %w", err))
+		return nil, err
 	}
 	return out, nil
 }
@@ -110,12 +125,14 @@ func (l *Lease) MarkPublished(ctx context.Context, ids []int64, at time.Time) er
 	for _, id := range ids {
 		args = append(args, id)
 	}
-	_, err := l.conn.ExecContext(ctx, "UPDATE outbox SET status = 'PUBLISHED', published_at = ?, next_attempt_at = NULL WHERE id IN ("+
-		strings.TrimSuffix(strings.Repeat("?,", len(ids)), ",")+")", args...)
-	if err != nil {
-		return shard.Classify(l.shard, fmt.Errorf("marking rows published: %w", err))
-	}
-	return nil
+	return l.pools.Call(ctx, l.shard, func(ctx context.Context) error {
+		_, err := l.conn.ExecContext(ctx, "UPDATE outbox SET status = 'PUBLISHED', published_at = ?, next_attempt_at = NULL WHERE id IN ("+
+			strings.TrimSuffix(strings.Repeat("?,", len(ids)), ",")+")", args...)
+		if err != nil {
+			return fmt.Errorf("marking rows published: %w", err)
+		}
+		return nil
+	})
 }
 
 // RecordFailures stores each failed row's attempt count, error and next
@@ -137,32 +154,40 @@ func (l *Lease) RecordFailures(ctx context.Context, failures []relay.Failure) er
 		b.Add("UPDATE outbox SET status = ?, attempts = ?, last_error = ?, next_attempt_at = ? WHERE id = ?",
 			string(status), f.Attempts, truncate(f.Error, 1024), next, f.ID)
 	}
-	if err := b.Exec(ctx, l.conn); err != nil {
-		return shard.Classify(l.shard, fmt.Errorf("recording publish failures: %w", err))
-	}
-	return nil
+	return l.pools.Call(ctx, l.shard, func(ctx context.Context) error {
+		if err := b.Exec(ctx, l.conn); err != nil {
+			return fmt.Errorf("recording publish failures: %w", err)
+		}
+		return nil
+	})
 }
 
 // Cleanup deletes up to limit PUBLISHED rows published before olderThan,
 // oldest first, in one short statement.
 func (l *Lease) Cleanup(ctx context.Context, olderThan time.Time, limit int) (int64, error) {
-	res, err := l.conn.ExecContext(ctx,
-		"DELETE FROM outbox WHERE status = 'PUBLISHED' AND published_at < ? ORDER BY published_at LIMIT ?", olderThan.UTC(), limit)
-	if err != nil {
-		return 0, shard.Classify(l.shard, fmt.Errorf("deleting published rows: %w", err))
-	}
-	n, _ := res.RowsAffected()
-	return n, nil
+	var n int64
+	err := l.pools.Call(ctx, l.shard, func(ctx context.Context) error {
+		res, err := l.conn.ExecContext(ctx,
+			"DELETE FROM outbox WHERE status = 'PUBLISHED' AND published_at < ? ORDER BY published_at LIMIT ?", olderThan.UTC(), limit)
+		if err != nil {
+			return fmt.Errorf("deleting published rows: %w", err)
+		}
+		n, _ = res.RowsAffected()
+		return nil
+	})
+	return n, err
 }
 
 // Heartbeat proves the lock connection is alive and refreshes the owner row.
 func (l *Lease) Heartbeat(ctx context.Context) error {
-	_, err := l.conn.ExecContext(ctx, "UPDATE outbox_relay_owner SET heartbeat_at = ? WHERE lock_name = ? AND relay_id = ?",
-		time.Now().UTC(), l.lockName, l.relayID)
-	if err != nil {
-		return shard.Classify(l.shard, fmt.Errorf("heartbeat: %w", err))
-	}
-	return nil
+	return l.pools.Call(ctx, l.shard, func(ctx context.Context) error {
+		_, err := l.conn.ExecContext(ctx, "UPDATE outbox_relay_owner SET heartbeat_at = ? WHERE lock_name = ? AND relay_id = ?",
+			time.Now().UTC(), l.lockName, l.relayID)
+		if err != nil {
+			return fmt.Errorf("heartbeat: %w", err)
+		}
+		return nil
+	})
 }
 
 // Release gives the shard up: RELEASE_LOCK, then the connection goes back.

@@ -1,0 +1,242 @@
+package shard_test
+
+import (
+	"context"
+	"database/sql"
+	"database/sql/driver"
+	"errors"
+	"fmt"
+	"net"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/go-sql-driver/mysql"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/orderflow/orderflow/shared/shard"
+	"github.com/orderflow/orderflow/shared/testinfra"
+)
+
+// breakerPools opens pools over one shard that is never dialled: the calls
+// under test bring their own outcome.
+func breakerPools(t *testing.T, cfg shard.PoolConfig) *shard.Pools {
+	t.Helper()
+	topo := shard.Topology{
+		Shards: []shard.Spec{{Name: "s0", DSN: "root@tcp(127.0.0.1:1)/orderflow"}},
+		Epochs: []shard.Epoch{{FirstOrderNo: 1, Shards: []string{"s0"}}},
+	}
+	pools, err := shard.Open(topo, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = pools.Close() })
+	return pools
+}
+
+func breakerConfig() shard.PoolConfig {
+	cfg := testinfra.TestPool()
+	cfg.StatementTimeout = 20 * time.Millisecond
+	cfg.TxTimeout = 20 * time.Millisecond
+	cfg.BreakerFailures = 3
+	cfg.BreakerOpenTimeout = time.Hour
+	return cfg
+}
+
+// Only errors that mean the shard cannot be reached or did not answer in
+// time count against its breaker; answers from a live server, business
+// errors and callers giving up do not, however many there are.
+func TestBreakerCountsOnlyUnreachableOrHungShards(t *testing.T) {
+	t.Parallel()
+	hang := func(ctx context.Context) error { <-ctx.Done(); return ctx.Err() }
+	tests := []struct {
+		name string
+		// ctx is the caller's context; nil means context.Background().
+		ctx  func() (context.Context, context.CancelFunc)
+		call func(ctx context.Context) error
+		// failure: the error Is ErrUnavailable and counts; after
+		// BreakerFailures of them the breaker opens.
+		failure bool
+	}{
+		{name: "answered", call: func(context.Context) error { return nil }},
+		{name: "connection refused", failure: true, call: func(context.Context) error {
+			return &net.OpError{Op: "dial", Net: "tcp", Err: errors.New("connection refused")}
+		}},
+		{name: "connection dropped mid-statement", failure: true, call: func(context.Context) error {
+			return fmt.Errorf("reading order: %w", mysql.ErrInvalidConn)
+		}},
+		{name: "bad connection", failure: true, call: func(context.Context) error { return driver.ErrBadConn }},
+		{name: "server shutting down", failure: true, call: func(context.Context) error {
+			return &mysql.MySQLError{Number: 1053, Message: "Server shutdown in progress"}
+		}},
+		{name: "too many connections", failure: true, call: func(context.Context) error {
+			return &mysql.MySQLError{Number: 1040, Message: "Too many connections"}
+		}},
+		{name: "no answer within the statement timeout", failure: true, call: hang},
+		{name: "duplicate key", call: func(context.Context) error {
+			return &mysql.MySQLError{Number: 1062, Message: "Duplicate entry 'r-1' for key 'uq_orders_request_id'"}
+		}},
+		{name: "lock wait timeout", call: func(context.Context) error {
+			return &mysql.MySQLError{Number: 1205, Message: "Lock wait timeout exceeded"}
+		}},
+		{name: "syntax error", call: func(context.Context) error {
+			return &mysql.MySQLError{Number: 1064, Message: "You have an error in your SQL syntax"}
+		}},
+		{name: "no rows", call: func(context.Context) error { return sql.ErrNoRows }},
+		{name: "business rule", call: func(context.Context) error { return errors.New("order not found") }},
+		{name: "caller cancelled", call: hang, ctx: func() (context.Context, context.CancelFunc) {
+			ctx, cancel := context.WithCancel(context.Background())
+			cancel()
+			return ctx, cancel
+		}},
+		{name: "caller's own shorter deadline", call: hang, ctx: func() (context.Context, context.CancelFunc) {
+			return context.WithTimeout(context.Background(), time.Millisecond)
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			cfg := breakerConfig()
+			pools := breakerPools(t, cfg)
+			for i := range int(cfg.BreakerFailures) + 2 {
+				ctx, cancel := context.Background(), context.CancelFunc(func() {})
+				if tc.ctx != nil {
+					ctx, cancel = tc.ctx()
+				}
+				var ran atomic.Bool
+				start := time.Now()
+				err := pools.Call(ctx, "s0", func(ctx context.Context) error { ran.Store(true); return tc.call(ctx) })
+				cancel()
+				elapsed := time.Since(start)
+				opened := i >= int(cfg.BreakerFailures)
+				switch {
+				case tc.failure && opened:
+					var ue *shard.UnavailableError
+					if ran.Load() || !errors.As(err, &ue) || !ue.BreakerOpen || ue.RetryAfter < time.Second || ue.Shard != "s0" {
+						t.Fatalf("call %d after %d failures: ran=%v err=%#v, want refused at once by the open breaker with a retry-after hint",
+							i, cfg.BreakerFailures, ran.Load(), err)
+					}
+				case tc.failure:
+					if !errors.Is(err, shard.ErrUnavailable) || !shard.IsFailure(err) {
+						t.Fatalf("call %d: %v, want an error that Is ErrUnavailable", i, err)
+					}
+					if elapsed > time.Second {
+						t.Fatalf("call %d took %s, want the statement timeout (%s)", i, elapsed, cfg.StatementTimeout)
+					}
+				default:
+					if !ran.Load() {
+						t.Fatalf("call %d was refused (%v): %q must not open the breaker", i, err, tc.name)
+					}
+					if errors.Is(err, shard.ErrUnavailable) {
+						t.Fatalf("call %d: %v is classified unavailable", i, err)
+					}
+				}
+			}
+			want := 0.0
+			if tc.failure {
+				want = 2
+			}
+			if got := gauge(t, pools, "orderflow_shard_breaker_state"); got != want {
+				t.Errorf("orderflow_shard_breaker_state = %v, want %v", got, want)
+			}
+		})
+	}
+}
+
+// An open breaker lets a probe through after its open timeout; a probe that
+// succeeds closes it, so the shard is back in without a restart.
+func TestBreakerProbesTheShardBackIn(t *testing.T) {
+	t.Parallel()
+	cfg := breakerConfig()
+	cfg.BreakerOpenTimeout = 50 * time.Millisecond
+	pools := breakerPools(t, cfg)
+	ctx := context.Background()
+	var down atomic.Bool
+	down.Store(true)
+	call := func(ctx context.Context) error {
+		if down.Load() {
+			return driver.ErrBadConn
+		}
+		return nil
+	}
+	for range cfg.BreakerFailures {
+		_ = pools.Call(ctx, "s0", call)
+	}
+	var ue *shard.UnavailableError
+	if err := pools.Call(ctx, "s0", call); !errors.As(err, &ue) || !ue.BreakerOpen {
+		t.Fatalf("after %d failures: %v, want the breaker open", cfg.BreakerFailures, err)
+	}
+	if got := gauge(t, pools, "orderflow_shard_up"); got != 0 {
+		t.Errorf("orderflow_shard_up = %v while the breaker is open, want 0", got)
+	}
+	down.Store(false)
+	testinfra.Eventually(t, 5*time.Second, func() bool { return pools.Call(ctx, "s0", call) == nil },
+		"the breaker never let a probe through")
+	if got := gauge(t, pools, "orderflow_shard_breaker_state"); got != 0 {
+		t.Errorf("orderflow_shard_breaker_state = %v after a good probe, want 0 (closed)", got)
+	}
+	if got := gauge(t, pools, "orderflow_shard_up"); got != 1 {
+		t.Errorf("orderflow_shard_up = %v after a good probe, want 1", got)
+	}
+}
+
+// The fault-handling settings default when zero and refuse nonsense.
+func TestPoolConfigFaultSettings(t *testing.T) {
+	t.Parallel()
+	d := testinfra.TestPool().WithDefaults()
+	if d.StatementTimeout != shard.DefaultStatementTimeout || d.TxTimeout != shard.DefaultTxTimeout ||
+		d.BreakerFailures != shard.DefaultBreakerFailures || d.BreakerOpenTimeout != shard.DefaultBreakerOpenTimeout ||
+		d.BreakerProbes != shard.DefaultBreakerProbes {
+		t.Errorf("defaults: %+v", d)
+	}
+	if d.StatementTimeout >= time.Second || d.TxTimeout >= time.Second {
+		t.Errorf("the command path must answer within a second: statement %s, transaction %s", d.StatementTimeout, d.TxTimeout)
+	}
+	tests := []struct {
+		name   string
+		change func(c *shard.PoolConfig)
+		want   string
+	}{
+		{name: "negative statement timeout", change: func(c *shard.PoolConfig) { c.StatementTimeout = -time.Second }, want: "STATEMENT_TIMEOUT"},
+		{name: "negative open timeout", change: func(c *shard.PoolConfig) { c.BreakerOpenTimeout = -time.Second }, want: "BREAKER_OPEN_TIMEOUT"},
+		{name: "transaction shorter than a statement", change: func(c *shard.PoolConfig) {
+			c.StatementTimeout, c.TxTimeout = time.Second, 500*time.Millisecond
+		}, want: "TX_TIMEOUT"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			c := testinfra.TestPool()
+			tc.change(&c)
+			if err := c.Validate(); err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("Validate: %v, want an error naming %s", err, tc.want)
+			}
+		})
+	}
+}
+
+// gauge reads the s0 sample of one of the pools' metrics.
+func gauge(t *testing.T, pools *shard.Pools, name string) float64 {
+	t.Helper()
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(pools.Collector())
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range families {
+		if f.GetName() != name {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "shard" && l.GetValue() == "s0" {
+					return m.GetGauge().GetValue()
+				}
+			}
+		}
+	}
+	t.Fatalf("no %s{shard=\"s0\"}", name)
+	return 0
+}
