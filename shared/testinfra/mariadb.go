@@ -126,3 +126,24 @@ func (m *MariaDB) Kill() {
 	_ = m.cmd.Wait()
 	m.cmd = nil
 }
+
+// Stop suspends the server with SIGSTOP: it keeps its port and accepts
+// connections (the kernel does) but answers nothing, as a hung server would.
+// Continue resumes it; a server left stopped is still killed when the test
+// ends.
+func (m *MariaDB) Stop() { m.signal(syscall.SIGSTOP) }
+
+// Continue resumes a server suspended by Stop.
+func (m *MariaDB) Continue() { m.signal(syscall.SIGCONT) }
+
+func (m *MariaDB) signal(sig syscall.Signal) {
+	m.t.Helper()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.cmd == nil {
+		m.t.Fatalf("testinfra: signalling a private mariadbd that is not running")
+	}
+	if err := m.cmd.Process.Signal(sig); err != nil {
+		m.t.Fatalf("testinfra: sending %v to mariadbd: %v", sig, err)
+	}
+}
