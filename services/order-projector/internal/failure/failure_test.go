@@ -70,7 +70,9 @@ func TestClassify(t *testing.T) {
 	}
 	invalid := fmt.Errorf("validating orders: %w", errors.Join(&projection.InvalidOrderError{OrderNo: 7, Reason: "no items"}))
 
-	outage := func(d failure.Dependency) failure.Verdict { return failure.Verdict{Kind: failure.Outage, Dependency: d} }
+	outage := func(d failure.Dependency) failure.Verdict {
+		return failure.Verdict{Kind: failure.Outage, Dependency: d}
+	}
 	poison := func(r failure.Reason) failure.Verdict { return failure.Verdict{Kind: failure.Poison, Reason: r} }
 	transient := failure.Verdict{Kind: failure.Transient}
 	other := failure.Verdict{Kind: failure.Other}
