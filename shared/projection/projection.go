@@ -100,6 +100,10 @@ func New(src Source, store Store, external External, now func() time.Time, refre
 // They go out before the write that records them, so an error or a crash
 // leaves nothing that a retry of the same batch would not finish: at worst it
 // publishes an event again, under the same id.
+//
+// An order re-read in a state no document can be made of (see Validate)
+// fails the whole batch before anything is written, with an error joining
+// one *InvalidOrderError per such order.
 func (p *Projector) Project(ctx context.Context, events []*eventsv1.OrderEvent) (Result, error) {
 	var res Result
 	seen := map[int64]bool{}
@@ -120,12 +124,23 @@ func (p *Projector) Project(ctx context.Context, events []*eventsv1.OrderEvent) 
 		}
 	}
 	present := make([]int64, 0, len(orders))
+	var invalid []error
 	for _, no := range nos {
-		if _, ok := orders[no]; ok {
-			present = append(present, no)
-		} else {
+		o, ok := orders[no]
+		if !ok {
 			res.Missing = append(res.Missing, no)
+			continue
 		}
+		if err := Validate(o); err != nil {
+			invalid = append(invalid, err)
+			continue
+		}
+		present = append(present, no)
+	}
+	if len(invalid) > 0 {
+		// Nothing is written: the caller sets the events of these orders
+		// aside (InvalidOrders lists them) and applies the rest again.
+		return res, fmt.Errorf("validating orders: %w", errors.Join(invalid...))
 	}
 	if len(present) == 0 {
 		return res, nil

@@ -128,12 +128,13 @@ func (m *MariaDB) Kill() {
 	m.cmd = nil
 }
 
-// Stop freezes the server with SIGSTOP: it keeps its port and connections
-// but answers nothing, as a hung host or a stalled disk would look to
-// clients. Continue resumes it.
+// Stop suspends the server with SIGSTOP: it keeps its port and accepts
+// connections (the kernel does) but answers nothing, as a hung server would.
+// Continue resumes it; a server left stopped is still killed when the test
+// ends.
 func (m *MariaDB) Stop() { m.signal(syscall.SIGSTOP) }
 
-// Continue resumes a server frozen by Stop with SIGCONT.
+// Continue resumes a server suspended by Stop.
 func (m *MariaDB) Continue() { m.signal(syscall.SIGCONT) }
 
 func (m *MariaDB) signal(sig syscall.Signal) {

@@ -48,7 +48,8 @@ func (e *env) config() service.Config {
 		KafkaBrokers: strings.Join(testinfra.KafkaBrokers(), ","), Group: e.group, Topic: e.internal,
 		ExternalTopic: e.external, DLQTopic: e.dlq, MongoURI: testinfra.MongoURI(), MongoDatabase: e.db.Name(),
 		BatchSize: 100, Lanes: 2, BatchLinger: 5 * time.Millisecond, MaxAttempts: 3, RetryBase: 10 * time.Millisecond,
-		OutageWait: 100 * time.Millisecond, ShutdownTimeout: 5 * time.Second, Retention: 720 * time.Hour,
+		OutageWaitMin: 50 * time.Millisecond, OutageWaitMax: 400 * time.Millisecond, ShardTimeout: 500 * time.Millisecond,
+		MongoTimeout: 2 * time.Second, KafkaTimeout: 2 * time.Second, ShutdownTimeout: 5 * time.Second, Retention: 720 * time.Hour,
 	}
 }
 
@@ -106,6 +107,19 @@ func (e *env) writeOrder(o order) {
 			o.no, v, o.status(v), placed.Add(time.Duration(v)*time.Minute)); err != nil {
 			e.t.Fatal(err)
 		}
+	}
+}
+
+// exec runs a statement on the shard of order no, with no as its argument.
+func (e *env) exec(query string, no int64) {
+	e.t.Helper()
+	loc, err := e.topo.Route(no)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	dsn, _ := e.topo.DSN(loc.Shard)
+	if _, err := testinfra.DB(e.t, dsn).Exec(query, no); err != nil {
+		e.t.Fatal(err)
 	}
 }
 

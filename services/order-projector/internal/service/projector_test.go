@@ -11,7 +11,6 @@ import (
 
 	eventsv1 "github.com/orderflow/orderflow/shared/gen/orderflow/events/v1"
 	"github.com/orderflow/orderflow/shared/kafkax"
-	"github.com/orderflow/orderflow/shared/shard"
 	"github.com/orderflow/orderflow/shared/testinfra"
 )
 
@@ -99,70 +98,78 @@ func TestProjectionIsIdempotentUnderDuplicatesAndReordering(t *testing.T) {
 }
 
 // An event whose order is not on its shard (purged) is skipped and counted,
-// and consumption goes on; a message that is not an order event goes to the
-// dead-letter topic with the reason in its headers.
+// and consumption goes on; poison goes to the dead-letter topic at once with
+// the reason in its headers: a message that is not an order event, an event
+// of an unknown type, and the events of an order whose row fails validation
+// when re-read. The other events of the batch are applied.
 func TestMissingOrdersAreSkippedAndPoisonIsDeadLettered(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, testinfra.Shards(t, 1))
 	dlq := e.collect(e.dlq)
-	svc, _ := e.start(e.config())
+	cfg := e.config()
+	cfg.Lanes, cfg.BatchLinger, cfg.MaxAttempts = 1, 300*time.Millisecond, 100 // one batch; poison must not wait for attempts
+	svc, _ := e.start(cfg)
 	gone := order{no: 999, version: 1}
-	kept := order{no: 5, version: 1}
-	e.writeOrder(kept)
+	kept, alsoKept, broken := order{no: 5, version: 1}, order{no: 6, version: 1}, order{no: 7, version: 1}
+	for _, o := range []order{kept, alsoKept, broken} {
+		e.writeOrder(o)
+	}
+	e.exec(`DELETE FROM order_items WHERE order_no = ?`, broken.no) // an order without items cannot be projected
+	unknown := internalEvent(kept, 1)
+	var ev eventsv1.OrderEvent
+	if err := proto.Unmarshal(unknown.Value.(sarama.ByteEncoder), &ev); err != nil {
+		t.Fatal(err)
+	}
+	ev.EventType = "OrderEaten"
+	value, _ := proto.Marshal(&ev)
+	unknown.Value = sarama.ByteEncoder(value)
 	e.produce(internalEvent(gone, 1),
 		&sarama.ProducerMessage{Key: sarama.StringEncoder("5"), Value: sarama.ByteEncoder("not a protobuf \xff\xfe")},
-		internalEvent(kept, 1))
-	testinfra.Eventually(t, 30*time.Second, func() bool { _, ok := e.doc(5); return ok }, "the event after the bad ones was not projected")
-	if _, ok := e.doc(999); ok {
-		t.Error("a document was written for an order that is not on its shard")
+		unknown, internalEvent(broken, 1), internalEvent(kept, 1), internalEvent(alsoKept, 1))
+	for _, no := range []int64{kept.no, alsoKept.no} {
+		testinfra.Eventually(t, 30*time.Second, func() bool { _, ok := e.doc(no); return ok }, "order %d, next to the bad events, was not projected", no)
+	}
+	for _, no := range []int64{gone.no, broken.no} {
+		if _, ok := e.doc(no); ok {
+			t.Errorf("a document was written for order %d", no)
+		}
 	}
 	testinfra.Eventually(t, 10*time.Second, func() bool {
 		return testinfra.MetricSum(t, svc.HTTPAddr(), "orderflow_projector_missing_orders_total") == 1
 	}, "the missing order was not counted")
-	testinfra.Eventually(t, 30*time.Second, func() bool { return len(dlq.all()) == 1 }, "nothing on the dead-letter topic")
-	headers := map[string]string{}
-	for _, h := range dlq.all()[0].Headers {
-		headers[string(h.Key)] = string(h.Value)
-	}
-	if headers["dlq-error"] == "" || headers["dlq-source"] == "" || string(dlq.all()[0].Value) != "not a protobuf \xff\xfe" {
-		t.Errorf("dead letter headers %v value %q", headers, dlq.all()[0].Value)
-	}
-}
-
-// Events of a shard that stays down fail their attempts and go to the
-// dead-letter topic; the other shard's events in the same batches are
-// projected.
-func TestEventsThatKeepFailingGoToTheDeadLetterTopic(t *testing.T) {
-	t.Parallel()
-	healthy := testinfra.Shards(t, 1)
-	private := testinfra.StartMariaDB(t)
-	topo := shard.Topology{
-		Shards: []shard.Spec{{Name: "shard-0", DSN: healthy.Shards[0].DSN},
-			{Name: "shard-1", DSN: testinfra.CreateDatabase(t, private.ServerDSN(), "orderflow")}},
-		Epochs: []shard.Epoch{{FirstOrderNo: 1, Shards: []string{"shard-0", "shard-1"}}},
-	}
-	e := newEnv(t, topo)
-	for no := int64(1); no <= 6; no++ {
-		e.writeOrder(order{no: no, version: 1})
-	}
-	dlq := e.collect(e.dlq)
-	e.start(e.config())
-	private.Kill()
-	var msgs []*sarama.ProducerMessage
-	for no := int64(1); no <= 6; no++ {
-		msgs = append(msgs, internalEvent(order{no: no, version: 1}, 1))
-	}
-	e.produce(msgs...)
-	for _, no := range []int64{2, 4, 6} {
-		testinfra.Eventually(t, 30*time.Second, func() bool { _, ok := e.doc(no); return ok }, "order %d of the healthy shard not projected", no)
-	}
-	testinfra.Eventually(t, 60*time.Second, func() bool { return len(dlq.all()) == 3 }, "%d dead letters, want the 3 events of the dead shard", len(dlq.all()))
+	testinfra.Eventually(t, 30*time.Second, func() bool { return len(dlq.all()) == 3 }, "%d dead letters, want 3", len(dlq.all()))
+	byReason := map[string]map[string]string{}
 	for _, m := range dlq.all() {
-		var ev eventsv1.OrderEvent
-		_ = proto.Unmarshal(m.Value, &ev)
-		if ev.GetOrderNo()%2 != 1 {
-			t.Errorf("dead-lettered order %d, which lives on the healthy shard", ev.GetOrderNo())
+		headers := map[string]string{}
+		for _, h := range m.Headers {
+			headers[string(h.Key)] = string(h.Value)
 		}
+		if headers["dlq-error"] == "" || headers["dlq-source"] == "" || headers["dlq-at"] == "" || headers["dlq-attempts"] != "1" {
+			t.Errorf("dead letter headers %v", headers)
+		}
+		headers["value"] = string(m.Value)
+		byReason[headers["dlq-reason"]] = headers
+	}
+	want := map[string]struct{ eventType, orderNo, value string }{
+		"undecodable":        {"", "", "not a protobuf \xff\xfe"},
+		"unknown_event_type": {"OrderEaten", "5", string(value)},
+		"invalid_order":      {"OrderPlaced", "7", ""},
+	}
+	for reason, w := range want {
+		h, ok := byReason[reason]
+		if !ok {
+			t.Errorf("no dead letter with dlq-reason %s (got %v)", reason, byReason)
+			continue
+		}
+		if h["dlq-event-type"] != w.eventType || h["dlq-order-no"] != w.orderNo || (w.value != "" && h["value"] != w.value) {
+			t.Errorf("dead letter %s: headers %v, want event type %q, order %q", reason, h, w.eventType, w.orderNo)
+		}
+		testinfra.Eventually(t, 10*time.Second, func() bool {
+			return testinfra.MetricSum(t, svc.HTTPAddr(), `orderflow_projector_dead_letters_total{reason="`+reason+`"}`) == 1
+		}, "dead letters with reason %s not counted once", reason)
+	}
+	if got := testinfra.MetricSum(t, svc.HTTPAddr(), "orderflow_projector_failures_total"); got != 0 {
+		t.Errorf("%v attempts spent on poison, want none", got)
 	}
 }
 

@@ -57,12 +57,25 @@ type Config struct {
 	// Lanes is how many batches are applied at once; the instance's
 	// partitions are dealt round them.
 	Lanes int `env:"PROJECTOR_LANES" envDefault:"2"`
-	// MaxAttempts failed applications send an event to the dead-letter topic.
+	// MaxAttempts failed applications send an event to the dead-letter
+	// topic, for failures that are neither an outage (waited out, no
+	// attempt spent) nor poison (dead-lettered at once).
 	MaxAttempts int `env:"PROJECTOR_MAX_ATTEMPTS" envDefault:"5"`
 	// RetryBase is the first wait between attempts.
 	RetryBase time.Duration `env:"PROJECTOR_RETRY_BASE" envDefault:"200ms"`
-	// OutageWait is the wait while MongoDB is unreachable.
-	OutageWait time.Duration `env:"PROJECTOR_OUTAGE_WAIT" envDefault:"1s"`
+	// OutageWaitMin and OutageWaitMax bound the waits while a shard,
+	// MongoDB or Kafka is unreachable or hung: exponential from the first
+	// to the second, and the batch is applied again after each.
+	OutageWaitMin time.Duration `env:"PROJECTOR_OUTAGE_WAIT_MIN" envDefault:"200ms"`
+	OutageWaitMax time.Duration `env:"PROJECTOR_OUTAGE_WAIT_MAX" envDefault:"5s"`
+	// ShardTimeout bounds each shard query of a batch's re-read, so that a
+	// hung shard is an outage within it.
+	ShardTimeout time.Duration `env:"PROJECTOR_SHARD_TIMEOUT" envDefault:"2s"`
+	// MongoTimeout bounds each MongoDB operation of a batch.
+	MongoTimeout time.Duration `env:"PROJECTOR_MONGO_TIMEOUT" envDefault:"2s"`
+	// KafkaTimeout bounds each producer request (dial, read, write, the
+	// broker's wait for replicas); a publish gives up within about three.
+	KafkaTimeout time.Duration `env:"PROJECTOR_KAFKA_TIMEOUT" envDefault:"2s"`
 	// ShutdownTimeout bounds the drain on SIGTERM.
 	ShutdownTimeout time.Duration `env:"SHUTDOWN_TIMEOUT" envDefault:"20s"`
 	// Profiling serves /debug/pprof/ on the HTTP port.
@@ -85,8 +98,11 @@ func (c *Config) Validate() error {
 	if c.BatchSize < 1 || c.MaxAttempts < 1 || c.Lanes < 1 {
 		errs = append(errs, errors.New("ORDERFLOW_PROJECTOR_BATCH_SIZE, _MAX_ATTEMPTS and _LANES must be at least 1"))
 	}
-	if c.BatchLinger <= 0 || c.RetryBase <= 0 || c.OutageWait <= 0 {
-		errs = append(errs, errors.New("ORDERFLOW_PROJECTOR_BATCH_LINGER, _RETRY_BASE and _OUTAGE_WAIT must be positive"))
+	if c.BatchLinger <= 0 || c.RetryBase <= 0 || c.ShardTimeout <= 0 || c.MongoTimeout <= 0 || c.KafkaTimeout <= 0 {
+		errs = append(errs, errors.New("ORDERFLOW_PROJECTOR_BATCH_LINGER, _RETRY_BASE, _SHARD_TIMEOUT, _MONGO_TIMEOUT and _KAFKA_TIMEOUT must be positive"))
+	}
+	if c.OutageWaitMin <= 0 || c.OutageWaitMax < c.OutageWaitMin {
+		errs = append(errs, errors.New("ORDERFLOW_PROJECTOR_OUTAGE_WAIT_MIN must be positive and _OUTAGE_WAIT_MAX not below it"))
 	}
 	if c.Group == "" || c.Topic == "" || c.ExternalTopic == "" || c.DLQTopic == "" || c.MongoDatabase == "" {
 		errs = append(errs, errors.New("the group, topics and Mongo database must not be empty"))
@@ -148,7 +164,8 @@ func New(ctx context.Context, cfg Config, topo shard.Topology, logger *slog.Logg
 		return nil, err
 	}
 	brokers := strings.Split(cfg.KafkaBrokers, ",")
-	if s.producer, err = kafka.NewProducer(brokers, "orderflow-projector", cfg.ExternalTopic, cfg.DLQTopic); err != nil {
+	if s.producer, err = kafka.NewProducer(kafka.ProducerConfig{Brokers: brokers, ClientID: "orderflow-projector",
+		ExternalTopic: cfg.ExternalTopic, DLQTopic: cfg.DLQTopic, Timeout: cfg.KafkaTimeout, Retries: 2}); err != nil {
 		return nil, err
 	}
 	gcfg := kafkax.NewConfig("orderflow-projector")
@@ -168,14 +185,11 @@ func New(ctx context.Context, cfg Config, topo shard.Topology, logger *slog.Logg
 			return changed
 		}
 	}
-	projector := projection.New(source.NewReader(s.pools), store, s.producer, time.Now, refresh)
-	outage := func(ctx context.Context) error {
-		ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-		defer cancel()
-		return mongox.Ping(ctx, s.mongo)
-	}
-	s.handler = kafka.NewHandler(projector, s.producer, outage, kafka.HandlerConfig{
-		BatchSize: cfg.BatchSize, Lanes: cfg.Lanes, Linger: cfg.BatchLinger, MaxAttempts: cfg.MaxAttempts, RetryBase: cfg.RetryBase, OutageWait: cfg.OutageWait,
+	projector := projection.New(shardSource{pools: s.pools, reader: source.NewReader(s.pools), timeout: cfg.ShardTimeout},
+		mongoStore{store: store, timeout: cfg.MongoTimeout}, s.producer, time.Now, refresh)
+	s.handler = kafka.NewHandler(projector, s.producer, kafka.HandlerConfig{
+		BatchSize: cfg.BatchSize, Lanes: cfg.Lanes, Linger: cfg.BatchLinger, MaxAttempts: cfg.MaxAttempts, RetryBase: cfg.RetryBase,
+		OutageWaitMin: cfg.OutageWaitMin, OutageWaitMax: cfg.OutageWaitMax,
 	}, kafka.NewMetrics(registry), logger)
 
 	ready := func(ctx context.Context) map[string]error {

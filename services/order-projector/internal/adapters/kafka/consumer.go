@@ -11,9 +11,11 @@ import (
 	"time"
 
 	"github.com/IBM/sarama"
+	"github.com/cenkalti/backoff/v5"
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/orderflow/orderflow/services/order-projector/internal/failure"
 	eventsv1 "github.com/orderflow/orderflow/shared/gen/orderflow/events/v1"
 	"github.com/orderflow/orderflow/shared/outbox"
 	"github.com/orderflow/orderflow/shared/projection"
@@ -24,7 +26,12 @@ type Projector interface {
 	Project(ctx context.Context, events []*eventsv1.OrderEvent) (projection.Result, error)
 }
 
-// HandlerConfig tunes batching and retries.
+// DeadLetters receives the events set aside.
+type DeadLetters interface {
+	DeadLetter(msg *sarama.ConsumerMessage, dl DeadLetter) error
+}
+
+// HandlerConfig tunes batching, retries and outage waits.
 type HandlerConfig struct {
 	// BatchSize is the most events applied at once.
 	BatchSize int
@@ -37,23 +44,26 @@ type HandlerConfig struct {
 	Lanes int
 	// Linger is how long a batch waits for more events after its first.
 	Linger time.Duration
-	// MaxAttempts failed applications send an event to the dead-letter topic.
+	// MaxAttempts failed applications (for reasons that are neither an
+	// outage nor poison) send an event to the dead-letter topic.
 	MaxAttempts int
 	// RetryBase is the first wait between attempts; it doubles.
 	RetryBase time.Duration
-	// OutageWait is the wait while the read side's store is unreachable
-	// (such waits spend no attempts: the events are not at fault).
-	OutageWait time.Duration
+	// OutageWaitMin and OutageWaitMax bound the waits while a dependency
+	// is unreachable: the first wait is about OutageWaitMin, each next one
+	// doubles, none exceeds OutageWaitMax. Such waits spend no attempts:
+	// the events are not at fault.
+	OutageWaitMin, OutageWaitMax time.Duration
 }
 
 // Handler is the sarama consumer-group handler of the projector. Offsets are
 // marked only after a batch's documents are written (or its poison events
 // dead-lettered), so a crash replays at most the batches in flight, which the
-// version guards make harmless.
+// version guards make harmless. What a failure calls for is decided by
+// failure.Classify alone.
 type Handler struct {
 	projector Projector
-	producer  *Producer
-	outage    func(ctx context.Context) error
+	dlq       DeadLetters
 	cfg       HandlerConfig
 	metrics   *Metrics
 	logger    *slog.Logger
@@ -79,11 +89,10 @@ type claimed struct {
 	lag   prometheus.Gauge
 }
 
-// NewHandler returns the handler. outage tells whether the store is
-// unreachable as a whole (nil when it answers).
-func NewHandler(p Projector, producer *Producer, outage func(ctx context.Context) error, cfg HandlerConfig, m *Metrics, logger *slog.Logger) *Handler {
+// NewHandler returns the handler.
+func NewHandler(p Projector, dlq DeadLetters, cfg HandlerConfig, m *Metrics, logger *slog.Logger) *Handler {
 	cfg.Lanes = max(cfg.Lanes, 1)
-	return &Handler{projector: p, producer: producer, outage: outage, cfg: cfg, metrics: m, logger: logger, now: time.Now}
+	return &Handler{projector: p, dlq: dlq, cfg: cfg, metrics: m, logger: logger, now: time.Now}
 }
 
 // Setup is called when partitions are assigned: it deals them round the
@@ -103,7 +112,8 @@ func (h *Handler) Setup(s sarama.ConsumerGroupSession) error {
 	lanes := make([]chan claimed, min(h.cfg.Lanes, max(len(parts), 1)))
 	for i := range lanes {
 		lanes[i] = make(chan claimed, h.cfg.BatchSize)
-		h.running.Go(func() { h.runLane(s, lanes[i]) })
+		l := h.newLane()
+		h.running.Go(func() { l.run(s, lanes[i]) })
 	}
 	h.lanes = make(map[topicPartition]chan claimed, len(parts))
 	for i, p := range parts {
@@ -143,9 +153,30 @@ func (h *Handler) ConsumeClaim(s sarama.ConsumerGroupSession, claim sarama.Consu
 	}
 }
 
-// runLane applies its partitions' events in batches until the session ends,
+// lane applies the batches of some partitions, one at a time. Its outage
+// back-off lives across batches: a dependency that stays down keeps the
+// waits long, one that answers again resets them.
+type lane struct {
+	h      *Handler
+	outage *backoff.ExponentialBackOff
+	// down are the dependencies this lane waited for since its last
+	// success; their up gauge goes back to 1 when a batch succeeds.
+	down map[failure.Dependency]bool
+}
+
+func (h *Handler) newLane() *lane {
+	b := backoff.NewExponentialBackOff()
+	b.InitialInterval = h.cfg.OutageWaitMin
+	b.MaxInterval = h.cfg.OutageWaitMax
+	b.Multiplier = 2
+	b.RandomizationFactor = 0.2 // lanes and instances do not retry in step
+	return &lane{h: h, outage: b, down: map[failure.Dependency]bool{}}
+}
+
+// run applies its partitions' events in batches until the session ends,
 // marking each partition's last event of a batch once the batch is applied.
-func (h *Handler) runLane(s sarama.ConsumerGroupSession, in <-chan claimed) {
+func (l *lane) run(s sarama.ConsumerGroupSession, in <-chan claimed) {
+	h := l.h
 	for {
 		batch, open := h.collect(s.Context(), in)
 		if len(batch) > 0 {
@@ -154,7 +185,7 @@ func (h *Handler) runLane(s sarama.ConsumerGroupSession, in <-chan claimed) {
 				msgs[i] = c.msg
 			}
 			h.metrics.batchEvents.Observe(float64(len(batch)))
-			if err := h.apply(s.Context(), msgs); err != nil {
+			if err := l.apply(s.Context(), msgs); err != nil {
 				return // the session ends (rebalance or shutdown); the batch stays unmarked
 			}
 			last := map[topicPartition]claimed{}
@@ -202,78 +233,165 @@ type decoded struct {
 	event *eventsv1.OrderEvent
 }
 
+// decode reads an internal event; its errors are poison (failure.Classify).
+// The event is returned when it parsed, for the dead letter's headers.
+func decode(value []byte) (*eventsv1.OrderEvent, error) {
+	ev := &eventsv1.OrderEvent{}
+	if err := proto.Unmarshal(value, ev); err != nil {
+		return nil, fmt.Errorf("%w: %w", failure.ErrUndecodable, err)
+	}
+	switch {
+	case ev.GetOrderNo() == 0 && ev.GetEventType() == "" && ev.GetEventId() == "":
+		return nil, fmt.Errorf("%w: an empty message", failure.ErrUndecodable)
+	case ev.GetOrderNo() < 1:
+		return ev, fmt.Errorf("%w: order %d", failure.ErrInvalidOrderNo, ev.GetOrderNo())
+	case !outbox.KnownEventType(ev.GetEventType()):
+		return ev, fmt.Errorf("%w %q", failure.ErrUnknownEventType, ev.GetEventType())
+	}
+	return ev, nil
+}
+
 // apply projects a batch; it returns an error only when ctx ended first.
-func (h *Handler) apply(ctx context.Context, batch []*sarama.ConsumerMessage) error {
+func (l *lane) apply(ctx context.Context, batch []*sarama.ConsumerMessage) error {
 	var good []decoded
 	for _, msg := range batch {
-		ev := &eventsv1.OrderEvent{}
-		err := proto.Unmarshal(msg.Value, ev)
-		if err == nil && (ev.GetOrderNo() < 1 || !outbox.KnownEventType(ev.GetEventType())) {
-			err = fmt.Errorf("not an order event: order %d, type %q", ev.GetOrderNo(), ev.GetEventType())
-		}
+		ev, err := decode(msg.Value)
 		if err != nil {
 			// Poison: no retry can make it an order event.
-			if err := h.deadLetter(ctx, msg, fmt.Errorf("undecodable: %w", err), 1); err != nil {
+			if err := l.deadLetter(ctx, msg, ev, failure.Classify(err).Reason, err, 1); err != nil {
 				return err
 			}
 			continue
 		}
 		good = append(good, decoded{msg: msg, event: ev})
 	}
-	if len(good) == 0 {
-		return nil
-	}
-	if err := h.projectWithRetries(ctx, good); err == nil || ctx.Err() != nil {
+	rest, err := l.project(ctx, good)
+	if err == nil || ctx.Err() != nil {
 		return ctx.Err()
 	}
-	// The batch keeps failing: apply its events one by one, so that only the
-	// ones at fault go to the dead-letter topic and the rest go on.
-	for _, d := range good {
-		if err := h.projectWithRetries(ctx, []decoded{d}); err != nil {
+	// The batch keeps failing, and not for an outage (project waits those
+	// out): apply its events one by one, so that only the ones at fault go
+	// to the dead-letter topic and the rest go on.
+	for _, d := range rest {
+		if left, err := l.project(ctx, []decoded{d}); err != nil {
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
-			if err := h.deadLetter(ctx, d.msg, err, h.cfg.MaxAttempts); err != nil {
-				return err
+			for _, d := range left {
+				if err := l.deadLetter(ctx, d.msg, d.event, failure.RetriesExhausted, err, l.h.cfg.MaxAttempts); err != nil {
+					return err
+				}
 			}
 		}
 	}
 	return nil
 }
 
-func (h *Handler) projectWithRetries(ctx context.Context, items []decoded) error {
-	events := make([]*eventsv1.OrderEvent, len(items))
-	for i, d := range items {
-		events[i] = d.event
-	}
+// project applies items until they are applied, ctx ends, or they spent
+// MaxAttempts; it returns the items not applied (those of invalid orders are
+// dead-lettered on the way). Outages are waited out without spending
+// attempts, conflicts retried soon without spending them (up to MaxAttempts
+// in a row, so that a conflict that never clears cannot loop forever).
+func (l *lane) project(ctx context.Context, items []decoded) ([]decoded, error) {
+	h := l.h
 	wait := h.cfg.RetryBase
-	for attempt := 1; ; {
+	attempt, conflicts := 1, 0
+	for len(items) > 0 {
+		events := make([]*eventsv1.OrderEvent, len(items))
+		for i, d := range items {
+			events[i] = d.event
+		}
 		start := h.now()
 		res, err := h.projector.Project(ctx, events)
 		if err == nil {
 			h.record(events, res, h.now().Sub(start))
-			return nil
+			l.recovered()
+			return nil, nil
 		}
 		if ctx.Err() != nil {
-			return ctx.Err()
+			return items, ctx.Err()
 		}
-		if outage := h.outage(ctx); outage != nil {
-			h.logger.WarnContext(ctx, "read side store unreachable; waiting", slog.Any("error", outage))
-			if !sleep(ctx, h.cfg.OutageWait) {
-				return ctx.Err()
+		switch v := failure.Classify(err); v.Kind {
+		case failure.Outage:
+			if !l.waitOutage(ctx, v.Dependency, err) {
+				return items, ctx.Err()
 			}
 			continue
+		case failure.Poison:
+			if kept, ok, err := l.setAsideInvalid(ctx, items, err, attempt); ok {
+				if err != nil {
+					return kept, err
+				}
+				items = kept
+				continue
+			}
+		case failure.Transient:
+			if conflicts < h.cfg.MaxAttempts {
+				conflicts++
+				h.metrics.conflicts.Inc()
+				h.logger.InfoContext(ctx, "documents changed meanwhile; applying again", slog.Int("events", len(events)), slog.Any("error", err))
+				if !sleep(ctx, h.cfg.RetryBase) {
+					return items, ctx.Err()
+				}
+				continue
+			}
 		}
 		h.metrics.failures.Inc()
 		h.logger.WarnContext(ctx, "projecting failed", slog.Int("events", len(events)), slog.Int("attempt", attempt), slog.Any("error", err))
 		if attempt >= h.cfg.MaxAttempts {
-			return err
+			return items, err
 		}
 		attempt++
 		if !sleep(ctx, wait) {
-			return ctx.Err()
+			return items, ctx.Err()
 		}
 		wait *= 2
+	}
+	return nil, nil
+}
+
+// setAsideInvalid dead-letters the events of the orders err names as
+// invalid and returns the other items; ok is false when err names none.
+func (l *lane) setAsideInvalid(ctx context.Context, items []decoded, err error, attempts int) (kept []decoded, ok bool, _ error) {
+	bad := map[int64]*projection.InvalidOrderError{}
+	for _, ie := range projection.InvalidOrders(err) {
+		bad[ie.OrderNo] = ie
+	}
+	if len(bad) == 0 {
+		return items, false, nil
+	}
+	for i, d := range items {
+		ie := bad[d.event.GetOrderNo()]
+		if ie == nil {
+			kept = append(kept, d)
+			continue
+		}
+		if err := l.deadLetter(ctx, d.msg, d.event, failure.InvalidOrder, ie, attempts); err != nil {
+			return append(kept, items[i:]...), true, err
+		}
+	}
+	return kept, true, nil
+}
+
+// waitOutage counts and logs an outage of dep and waits the next back-off
+// interval (never more than OutageWaitMax); false when ctx ended first.
+func (l *lane) waitOutage(ctx context.Context, dep failure.Dependency, err error) bool {
+	d := min(l.outage.NextBackOff(), l.h.cfg.OutageWaitMax)
+	l.down[dep] = true
+	l.h.metrics.outageWaits.WithLabelValues(string(dep)).Inc()
+	l.h.metrics.up.WithLabelValues(string(dep)).Set(0)
+	l.h.logger.WarnContext(ctx, "dependency unreachable; waiting before applying the batch again",
+		slog.String("dependency", string(dep)), slog.Duration("wait", d), slog.Any("error", err))
+	return sleep(ctx, d)
+}
+
+// recovered resets the outage back-off after a success.
+func (l *lane) recovered() {
+	l.outage.Reset()
+	for dep := range l.down {
+		l.h.metrics.up.WithLabelValues(string(dep)).Set(1)
+		l.h.logger.Info("dependency answers again", slog.String("dependency", string(dep)))
+		delete(l.down, dep)
 	}
 }
 
@@ -292,17 +410,23 @@ func (h *Handler) record(events []*eventsv1.OrderEvent, res projection.Result, t
 	}
 }
 
-func (h *Handler) deadLetter(ctx context.Context, msg *sarama.ConsumerMessage, reason error, attempts int) error {
+// deadLetter sends msg to the dead-letter topic, waiting out a Kafka that
+// does not take it (the event must not be lost); it returns an error only
+// when ctx ended first.
+func (l *lane) deadLetter(ctx context.Context, msg *sarama.ConsumerMessage, ev *eventsv1.OrderEvent, reason failure.Reason, cause error, attempts int) error {
+	h := l.h
+	dl := DeadLetter{Reason: reason, Err: cause, Attempts: attempts, EventType: ev.GetEventType(), OrderNo: ev.GetOrderNo()}
 	for {
-		err := h.producer.DeadLetter(msg, reason, attempts)
+		err := h.dlq.DeadLetter(msg, dl)
 		if err == nil {
+			l.recovered()
 			h.metrics.events.WithLabelValues("dead_lettered").Inc()
+			h.metrics.deadLetters.WithLabelValues(string(reason)).Inc()
 			h.logger.ErrorContext(ctx, "event sent to the dead-letter topic", slog.String("source", fmt.Sprintf("%s/%d/%d", msg.Topic, msg.Partition, msg.Offset)),
-				slog.Any("error", reason))
+				slog.String("reason", string(reason)), slog.Any("error", cause))
 			return nil
 		}
-		h.logger.WarnContext(ctx, "dead-lettering failed; retrying", slog.Any("error", err))
-		if !sleep(ctx, h.cfg.OutageWait) {
+		if !l.waitOutage(ctx, failure.Kafka, err) {
 			return errors.Join(ctx.Err(), err)
 		}
 	}
@@ -331,6 +455,10 @@ type Metrics struct {
 	lagSeconds   prometheus.Histogram
 	batchSeconds prometheus.Histogram
 	batchEvents  prometheus.Histogram
+	conflicts    prometheus.Counter
+	outageWaits  *prometheus.CounterVec
+	up           *prometheus.GaugeVec
+	deadLetters  *prometheus.CounterVec
 }
 
 // NewMetrics registers the projector's series.
@@ -345,7 +473,17 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		missing: prometheus.NewCounter(prometheus.CounterOpts{Name: "orderflow_projector_missing_orders_total",
 			Help: "Events skipped because their order is not on its shard (purged)."}),
 		failures: prometheus.NewCounter(prometheus.CounterOpts{Name: "orderflow_projector_failures_total",
-			Help: "Failed attempts to apply a batch."}),
+			Help: "Failed attempts to apply a batch that spent one of its attempts (neither an outage nor poison)."}),
+		conflicts: prometheus.NewCounter(prometheus.CounterOpts{Name: "orderflow_projector_conflict_retries_total",
+			Help: "Batches applied again because documents changed meanwhile (no attempt spent)."}),
+		outageWaits: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "orderflow_projector_outage_waits_total",
+			Help: "Waits for an unreachable or hung dependency before applying a batch again (no attempt spent), by dependency."},
+			[]string{"dependency"}),
+		up: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "orderflow_projector_dependency_up",
+			Help: "0 while a lane waits for the dependency to answer again, 1 once a batch succeeded after it."},
+			[]string{"dependency"}),
+		deadLetters: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "orderflow_projector_dead_letters_total",
+			Help: "Events sent to the dead-letter topic, by reason (the dlq-reason header)."}, []string{"reason"}),
 		lag: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "orderflow_projector_consumer_lag",
 			Help: "Messages behind the partition's high-water mark."}, []string{"topic", "partition"}),
 		assigned: prometheus.NewGauge(prometheus.GaugeOpts{Name: "orderflow_projector_assigned_partitions",
@@ -360,6 +498,14 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help:    "Events in one batch (all partitions of a lane).",
 			Buckets: prometheus.ExponentialBuckets(1, 2, 11)}),
 	}
-	reg.MustRegister(m.events, m.documents, m.external, m.missing, m.failures, m.lag, m.assigned, m.lagSeconds, m.batchSeconds, m.batchEvents)
+	for _, d := range []failure.Dependency{failure.Shard, failure.MongoDB, failure.Kafka} {
+		m.outageWaits.WithLabelValues(string(d))
+		m.up.WithLabelValues(string(d)).Set(1)
+	}
+	for _, r := range []failure.Reason{failure.Undecodable, failure.UnknownEventType, failure.InvalidOrderNo, failure.InvalidOrder, failure.RetriesExhausted} {
+		m.deadLetters.WithLabelValues(string(r))
+	}
+	reg.MustRegister(m.events, m.documents, m.external, m.missing, m.failures, m.lag, m.assigned, m.lagSeconds, m.batchSeconds,
+		m.batchEvents, m.conflicts, m.outageWaits, m.up, m.deadLetters)
 	return m
 }
