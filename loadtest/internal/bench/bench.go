@@ -37,7 +37,11 @@ type Result struct {
 }
 
 // Pool is the connection pool the tools use.
-var Pool = shard.PoolConfig{MaxOpenConns: 256, MaxIdleConns: 256, ConnMaxLifetime: time.Hour, DialTimeout: 2 * time.Second, IOTimeout: 30 * time.Second}
+var Pool = shard.PoolConfig{MaxOpenConns: 256, MaxIdleConns: 256, ConnMaxLifetime: time.Hour, DialTimeout: 2 * time.Second, IOTimeout: 30 * time.Second,
+	// The raw loop measures what the server can write: at saturation its
+	// calls wait long for a connection, which must not count as a shard
+	// that stopped answering (the services' short deadlines shed that load).
+	StatementTimeout: 30 * time.Second, TxTimeout: 30 * time.Second}
 
 // Scratch creates a fresh database with the schema on the server of each
 // shard of topo's current epoch and returns a one-epoch topology over them.

@@ -17,19 +17,43 @@ import (
 	"github.com/orderflow/orderflow/shared/kafkax"
 )
 
+// ProducerConfig says where to connect and how long a request may take.
+type ProducerConfig struct {
+	Brokers  []string
+	ClientID string
+	// Timeout bounds dialling a broker, each network read and write, and
+	// the broker's wait for its replicas, so that a hung broker fails a
+	// publish within about (Retries+1) × Timeout instead of the client
+	// defaults' minutes. Zero keeps sarama's defaults.
+	Timeout time.Duration
+	// Retries are the client's own retries of a failed request (at least
+	// one: the idempotent producer needs it). Zero means 5.
+	Retries int
+}
+
 // NewProducer connects an idempotent producer (acks from all in-sync
-// replicas, one request in flight, so order within a partition holds).
-func NewProducer(brokers []string, clientID string) (sarama.SyncProducer, error) {
-	cfg := kafkax.NewConfig(clientID)
+// replicas, one request in flight, so order within a partition holds), the
+// one every publisher of the read side uses.
+func NewProducer(pc ProducerConfig) (sarama.SyncProducer, error) {
+	cfg := kafkax.NewConfig(pc.ClientID)
 	cfg.Producer.Idempotent = true
 	cfg.Producer.RequiredAcks = sarama.WaitForAll
 	cfg.Net.MaxOpenRequests = 1
+	if pc.Timeout > 0 {
+		cfg.Net.DialTimeout = pc.Timeout
+		cfg.Net.ReadTimeout = pc.Timeout
+		cfg.Net.WriteTimeout = pc.Timeout
+		cfg.Producer.Timeout = pc.Timeout
+	}
 	cfg.Producer.Return.Successes = true
 	cfg.Producer.Retry.Max = 5
+	if pc.Retries > 0 {
+		cfg.Producer.Retry.Max = pc.Retries
+	}
 	cfg.Producer.Retry.Backoff = 200 * time.Millisecond
 	cfg.Producer.Compression = sarama.CompressionLZ4
 	cfg.Producer.Flush.Frequency = 2 * time.Millisecond
-	p, err := sarama.NewSyncProducer(brokers, cfg)
+	p, err := sarama.NewSyncProducer(pc.Brokers, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("connecting the producer: %w", err)
 	}
@@ -71,8 +95,8 @@ func Messages(topic string, events []*eventsv1.OrderExternalEvent) ([]*sarama.Pr
 			Topic: topic, Key: sarama.StringEncoder(strconv.FormatInt(e.GetOrder().GetOrderNo(), 10)),
 			Value: sarama.ByteEncoder(value), Timestamp: e.GetOccurredAt().AsTime(),
 			Headers: []sarama.RecordHeader{
-				{Key: []byte("event-type"), Value: []byte(e.GetEventType())},
-				{Key: []byte("event-id"), Value: []byte(e.GetEventId())},
+				{Key: []byte(kafkax.HeaderEventType), Value: []byte(e.GetEventType())},
+				{Key: []byte(kafkax.HeaderEventID), Value: []byte(e.GetEventId())},
 			},
 		})
 	}

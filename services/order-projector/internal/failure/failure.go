@@ -21,6 +21,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/x/mongo/driver/topology"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/orderflow/orderflow/shared/kafkax"
 	"github.com/orderflow/orderflow/shared/projection"
 	"github.com/orderflow/orderflow/shared/shard"
 )
@@ -75,15 +76,15 @@ type Reason string
 // The dead-letter reasons.
 const (
 	// Undecodable: the message is not an OrderEvent protobuf.
-	Undecodable Reason = "undecodable"
+	Undecodable Reason = kafkax.DLQReasonUndecodable
 	// UnknownEventType: an OrderEvent of a type the projector does not know.
-	UnknownEventType Reason = "unknown_event_type"
+	UnknownEventType Reason = kafkax.DLQReasonUnknownEventType
 	// InvalidOrderNo: an OrderEvent with an order number below 1.
-	InvalidOrderNo Reason = "invalid_order_no"
+	InvalidOrderNo Reason = kafkax.DLQReasonInvalidOrderNo
 	// InvalidOrder: the order re-read from its shard fails validation.
-	InvalidOrder Reason = "invalid_order"
+	InvalidOrder Reason = kafkax.DLQReasonInvalidOrder
 	// RetriesExhausted: an event that kept failing for another reason.
-	RetriesExhausted Reason = "retries_exhausted"
+	RetriesExhausted Reason = kafkax.DLQReasonRetriesExhausted
 )
 
 // The decoding errors of a message; each is poison.

@@ -23,6 +23,7 @@ import (
 	"github.com/orderflow/orderflow/shared/orderdoc"
 	"github.com/orderflow/orderflow/shared/projection"
 	"github.com/orderflow/orderflow/shared/projection/docstore"
+	"github.com/orderflow/orderflow/shared/projection/external"
 	"github.com/orderflow/orderflow/shared/projection/source"
 	"github.com/orderflow/orderflow/shared/server"
 	"github.com/orderflow/orderflow/shared/shard"
@@ -164,8 +165,9 @@ func New(ctx context.Context, cfg Config, topo shard.Topology, logger *slog.Logg
 		return nil, err
 	}
 	brokers := strings.Split(cfg.KafkaBrokers, ",")
-	if s.producer, err = kafka.NewProducer(kafka.ProducerConfig{Brokers: brokers, ClientID: "orderflow-projector",
-		ExternalTopic: cfg.ExternalTopic, DLQTopic: cfg.DLQTopic, Timeout: cfg.KafkaTimeout, Retries: 2}); err != nil {
+	if s.producer, err = kafka.NewProducer(kafka.ProducerConfig{
+		ProducerConfig: external.ProducerConfig{Brokers: brokers, ClientID: "orderflow-projector", Timeout: cfg.KafkaTimeout, Retries: 2},
+		ExternalTopic:  cfg.ExternalTopic, DLQTopic: cfg.DLQTopic}); err != nil {
 		return nil, err
 	}
 	gcfg := kafkax.NewConfig("orderflow-projector")
@@ -177,6 +179,7 @@ func New(ctx context.Context, cfg Config, topo shard.Topology, logger *slog.Logg
 	}
 
 	registry := observability.NewRegistry()
+	registry.MustRegister(s.pools.Collector())
 	s.tracing = observability.NewTracing("order-projector")
 	var refresh func() bool
 	if cfg.TopologyReload > 0 && cfg.TopologyFile != "" {

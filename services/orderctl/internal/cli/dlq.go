@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/orderflow/orderflow/services/orderctl/internal/dlq"
+	"github.com/orderflow/orderflow/shared/kafkax"
 )
 
 func newDLQCmd() *cobra.Command {
@@ -48,7 +49,7 @@ func (ff *dlqFilterFlags) bind(cmd *cobra.Command, reasonFlag string) {
 			return pflag.NormalizedName(name)
 		})
 	}
-	cmd.Flags().StringSliceVar(&ff.reasons, reasonFlag, nil, "only these reasons: "+strings.Join(dlq.Reasons, ", "))
+	cmd.Flags().StringSliceVar(&ff.reasons, reasonFlag, nil, "only these reasons: "+strings.Join(kafkax.DLQReasons(), ", "))
 	cmd.Flags().StringVar(&ff.since, "since", "", "dead-lettered at or after (RFC 3339, or a duration ago such as 2h)")
 	cmd.Flags().StringVar(&ff.until, "until", "", "dead-lettered before (RFC 3339, or a duration ago)")
 	cmd.Flags().Int64SliceVar(&ff.orders, "orders", nil, "only these order numbers (comma-separated)")

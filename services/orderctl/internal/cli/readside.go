@@ -67,7 +67,7 @@ func (f *readSideFlags) open(ctx context.Context, logger *slog.Logger) (*readSid
 	if err != nil {
 		return nil, err
 	}
-	producer, err := external.NewProducer(f.brokerList(), "orderctl")
+	producer, err := external.NewProducer(external.ProducerConfig{Brokers: f.brokerList(), ClientID: "orderctl"})
 	if err != nil {
 		closeAll()
 		return nil, err

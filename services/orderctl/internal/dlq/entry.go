@@ -25,19 +25,19 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	eventsv1 "github.com/orderflow/orderflow/shared/gen/orderflow/events/v1"
+	"github.com/orderflow/orderflow/shared/kafkax"
 	"github.com/orderflow/orderflow/shared/outbox"
 )
 
-// Reasons an event was dead-lettered (the dlq-reason header).
+// Reasons an event was dead-lettered (the dlq-reason header, written by the
+// projector).
 const (
-	ReasonUndecodable      = "undecodable"
-	ReasonUnknownEventType = "unknown_event_type"
-	ReasonInvalidOrder     = "invalid_order"
-	ReasonRetriesExhausted = "retries_exhausted"
+	ReasonUndecodable      = kafkax.DLQReasonUndecodable
+	ReasonUnknownEventType = kafkax.DLQReasonUnknownEventType
+	ReasonInvalidOrderNo   = kafkax.DLQReasonInvalidOrderNo
+	ReasonInvalidOrder     = kafkax.DLQReasonInvalidOrder
+	ReasonRetriesExhausted = kafkax.DLQReasonRetriesExhausted
 )
-
-// Reasons lists every reason, for validating filters.
-var Reasons = []string{ReasonUndecodable, ReasonUnknownEventType, ReasonInvalidOrder, ReasonRetriesExhausted}
 
 // Ref names one dead letter: its place in the DLQ topic.
 type Ref struct {
@@ -120,13 +120,13 @@ func parse(msg *sarama.ConsumerMessage) Entry {
 			h[string(rh.Key)] = string(rh.Value)
 		}
 	}
-	e.Error = h["dlq-error"]
-	e.Attempts, _ = strconv.Atoi(h["dlq-attempts"])
+	e.Error = h[kafkax.DLQHeaderError]
+	e.Attempts, _ = strconv.Atoi(h[kafkax.DLQHeaderAttempts])
 	e.EventID = h["event-id"]
-	if t, err := time.Parse(time.RFC3339Nano, h["dlq-at"]); err == nil {
+	if t, err := time.Parse(time.RFC3339Nano, h[kafkax.DLQHeaderAt]); err == nil {
 		e.At = t
 	}
-	if src := strings.Split(h["dlq-source"], "/"); len(src) == 3 {
+	if src := strings.Split(h[kafkax.DLQHeaderSource], "/"); len(src) == 3 {
 		p, _ := strconv.ParseInt(src[1], 10, 32)
 		e.SourceTopic, e.SourcePartition = src[0], int32(p)
 		e.SourceOffset, _ = strconv.ParseInt(src[2], 10, 64)
@@ -142,8 +142,8 @@ func parse(msg *sarama.ConsumerMessage) Entry {
 		e.Event = ev
 	}
 
-	e.EventType = firstNonEmpty(h["dlq-event-type"], decodedType, h["event-type"])
-	if no, err := strconv.ParseInt(h["dlq-order-no"], 10, 64); err == nil && no > 0 {
+	e.EventType = firstNonEmpty(h[kafkax.DLQHeaderEventType], decodedType, h[kafkax.HeaderEventType])
+	if no, err := strconv.ParseInt(h[kafkax.DLQHeaderOrderNo], 10, 64); err == nil && no > 0 {
 		e.OrderNo = no
 	} else if e.Event != nil {
 		e.OrderNo = e.Event.GetOrderNo()
@@ -153,7 +153,7 @@ func parse(msg *sarama.ConsumerMessage) Entry {
 	if e.EventID == "" {
 		e.EventID = e.Event.GetEventId()
 	}
-	e.Reason = h["dlq-reason"]
+	e.Reason = h[kafkax.DLQHeaderReason]
 	if e.Reason == "" {
 		e.Reason = inferReason(e)
 	}
@@ -166,6 +166,8 @@ func inferReason(e Entry) string {
 	switch {
 	case e.Event == nil:
 		return ReasonUndecodable
+	case e.Event.GetOrderNo() < 1:
+		return ReasonInvalidOrderNo
 	case !outbox.KnownEventType(e.Event.GetEventType()):
 		return ReasonUnknownEventType
 	case strings.Contains(strings.ToLower(e.Error), "invalid"):

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"slices"
 	"time"
+
+	"github.com/orderflow/orderflow/shared/kafkax"
 )
 
 // Filter selects dead letters.
@@ -25,8 +27,8 @@ type Filter struct {
 // Validate rejects unknown reasons.
 func (f Filter) Validate() error {
 	for _, r := range f.Reasons {
-		if !slices.Contains(Reasons, r) {
-			return fmt.Errorf("unknown reason %q (one of %v)", r, Reasons)
+		if !slices.Contains(kafkax.DLQReasons(), r) {
+			return fmt.Errorf("unknown reason %q (one of %v)", r, kafkax.DLQReasons())
 		}
 	}
 	return nil

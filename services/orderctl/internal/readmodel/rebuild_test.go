@@ -42,7 +42,7 @@ func newFixture(t *testing.T, n int64, batch int) *fixture {
 	pools := testinfra.OpenShards(t, s.Topology)
 	mdb := testinfra.MongoDatabase(t)
 	topic := testinfra.KafkaTopic(t, 1)
-	producer, err := external.NewProducer(testinfra.KafkaBrokers(), "test")
+	producer, err := external.NewProducer(external.ProducerConfig{Brokers: testinfra.KafkaBrokers(), ClientID: "test"})
 	if err != nil {
 		t.Fatal(err)
 	}

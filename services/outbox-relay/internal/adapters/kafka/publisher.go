@@ -25,13 +25,6 @@ import (
 	"github.com/orderflow/orderflow/shared/outbox"
 )
 
-// Header names every internal event carries.
-const (
-	HeaderEventType   = "event-type"
-	HeaderEventID     = "event-id"
-	HeaderTraceparent = "traceparent"
-)
-
 // errProducerUnavailable wraps a failure to create the producer.
 var errProducerUnavailable = errors.New("connecting the producer")
 
@@ -106,11 +99,11 @@ func Encode(topic string, m outbox.Message) (*sarama.ProducerMessage, error) {
 		return nil, fmt.Errorf("encoding event %s: %w", m.EventID, err)
 	}
 	headers := []sarama.RecordHeader{
-		{Key: []byte(HeaderEventType), Value: []byte(m.EventType)},
-		{Key: []byte(HeaderEventID), Value: []byte(m.EventID)},
+		{Key: []byte(kafkax.HeaderEventType), Value: []byte(m.EventType)},
+		{Key: []byte(kafkax.HeaderEventID), Value: []byte(m.EventID)},
 	}
 	if m.Traceparent != "" {
-		headers = append(headers, sarama.RecordHeader{Key: []byte(HeaderTraceparent), Value: []byte(m.Traceparent)})
+		headers = append(headers, sarama.RecordHeader{Key: []byte(kafkax.HeaderTraceparent), Value: []byte(m.Traceparent)})
 	}
 	return &sarama.ProducerMessage{
 		Topic: topic, Key: sarama.StringEncoder(strconv.FormatInt(m.OrderNo, 10)), Value: sarama.ByteEncoder(value),
