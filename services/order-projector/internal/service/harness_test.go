@@ -48,7 +48,7 @@ func (e *env) config() service.Config {
 		KafkaBrokers: strings.Join(testinfra.KafkaBrokers(), ","), Group: e.group, Topic: e.internal,
 		ExternalTopic: e.external, DLQTopic: e.dlq, MongoURI: testinfra.MongoURI(), MongoDatabase: e.db.Name(),
 		BatchSize: 100, Lanes: 2, BatchLinger: 5 * time.Millisecond, MaxAttempts: 3, RetryBase: 10 * time.Millisecond,
-		OutageWaitMin: 50 * time.Millisecond, OutageWaitMax: 400 * time.Millisecond, ShardTimeout: 500 * time.Millisecond,
+		OutageWaitMin: 50 * time.Millisecond, OutageWaitMax: 400 * time.Millisecond,
 		MongoTimeout: 2 * time.Second, KafkaTimeout: 2 * time.Second, ShutdownTimeout: 5 * time.Second, Retention: 720 * time.Hour,
 	}
 }

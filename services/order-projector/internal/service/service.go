@@ -69,9 +69,6 @@ type Config struct {
 	// to the second, and the batch is applied again after each.
 	OutageWaitMin time.Duration `env:"PROJECTOR_OUTAGE_WAIT_MIN" envDefault:"200ms"`
 	OutageWaitMax time.Duration `env:"PROJECTOR_OUTAGE_WAIT_MAX" envDefault:"5s"`
-	// ShardTimeout bounds each shard query of a batch's re-read, so that a
-	// hung shard is an outage within it.
-	ShardTimeout time.Duration `env:"PROJECTOR_SHARD_TIMEOUT" envDefault:"2s"`
 	// MongoTimeout bounds each MongoDB operation of a batch.
 	MongoTimeout time.Duration `env:"PROJECTOR_MONGO_TIMEOUT" envDefault:"2s"`
 	// KafkaTimeout bounds each producer request (dial, read, write, the
@@ -99,8 +96,8 @@ func (c *Config) Validate() error {
 	if c.BatchSize < 1 || c.MaxAttempts < 1 || c.Lanes < 1 {
 		errs = append(errs, errors.New("ORDERFLOW_PROJECTOR_BATCH_SIZE, _MAX_ATTEMPTS and _LANES must be at least 1"))
 	}
-	if c.BatchLinger <= 0 || c.RetryBase <= 0 || c.ShardTimeout <= 0 || c.MongoTimeout <= 0 || c.KafkaTimeout <= 0 {
-		errs = append(errs, errors.New("ORDERFLOW_PROJECTOR_BATCH_LINGER, _RETRY_BASE, _SHARD_TIMEOUT, _MONGO_TIMEOUT and _KAFKA_TIMEOUT must be positive"))
+	if c.BatchLinger <= 0 || c.RetryBase <= 0 || c.MongoTimeout <= 0 || c.KafkaTimeout <= 0 {
+		errs = append(errs, errors.New("ORDERFLOW_PROJECTOR_BATCH_LINGER, _RETRY_BASE, _MONGO_TIMEOUT and _KAFKA_TIMEOUT must be positive"))
 	}
 	if c.OutageWaitMin <= 0 || c.OutageWaitMax < c.OutageWaitMin {
 		errs = append(errs, errors.New("ORDERFLOW_PROJECTOR_OUTAGE_WAIT_MIN must be positive and _OUTAGE_WAIT_MAX not below it"))
@@ -188,7 +185,7 @@ func New(ctx context.Context, cfg Config, topo shard.Topology, logger *slog.Logg
 			return changed
 		}
 	}
-	projector := projection.New(shardSource{pools: s.pools, reader: source.NewReader(s.pools), timeout: cfg.ShardTimeout},
+	projector := projection.New(shardSource{reader: source.NewReader(s.pools)},
 		mongoStore{store: store, timeout: cfg.MongoTimeout}, s.producer, time.Now, refresh)
 	s.handler = kafka.NewHandler(projector, s.producer, kafka.HandlerConfig{
 		BatchSize: cfg.BatchSize, Lanes: cfg.Lanes, Linger: cfg.BatchLinger, MaxAttempts: cfg.MaxAttempts, RetryBase: cfg.RetryBase,
