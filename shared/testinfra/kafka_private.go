@@ -107,15 +107,8 @@ func (k *Kafka) Start() {
 	k.t.Helper()
 	k.mu.Lock()
 	if k.cmd == nil {
-		log, err := os.OpenFile(k.logPath, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+		cmd, err := startLogged(k.logPath, "java", append(k.javaArgs(), "kafka.Kafka", filepath.Join(k.dir, "server.properties"))...)
 		if err != nil {
-			k.mu.Unlock()
-			k.t.Fatal(err)
-		}
-		cmd := exec.Command("java", append(k.javaArgs(), "kafka.Kafka", filepath.Join(k.dir, "server.properties"))...)
-		cmd.Stdout, cmd.Stderr = log, log
-		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-		if err := cmd.Start(); err != nil {
 			k.mu.Unlock()
 			k.t.Fatalf("testinfra: starting private Kafka: %v", err)
 		}
@@ -134,46 +127,4 @@ func (k *Kafka) Stop() {
 	defer k.mu.Unlock()
 	endProcess(k.cmd, syscall.SIGTERM)
 	k.cmd = nil
-}
-
-// endProcess signals a started process (nil: none) and waits for it to
-// exit, killing it after 30 s.
-func endProcess(cmd *exec.Cmd, sig syscall.Signal) {
-	if cmd == nil {
-		return
-	}
-	_ = cmd.Process.Signal(sig)
-	done := make(chan struct{})
-	go func() {
-		_ = cmd.Wait()
-		close(done)
-	}()
-	select {
-	case <-done:
-	case <-time.After(30 * time.Second):
-		_ = cmd.Process.Kill()
-		<-done
-	}
-}
-
-// answersWithin polls check (each try bounded to 2 s) until it succeeds or
-// timeout passes, and returns the last error then.
-func answersWithin(timeout time.Duration, check func(ctx context.Context) error) error {
-	deadline := time.Now().Add(timeout)
-	for {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		err := check(ctx)
-		cancel()
-		if err == nil || time.Now().After(deadline) {
-			return err
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-}
-
-func tail(b []byte, n int) []byte {
-	if len(b) <= n {
-		return b
-	}
-	return b[len(b)-n:]
 }

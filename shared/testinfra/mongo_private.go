@@ -70,16 +70,9 @@ func (m *MongoWire) Start() {
 	m.t.Helper()
 	m.mu.Lock()
 	if m.cmd == nil {
-		log, err := os.OpenFile(m.logPath, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
-		if err != nil {
-			m.mu.Unlock()
-			m.t.Fatal(err)
-		}
-		cmd := exec.Command("java", "-Xms64m", "-Xmx512m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1",
+		cmd, err := startLogged(m.logPath, "java", "-Xms64m", "-Xmx512m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1",
 			"-cp", filepath.Join(m.libs, "*"), "dev.orderflow.mongo.MongoWireServer", "127.0.0.1", strconv.Itoa(m.port), m.file)
-		cmd.Stdout, cmd.Stderr = log, log
-		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-		if err := cmd.Start(); err != nil {
+		if err != nil {
 			m.mu.Unlock()
 			m.t.Fatalf("testinfra: starting the MongoDB stand-in: %v", err)
 		}

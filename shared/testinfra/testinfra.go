@@ -102,6 +102,23 @@ func Shards(t testing.TB, n int) shard.Topology {
 	return topo
 }
 
+// ShardsWithPrivate returns a one-epoch topology of two shards: shard-0 on
+// the shared servers and shard-1 on a private MariaDB server of the test's
+// own, which the test may kill (Kill) or hang (Stop) while the other keeps
+// serving.
+func ShardsWithPrivate(t testing.TB) (shard.Topology, *MariaDB) {
+	t.Helper()
+	healthy := Shards(t, 1)
+	private := StartMariaDB(t)
+	return shard.Topology{
+		Shards: []shard.Spec{
+			{Name: "shard-0", DSN: healthy.Shards[0].DSN},
+			{Name: "shard-1", DSN: CreateDatabase(t, private.ServerDSN(), "orderflow")},
+		},
+		Epochs: []shard.Epoch{{FirstOrderNo: 1, Shards: []string{"shard-0", "shard-1"}}},
+	}, private
+}
+
 // CreateDatabase creates a database on the server of serverDSN, applies the
 // migrations to it, drops it when the test ends, and returns its DSN.
 func CreateDatabase(t testing.TB, serverDSN, dbName string) string {

@@ -19,15 +19,7 @@ import (
 // serving; when it is back the service recovers without a restart.
 func TestShardDownFailsOnlyItsRequestsAndRecovers(t *testing.T) {
 	t.Parallel()
-	healthy := testinfra.Shards(t, 1)
-	private := testinfra.StartMariaDB(t)
-	topo := shard.Topology{
-		Shards: []shard.Spec{
-			{Name: "shard-0", DSN: healthy.Shards[0].DSN},
-			{Name: "shard-1", DSN: testinfra.CreateDatabase(t, private.ServerDSN(), "orderflow")},
-		},
-		Epochs: []shard.Epoch{{FirstOrderNo: 1, Shards: []string{"shard-0", "shard-1"}}},
-	}
+	topo, private := testinfra.ShardsWithPrivate(t)
 	h := start(t, topo)
 	ctx := context.Background()
 

@@ -16,7 +16,6 @@ import (
 	"google.golang.org/grpc/status"
 
 	orderv1 "github.com/orderflow/orderflow/shared/gen/orderflow/order/v1"
-	"github.com/orderflow/orderflow/shared/shard"
 	"github.com/orderflow/orderflow/shared/testinfra"
 )
 
@@ -30,15 +29,7 @@ const answerWithin = time.Second
 // it succeed again without a restart.
 func TestHungShardFailsFastWithRetryAfter(t *testing.T) {
 	t.Parallel()
-	healthy := testinfra.Shards(t, 1)
-	private := testinfra.StartMariaDB(t)
-	topo := shard.Topology{
-		Shards: []shard.Spec{
-			{Name: "shard-0", DSN: healthy.Shards[0].DSN},
-			{Name: "shard-1", DSN: testinfra.CreateDatabase(t, private.ServerDSN(), "orderflow")},
-		},
-		Epochs: []shard.Epoch{{FirstOrderNo: 1, Shards: []string{"shard-0", "shard-1"}}},
-	}
+	topo, private := testinfra.ShardsWithPrivate(t)
 	cfg := testConfig()
 	cfg.RequestTimeout = 5 * time.Second // the production default: the shard's deadlines must answer first
 	h := startWith(t, topo, cfg)

@@ -6,7 +6,6 @@ import (
 
 	"github.com/IBM/sarama"
 
-	"github.com/orderflow/orderflow/shared/shard"
 	"github.com/orderflow/orderflow/shared/testinfra"
 )
 
@@ -26,13 +25,7 @@ func TestAShardOutageIsWaitedOutNotDeadLettered(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			healthy := testinfra.Shards(t, 1)
-			private := testinfra.StartMariaDB(t)
-			topo := shard.Topology{
-				Shards: []shard.Spec{{Name: "shard-0", DSN: healthy.Shards[0].DSN},
-					{Name: "shard-1", DSN: testinfra.CreateDatabase(t, private.ServerDSN(), "orderflow")}},
-				Epochs: []shard.Epoch{{FirstOrderNo: 1, Shards: []string{"shard-0", "shard-1"}}},
-			}
+			topo, private := testinfra.ShardsWithPrivate(t)
 			e := newEnv(t, topo)
 			for no := int64(1); no <= 8; no++ {
 				e.writeOrder(order{no: no, version: 1})

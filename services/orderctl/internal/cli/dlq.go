@@ -109,20 +109,11 @@ func newDLQListCmd() *cobra.Command {
 		Use:   "list",
 		Short: "List dead letters not yet worked off (--all: every one), paged; the last line is a summary",
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			filter, err := ff.filter()
-			if err != nil {
-				return err
-			}
-			c, err := openDLQ(cmd, &rf)
-			if err != nil {
-				return err
-			}
-			defer c.close()
 			size := pageSize
 			if limit > 0 {
 				size = limit
 			}
-			page, err := c.service.List(cmd.Context(), filter, size, pageToken)
+			page, err := listDLQ(cmd, &rf, &ff, size, pageToken)
 			if err != nil {
 				return err
 			}
@@ -147,10 +138,7 @@ func newDLQListCmd() *cobra.Command {
 				fmt.Fprintf(cmd.ErrOrStderr(), "more: --page-token %s\n", page.NextToken)
 			}
 			dlqSummary(out, page, len(page.Entries))
-			if failIfAny && page.Unresolved > 0 {
-				return fmt.Errorf("%d dead letters not worked off", page.Unresolved)
-			}
-			return nil
+			return unresolvedError(page, failIfAny)
 		},
 	}
 	rf.bind(cmd, true)
@@ -173,30 +161,42 @@ func newDLQCountCmd() *cobra.Command {
 		Use:   "count",
 		Short: "Print one line: how many dead letters match and how many are not worked off",
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			filter, err := ff.filter()
-			if err != nil {
-				return err
-			}
-			c, err := openDLQ(cmd, &rf)
-			if err != nil {
-				return err
-			}
-			defer c.close()
-			page, err := c.service.List(cmd.Context(), filter, 1, "")
+			page, err := listDLQ(cmd, &rf, &ff, 1, "")
 			if err != nil {
 				return err
 			}
 			dlqSummary(cmd.OutOrStdout(), page, 0)
-			if failIfAny && page.Unresolved > 0 {
-				return fmt.Errorf("%d dead letters not worked off", page.Unresolved)
-			}
-			return nil
+			return unresolvedError(page, failIfAny)
 		},
 	}
 	rf.bind(cmd, true)
 	ff.bind(cmd, "reason")
 	cmd.Flags().BoolVar(&failIfAny, "fail-if-any", false, "exit non-zero when any selected entry is not worked off")
 	return cmd
+}
+
+// listDLQ reads one page of the dead letters the filter flags select (its
+// counts cover every match).
+func listDLQ(cmd *cobra.Command, rf *readSideFlags, ff *dlqFilterFlags, size int, token string) (dlq.Page, error) {
+	filter, err := ff.filter()
+	if err != nil {
+		return dlq.Page{}, err
+	}
+	c, err := openDLQ(cmd, rf)
+	if err != nil {
+		return dlq.Page{}, err
+	}
+	defer c.close()
+	return c.service.List(cmd.Context(), filter, size, token)
+}
+
+// unresolvedError fails a --fail-if-any run that matched entries not yet
+// worked off.
+func unresolvedError(page dlq.Page, failIfAny bool) error {
+	if failIfAny && page.Unresolved > 0 {
+		return fmt.Errorf("%d dead letters not worked off", page.Unresolved)
+	}
+	return nil
 }
 
 func status(e dlq.Entry) string {

@@ -4,7 +4,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/orderflow/orderflow/shared/shard"
 	"github.com/orderflow/orderflow/shared/testinfra"
 )
 
@@ -14,15 +13,7 @@ import (
 // shard up again once it answers, publishing what was written there since.
 func TestHungShardDoesNotHoldTheOthers(t *testing.T) {
 	t.Parallel()
-	healthy := testinfra.Shards(t, 1)
-	private := testinfra.StartMariaDB(t)
-	topo := shard.Topology{
-		Shards: []shard.Spec{
-			{Name: "shard-0", DSN: healthy.Shards[0].DSN},
-			{Name: "shard-1", DSN: testinfra.CreateDatabase(t, private.ServerDSN(), "orderflow")},
-		},
-		Epochs: []shard.Epoch{{FirstOrderNo: 1, Shards: []string{"shard-0", "shard-1"}}},
-	}
+	topo, private := testinfra.ShardsWithPrivate(t)
 	hungDSN, healthyDSN := topo.Shards[1].DSN, topo.Shards[0].DSN
 	topic := testinfra.KafkaTopic(t, 3)
 	c := consume(t, testinfra.KafkaBrokers(), topic)
