@@ -127,6 +127,21 @@ bench-readstore: up ## Durability cost of the read store: freshness and projecto
 		go run ./loadtest/cmd/freshbench -rates $(READSTORE_RATE) -read-every $(FRESH_READ_EVERY) -backlog-events 100000 \
 			-topology $(STATE)/topology.json -out $(BENCH_OUT)/readstore-$$b.json | tee $(BENCH_OUT)/readstore-$$b.md || exit 1; \
 	done
+	$(MAKE) --no-print-directory bench-rebuild BENCH_OUT=$(BENCH_OUT)
+
+# orderctl readmodel rebuild without a rate limit, from the shards into an
+# empty database (every document written, none current), its external
+# events to a scratch topic: documents per second, to compare with the
+# projector's backlog rate that bench-readstore measured just before.
+REBUILD_SINCE ?= 2h
+
+.PHONY: bench-rebuild
+bench-rebuild: up ## The read-model rebuild rate (documents/s) from the shards, unthrottled
+	mkdir -p $(BENCH_OUT)
+	$(WITH_ENV) db=rebuild_bench_$$(date +%s); topic=bench.rebuild.external.$$(date +%s); \
+		$(STATE)/bin/orderctl kafka create-topics --brokers "$$ORDERFLOW_KAFKA_BROKERS" --partitions 12 $$topic && \
+		$(STATE)/bin/orderctl readmodel rebuild --since $(REBUILD_SINCE) --rate 0 --mongo-database $$db --external-topic $$topic \
+			| tee $(BENCH_OUT)/rebuild.txt
 
 SCENARIO ?= smoke
 SCRIPT ?= rest
