@@ -8,8 +8,6 @@ import (
 	"time"
 
 	"github.com/IBM/sarama"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/orderflow/orderflow/loadtest/internal/bench"
 	orderv1 "github.com/orderflow/orderflow/shared/gen/orderflow/order/v1"
@@ -42,15 +40,10 @@ type DLQEntry struct {
 }
 
 // readSideOf says what order-query answers for the order now.
-func readSideOf(ctx context.Context, queryGRPC string, no int64) string {
-	conn, err := grpc.NewClient(queryGRPC, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		return err.Error()
-	}
-	defer conn.Close()
+func readSideOf(ctx context.Context, c *client, no int64) string {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	resp, err := orderv1.NewOrderQueryServiceClient(conn).GetOrder(ctx, &orderv1.GetOrderViewRequest{OrderNo: no})
+	resp, err := c.query.GetOrder(ctx, &orderv1.GetOrderViewRequest{OrderNo: no})
 	if err != nil {
 		return err.Error()
 	}

@@ -10,11 +10,11 @@ import (
 
 	"github.com/cenkalti/backoff/v5"
 	"google.golang.org/grpc"
+	grpcbackoff "google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 
-	"github.com/orderflow/orderflow/loadtest/internal/orderapi"
 	orderv1 "github.com/orderflow/orderflow/shared/gen/orderflow/order/v1"
 )
 
@@ -53,9 +53,9 @@ type failure struct {
 // confirmed order and version. Background readers check each confirmed
 // version through the query API.
 type client struct {
-	api         orderapi.Client
-	conn        *grpc.ClientConn
+	conns       []*grpc.ClientConn
 	command     orderv1.OrderCommandServiceClient
+	query       orderv1.OrderQueryServiceClient
 	runID       string
 	changeShare float64
 	retryFor    time.Duration
@@ -72,22 +72,78 @@ type client struct {
 }
 
 func newClient(commandGRPC, queryGRPC, runID string, changeShare float64, retryFor time.Duration, shards int) (*client, error) {
-	api, err := orderapi.New(orderapi.Endpoints{Over: "grpc", CommandGRPC: commandGRPC, QueryGRPC: queryGRPC})
+	// grpc-go backs off reconnecting up to 120 s by default: after a 30 s
+	// outage the channel would keep failing calls fast long after the
+	// server is back, an outage of the client's own making. A careful app
+	// bounds it, so the client measures the server's outage.
+	opts := []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithConnectParams(grpc.ConnectParams{MinConnectTimeout: 2 * time.Second,
+			Backoff: grpcbackoff.Config{BaseDelay: 100 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: time.Second}})}
+	cc, err := grpc.NewClient(commandGRPC, opts...)
 	if err != nil {
 		return nil, err
 	}
-	conn, err := grpc.NewClient(commandGRPC, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	qc, err := grpc.NewClient(queryGRPC, opts...)
 	if err != nil {
-		api.Close()
+		_ = cc.Close()
 		return nil, err
 	}
-	return &client{api: api, conn: conn, command: orderv1.NewOrderCommandServiceClient(conn), runID: runID,
+	return &client{conns: []*grpc.ClientConn{cc, qc}, command: orderv1.NewOrderCommandServiceClient(cc),
+		query: orderv1.NewOrderQueryServiceClient(qc), runID: runID,
 		changeShare: changeShare, retryFor: retryFor, shards: shards, queue: make(chan *visit, 1<<20)}, nil
 }
 
 func (c *client) close() {
-	c.api.Close()
-	_ = c.conn.Close()
+	for _, cc := range c.conns {
+		_ = cc.Close()
+	}
+}
+
+// callTimeout bounds one attempt; the services answer within their own
+// request timeouts (5 s) unless the call is lost.
+const callTimeout = 10 * time.Second
+
+// place asks for order i with requestID; every attempt of one order sends
+// the same request, so a retry is the same order to the server.
+func (c *client) place(ctx context.Context, requestID string, i int64) (int64, error) {
+	ctx, cancel := context.WithTimeout(ctx, callTimeout)
+	defer cancel()
+	resp, err := c.command.PlaceOrder(ctx, &orderv1.PlaceOrderRequest{
+		RequestId: requestID, UserId: fmt.Sprintf("user-%d", i%5000), ShopId: fmt.Sprintf("shop-%d", i%300),
+		DeliveryAddress: "1 Teheran-ro, Seoul",
+		Items:           []*orderv1.OrderItem{{MenuId: "m-1", Name: "Bibimbap", Quantity: 2, UnitPrice: 9000}},
+	})
+	if err != nil {
+		return 0, err
+	}
+	return resp.GetOrder().GetOrderNo(), nil
+}
+
+// changeOnce cancels the order or advances it to target, once.
+func (c *client) changeOnce(ctx context.Context, no int64, target orderv1.Order_Status) (int64, error) {
+	ctx, cancel := context.WithTimeout(ctx, callTimeout)
+	defer cancel()
+	if target == orderv1.Order_CANCELLED {
+		resp, err := c.command.CancelOrder(ctx, &orderv1.CancelOrderRequest{OrderNo: no, Reason: "changed my mind"})
+		return int64(resp.GetOrder().GetVersion()), err
+	}
+	resp, err := c.command.AdvanceOrder(ctx, &orderv1.AdvanceOrderRequest{OrderNo: no, Status: target})
+	return int64(resp.GetOrder().GetVersion()), err
+}
+
+// readAt reports whether order-query shows the order at version or later
+// (the server waits up to its MIN_VERSION_WAIT for it).
+func (c *client) readAt(ctx context.Context, no, version int64) (bool, error) {
+	ctx, cancel := context.WithTimeout(ctx, callTimeout)
+	defer cancel()
+	resp, err := c.query.GetOrder(ctx, &orderv1.GetOrderViewRequest{OrderNo: no, MinVersion: int32(version)})
+	if status.Code(err) == codes.NotFound {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	return !resp.GetStale() && int64(resp.GetOrder().GetVersion()) >= version, nil
 }
 
 func (c *client) requestID(i int64) string { return fmt.Sprintf("chaos-%s-%d", c.runID, i) }
@@ -119,7 +175,7 @@ func permanent(err error) bool {
 func (c *client) one(ctx context.Context, i int64) error {
 	o := &order{requestID: c.requestID(i), i: i, started: time.Now()}
 	no, err := backoff.Retry(ctx, func() (int64, error) {
-		no, err := c.api.Place(ctx, o.requestID, i)
+		no, err := c.place(ctx, o.requestID, i)
 		if err != nil {
 			c.failed("place", err)
 			if permanent(err) {
@@ -163,13 +219,7 @@ func (c *client) one(ctx context.Context, i int64) error {
 // order-command before it tries again.
 func (c *client) change(ctx context.Context, no int64, target orderv1.Order_Status) (int64, error) {
 	return backoff.Retry(ctx, func() (int64, error) {
-		var v int64
-		var err error
-		if target == orderv1.Order_CANCELLED {
-			v, err = c.api.Cancel(ctx, no)
-		} else {
-			v, err = c.api.Accept(ctx, no)
-		}
+		v, err := c.changeOnce(ctx, no, target)
 		if err == nil {
 			return v, nil
 		}
@@ -213,7 +263,7 @@ func (c *client) read(ctx context.Context, n int) *sync.WaitGroup {
 					return
 				case v = <-c.queue:
 				}
-				visible, err := c.api.Read(ctx, v.o.no, v.version)
+				visible, err := c.readAt(ctx, v.o.no, v.version)
 				if visible {
 					c.mu.Lock()
 					v.observedAt = time.Now()
@@ -287,7 +337,7 @@ func (c *client) sweep(ctx context.Context, n int, orders []*order, deadline tim
 		for range n {
 			wg.Go(func() {
 				for o := range todo {
-					visible, err := c.api.Read(ctx, o.no, c.last(o).version)
+					visible, err := c.readAt(ctx, o.no, c.last(o).version)
 					if !visible {
 						if err != nil {
 							c.failed("read", err)

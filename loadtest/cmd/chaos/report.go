@@ -104,7 +104,7 @@ func (r *Report) check(ctx context.Context, s *system, c *client, left []*order)
 		l := LostOrder{OrderNo: o.no, RequestID: o.requestID, Shard: o.shard, Version: v.version,
 			Window: r.windowOf(v.confirmedAt), SeenEarlier: seen}
 		if len(r.Lost) < 500 {
-			l.ReadSide = readSideOf(ctx, s.queryGRPC, o.no)
+			l.ReadSide = readSideOf(ctx, c, o.no)
 		}
 		r.Lost = append(r.Lost, l)
 	}
@@ -130,7 +130,7 @@ func (r *Report) check(ctx context.Context, s *system, c *client, left []*order)
 	step := max(1, len(orders)/100)
 	for k := 0; k < len(orders); k += step {
 		o := orders[k]
-		no, err := c.api.Place(ctx, o.requestID, o.i)
+		no, err := c.place(ctx, o.requestID, o.i)
 		r.Reasked++
 		if err != nil || no != o.no {
 			r.ReaskWrong = append(r.ReaskWrong, fmt.Sprintf("%s: first %d, again %d (%v)", o.requestID, o.no, no, err))
