@@ -9,7 +9,7 @@
 // have produced two orders, orderctl verify must be clean and the
 // dead-letter topic empty; otherwise it prints what was lost and exits 1.
 //
-//	go run ./loadtest/cmd/chaos -rate 60 -down 30s -out .state/chaos/report.json
+//	go run ./loadtest/cmd/chaos -rate 60 -duration 30s -out .state/chaos/report.json
 //	go run ./loadtest/cmd/chaos -short   # the CI subset, about 90 s of faults
 package main
 
