@@ -182,3 +182,17 @@ bench: up ## Every benchmark into one bench/results/<timestamp>/ with summary.md
 	$(MAKE) --no-print-directory bench-day BENCH_OUT=$(BENCH_OUT)
 	go run ./loadtest/cmd/benchreport -dir $(BENCH_OUT)
 	@echo "report: $(BENCH_OUT)/summary.md"
+
+CHAOS_RATE ?= 60
+CHAOS_DURATION ?= 30s
+CHAOS_FAULTS ?= all
+CHAOS_OUT ?= $(STATE)/chaos/report.json
+# Where the Kafka and read-store libraries already fetched are copied from.
+CHAOS_SEED ?= $(STATE)
+
+# A private system in $(STATE)/chaos on free ports: the shared infrastructure
+# and services keep running untouched. Exits non-zero when an order was lost.
+.PHONY: chaos
+chaos: ## Fault injection: kill and hang every part under load, then prove no confirmed order was lost [CHAOS_RATE= CHAOS_DURATION= CHAOS_FAULTS=]
+	go run ./loadtest/cmd/chaos -state $(STATE)/chaos -seed-libs $(CHAOS_SEED) -rate $(CHAOS_RATE) \
+		-duration $(CHAOS_DURATION) -faults $(CHAOS_FAULTS) -out $(CHAOS_OUT)

@@ -1,0 +1,158 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// faultedShard is the shard the shard faults take down (its orders are the
+// unhealthy ones during them).
+const faultedShard = 1
+
+// fault is one thing that goes wrong: inject breaks it, recover undoes it
+// after the down time.
+type fault struct {
+	name, what string
+	// shard is the shard that is down during the fault, -1 for none.
+	shard int
+	// minDown is the shortest down time the fault is run with.
+	minDown time.Duration
+	inject  func(ctx context.Context, s *system) (string, error)
+	recover func(ctx context.Context, s *system, target string) error
+}
+
+func killService(name string) func(ctx context.Context, s *system) (string, error) {
+	return func(_ context.Context, s *system) (string, error) {
+		s.kill(name)
+		return name, nil
+	}
+}
+
+func restartService(ctx context.Context, s *system, name string) error { return s.start(ctx, name) }
+
+func signalInfra(name string, sig syscall.Signal) func(ctx context.Context, s *system) (string, error) {
+	return func(_ context.Context, s *system) (string, error) { return name, s.signalInfra(name, sig) }
+}
+
+// infraUp restarts a killed server the way it was started: scripts/infra up
+// starts only what does not run.
+func infraUp(ctx context.Context, s *system, _ string) error { return s.infra(ctx, "up") }
+
+func cont(_ context.Context, s *system, name string) error {
+	return s.signalInfra(name, syscall.SIGCONT)
+}
+
+// killShardOwner kills the relay that holds shard 0's lock, so the other
+// relay has to take it over.
+func killShardOwner(_ context.Context, s *system) (string, error) {
+	victim := "relay-a"
+	if owner, err := s.shardOwner(); err == nil && strings.HasPrefix(owner, "relay-") {
+		victim = owner
+	}
+	s.kill(victim)
+	return victim, nil
+}
+
+// shardOwner asks relay-a's admin API which relay owns the first shard.
+func (s *system) shardOwner() (string, error) {
+	req, err := http.NewRequest(http.MethodGet, "http://"+s.relayHTTP[0]+"/v1/outbox/stats", nil)
+	if err != nil {
+		return "", err
+	}
+	req.Header.Set("Authorization", "Bearer "+s.token)
+	resp, err := (&http.Client{Timeout: 5 * time.Second}).Do(req)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	var body struct {
+		Shards []struct {
+			Owner string `json:"owner"`
+		} `json:"shards"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
+		return "", err
+	}
+	if len(body.Shards) == 0 {
+		return "", fmt.Errorf("no shards in the relay's stats")
+	}
+	return body.Shards[0].Owner, nil
+}
+
+var shardServer = fmt.Sprintf("mysql-shard%d", faultedShard)
+
+// allFaults is every fault, in the order a full run injects them.
+var allFaults = []fault{
+	{name: "relay-kill", what: "SIGKILL the relay owning shard 0 (the other takes its shards over), restart", shard: -1,
+		inject: killShardOwner, recover: restartService},
+	{name: "projector-kill", what: "SIGKILL projector-a (the group rebalances to projector-b), restart", shard: -1,
+		inject: killService("projector-a"), recover: restartService},
+	{name: "kafka-kill", what: "SIGKILL the Kafka broker, restart", shard: -1,
+		inject: signalInfra("kafka", syscall.SIGKILL), recover: infraUp},
+	{name: "shard-kill", what: fmt.Sprintf("SIGKILL MariaDB shard %d, restart after at least 30 s", faultedShard), shard: faultedShard,
+		minDown: 30 * time.Second, inject: signalInfra(shardServer, syscall.SIGKILL), recover: infraUp},
+	{name: "command-kill", what: "SIGKILL order-command, restart", shard: -1,
+		inject: killService("order-command"), recover: restartService},
+	{name: "store-kill", what: "SIGKILL the read store (MongoDB stand-in, h2 file), restart", shard: -1,
+		inject: signalInfra("mongo", syscall.SIGKILL), recover: infraUp},
+	{name: "shard-hang", what: fmt.Sprintf("SIGSTOP MariaDB shard %d, SIGCONT after 30 s", faultedShard), shard: faultedShard,
+		minDown: 30 * time.Second, inject: signalInfra(shardServer, syscall.SIGSTOP), recover: cont},
+	{name: "kafka-hang", what: "SIGSTOP the Kafka broker, SIGCONT after 30 s", shard: -1,
+		minDown: 30 * time.Second, inject: signalInfra("kafka", syscall.SIGSTOP), recover: cont},
+	{name: "store-hang", what: "SIGSTOP the read store, SIGCONT after 30 s", shard: -1,
+		minDown: 30 * time.Second, inject: signalInfra("mongo", syscall.SIGSTOP), recover: cont},
+}
+
+// shortFaults is the CI subset (make test) with its down times: about 90 s
+// of faults.
+var shortFaults = map[string]time.Duration{
+	"relay-kill": 10 * time.Second, "projector-kill": 10 * time.Second, "kafka-kill": 15 * time.Second,
+	"shard-kill": 30 * time.Second, "store-kill": 15 * time.Second,
+}
+
+// planned is a fault with the down time it is run with.
+type planned struct {
+	fault
+	down time.Duration
+}
+
+// plan picks the faults to run: names (comma-separated, "all" for every
+// one) with down time each, or the short subset with its own.
+func plan(names string, down time.Duration, short bool) ([]planned, error) {
+	var out []planned
+	want := map[string]bool{}
+	if names != "" && names != "all" {
+		for _, n := range strings.Split(names, ",") {
+			want[strings.TrimSpace(n)] = true
+		}
+	}
+	known := map[string]bool{}
+	for _, f := range allFaults {
+		known[f.name] = true
+		d := down
+		if short {
+			var ok bool
+			if d, ok = shortFaults[f.name]; !ok {
+				continue
+			}
+		}
+		if len(want) > 0 && !want[f.name] {
+			continue
+		}
+		out = append(out, planned{fault: f, down: max(d, f.minDown)})
+	}
+	for n := range want {
+		if !known[n] {
+			return nil, fmt.Errorf("unknown fault %q", n)
+		}
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("no fault selected")
+	}
+	return out, nil
+}

@@ -1,0 +1,441 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/orderflow/orderflow/loadtest/internal/bench"
+)
+
+// shardCount is how many MariaDB shards the private system runs.
+const shardCount = 2
+
+// system is a private orderflow: its own MariaDB shards, Kafka broker and
+// read store (started with scripts/infra in their own state directory and
+// on their own ports) and two relays, two projectors, order-command and
+// order-query started here, so that each can be killed, stopped and
+// restarted without touching anything else on the machine.
+type system struct {
+	repo, state                     string
+	shardBase, kafkaPort, kafkaCtrl int
+	mongoPort, prometheusPort       int
+	token                           string
+	services                        map[string]*service
+	order                           []string // start order of services
+	commandGRPC, queryGRPC          string
+	commandHTTP, queryHTTP          string
+	relayHTTP, projectorHTTP        []string
+	stopped                         map[int]bool // pids this tool SIGSTOPped
+	logf                            func(format string, args ...any)
+}
+
+// service is one service process of the private system.
+type service struct {
+	name, bin, readyURL string
+	env                 []string
+	cmd                 *exec.Cmd
+	done                chan struct{}
+}
+
+// newSystem picks free ports and prepares the state directory: it stops
+// what an earlier, interrupted run left running there and wipes its data,
+// keeping the fetched Kafka and read-store libraries and the binaries.
+func newSystem(ctx context.Context, repo, state, seedLibs string, logf func(string, ...any)) (*system, error) {
+	s := &system{repo: repo, state: state, services: map[string]*service{}, stopped: map[int]bool{}, logf: logf,
+		token: "chaos-" + bench.RandomID() + bench.RandomID()}
+	if err := os.MkdirAll(filepath.Join(state, "run"), 0o755); err != nil {
+		return nil, err
+	}
+	s.stopLeftovers(ctx)
+	for _, p := range []string{"mysql", "kafka/data", "kafka/server.properties", "mongo/orders.h2", "mongo/orders.h2.mv.db",
+		"mongo/orders.h2.trace.db", "prometheus", "topology.json", "infra.env", "run", "logs"} {
+		if err := os.RemoveAll(filepath.Join(state, p)); err != nil {
+			return nil, err
+		}
+	}
+	for _, d := range []string{"run", "logs", "bin"} {
+		if err := os.MkdirAll(filepath.Join(state, d), 0o755); err != nil {
+			return nil, err
+		}
+	}
+	if seedLibs != "" {
+		for _, lib := range []string{"kafka/libs", "mongo/libs"} {
+			if err := seed(filepath.Join(seedLibs, lib), filepath.Join(state, lib)); err != nil {
+				return nil, fmt.Errorf("seeding %s: %w", lib, err)
+			}
+		}
+	}
+	var err error
+	if s.shardBase, err = freeRun(shardCount); err != nil {
+		return nil, err
+	}
+	if s.kafkaPort, err = freeRun(2); err != nil {
+		return nil, err
+	}
+	s.kafkaCtrl = s.kafkaPort + 1
+	if s.mongoPort, err = freeRun(1); err != nil {
+		return nil, err
+	}
+	if s.prometheusPort, err = freeRun(1); err != nil {
+		return nil, err
+	}
+	s.commandHTTP, s.queryHTTP = bench.FreeAddr(), bench.FreeAddr()
+	s.commandGRPC, s.queryGRPC = bench.FreeAddr(), bench.FreeAddr()
+	s.relayHTTP = []string{bench.FreeAddr(), bench.FreeAddr()}
+	s.projectorHTTP = []string{bench.FreeAddr(), bench.FreeAddr()}
+	if err := s.writePrometheusConfig(); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// writePrometheusConfig points the private system's Prometheus at its own
+// services, with the project's alert rules.
+func (s *system) writePrometheusConfig() error {
+	var b strings.Builder
+	fmt.Fprintf(&b, "# Written by the chaos suite for its private system.\nglobal:\n  scrape_interval: 5s\n  evaluation_interval: 5s\n")
+	fmt.Fprintf(&b, "rule_files:\n  - %s\n", filepath.Join(s.repo, "deploy", "prometheus", "rules", "*.yml"))
+	fmt.Fprintf(&b, "scrape_configs:\n")
+	jobs := []struct {
+		job     string
+		targets []string
+	}{
+		{"order-command", []string{s.commandHTTP}}, {"order-query", []string{s.queryHTTP}},
+		{"outbox-relay", s.relayHTTP}, {"order-projector", s.projectorHTTP},
+	}
+	for _, j := range jobs {
+		fmt.Fprintf(&b, "  - job_name: %s\n    static_configs:\n      - targets: [\"%s\"]\n", j.job, strings.Join(j.targets, `", "`))
+	}
+	return os.WriteFile(s.prometheusConfig(), []byte(b.String()), 0o644)
+}
+
+func (s *system) prometheusConfig() string { return filepath.Join(s.state, "prometheus.yml") }
+
+// PrometheusURL is the private system's Prometheus.
+func (s *system) prometheusURL() string { return "http://127.0.0.1:" + strconv.Itoa(s.prometheusPort) }
+
+// seed copies a library directory of another state directory (the shared
+// one, already fetched) when this one has none; scripts/infra still checks
+// its stamp and fetches again when the sources changed.
+func seed(from, to string) error {
+	if _, err := os.Stat(filepath.Join(to, ".stamp")); err == nil {
+		return nil
+	}
+	if _, err := os.Stat(filepath.Join(from, ".stamp")); err != nil {
+		return nil // nothing to seed from: scripts/infra fetches
+	}
+	if err := os.MkdirAll(filepath.Dir(to), 0o755); err != nil {
+		return err
+	}
+	_ = os.RemoveAll(to)
+	if out, err := exec.Command("cp", "-r", from, to).CombinedOutput(); err != nil {
+		return fmt.Errorf("cp: %w: %s", err, out)
+	}
+	return nil
+}
+
+// freeRun finds n consecutive loopback ports nothing listens on.
+func freeRun(n int) (int, error) {
+	for range 50 {
+		_, port, _ := net.SplitHostPort(bench.FreeAddr())
+		base, _ := strconv.Atoi(port)
+		if base == 0 || base+n > 65535 {
+			continue
+		}
+		ok := true
+		for i := 1; i < n; i++ {
+			l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(base+i))
+			if err != nil {
+				ok = false
+				break
+			}
+			_ = l.Close()
+		}
+		if ok {
+			return base, nil
+		}
+	}
+	return 0, errors.New("no free run of ports")
+}
+
+// cleanEnv is this process's environment without the variables that would
+// point a child at the shared infrastructure.
+func cleanEnv() []string {
+	var out []string
+	for _, kv := range os.Environ() {
+		k, _, _ := strings.Cut(kv, "=")
+		switch {
+		case strings.HasPrefix(k, "ORDERFLOW_"), strings.HasPrefix(k, "MONGO_"), strings.HasPrefix(k, "KAFKA_"),
+			k == "SHARDS", k == "SHARD_BASE_PORT":
+			continue
+		}
+		out = append(out, kv)
+	}
+	return out
+}
+
+func (s *system) infraEnv() []string {
+	return append(cleanEnv(),
+		"ORDERFLOW_STATE_DIR="+s.state,
+		"SHARDS="+strconv.Itoa(shardCount),
+		"SHARD_BASE_PORT="+strconv.Itoa(s.shardBase),
+		"KAFKA_PORT="+strconv.Itoa(s.kafkaPort),
+		"KAFKA_CONTROLLER_PORT="+strconv.Itoa(s.kafkaCtrl),
+		"KAFKA_PARTITIONS=6",
+		"KAFKA_HEAP=512m",
+		"MONGO_PORT="+strconv.Itoa(s.mongoPort),
+		// A killed in-memory store would lose every document; the file
+		// backend is what a read store that survives a crash looks like.
+		"MONGO_BACKEND=h2",
+		"MONGO_HEAP=1g",
+		"PROMETHEUS_PORT="+strconv.Itoa(s.prometheusPort),
+		"PROMETHEUS_CONFIG="+s.prometheusConfig(),
+	)
+}
+
+// infra runs scripts/infra with the private settings. `up` is idempotent:
+// it starts only what does not run, so it also restarts a killed server.
+func (s *system) infra(ctx context.Context, verb string) error {
+	cmd := exec.CommandContext(ctx, filepath.Join(s.repo, "scripts/infra"), verb)
+	cmd.Dir, cmd.Env = s.repo, s.infraEnv()
+	logFile, err := os.OpenFile(filepath.Join(s.state, "chaos-infra.log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+	if err != nil {
+		return err
+	}
+	defer logFile.Close()
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("scripts/infra %s: %w (see %s)", verb, err, logFile.Name())
+	}
+	return nil
+}
+
+func (s *system) topologyFile() string { return filepath.Join(s.state, "topology.json") }
+func (s *system) kafkaBrokers() string { return "127.0.0.1:" + strconv.Itoa(s.kafkaPort) }
+func (s *system) mongoURI() string     { return "mongodb://127.0.0.1:" + strconv.Itoa(s.mongoPort) }
+func (s *system) orderctl() string     { return filepath.Join(s.state, "bin", "orderctl") }
+
+// shardDSN is the DSN of shard i's orderflow database.
+func (s *system) shardDSN(i int) string {
+	return fmt.Sprintf("root@tcp(127.0.0.1:%d)/orderflow", s.shardBase+i)
+}
+
+// up starts the infrastructure, builds the services and starts two relays,
+// two projectors, order-command and order-query.
+func (s *system) up(ctx context.Context) error {
+	s.logf("starting MariaDB x%d (ports %d..), Kafka (%d), read store (%d, h2), Prometheus (%s) in %s",
+		shardCount, s.shardBase, s.kafkaPort, s.mongoPort, s.prometheusURL(), s.state)
+	if err := s.infra(ctx, "up"); err != nil {
+		return err
+	}
+	s.logf("building the services into %s/bin", s.state)
+	names := []string{"order-command", "order-query", "outbox-relay", "order-projector"}
+	args := []string{"build", "-o", filepath.Join(s.state, "bin") + "/"}
+	for _, n := range names {
+		args = append(args, "./services/"+n+"/cmd/"+n)
+	}
+	build := exec.CommandContext(ctx, "go", args...)
+	build.Dir = s.repo
+	if out, err := build.CombinedOutput(); err != nil {
+		return fmt.Errorf("go build: %w\n%s", err, out)
+	}
+	common := []string{
+		"ORDERFLOW_TOPOLOGY_FILE=" + s.topologyFile(),
+		"ORDERFLOW_KAFKA_BROKERS=" + s.kafkaBrokers(),
+		"ORDERFLOW_MONGO_URI=" + s.mongoURI(),
+		"ORDERFLOW_ADMIN_TOKEN=" + s.token,
+	}
+	add := func(name, bin string, http string, env ...string) {
+		s.services[name] = &service{name: name, bin: filepath.Join(s.state, "bin", bin),
+			readyURL: "http://" + http + "/readyz", env: append(append(cleanEnv(), common...), env...)}
+		s.order = append(s.order, name)
+	}
+	add("order-command", "order-command", s.commandHTTP, "ORDERFLOW_HTTP_ADDR="+s.commandHTTP, "ORDERFLOW_GRPC_ADDR="+s.commandGRPC)
+	add("order-query", "order-query", s.queryHTTP, "ORDERFLOW_HTTP_ADDR="+s.queryHTTP, "ORDERFLOW_GRPC_ADDR="+s.queryGRPC)
+	for i, id := range []string{"a", "b"} {
+		h := s.relayHTTP[i]
+		add("relay-"+id, "outbox-relay", h, "ORDERFLOW_RELAY_ID=relay-"+id,
+			"ORDERFLOW_ADMIN_HTTP_ADDR="+h, "ORDERFLOW_ADMIN_GRPC_ADDR="+bench.FreeAddr())
+	}
+	for i, id := range []string{"a", "b"} {
+		h := s.projectorHTTP[i]
+		add("projector-"+id, "order-projector", h, "ORDERFLOW_HTTP_ADDR="+h)
+	}
+	for _, name := range s.order {
+		if err := s.start(ctx, name); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// start starts a service (again) and waits until its /readyz answers 200.
+func (s *system) start(ctx context.Context, name string) error {
+	svc := s.services[name]
+	logFile, err := os.OpenFile(filepath.Join(s.state, "logs", name+".log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+	if err != nil {
+		return err
+	}
+	defer logFile.Close()
+	cmd := exec.Command(svc.bin)
+	cmd.Env, cmd.Dir = svc.env, s.state
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	// Its own process group: a Ctrl-C at the terminal reaches this tool,
+	// which tears the system down in order, and not the services directly.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("starting %s: %w", name, err)
+	}
+	svc.cmd, svc.done = cmd, make(chan struct{})
+	go func(done chan struct{}) { _ = cmd.Wait(); close(done) }(svc.done)
+	_ = os.WriteFile(filepath.Join(s.state, "run", name+".svcpid"), []byte(strconv.Itoa(cmd.Process.Pid)), 0o644)
+	return s.waitReady(ctx, svc, 90*time.Second)
+}
+
+func (s *system) waitReady(ctx context.Context, svc *service, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	client := &http.Client{Timeout: 2 * time.Second}
+	for {
+		resp, err := client.Get(svc.readyURL)
+		if err == nil {
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+		}
+		select {
+		case <-svc.done:
+			return fmt.Errorf("%s exited during start-up, see %s/logs/%s.log", svc.name, s.state, svc.name)
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%s not ready within %s, see %s/logs/%s.log", svc.name, timeout, s.state, svc.name)
+		}
+	}
+}
+
+// kill SIGKILLs a service and waits until it is gone.
+func (s *system) kill(name string) {
+	svc := s.services[name]
+	if svc.cmd == nil {
+		return
+	}
+	_ = svc.cmd.Process.Kill()
+	<-svc.done
+}
+
+// stopService ends a service with SIGTERM (SIGKILL after 20 s).
+func (s *system) stopService(name string) {
+	svc := s.services[name]
+	if svc.cmd == nil {
+		return
+	}
+	select {
+	case <-svc.done:
+		return
+	default:
+	}
+	_ = svc.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-svc.done:
+	case <-time.After(20 * time.Second):
+		s.kill(name)
+	}
+}
+
+// infraPID is the pid scripts/infra recorded for a server: "kafka",
+// "mongo" or "mysql-shard<i>".
+func (s *system) infraPID(name string) (int, error) {
+	b, err := os.ReadFile(filepath.Join(s.state, "run", name+".pid"))
+	if err != nil {
+		return 0, err
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil {
+		return 0, fmt.Errorf("%s pid file: %w", name, err)
+	}
+	// A recycled pid would be some other program: the servers run with
+	// this state directory on their command line.
+	cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+	if err != nil || !strings.Contains(string(cmdline), s.state) {
+		return 0, fmt.Errorf("%s (pid %d) does not run", name, pid)
+	}
+	return pid, nil
+}
+
+// signalInfra sends sig to an infrastructure server and, for SIGKILL, waits
+// until it is gone.
+func (s *system) signalInfra(name string, sig syscall.Signal) error {
+	pid, err := s.infraPID(name)
+	if err != nil {
+		return err
+	}
+	if err := syscall.Kill(pid, sig); err != nil {
+		return fmt.Errorf("signal %s to %s: %w", sig, name, err)
+	}
+	switch sig {
+	case syscall.SIGSTOP:
+		s.stopped[pid] = true
+	case syscall.SIGCONT:
+		delete(s.stopped, pid)
+	case syscall.SIGKILL:
+		for i := 0; i < 300 && syscall.Kill(pid, 0) == nil; i++ {
+			if st, _ := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid)); strings.Contains(string(st), ") Z ") {
+				break // a zombie of the setsid'd server: gone for every purpose
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	return nil
+}
+
+// down continues what is stopped, stops the services and then the
+// infrastructure. It is safe to call on a partly started system.
+func (s *system) down(ctx context.Context) {
+	for pid := range s.stopped {
+		_ = syscall.Kill(pid, syscall.SIGCONT)
+	}
+	for i := len(s.order) - 1; i >= 0; i-- {
+		s.stopService(s.order[i])
+	}
+	if err := s.infra(ctx, "down"); err != nil {
+		s.logf("tearing down the infrastructure: %v", err)
+	}
+}
+
+// stopLeftovers ends what a run killed before its teardown left in the
+// state directory: services by their pid files, then scripts/infra down.
+func (s *system) stopLeftovers(ctx context.Context) {
+	files, _ := filepath.Glob(filepath.Join(s.state, "run", "*.svcpid"))
+	for _, f := range files {
+		b, _ := os.ReadFile(f)
+		pid, _ := strconv.Atoi(strings.TrimSpace(string(b)))
+		cmdline, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+		if pid > 0 && strings.HasPrefix(string(cmdline), filepath.Join(s.state, "bin")) {
+			_ = syscall.Kill(pid, syscall.SIGCONT)
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+		}
+	}
+	for _, f := range []string{"kafka", "mongo", "mysql-shard0", "mysql-shard1"} {
+		if pid, err := s.infraPID(f); err == nil {
+			_ = syscall.Kill(pid, syscall.SIGCONT)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(s.state, "run")); err == nil {
+		_ = s.infra(ctx, "down")
+	}
+}
