@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"database/sql/driver"
-	"fmt"
 	"strings"
 )
 
@@ -37,10 +36,10 @@ func (b *Batch) Len() int { return b.sql.Len() }
 // of a failed batch is ever committed. It goes through the shard's circuit
 // breaker with StatementTimeout (see Do).
 func (p *Pools) ExecAtomic(ctx context.Context, shard string, b *Batch) error {
-	return p.Do(ctx, shard, func(ctx context.Context, db *sql.DB) error {
-		conn, err := db.Conn(ctx)
+	return p.Do(ctx, shard, func(ctx context.Context, _ *sql.DB) error {
+		conn, err := p.Conn(ctx, shard)
 		if err != nil {
-			return fmt.Errorf("getting a connection: %w", err)
+			return err
 		}
 		defer conn.Close()
 		_, err = conn.ExecContext(ctx, "START TRANSACTION;\n"+b.sql.String()+";\nCOMMIT", b.args...)

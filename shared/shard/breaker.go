@@ -42,6 +42,10 @@ type breaker struct {
 	// down is true while the last counted call got no answer.
 	down     atomic.Bool
 	rejected atomic.Uint64
+	// answeredAt is when a call last got an answer from the shard (unix
+	// nanoseconds): a call that waited for a connection meanwhile waited
+	// behind a shard that works.
+	answeredAt atomic.Int64
 }
 
 func newBreaker(name string, cfg PoolConfig) *breaker {
@@ -76,18 +80,63 @@ func (b *breaker) retryAfter() time.Duration {
 // IsFailure tells whether err means that the shard could not be reached or
 // did not answer in time (it counts against the shard's circuit breaker).
 // Answers from a live server are not failures, whatever they say: duplicate
-// keys, lock wait timeouts, rows not found, business rules.
+// keys, lock wait timeouts, rows not found, business rules; nor is a call
+// that found the shard's pool busy (see Pools.Conn).
 func IsFailure(err error) bool {
-	return err != nil && errors.Is(err, ErrUnavailable)
+	return err != nil && errors.Is(err, ErrUnavailable) && !isBusy(err)
+}
+
+// isBusy tells a call that waited for a free connection of its own process's
+// pool until its deadline.
+func isBusy(err error) bool {
+	var ue *UnavailableError
+	return errors.As(err, &ue) && ue.Busy
 }
 
 // isExcluded tells calls that say nothing about the shard: the caller
-// cancelled, or its own deadline (shorter than the call's) expired.
+// cancelled, its own deadline (shorter than the call's) expired, or every
+// connection of the pool was in use until the deadline. A busy pool is
+// local queueing (more callers than connections), not a shard that stopped
+// answering: counting it would open the breaker of a healthy shard under
+// load and shed what it could still serve. A hung shard is still caught by
+// the calls that hold its connections, whose statements time out.
 func isExcluded(err error) bool {
+	if isBusy(err) {
+		return true
+	}
 	if IsFailure(err) {
 		return false
 	}
 	return errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
+}
+
+// errBusy is the cause of a busy pool's error.
+var errBusy = errors.New("no free connection within the deadline")
+
+// Conn takes a connection of the shard's pool for a call that runs through
+// Do, Call or InTx (ctx is the call's). When the call's deadline expires
+// waiting for it while the shard answered other calls, the pool was busy
+// (more callers than connections): the error is an *UnavailableError
+// marked Busy, the caller gets UNAVAILABLE with a retry-after hint, and the
+// shard's breaker does not count it. When the shard answered nothing
+// meanwhile, the wait was for a shard that stopped answering (a connection
+// being dialled to a frozen server counts as in use too): a failure like
+// any other.
+func (p *Pools) Conn(ctx context.Context, shard string) (*sql.Conn, error) {
+	db, err := p.DB(shard)
+	if err != nil {
+		return nil, err
+	}
+	waitFrom := time.Now().UnixNano()
+	conn, err := db.Conn(ctx)
+	if err == nil {
+		return conn, nil
+	}
+	if errors.Is(context.Cause(ctx), errNoAnswer) && p.breakers.get(shard, p.cfg).answeredAt.Load() > waitFrom {
+		return nil, &UnavailableError{Shard: shard, Busy: true, RetryAfter: minRetryAfter,
+			Err: fmt.Errorf("%w: the shard answered other calls meanwhile", errBusy)}
+	}
+	return nil, fmt.Errorf("getting a connection: %w", err)
 }
 
 // breakers holds one breaker per shard, created on first use, so that shards
@@ -144,7 +193,7 @@ func (p *Pools) call(ctx context.Context, shard string, timeout time.Duration, f
 	err = fn(callCtx)
 	noAnswer := err != nil && errors.Is(context.Cause(callCtx), errNoAnswer)
 	cancel()
-	if noAnswer && !IsFailure(err) {
+	if noAnswer && !errors.Is(err, ErrUnavailable) {
 		// Whatever the driver made of the expired deadline (the context's
 		// error, a closed connection), the shard did not answer in time.
 		err = &UnavailableError{Shard: shard, Err: fmt.Errorf("%w (%s): %w", errNoAnswer, timeout, err)}
@@ -161,6 +210,7 @@ func (p *Pools) call(ctx context.Context, shard string, timeout time.Duration, f
 		}
 	case err == nil || !isExcluded(err):
 		b.down.Store(false)
+		b.answeredAt.Store(time.Now().UnixNano())
 	}
 	return err
 }

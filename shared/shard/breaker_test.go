@@ -217,7 +217,11 @@ func TestPoolConfigFaultSettings(t *testing.T) {
 }
 
 // gauge reads the s0 sample of one of the pools' metrics.
-func gauge(t *testing.T, pools *shard.Pools, name string) float64 {
+func gauge(t *testing.T, pools *shard.Pools, name string, shardName ...string) float64 {
+	sn := "s0"
+	if len(shardName) > 0 {
+		sn = shardName[0]
+	}
 	t.Helper()
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(pools.Collector())
@@ -231,12 +235,87 @@ func gauge(t *testing.T, pools *shard.Pools, name string) float64 {
 		}
 		for _, m := range f.GetMetric() {
 			for _, l := range m.GetLabel() {
-				if l.GetName() == "shard" && l.GetValue() == "s0" {
+				if l.GetName() == "shard" && l.GetValue() == sn {
 					return m.GetGauge().GetValue()
 				}
 			}
 		}
 	}
-	t.Fatalf("no %s{shard=\"s0\"}", name)
+	t.Fatalf("no %s{shard=%q}", name, sn)
 	return 0
+}
+
+// A pool whose every connection is in use while the shard keeps answering
+// is local queueing, not a shard that stopped answering: the calls that wait
+// past their deadline fail as busy UNAVAILABLE with a retry-after hint, and
+// however many there are, the shard's breaker stays closed, so a loaded
+// shard is not shed. (A shard that answers nothing while calls wait is a
+// hung one: order-command's and the relay's hung-shard tests.)
+func TestBusyPoolDoesNotOpenTheBreaker(t *testing.T) {
+	t.Parallel()
+	topo := testinfra.Shards(t, 1)
+	cfg := breakerConfig()
+	cfg.MaxOpenConns, cfg.MaxIdleConns = 1, 1
+	cfg.StatementTimeout, cfg.TxTimeout = 100*time.Millisecond, 100*time.Millisecond
+	pools, err := shard.Open(topo, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = pools.Close() })
+	name := topo.Shards[0].Name
+	ctx := context.Background()
+	held, err := pools.Conn(ctx, name) // the pool's only connection
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The holder keeps getting answers from the shard while the others wait.
+	stop := make(chan struct{})
+	pinging := make(chan struct{})
+	go func() {
+		defer close(pinging)
+		tick := time.NewTicker(10 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+				_ = pools.Call(ctx, name, func(ctx context.Context) error { return held.PingContext(ctx) })
+			}
+		}
+	}()
+	calls := []struct {
+		name string
+		call func() error
+	}{
+		{"InTx", func() error {
+			return pools.InTx(ctx, name, sql.LevelDefault, func(ctx context.Context, tx *sql.Tx) error { return nil })
+		}},
+		{"ExecAtomic", func() error {
+			var b shard.Batch
+			b.Add("SELECT 1")
+			return pools.ExecAtomic(ctx, name, &b)
+		}},
+	}
+	for range 2 * cfg.BreakerFailures {
+		for _, c := range calls {
+			err := c.call()
+			var ue *shard.UnavailableError
+			if !errors.As(err, &ue) || !ue.Busy || ue.BreakerOpen || ue.RetryAfter < time.Second {
+				t.Fatalf("%s with every connection in use: %v (%+v), want a busy UNAVAILABLE with a retry-after", c.name, err, ue)
+			}
+		}
+	}
+	if got := gauge(t, pools, "orderflow_shard_breaker_state", name); got != 0 {
+		t.Errorf("orderflow_shard_breaker_state = %v after busy calls, want 0 (closed)", got)
+	}
+	if got := gauge(t, pools, "orderflow_shard_up", name); got != 1 {
+		t.Errorf("orderflow_shard_up = %v after busy calls, want 1", got)
+	}
+	close(stop)
+	<-pinging
+	_ = held.Close()
+	if err := calls[0].call(); err != nil {
+		t.Fatalf("InTx once a connection is free: %v", err)
+	}
 }

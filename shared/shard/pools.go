@@ -267,12 +267,13 @@ func (p *Pools) Close() error {
 // (SELECT ... FOR UPDATE reads the latest version at any level), use the
 // default.
 func (p *Pools) InTx(ctx context.Context, shard string, isolation sql.IsolationLevel, fn func(ctx context.Context, tx *sql.Tx) error) error {
-	db, err := p.DB(shard)
-	if err != nil {
-		return err
-	}
 	return p.call(ctx, shard, p.cfg.TxTimeout, func(ctx context.Context) error {
-		tx, err := db.BeginTx(ctx, &sql.TxOptions{Isolation: isolation})
+		conn, err := p.Conn(ctx, shard)
+		if err != nil {
+			return err
+		}
+		defer conn.Close()
+		tx, err := conn.BeginTx(ctx, &sql.TxOptions{Isolation: isolation})
 		if err != nil {
 			return fmt.Errorf("beginning transaction: %w", err)
 		}
@@ -301,6 +302,10 @@ type UnavailableError struct {
 	// BreakerOpen is true when the call was not tried at all because the
 	// shard's circuit breaker was open (or probing).
 	BreakerOpen bool
+	// Busy is true when the call waited for a connection of this process's
+	// pool until its deadline while the shard answered other calls: the
+	// shard is loaded, not down, and its breaker does not count the call.
+	Busy bool
 }
 
 func (e *UnavailableError) Error() string {

@@ -33,8 +33,8 @@ func NewLocker(pools *shard.Pools, relayID string) *Locker {
 // another relay's next attempt takes the shard over.
 func (l *Locker) Acquire(ctx context.Context, shardName string) (relay.Lease, bool, error) {
 	var lease *Lease
-	err := l.pools.Do(ctx, shardName, func(ctx context.Context, db *sql.DB) error {
-		conn, err := db.Conn(ctx)
+	err := l.pools.Call(ctx, shardName, func(ctx context.Context) error {
+		conn, err := l.pools.Conn(ctx, shardName)
 		if err != nil {
 			return err
 		}
