@@ -18,7 +18,8 @@ import (
 // network that drops packets) fails the call within the deadline instead of
 // holding the caller for the driver's read timeout, and it counts the
 // outcome in the shard's circuit breaker. After BreakerFailures consecutive
-// calls that got no answer the breaker opens: calls routed to that shard
+// calls that got no answer, once the shard has answered nothing for
+// BreakerQuiet, the breaker opens: calls routed to that shard
 // then fail at once with an *UnavailableError carrying a retry-after hint,
 // and nothing queues up behind the hung shard. After BreakerOpenTimeout the
 // breaker lets BreakerProbes calls through; when they succeed the shard is
@@ -50,12 +51,14 @@ type breaker struct {
 
 func newBreaker(name string, cfg PoolConfig) *breaker {
 	b := &breaker{openTimeout: cfg.BreakerOpenTimeout}
-	failures := cfg.BreakerFailures
+	failures, quiet := cfg.BreakerFailures, cfg.BreakerQuiet
 	b.cb = gobreaker.NewTwoStepCircuitBreaker[struct{}](gobreaker.Settings{
 		Name:        name,
 		MaxRequests: cfg.BreakerProbes,
 		Timeout:     cfg.BreakerOpenTimeout,
-		ReadyToTrip: func(c gobreaker.Counts) bool { return c.ConsecutiveFailures >= failures },
+		ReadyToTrip: func(c gobreaker.Counts) bool {
+			return c.ConsecutiveFailures >= failures && time.Since(time.Unix(0, b.answeredAt.Load())) >= quiet
+		},
 		OnStateChange: func(_ string, _, to gobreaker.State) {
 			if to == gobreaker.StateOpen {
 				b.openedAt.Store(time.Now().UnixNano())

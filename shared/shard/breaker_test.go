@@ -319,3 +319,35 @@ func TestBusyPoolDoesNotOpenTheBreaker(t *testing.T) {
 		t.Fatalf("InTx once a connection is free: %v", err)
 	}
 }
+
+// Failures right after the shard answered do not open its breaker (a loaded
+// shard stalling for a moment): it opens only once the shard has answered
+// nothing for BreakerQuiet.
+func TestBreakerWaitsForTheQuietPeriod(t *testing.T) {
+	t.Parallel()
+	cfg := breakerConfig()
+	cfg.BreakerQuiet = 300 * time.Millisecond
+	pools := breakerPools(t, cfg)
+	ctx := context.Background()
+	if err := pools.Call(ctx, "s0", func(context.Context) error { return nil }); err != nil {
+		t.Fatal(err)
+	}
+	answered := time.Now()
+	fail := func(context.Context) error { return driver.ErrBadConn }
+	for range 3 * cfg.BreakerFailures {
+		var ue *shard.UnavailableError
+		if err := pools.Call(ctx, "s0", fail); errors.As(err, &ue) && ue.BreakerOpen {
+			if since := time.Since(answered); since < cfg.BreakerQuiet {
+				t.Fatalf("the breaker opened %s after the shard's last answer, before the quiet period of %s", since, cfg.BreakerQuiet)
+			}
+			return
+		}
+	}
+	testinfra.Eventually(t, 5*time.Second, func() bool {
+		var ue *shard.UnavailableError
+		return errors.As(pools.Call(ctx, "s0", fail), &ue) && ue.BreakerOpen
+	}, "the breaker never opened after the quiet period")
+	if since := time.Since(answered); since < cfg.BreakerQuiet {
+		t.Fatalf("the breaker opened %s after the shard's last answer, before the quiet period", since)
+	}
+}

@@ -41,9 +41,14 @@ type PoolConfig struct {
 	// BreakerFailures is how many consecutive calls without an answer open
 	// a shard's circuit breaker. Zero means the default.
 	BreakerFailures uint32 `env:"BREAKER_FAILURES" envDefault:"5"`
+	// BreakerQuiet is how long the shard must have answered nothing before
+	// those failures open its breaker: a loaded shard that stalls for a
+	// moment (each call past its deadline still fails) is not shed for a
+	// whole open period, a hung one is. Zero means the default.
+	BreakerQuiet time.Duration `env:"BREAKER_QUIET" envDefault:"1s"`
 	// BreakerOpenTimeout is how long an open breaker fails calls at once
 	// before it lets probes through. Zero means the default.
-	BreakerOpenTimeout time.Duration `env:"BREAKER_OPEN_TIMEOUT" envDefault:"2s"`
+	BreakerOpenTimeout time.Duration `env:"BREAKER_OPEN_TIMEOUT" envDefault:"1s"`
 	// BreakerProbes is how many calls a half-open breaker lets through; that
 	// many successes close it, one failure opens it again. Zero means the
 	// default.
@@ -57,7 +62,8 @@ const (
 	DefaultStatementTimeout   = 800 * time.Millisecond
 	DefaultTxTimeout          = 900 * time.Millisecond
 	DefaultBreakerFailures    = 5
-	DefaultBreakerOpenTimeout = 2 * time.Second
+	DefaultBreakerOpenTimeout = time.Second
+	DefaultBreakerQuiet       = time.Second
 	DefaultBreakerProbes      = 1
 )
 
@@ -75,6 +81,9 @@ func (c PoolConfig) WithDefaults() PoolConfig {
 	if c.BreakerOpenTimeout == 0 {
 		c.BreakerOpenTimeout = DefaultBreakerOpenTimeout
 	}
+	if c.BreakerQuiet == 0 {
+		c.BreakerQuiet = DefaultBreakerQuiet
+	}
 	if c.BreakerProbes == 0 {
 		c.BreakerProbes = DefaultBreakerProbes
 	}
@@ -91,8 +100,8 @@ func (c PoolConfig) Validate() error {
 		return errors.New("shard pool: MAX_IDLE_CONNS must be between 0 and MAX_OPEN_CONNS")
 	case c.DialTimeout <= 0 || c.IOTimeout <= 0:
 		return errors.New("shard pool: DIAL_TIMEOUT and IO_TIMEOUT must be positive")
-	case c.StatementTimeout < 0 || c.TxTimeout < 0 || c.BreakerOpenTimeout < 0:
-		return errors.New("shard pool: STATEMENT_TIMEOUT, TX_TIMEOUT and BREAKER_OPEN_TIMEOUT must not be negative")
+	case c.StatementTimeout < 0 || c.TxTimeout < 0 || c.BreakerOpenTimeout < 0 || c.BreakerQuiet < 0:
+		return errors.New("shard pool: STATEMENT_TIMEOUT, TX_TIMEOUT, BREAKER_OPEN_TIMEOUT and BREAKER_QUIET must not be negative")
 	case c.TxTimeout > 0 && c.TxTimeout < c.StatementTimeout:
 		return errors.New("shard pool: TX_TIMEOUT must be at least STATEMENT_TIMEOUT")
 	}
