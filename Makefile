@@ -143,6 +143,25 @@ bench-rebuild: up ## The read-model rebuild rate (documents/s) from the shards, 
 		$(STATE)/bin/orderctl readmodel rebuild --since $(REBUILD_SINCE) --rate 0 --mongo-database $$db --external-topic $$topic \
 			| tee $(BENCH_OUT)/rebuild.txt
 
+# Helm reads no file outside the chart, so the chart carries a copy of the
+# alert rules; tests/helm_test.go fails when it differs from the original.
+HELM_CHART := deploy/helm/orderflow
+
+.PHONY: helm-rules
+helm-rules: ## Copy deploy/prometheus/rules into the Helm chart (its PrometheusRules)
+	rm -f $(HELM_CHART)/files/rules/*.yml
+	cp deploy/prometheus/rules/*.yml $(HELM_CHART)/files/rules/
+
+.PHONY: helm-lint
+helm-lint: ## helm lint and helm template over every values file in the chart's ci/ (fail-*.yaml must be refused)
+	for f in $(HELM_CHART)/ci/*.yaml; do \
+		scripts/helm lint --strict $(HELM_CHART) -f $$f; \
+		case $$(basename $$f) in \
+			fail-*) if scripts/helm template orderflow $(HELM_CHART) -f $$f >/dev/null; then echo "$$f: rendered, want it refused"; exit 1; fi ;; \
+			*) scripts/helm template orderflow $(HELM_CHART) -f $$f >/dev/null ;; \
+		esac; \
+	done
+
 SCENARIO ?= smoke
 SCRIPT ?= rest
 

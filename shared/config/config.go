@@ -7,6 +7,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"io"
 	"reflect"
 	"strings"
 
@@ -31,7 +32,7 @@ func Load[T any]() (T, error) {
 // LoadFrom is Load over the given variables instead of the process
 // environment (nil means the process environment); tests use it.
 func LoadFrom[T any](environ map[string]string) (T, error) {
-	opts := env.Options{Prefix: Prefix}
+	opts := options()
 	if environ != nil {
 		opts.Environment = environ
 	}
@@ -45,6 +46,53 @@ func LoadFrom[T any](environ map[string]string) (T, error) {
 		}
 	}
 	return cfg, nil
+}
+
+// options are the parsing options of every service: Load and Vars must
+// agree on them, or the variables Vars lists are not the ones Load reads.
+func options() env.Options {
+	return env.Options{Prefix: Prefix}
+}
+
+// Var is one environment variable a configuration struct is read from.
+type Var struct {
+	// Name is the full variable name, prefix included.
+	Name string
+	// Required is set when parsing fails without the variable.
+	Required bool
+}
+
+// Vars lists the variables Load[T] reads, in the struct's field order.
+func Vars[T any]() ([]Var, error) {
+	var cfg T
+	params, err := env.GetFieldParamsWithOptions(&cfg, options())
+	if err != nil {
+		return nil, fmt.Errorf("listing configuration variables: %w", err)
+	}
+	vars := make([]Var, 0, len(params))
+	for _, p := range params {
+		vars = append(vars, Var{Name: p.Key, Required: p.Required})
+	}
+	return vars, nil
+}
+
+// WriteVars writes the variables Load[T] reads to w, one a line, a required
+// one followed by " required". Deployment manifests are checked against it.
+func WriteVars[T any](w io.Writer) error {
+	vars, err := Vars[T]()
+	if err != nil {
+		return err
+	}
+	for _, v := range vars {
+		line := v.Name
+		if v.Required {
+			line += " required"
+		}
+		if _, err := fmt.Fprintln(w, line); err != nil {
+			return fmt.Errorf("writing configuration variables: %w", err)
+		}
+	}
+	return nil
 }
 
 // nameVariables rewrites the library's "parse error on field X" into one

@@ -73,3 +73,38 @@ func TestLoad(t *testing.T) {
 		})
 	}
 }
+
+type withRequired struct {
+	Token string `env:"TOKEN,required"`
+	Level string `env:"LEVEL" envDefault:"info"`
+	Pool  struct {
+		Size int `env:"SIZE" envDefault:"10"`
+	} `envPrefix:"POOL_"`
+}
+
+func TestVars(t *testing.T) {
+	t.Parallel()
+	var out strings.Builder
+	if err := config.WriteVars[withRequired](&out); err != nil {
+		t.Fatalf("WriteVars(): %v", err)
+	}
+	want := "ORDERFLOW_TOKEN required\nORDERFLOW_LEVEL\nORDERFLOW_POOL_SIZE\n"
+	if out.String() != want {
+		t.Errorf("WriteVars() wrote %q, want %q", out.String(), want)
+	}
+	// Every listed variable is one Load reads: a bad value in each is
+	// refused under its name, so a listed name that Load ignored would pass
+	// here and fail.
+	vars, err := config.Vars[sample]()
+	if err != nil {
+		t.Fatalf("Vars(): %v", err)
+	}
+	if len(vars) != 3 {
+		t.Fatalf("Vars() = %v, want the 3 variables of sample", vars)
+	}
+	for _, v := range vars {
+		if _, err := config.LoadFrom[sample](map[string]string{v.Name: "not-a-value"}); err == nil || !strings.Contains(err.Error(), v.Name) {
+			t.Errorf("LoadFrom(%s=not-a-value) = %v, want an error naming it", v.Name, err)
+		}
+	}
+}

@@ -4,6 +4,7 @@ package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"os"
 	"os/signal"
@@ -15,6 +16,15 @@ import (
 )
 
 func main() {
+	configVars := flag.Bool("config-vars", false, "print the ORDERFLOW_* variables read, one a line (required ones marked), and exit")
+	flag.Parse()
+	if *configVars {
+		if err := config.WriteVars[service.Config](os.Stdout); err != nil {
+			fmt.Fprintln(os.Stderr, "order-query:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if err := run(); err != nil {
 		fmt.Fprintln(os.Stderr, "order-query:", err)
 		os.Exit(1)

@@ -69,7 +69,7 @@ type Config struct {
 	AdminGRPCAddr string `env:"ADMIN_GRPC_ADDR" envDefault:"127.0.0.1:9092"`
 	AdminHTTPAddr string `env:"ADMIN_HTTP_ADDR" envDefault:"127.0.0.1:8082"`
 	// AdminToken is the bearer token every admin call needs. Required.
-	AdminToken string `env:"ADMIN_TOKEN"`
+	AdminToken string `env:"ADMIN_TOKEN,required"`
 	// RequestTimeout bounds one admin call.
 	RequestTimeout time.Duration `env:"REQUEST_TIMEOUT" envDefault:"30s"`
 	// ShutdownTimeout bounds the drain on SIGTERM.
