@@ -265,4 +265,3 @@ func (c *Checker) prometheus(ctx context.Context) Prometheus {
 	}
 	return p
 }
-
