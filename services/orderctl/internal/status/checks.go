@@ -20,6 +20,7 @@ import (
 	"github.com/orderflow/orderflow/shared/kafkax"
 	"github.com/orderflow/orderflow/shared/mongox"
 	"github.com/orderflow/orderflow/shared/outbox"
+	"github.com/orderflow/orderflow/shared/shard"
 )
 
 // FreshnessQuery is the read side's freshness p99 over the last 5 minutes,
@@ -27,55 +28,53 @@ import (
 const FreshnessQuery = `histogram_quantile(0.99, sum by (le) (rate(orderflow_projector_lag_seconds_bucket[5m])))`
 
 // shards pings every shard and reads its outbox backlog (the cheap form of
-// `orderctl outbox stats`: no count of the published rows), both at once.
+// `orderctl outbox stats`: no count of the published rows), every shard
+// and both at once, each under its own deadline.
 func (c *Checker) shards(ctx context.Context) []Shard {
+	names := c.cfg.Pools.Topology().Names()
+	out := make([]Shard, len(names))
+	var wg sync.WaitGroup
+	for i, name := range names {
+		wg.Go(func() { out[i] = c.shard(ctx, name) })
+	}
+	wg.Wait()
+	return out
+}
+
+func (c *Checker) shard(ctx context.Context, name string) Shard {
+	s := Shard{Shard: name}
 	var (
-		wg      sync.WaitGroup
-		pings   map[string]error
-		backlog []outbox.ShardStats
-		err     error
+		wg               sync.WaitGroup
+		pingErr, statErr error
+		st               outbox.ShardStats
 	)
 	wg.Go(func() {
-		pings, _ = bounded(ctx, c.cfg.PingTimeout, func(ctx context.Context) (map[string]error, error) {
-			return c.cfg.Pools.Ping(ctx), nil
+		_, pingErr = bounded(ctx, c.cfg.PingTimeout, func(ctx context.Context) (struct{}, error) {
+			db, err := c.cfg.Pools.DB(name)
+			if err != nil {
+				return struct{}{}, err
+			}
+			return struct{}{}, shard.Classify(name, db.PingContext(ctx))
 		})
 	})
 	wg.Go(func() {
-		backlog, err = bounded(ctx, c.cfg.Timeout, func(ctx context.Context) ([]outbox.ShardStats, error) {
-			return c.store.Backlog(ctx), nil
+		st, statErr = bounded(ctx, c.cfg.Timeout, func(ctx context.Context) (outbox.ShardStats, error) {
+			st := c.store.ShardBacklog(ctx, name)
+			return st, st.Err
 		})
 	})
 	wg.Wait()
-	byName := map[string]outbox.ShardStats{}
-	for _, s := range backlog {
-		byName[s.Shard] = s
+	switch {
+	case pingErr != nil:
+		s.Error = pingErr.Error()
+	case statErr != nil:
+		s.Reachable, s.Error = true, "outbox: "+statErr.Error()
+	default:
+		s.Reachable = true
+		s.Pending, s.Failed, s.Owner = st.Pending, st.Failed, st.Owner
+		s.OldestPendingAgeSeconds = st.OldestPendingAge.Seconds()
 	}
-	names := c.cfg.Pools.Topology().Names()
-	out := make([]Shard, len(names))
-	for i, name := range names {
-		s := Shard{Shard: name}
-		pingErr, pinged := pings[name]
-		switch {
-		case !pinged:
-			s.Error = fmt.Sprintf("no answer to a ping within %s", c.cfg.PingTimeout)
-		case pingErr != nil:
-			s.Error = pingErr.Error()
-		default:
-			s.Reachable = true
-		}
-		st, read := byName[name]
-		switch {
-		case !read && s.Error == "":
-			s.Error = "outbox: " + errText(err)
-		case read && st.Err != nil && s.Error == "":
-			s.Error = "outbox: " + st.Err.Error()
-		case read && st.Err == nil:
-			s.Pending, s.Failed, s.Owner = st.Pending, st.Failed, st.Owner
-			s.OldestPendingAgeSeconds = st.OldestPendingAge.Seconds()
-		}
-		out[i] = s
-	}
-	return out
+	return s
 }
 
 // kafkaConfig is the client configuration of the checks: timeouts within

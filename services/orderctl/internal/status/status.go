@@ -150,10 +150,3 @@ func bounded[T any](ctx context.Context, d time.Duration, fn func(context.Contex
 		return zero, fmt.Errorf("no answer within %s: %w", d, ctx.Err())
 	}
 }
-
-func errText(err error) string {
-	if err == nil {
-		return ""
-	}
-	return err.Error()
-}
