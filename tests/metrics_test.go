@@ -140,9 +140,9 @@ func usedMetrics(t *testing.T) []metricUse {
 		t.Fatal(err)
 	}
 	type panel struct {
-		Title   string            `json:"title"`
+		Title   string                  `json:"title"`
 		Targets []struct{ Expr string } `json:"targets"`
-		Panels  []json.RawMessage `json:"panels"`
+		Panels  []json.RawMessage       `json:"panels"`
 	}
 	var walk func(raw []json.RawMessage)
 	walk = func(raw []json.RawMessage) {
