@@ -301,6 +301,7 @@ func TestStatusShardDownOrHung(t *testing.T) {
 			start := time.Now()
 			r, err := s.status(t, unreachablePrometheus, "--timeout", "2s", "--ping-timeout", "1s")
 			took := time.Since(start)
+			t.Logf("status with shard-1 %s answered in %s", mode, took.Round(time.Millisecond))
 			assertAttention(t, r, err, "shard", "shard-1", "unreachable")
 			if took > 6*time.Second {
 				t.Errorf("status took %s with shard-1 %s, want it bounded by its 2s checks", took, mode)
@@ -312,6 +313,24 @@ func TestStatusShardDownOrHung(t *testing.T) {
 				t.Errorf("the %s shard: %+v", mode, sh)
 			}
 		})
+	}
+}
+
+// Kafka not answering fails the lag and the dead-letter checks within
+// their deadline, each named; the shards are still read.
+func TestStatusKafkaUnreachable(t *testing.T) {
+	t.Parallel()
+	s := newStatusSystem(t, testinfra.Shards(t, 2))
+	s.ownAll(t)
+	start := time.Now()
+	r, err := s.status(t, unreachablePrometheus, "--brokers", "127.0.0.1:1", "--timeout", "2s")
+	if took := time.Since(start); took > 6*time.Second {
+		t.Errorf("status took %s with Kafka unreachable", took)
+	}
+	assertAttention(t, r, err, "consumer-lag", s.group, "lag not readable")
+	assertAttention(t, r, err, "dlq", s.dlqTopic, "dead letters not readable")
+	if len(r.Problems) != 2 || !r.Shards[0].Reachable || r.Shards[1].Owner != "relay-test" {
+		t.Errorf("problems %+v, shards %+v: want only Kafka's two, shards read", r.Problems, r.Shards)
 	}
 }
 
