@@ -153,7 +153,11 @@ func WriteText(w io.Writer, r Report, p Palette) {
 		fmt.Fprintln(w, paint(p.ok, "none open")+fmt.Sprintf(" (%d in all)", r.DLQ.Total))
 	}
 
-	fmt.Fprintf(w, "%s %s: ", paint(p.head, "Prometheus"), r.Prometheus.URL)
+	promURL := r.Prometheus.URL
+	if promURL == "" {
+		promURL = "(no URL)"
+	}
+	fmt.Fprintf(w, "%s %s: ", paint(p.head, "Prometheus"), promURL)
 	if !r.Prometheus.Reachable {
 		fmt.Fprintln(w, paint(p.warn, "Prometheus unreachable")+" ("+oneLine(r.Prometheus.Error, 70)+"); freshness and alerts not checked")
 	} else {
