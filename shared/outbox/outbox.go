@@ -203,6 +203,12 @@ func (s *Store) Backlog(ctx context.Context) []ShardStats {
 	return s.stats(ctx, false)
 }
 
+// ShardBacklog is Backlog of one shard, for callers that bound each
+// shard's answer on its own (a hung shard then delays only itself).
+func (s *Store) ShardBacklog(ctx context.Context, shardName string) ShardStats {
+	return s.shardStats(ctx, shardName, false)
+}
+
 func (s *Store) stats(ctx context.Context, countPublished bool) []ShardStats {
 	names := s.pools.Topology().Names()
 	out := make([]ShardStats, len(names))

@@ -38,7 +38,8 @@ func NewGRPCServer(o GRPCOptions) *grpc.Server {
 	metrics := grpcprom.NewServerMetrics(grpcprom.WithServerHandlingTimeHistogram(
 		grpcprom.WithHistogramBuckets(observability.LatencyBuckets()),
 	))
-	o.Registry.MustRegister(metrics)
+	initialised := &initialisedMetrics{ServerMetrics: metrics}
+	o.Registry.MustRegister(initialised)
 	panics := panicCounter(o.Registry)
 	recoverPanic := recovery.WithRecoveryHandlerContext(func(ctx context.Context, p any) error {
 		panics.WithLabelValues("grpc").Inc()
@@ -58,7 +59,28 @@ func NewGRPCServer(o GRPCOptions) *grpc.Server {
 		opts = append(opts, grpc.MaxRecvMsgSize(o.MaxRecvMsgBytes))
 	}
 	s := grpc.NewServer(opts...)
+	initialised.server = s
 	healthpb.RegisterHealthServer(s, health.NewServer())
 	reflection.Register(s)
 	return s
+}
+
+// initialisedMetrics are the gRPC server metrics with a series for every
+// method and code from the first scrape on (grpcprom's InitializeMetrics):
+// a method never called is at 0 rather than absent, so alerts and
+// dashboards over rate() see 0. The services are registered on the server
+// after NewGRPCServer returns and before it serves, so initialisation waits
+// for the scrapes; it is idempotent, and repeating it per scrape also
+// covers a service registered late.
+type initialisedMetrics struct {
+	*grpcprom.ServerMetrics
+	server *grpc.Server
+}
+
+// Collect initialises every method's series, then collects them.
+func (m *initialisedMetrics) Collect(ch chan<- prometheus.Metric) {
+	if m.server != nil {
+		m.InitializeMetrics(m.server)
+	}
+	m.ServerMetrics.Collect(ch)
 }

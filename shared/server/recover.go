@@ -25,6 +25,10 @@ func panicCounter(registry *prometheus.Registry) *prometheus.CounterVec {
 		Name: panicsMetric,
 		Help: "Handler panics recovered (answered with INTERNAL), by protocol.",
 	}, []string{"protocol"})
+	// Both protocols' series exist from the start, at 0, so that an
+	// increase() over them means a panic, not the first one.
+	c.WithLabelValues("grpc")
+	c.WithLabelValues("http")
 	if err := registry.Register(c); err != nil {
 		var already prometheus.AlreadyRegisteredError
 		if errors.As(err, &already) {

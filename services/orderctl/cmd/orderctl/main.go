@@ -6,6 +6,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/signal"
@@ -19,6 +20,12 @@ func main() {
 	defer stop()
 	if err := cli.New(os.Stdout, os.Stderr).ExecuteContext(ctx); err != nil {
 		fmt.Fprintln(os.Stderr, "orderctl:", err)
+		// A command that ran and found something wrong (status) says so
+		// with its own code, apart from a command that failed.
+		var coded interface{ Code() int }
+		if errors.As(err, &coded) {
+			os.Exit(coded.Code())
+		}
 		os.Exit(1)
 	}
 }

@@ -11,9 +11,10 @@ import (
 func New(out, errOut io.Writer) *cobra.Command {
 	root := &cobra.Command{
 		Use:   "orderctl",
-		Short: "Operate orderflow: schema, infrastructure, topics, outbox, shards, purge, verify, dead letters, read-model rebuild",
+		Short: "Operate orderflow: status, schema, infrastructure, topics, outbox, shards, purge, verify, dead letters, read-model rebuild",
 		Long: `orderctl operates orderflow. Its commands:
 
+  status                          what needs attention now: shards, outbox, lag, dead letters, alerts
   migrate                         apply the schema migrations to every shard
   infra wait                      wait until the shards, Kafka and MongoDB answer
   kafka create-topics             create missing topics
@@ -31,6 +32,6 @@ Runbooks: docs/runbooks/outbox.md, docs/runbooks/read-side.md.`,
 	root.SetOut(out)
 	root.SetErr(errOut)
 	root.AddCommand(newMigrateCmd(), newInfraCmd(), newKafkaCmd(), newOutboxCmd(), newVerifyCmd(), newOrdersCmd(), newShardsCmd(),
-		newDLQCmd(), newReadModelCmd())
+		newDLQCmd(), newReadModelCmd(), newStatusCmd())
 	return root
 }

@@ -24,10 +24,16 @@ type Reader struct {
 
 // NewReader connects to brokers for topic.
 func NewReader(brokers []string, topic string) (*Reader, error) {
+	return NewReaderWithConfig(brokers, topic, kafkax.NewConfig("orderctl-dlq"))
+}
+
+// NewReaderWithConfig connects to brokers for topic with a client
+// configuration of the caller's (shorter timeouts, for example).
+func NewReaderWithConfig(brokers []string, topic string, cfg *sarama.Config) (*Reader, error) {
 	if topic == "" {
 		return nil, errors.New("dlq: the dead-letter topic is required")
 	}
-	client, err := sarama.NewClient(brokers, kafkax.NewConfig("orderctl-dlq"))
+	client, err := sarama.NewClient(brokers, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("connecting to kafka: %w", err)
 	}

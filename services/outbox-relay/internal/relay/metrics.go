@@ -47,12 +47,27 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	return m
 }
 
+// initShard creates the shard's series that only events would create
+// otherwise (ownership at 0, counters and the histogram empty), so that
+// every shard is on /metrics from the start and rate() over a counter of
+// a quiet shard is 0, not empty. Children that exist are left as they are.
+func (m *Metrics) initShard(shard string) {
+	m.owned.WithLabelValues(shard)
+	m.published.WithLabelValues(shard)
+	m.failures.WithLabelValues(shard, "row")
+	m.failures.WithLabelValues(shard, "transient")
+	m.cleaned.WithLabelValues(shard)
+	m.commitToAck.WithLabelValues(shard)
+}
+
 // WatchBacklog refreshes the per-shard backlog gauges from the outbox
 // tables every interval until ctx ends. Every relay instance reports every
-// shard, so the numbers survive a fail-over.
+// shard, so the numbers survive a fail-over; a shard added to the topology
+// gets its series at the next refresh.
 func (m *Metrics) WatchBacklog(ctx context.Context, store *outbox.Store, interval time.Duration) {
 	for {
 		for _, s := range store.Backlog(ctx) {
+			m.initShard(s.Shard)
 			if s.Err != nil {
 				continue
 			}

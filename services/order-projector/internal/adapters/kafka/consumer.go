@@ -505,6 +505,9 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	for _, r := range []failure.Reason{failure.Undecodable, failure.UnknownEventType, failure.InvalidOrderNo, failure.InvalidOrder, failure.RetriesExhausted} {
 		m.deadLetters.WithLabelValues(string(r))
 	}
+	for _, r := range []string{"applied", "dead_lettered"} {
+		m.events.WithLabelValues(r)
+	}
 	reg.MustRegister(m.events, m.documents, m.external, m.missing, m.failures, m.lag, m.assigned, m.lagSeconds, m.batchSeconds,
 		m.batchEvents, m.conflicts, m.outageWaits, m.up, m.deadLetters)
 	return m
