@@ -79,7 +79,20 @@ func TestPool() shard.PoolConfig {
 	return shard.PoolConfig{
 		MaxOpenConns: 16, MaxIdleConns: 16, ConnMaxLifetime: time.Minute,
 		DialTimeout: time.Second, IOTimeout: 10 * time.Second,
+		// Tests run side by side on two shared cores, where a healthy
+		// shard can take longer than the production deadlines (800 ms) to
+		// answer; tests of a hung shard set those deadlines themselves
+		// (WithHungShardDeadlines).
+		StatementTimeout: 5 * time.Second, TxTimeout: 5 * time.Second,
 	}
+}
+
+// WithHungShardDeadlines is cfg with the production statement and
+// transaction deadlines, for tests that prove a hung shard is answered for
+// within a second.
+func WithHungShardDeadlines(cfg shard.PoolConfig) shard.PoolConfig {
+	cfg.StatementTimeout, cfg.TxTimeout = shard.DefaultStatementTimeout, shard.DefaultTxTimeout
+	return cfg
 }
 
 // Shards creates n fresh databases with the schema, spread over the running

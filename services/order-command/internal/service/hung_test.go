@@ -32,6 +32,7 @@ func TestHungShardFailsFastWithRetryAfter(t *testing.T) {
 	topo, private := testinfra.ShardsWithPrivate(t)
 	cfg := testConfig()
 	cfg.RequestTimeout = 5 * time.Second // the production default: the shard's deadlines must answer first
+	cfg.Shard = testinfra.WithHungShardDeadlines(cfg.Shard)
 	h := startWith(t, topo, cfg)
 	addr := strings.TrimPrefix(h.base, "http://")
 	ctx := context.Background()

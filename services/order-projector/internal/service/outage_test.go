@@ -32,6 +32,7 @@ func TestAShardOutageIsWaitedOutNotDeadLettered(t *testing.T) {
 			}
 			dlq := e.collect(e.dlq)
 			cfg := e.config()
+			cfg.Shard = testinfra.WithHungShardDeadlines(cfg.Shard)
 			svc, _ := e.start(cfg)
 			metric := func(name string) float64 { return testinfra.MetricSum(t, svc.HTTPAddr(), name) }
 			const waits = `orderflow_projector_outage_waits_total{dependency="shard"}`

@@ -17,7 +17,9 @@ func TestHungShardDoesNotHoldTheOthers(t *testing.T) {
 	hungDSN, healthyDSN := topo.Shards[1].DSN, topo.Shards[0].DSN
 	topic := testinfra.KafkaTopic(t, 3)
 	c := consume(t, testinfra.KafkaBrokers(), topic)
-	svc := startRelay(t, testConfig(topic, testinfra.KafkaBrokers()), topo)
+	cfg := testConfig(topic, testinfra.KafkaBrokers())
+	cfg.Shard = testinfra.WithHungShardDeadlines(cfg.Shard)
+	svc := startRelay(t, cfg, topo)
 
 	want := writeEvents(t, healthyDSN, 1, 20, 1)
 	for id, e := range writeEvents(t, hungDSN, 100001, 20, 1) {
