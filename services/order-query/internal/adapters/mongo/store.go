@@ -33,8 +33,13 @@ func NewStore(db *mongodriver.Database, tracer trace.Tracer) *Store {
 	return &Store{coll: db.Collection(orderdoc.Collection), tracer: tracer}
 }
 
-// startSpan starts the span of one read; end records its outcome.
+// startSpan starts the span of one read; end records its outcome. A read
+// outside any request (the minVersion poll that serves every waiting
+// request at once) starts no trace of its own.
 func (s *Store) startSpan(ctx context.Context, name string, attrs ...attribute.KeyValue) (context.Context, func(error)) {
+	if !trace.SpanContextFromContext(ctx).IsValid() {
+		return ctx, func(error) {}
+	}
 	attrs = append(attrs, attribute.String("db.system.name", "mongodb"), attribute.String("db.collection.name", orderdoc.Collection))
 	ctx, span := s.tracer.Start(ctx, name, trace.WithSpanKind(trace.SpanKindClient), trace.WithAttributes(attrs...))
 	return ctx, func(err error) {
