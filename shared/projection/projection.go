@@ -15,6 +15,7 @@ import (
 
 	"github.com/google/uuid"
 	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	eventsv1 "github.com/orderflow/orderflow/shared/gen/orderflow/events/v1"
@@ -141,7 +142,7 @@ func (p *Projector) Project(ctx context.Context, events []*eventsv1.OrderEvent) 
 	if len(present) == 0 {
 		return res, nil
 	}
-	stepCtx, end := startStep(ctx, "read documents", present, dbMongo)
+	stepCtx, end := startStep(ctx, "read documents", trace.SpanKindClient, present, dbMongo)
 	states, err := p.store.States(stepCtx, present)
 	end(err)
 	if err != nil {
@@ -176,7 +177,7 @@ func (p *Projector) Project(ctx context.Context, events []*eventsv1.OrderEvent) 
 		return res, err // the session ended: another instance takes the batch over
 	}
 	if len(external) > 0 {
-		stepCtx, end := startStep(ctx, "publish external events", externalOrders(external),
+		stepCtx, end := startStep(ctx, "publish external events", trace.SpanKindProducer, externalOrders(external),
 			attribute.String("messaging.system", "kafka"), attribute.String("messaging.operation.type", "send"))
 		err := p.external.Publish(stepCtx, external)
 		end(err)
@@ -185,7 +186,7 @@ func (p *Projector) Project(ctx context.Context, events []*eventsv1.OrderEvent) 
 		}
 	}
 	if len(w.Docs) > 0 || len(w.ExternalOnly) > 0 {
-		stepCtx, end := startStep(ctx, "write documents", present, dbMongo)
+		stepCtx, end := startStep(ctx, "write documents", trace.SpanKindClient, present, dbMongo)
 		conflicts, err := p.store.Write(stepCtx, w)
 		if err == nil && conflicts > 0 {
 			end(fmt.Errorf("%w: %d documents", ErrConflict, conflicts))
@@ -210,7 +211,7 @@ var dbMongo = attribute.String("db.system.name", "mongodb")
 // read re-reads the orders from their shards (again after a topology
 // reload when some are missing), as one step of every event's trace.
 func (p *Projector) read(ctx context.Context, nos []int64) (map[int64]source.Order, error) {
-	stepCtx, end := startStep(ctx, "reread orders", nos, attribute.String("db.system.name", "mysql"))
+	stepCtx, end := startStep(ctx, "reread orders", trace.SpanKindClient, nos, attribute.String("db.system.name", "mysql"))
 	orders, err := p.source.Read(stepCtx, nos)
 	if err == nil && len(orders) < len(nos) && p.refresh != nil && p.refresh() {
 		orders, err = p.source.Read(stepCtx, nos)

@@ -46,7 +46,7 @@ func OrderContext(ctx context.Context, orderNo int64) context.Context {
 // in the step finds them with OrderContext) and the function that ends
 // them with the step's outcome. Events that are not sampled get no child:
 // their trace is not recorded anyway.
-func startStep(ctx context.Context, name string, orderNos []int64, attrs ...attribute.KeyValue) (context.Context, func(error)) {
+func startStep(ctx context.Context, name string, kind trace.SpanKind, orderNos []int64, attrs ...attribute.KeyValue) (context.Context, func(error)) {
 	parents := eventSpans(ctx)
 	if len(parents) == 0 {
 		return ctx, func(error) {}
@@ -61,7 +61,7 @@ func startStep(ctx context.Context, name string, orderNos []int64, attrs ...attr
 				continue
 			}
 			_, child := parent.TracerProvider().Tracer(tracerScope).Start(trace.ContextWithSpan(ctx, parent), name,
-				trace.WithSpanKind(trace.SpanKindClient),
+				trace.WithSpanKind(kind),
 				trace.WithAttributes(append(attrs, attribute.Int64("orderflow.order_no", no))...))
 			children[no] = append(children[no], child)
 			started = append(started, child)
