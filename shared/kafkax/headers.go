@@ -8,8 +8,9 @@ const (
 	HeaderEventType = "event-type"
 	// HeaderEventID is the event's id, stable across redeliveries.
 	HeaderEventID = "event-id"
-	// HeaderTraceparent is the W3C trace context of the write that made the
-	// event (internal events).
+	// HeaderTraceparent is the W3C trace context the message continues: on
+	// internal events the relay's publish span (a child of the write that
+	// made the event), on external events the projector's span of the order.
 	HeaderTraceparent = "traceparent"
 )
 

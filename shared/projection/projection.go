@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	eventsv1 "github.com/orderflow/orderflow/shared/gen/orderflow/events/v1"
@@ -114,14 +116,9 @@ func (p *Projector) Project(ctx context.Context, events []*eventsv1.OrderEvent) 
 			nos = append(nos, e.GetOrderNo())
 		}
 	}
-	orders, err := p.source.Read(ctx, nos)
+	orders, err := p.read(ctx, nos)
 	if err != nil {
-		return res, fmt.Errorf("reading orders: %w", err)
-	}
-	if len(orders) < len(nos) && p.refresh != nil && p.refresh() {
-		if orders, err = p.source.Read(ctx, nos); err != nil {
-			return res, fmt.Errorf("reading orders: %w", err)
-		}
+		return res, err
 	}
 	present := make([]int64, 0, len(orders))
 	var invalid []error
@@ -145,7 +142,9 @@ func (p *Projector) Project(ctx context.Context, events []*eventsv1.OrderEvent) 
 	if len(present) == 0 {
 		return res, nil
 	}
-	states, err := p.store.States(ctx, present)
+	stepCtx, end := startStep(ctx, "read documents", trace.SpanKindClient, present, dbMongo)
+	states, err := p.store.States(stepCtx, present)
+	end(err)
 	if err != nil {
 		return res, fmt.Errorf("reading documents: %w", err)
 	}
@@ -178,12 +177,22 @@ func (p *Projector) Project(ctx context.Context, events []*eventsv1.OrderEvent) 
 		return res, err // the session ended: another instance takes the batch over
 	}
 	if len(external) > 0 {
-		if err := p.external.Publish(ctx, external); err != nil {
+		stepCtx, end := startStep(ctx, "publish external events", trace.SpanKindProducer, externalOrders(external),
+			attribute.String("messaging.system", "kafka"), attribute.String("messaging.operation.type", "send"))
+		err := p.external.Publish(stepCtx, external)
+		end(err)
+		if err != nil {
 			return res, fmt.Errorf("publishing external events: %w", err)
 		}
 	}
 	if len(w.Docs) > 0 || len(w.ExternalOnly) > 0 {
-		conflicts, err := p.store.Write(ctx, w)
+		stepCtx, end := startStep(ctx, "write documents", trace.SpanKindClient, present, dbMongo)
+		conflicts, err := p.store.Write(stepCtx, w)
+		if err == nil && conflicts > 0 {
+			end(fmt.Errorf("%w: %d documents", ErrConflict, conflicts))
+		} else {
+			end(err)
+		}
 		if err != nil {
 			return res, fmt.Errorf("writing documents: %w", err)
 		}
@@ -194,6 +203,35 @@ func (p *Projector) Project(ctx context.Context, events []*eventsv1.OrderEvent) 
 	res.Projected = len(w.Docs)
 	res.External = len(external)
 	return res, nil
+}
+
+// dbMongo marks the spans of the read store's steps.
+var dbMongo = attribute.String("db.system.name", "mongodb")
+
+// read re-reads the orders from their shards (again after a topology
+// reload when some are missing), as one step of every event's trace.
+func (p *Projector) read(ctx context.Context, nos []int64) (map[int64]source.Order, error) {
+	stepCtx, end := startStep(ctx, "reread orders", trace.SpanKindClient, nos, attribute.String("db.system.name", "mysql"))
+	orders, err := p.source.Read(stepCtx, nos)
+	if err == nil && len(orders) < len(nos) && p.refresh != nil && p.refresh() {
+		orders, err = p.source.Read(stepCtx, nos)
+	}
+	end(err)
+	if err != nil {
+		return nil, fmt.Errorf("reading orders: %w", err)
+	}
+	return orders, nil
+}
+
+// externalOrders lists the orders of external events, once each.
+func externalOrders(events []*eventsv1.OrderExternalEvent) []int64 {
+	var nos []int64
+	for i, e := range events {
+		if i == 0 || e.GetOrder().GetOrderNo() != events[i-1].GetOrder().GetOrderNo() {
+			nos = append(nos, e.GetOrder().GetOrderNo())
+		}
+	}
+	return nos
 }
 
 // Document is the read-side document of an order's current state.

@@ -102,7 +102,10 @@ func TestHandlerPanicIsRecovered(t *testing.T) {
 			var logs syncBuffer
 			logger := slog.New(slog.NewJSONHandler(&logs, nil))
 			registry := observability.NewRegistry()
-			tracing := observability.NewTracing("test")
+			tracing, err := observability.NewTracing(context.Background(), "test")
+			if err != nil {
+				t.Fatal(err)
+			}
 			grpcServer := server.NewGRPCServer(server.GRPCOptions{Logger: logger, Registry: registry, Tracing: tracing})
 			orderv1.RegisterOrderCommandServiceServer(grpcServer, panicking{})
 			gateway := server.NewGateway()

@@ -11,10 +11,13 @@ import (
 	"time"
 
 	"github.com/IBM/sarama"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/protobuf/proto"
 
 	eventsv1 "github.com/orderflow/orderflow/shared/gen/orderflow/events/v1"
 	"github.com/orderflow/orderflow/shared/kafkax"
+	"github.com/orderflow/orderflow/shared/projection"
 )
 
 // ProducerConfig says where to connect and how long a request may take.
@@ -71,16 +74,32 @@ func NewPublisher(producer sarama.SyncProducer, topic string) *Publisher {
 	return &Publisher{producer: producer, topic: topic}
 }
 
-// Publish sends the events, all or an error.
-func (p *Publisher) Publish(_ context.Context, events []*eventsv1.OrderExternalEvent) error {
+// Publish sends the events, all or an error, each in its order's trace
+// (see Trace).
+func (p *Publisher) Publish(ctx context.Context, events []*eventsv1.OrderExternalEvent) error {
 	msgs, err := Messages(p.topic, events)
 	if err != nil {
 		return err
 	}
+	Trace(ctx, msgs, events)
 	if err := p.producer.SendMessages(msgs); err != nil {
 		return fmt.Errorf("sending external events: %w", err)
 	}
 	return nil
+}
+
+// Trace puts a W3C traceparent header on each message of Messages(events):
+// the context of its order's span in ctx (projection.OrderContext: the
+// projector's step span under the order's event span), so a consumer of
+// orders.external.v1 continues the order's trace. Messages of orders
+// without a span in ctx get none.
+func Trace(ctx context.Context, msgs []*sarama.ProducerMessage, events []*eventsv1.OrderExternalEvent) {
+	for i, m := range msgs {
+		orderCtx := projection.OrderContext(ctx, events[i].GetOrder().GetOrderNo())
+		if trace.SpanContextFromContext(orderCtx).IsValid() {
+			kafkax.InjectTrace(orderCtx, propagation.TraceContext{}, m)
+		}
+	}
 }
 
 // Messages encodes external events as Kafka messages for topic.

@@ -22,6 +22,9 @@ import (
 	"github.com/orderflow/orderflow/shared/shard"
 )
 
+// tracerScope names the spans the service's own code starts.
+const tracerScope = "github.com/orderflow/orderflow/services/order-command"
+
 // Config is the service's configuration, read from ORDERFLOW_* variables.
 type Config struct {
 	// GRPCAddr is where gRPC listens.
@@ -117,7 +120,11 @@ func New(ctx context.Context, cfg Config, topo shard.Topology, logger *slog.Logg
 	if err != nil {
 		return nil, err
 	}
-	useCases, err := app.New(mysql.NewRepository(pools), numbers, pools.Topology, clock,
+	tracing, err := observability.NewTracing(ctx, "order-command")
+	if err != nil {
+		return nil, err
+	}
+	useCases, err := app.New(mysql.NewRepository(pools, tracing.Tracer(tracerScope)), numbers, pools.Topology, clock,
 		app.Config{CancelWindow: cfg.CancelWindow, RetryWindow: cfg.RetryWindow}, observability.Traceparent)
 	if err != nil {
 		return nil, err
@@ -125,7 +132,6 @@ func New(ctx context.Context, cfg Config, topo shard.Topology, logger *slog.Logg
 
 	registry := observability.NewRegistry()
 	registry.MustRegister(pools.Collector())
-	tracing := observability.NewTracing("order-command")
 	grpcPort := ports.NewGRPC(useCases, logger, cfg.RequestTimeout)
 
 	grpcServer := server.NewGRPCServer(server.GRPCOptions{

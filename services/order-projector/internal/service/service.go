@@ -177,7 +177,9 @@ func New(ctx context.Context, cfg Config, topo shard.Topology, logger *slog.Logg
 
 	registry := observability.NewRegistry()
 	registry.MustRegister(s.pools.Collector())
-	s.tracing = observability.NewTracing("order-projector")
+	if s.tracing, err = observability.NewTracing(ctx, "order-projector"); err != nil {
+		return nil, err
+	}
 	var refresh func() bool
 	if cfg.TopologyReload > 0 && cfg.TopologyFile != "" {
 		refresh = func() bool {
@@ -190,7 +192,7 @@ func New(ctx context.Context, cfg Config, topo shard.Topology, logger *slog.Logg
 	s.handler = kafka.NewHandler(projector, s.producer, kafka.HandlerConfig{
 		BatchSize: cfg.BatchSize, Lanes: cfg.Lanes, Linger: cfg.BatchLinger, MaxAttempts: cfg.MaxAttempts, RetryBase: cfg.RetryBase,
 		OutageWaitMin: cfg.OutageWaitMin, OutageWaitMax: cfg.OutageWaitMax,
-	}, kafka.NewMetrics(registry), logger)
+	}, kafka.NewMetrics(registry), logger, s.tracing)
 
 	ready := func(ctx context.Context) map[string]error {
 		checks := s.pools.Ping(ctx)

@@ -100,7 +100,11 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Service, error)
 			_ = client.Disconnect(context.WithoutCancel(ctx))
 		}
 	}()
-	store := mongo.NewStore(client.Database(cfg.MongoDatabase))
+	tracing, err := observability.NewTracing(ctx, "order-query")
+	if err != nil {
+		return nil, err
+	}
+	store := mongo.NewStore(client.Database(cfg.MongoDatabase), tracing.Tracer("github.com/orderflow/orderflow/services/order-query"))
 	if err := store.EnsureIndexes(startCtx); err != nil {
 		return nil, err
 	}
@@ -111,7 +115,6 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Service, error)
 	}
 
 	registry := observability.NewRegistry()
-	tracing := observability.NewTracing("order-query")
 	grpcPort := ports.NewGRPC(useCases, logger, cfg.RequestTimeout)
 
 	grpcServer := server.NewGRPCServer(server.GRPCOptions{

@@ -17,6 +17,7 @@ import (
 
 	"github.com/cenkalti/backoff/v5"
 
+	"github.com/orderflow/orderflow/shared/observability"
 	"github.com/orderflow/orderflow/shared/outbox"
 )
 
@@ -277,7 +278,8 @@ func (r *Relay) publishBatch(ctx context.Context, shard string, lease Lease) (pu
 		failures[j] = Failure{ID: m.ID, Attempts: attempts, Error: results[i].Error(),
 			Failed: attempts >= r.cfg.MaxAttempts, NextAttemptAt: ackedAt.Add(RetryDelay(attempts, r.cfg.RetryBase, r.cfg.RetryMax, rand.Float64))}
 		if failures[j].Failed {
-			r.logger.ErrorContext(ctx, "outbox row parked as FAILED", slog.String("shard", shard), slog.Int64("id", m.ID),
+			// Logged in the row's trace (the command that wrote it).
+			r.logger.ErrorContext(observability.WithTraceparent(ctx, m.Traceparent), "outbox row parked as FAILED", slog.String("shard", shard), slog.Int64("id", m.ID),
 				slog.String("event_id", m.EventID), slog.Int("attempts", int(attempts)), slog.String("error", failures[j].Error))
 		}
 	}

@@ -141,7 +141,11 @@ func New(ctx context.Context, cfg Config, topo shard.Topology, logger *slog.Logg
 	registry := observability.NewRegistry()
 	registry.MustRegister(pools.Collector())
 	metrics := relay.NewMetrics(registry)
-	publisher := kafka.NewPublisher(brokers, cfg.Topic, "orderflow-relay-"+cfg.RelayID)
+	tracing, err := observability.NewTracing(ctx, "outbox-relay")
+	if err != nil {
+		return nil, err
+	}
+	publisher := kafka.NewPublisher(brokers, cfg.Topic, "orderflow-relay-"+cfg.RelayID, tracing)
 	r, err := relay.New(func() []string { return pools.Topology().Names() }, mysql.NewLocker(pools, cfg.RelayID), publisher, cfg.relayConfig(), metrics,
 		logger.With(slog.String("relay_id", cfg.RelayID)), time.Now)
 	if err != nil {
@@ -149,7 +153,6 @@ func New(ctx context.Context, cfg Config, topo shard.Topology, logger *slog.Logg
 	}
 	store := outbox.NewStore(pools, time.Now)
 
-	tracing := observability.NewTracing("outbox-relay")
 	auth, err := ports.NewAuth(cfg.AdminToken)
 	if err != nil {
 		return nil, err

@@ -11,6 +11,9 @@ import (
 	"strings"
 
 	"github.com/go-sql-driver/mysql"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/orderflow/orderflow/services/order-command/internal/domain"
 	"github.com/orderflow/orderflow/shared/shard"
@@ -19,12 +22,30 @@ import (
 
 // Repository implements app.Repository over the shard pools.
 type Repository struct {
-	pools *shard.Pools
+	pools  *shard.Pools
+	tracer trace.Tracer
 }
 
-// NewRepository returns a repository over the given shards.
-func NewRepository(pools *shard.Pools) *Repository {
-	return &Repository{pools: pools}
+// NewRepository returns a repository over the given shards. Each shard
+// transaction is a span of tracer, a child of the request's span.
+func NewRepository(pools *shard.Pools, tracer trace.Tracer) *Repository {
+	return &Repository{pools: pools, tracer: tracer}
+}
+
+// inSpan runs one shard transaction as a client span named name.
+func (r *Repository) inSpan(ctx context.Context, name, shardName string, orderNo int64, tx func(ctx context.Context) error) error {
+	attrs := []attribute.KeyValue{attribute.String("db.system.name", "mysql"), attribute.String("orderflow.shard", shardName)}
+	if orderNo != 0 {
+		attrs = append(attrs, attribute.Int64("orderflow.order_no", orderNo))
+	}
+	ctx, span := r.tracer.Start(ctx, name, trace.WithSpanKind(trace.SpanKindClient), trace.WithAttributes(attrs...))
+	defer span.End()
+	err := tx(ctx)
+	if err != nil && !errors.Is(err, domain.ErrNotFound) { // not finding an order is an answer
+		span.RecordError(err)
+		span.SetStatus(codes.Error, "shard transaction failed")
+	}
+	return err
 }
 
 const duplicateKey = 1062
@@ -46,7 +67,9 @@ func (r *Repository) Place(ctx context.Context, topo shard.Topology, loc shard.L
 	addItems(&batch, o)
 	addHistory(&batch, o.No, o.History[len(o.History)-1])
 	addOutbox(&batch, ev)
-	err := r.pools.ExecAtomic(ctx, loc.Shard, &batch)
+	err := r.inSpan(ctx, "shard tx place order", loc.Shard, o.No, func(ctx context.Context) error {
+		return r.pools.ExecAtomic(ctx, loc.Shard, &batch)
+	})
 	if err == nil {
 		return o, true, nil
 	}
@@ -95,25 +118,27 @@ func (r *Repository) Update(ctx context.Context, orderNo int64, change func(o *d
 	var updated *domain.Order
 	// The locking read sees the latest committed version at any isolation
 	// level, so the default level saves the SET TRANSACTION round trip.
-	err = r.pools.InTx(ctx, loc.Shard, sql.LevelDefault, func(ctx context.Context, tx *sql.Tx) error {
-		o, err := load(ctx, tx, "WHERE order_no = ? FOR UPDATE", orderNo)
-		if err != nil {
-			return err
-		}
-		ev, err := change(o)
-		if err != nil {
-			return err
-		}
-		var batch shard.Batch
-		batch.Add("UPDATE orders SET status = ?, version = ?, cancel_reason = ?, updated_at = ? WHERE order_no = ?",
-			o.Status.String(), o.Version, nullable(o.CancelReason), o.UpdatedAt, o.No)
-		addHistory(&batch, o.No, o.History[len(o.History)-1])
-		addOutbox(&batch, ev)
-		if err := batch.Exec(ctx, tx); err != nil {
-			return fmt.Errorf("storing the change: %w", err)
-		}
-		updated = o
-		return nil
+	err = r.inSpan(ctx, "shard tx update order", loc.Shard, orderNo, func(ctx context.Context) error {
+		return r.pools.InTx(ctx, loc.Shard, sql.LevelDefault, func(ctx context.Context, tx *sql.Tx) error {
+			o, err := load(ctx, tx, "WHERE order_no = ? FOR UPDATE", orderNo)
+			if err != nil {
+				return err
+			}
+			ev, err := change(o)
+			if err != nil {
+				return err
+			}
+			var batch shard.Batch
+			batch.Add("UPDATE orders SET status = ?, version = ?, cancel_reason = ?, updated_at = ? WHERE order_no = ?",
+				o.Status.String(), o.Version, nullable(o.CancelReason), o.UpdatedAt, o.No)
+			addHistory(&batch, o.No, o.History[len(o.History)-1])
+			addOutbox(&batch, ev)
+			if err := batch.Exec(ctx, tx); err != nil {
+				return fmt.Errorf("storing the change: %w", err)
+			}
+			updated = o
+			return nil
+		})
 	})
 	if err != nil {
 		return nil, err
@@ -139,10 +164,12 @@ func (r *Repository) FindByRequestID(ctx context.Context, shardName, requestID s
 func (r *Repository) read(ctx context.Context, shardName, where string, arg any) (*domain.Order, error) {
 	var o *domain.Order
 	// One snapshot for the order, its items and its history.
-	err := r.pools.InTx(ctx, shardName, sql.LevelRepeatableRead, func(ctx context.Context, tx *sql.Tx) error {
-		var err error
-		o, err = load(ctx, tx, where, arg)
-		return err
+	err := r.inSpan(ctx, "shard tx read order", shardName, 0, func(ctx context.Context) error {
+		return r.pools.InTx(ctx, shardName, sql.LevelRepeatableRead, func(ctx context.Context, tx *sql.Tx) error {
+			var err error
+			o, err = load(ctx, tx, where, arg)
+			return err
+		})
 	})
 	return o, err
 }

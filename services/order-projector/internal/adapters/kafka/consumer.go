@@ -13,10 +13,16 @@ import (
 	"github.com/IBM/sarama"
 	"github.com/cenkalti/backoff/v5"
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/orderflow/orderflow/services/order-projector/internal/failure"
 	eventsv1 "github.com/orderflow/orderflow/shared/gen/orderflow/events/v1"
+	"github.com/orderflow/orderflow/shared/kafkax"
+	"github.com/orderflow/orderflow/shared/observability"
 	"github.com/orderflow/orderflow/shared/outbox"
 	"github.com/orderflow/orderflow/shared/projection"
 )
@@ -68,6 +74,10 @@ type Handler struct {
 	metrics   *Metrics
 	logger    *slog.Logger
 	now       func() time.Time
+	// tracer and propagator make each event's span, continuing the trace
+	// its message carries (the relay's span).
+	tracer     trace.Tracer
+	propagator propagation.TextMapPropagator
 
 	// The session's lanes, set by Setup and drained by Cleanup (sarama
 	// runs one session at a time per handler).
@@ -89,10 +99,15 @@ type claimed struct {
 	lag   prometheus.Gauge
 }
 
-// NewHandler returns the handler.
-func NewHandler(p Projector, dlq DeadLetters, cfg HandlerConfig, m *Metrics, logger *slog.Logger) *Handler {
+// tracerScope names the handler's spans.
+const tracerScope = "github.com/orderflow/orderflow/services/order-projector/internal/adapters/kafka"
+
+// NewHandler returns the handler. Every event is a consumer span of
+// tracing whose parent is the trace context in the message's headers.
+func NewHandler(p Projector, dlq DeadLetters, cfg HandlerConfig, m *Metrics, logger *slog.Logger, tracing *observability.Tracing) *Handler {
 	cfg.Lanes = max(cfg.Lanes, 1)
-	return &Handler{projector: p, dlq: dlq, cfg: cfg, metrics: m, logger: logger, now: time.Now}
+	return &Handler{projector: p, dlq: dlq, cfg: cfg, metrics: m, logger: logger, now: time.Now,
+		tracer: tracing.Tracer(tracerScope), propagator: tracing.Propagator}
 }
 
 // Setup is called when partitions are assigned: it deals them round the
@@ -231,6 +246,35 @@ func (h *Handler) collect(ctx context.Context, in <-chan claimed) ([]claimed, bo
 type decoded struct {
 	msg   *sarama.ConsumerMessage
 	event *eventsv1.OrderEvent
+	// ctx is the batch's context with the event's span.
+	ctx  context.Context
+	span trace.Span
+}
+
+// startSpan starts the span of one consumed event, a child of the trace
+// context its headers carry (the relay's publish span).
+func (h *Handler) startSpan(ctx context.Context, msg *sarama.ConsumerMessage) (context.Context, trace.Span) {
+	return h.tracer.Start(kafkax.ExtractTrace(ctx, h.propagator, msg), "process "+msg.Topic,
+		trace.WithSpanKind(trace.SpanKindConsumer),
+		trace.WithAttributes(
+			attribute.String("messaging.system", "kafka"),
+			attribute.String("messaging.operation.type", "process"),
+			attribute.String("messaging.destination.name", msg.Topic),
+			attribute.Int("messaging.destination.partition.id", int(msg.Partition)),
+			attribute.Int64("messaging.kafka.offset", msg.Offset),
+			attribute.String("messaging.kafka.message.key", string(msg.Key)),
+		))
+}
+
+// withSpans returns ctx carrying the event spans of items, for the
+// projection's step spans.
+func withSpans(ctx context.Context, items []decoded) context.Context {
+	spans := make(map[int64][]trace.Span, len(items))
+	for _, d := range items {
+		no := d.event.GetOrderNo()
+		spans[no] = append(spans[no], d.span)
+	}
+	return projection.WithEventSpans(ctx, spans)
 }
 
 // decode reads an internal event; its errors are poison (failure.Classify).
@@ -252,20 +296,36 @@ func decode(value []byte) (*eventsv1.OrderEvent, error) {
 }
 
 // apply projects a batch; it returns an error only when ctx ended first.
+// Each event is a span from here until the batch is done with it (applied,
+// dead-lettered or abandoned with the session); the lines logged about one
+// event carry its trace.
 func (l *lane) apply(ctx context.Context, batch []*sarama.ConsumerMessage) error {
 	var good []decoded
+	spans := make([]trace.Span, 0, len(batch))
+	defer func() {
+		for _, span := range spans {
+			span.End()
+		}
+	}()
 	for _, msg := range batch {
+		eventCtx, span := l.h.startSpan(ctx, msg)
+		spans = append(spans, span)
 		ev, err := decode(msg.Value)
+		if ev != nil {
+			span.SetAttributes(attribute.Int64("orderflow.order_no", ev.GetOrderNo()),
+				attribute.Int("orderflow.order_version", int(ev.GetOrderVersion())),
+				attribute.String("orderflow.event_id", ev.GetEventId()), attribute.String("orderflow.event_type", ev.GetEventType()))
+		}
 		if err != nil {
 			// Poison: no retry can make it an order event.
-			if err := l.deadLetter(ctx, msg, ev, failure.Classify(err).Reason, err, 1); err != nil {
+			if err := l.deadLetter(eventCtx, msg, ev, failure.Classify(err).Reason, err, 1); err != nil {
 				return err
 			}
 			continue
 		}
-		good = append(good, decoded{msg: msg, event: ev})
+		good = append(good, decoded{msg: msg, event: ev, ctx: eventCtx, span: span})
 	}
-	rest, err := l.project(ctx, good)
+	rest, err := l.project(withSpans(ctx, good), good)
 	if err == nil || ctx.Err() != nil {
 		return ctx.Err()
 	}
@@ -273,12 +333,12 @@ func (l *lane) apply(ctx context.Context, batch []*sarama.ConsumerMessage) error
 	// out): apply its events one by one, so that only the ones at fault go
 	// to the dead-letter topic and the rest go on.
 	for _, d := range rest {
-		if left, err := l.project(ctx, []decoded{d}); err != nil {
+		if left, err := l.project(withSpans(d.ctx, []decoded{d}), []decoded{d}); err != nil {
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
 			for _, d := range left {
-				if err := l.deadLetter(ctx, d.msg, d.event, failure.RetriesExhausted, err, l.h.cfg.MaxAttempts); err != nil {
+				if err := l.deadLetter(d.ctx, d.msg, d.event, failure.RetriesExhausted, err, l.h.cfg.MaxAttempts); err != nil {
 					return err
 				}
 			}
@@ -366,7 +426,7 @@ func (l *lane) setAsideInvalid(ctx context.Context, items []decoded, err error, 
 			kept = append(kept, d)
 			continue
 		}
-		if err := l.deadLetter(ctx, d.msg, d.event, failure.InvalidOrder, ie, attempts); err != nil {
+		if err := l.deadLetter(d.ctx, d.msg, d.event, failure.InvalidOrder, ie, attempts); err != nil {
 			return append(kept, items[i:]...), true, err
 		}
 	}
@@ -416,6 +476,9 @@ func (h *Handler) record(events []*eventsv1.OrderEvent, res projection.Result, t
 func (l *lane) deadLetter(ctx context.Context, msg *sarama.ConsumerMessage, ev *eventsv1.OrderEvent, reason failure.Reason, cause error, attempts int) error {
 	h := l.h
 	dl := DeadLetter{Reason: reason, Err: cause, Attempts: attempts, EventType: ev.GetEventType(), OrderNo: ev.GetOrderNo()}
+	span := trace.SpanFromContext(ctx)
+	span.RecordError(cause)
+	span.SetStatus(codes.Error, "dead-lettered: "+string(reason))
 	for {
 		err := h.dlq.DeadLetter(msg, dl)
 		if err == nil {

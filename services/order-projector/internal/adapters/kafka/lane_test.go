@@ -156,7 +156,7 @@ func TestLaneHandlesEachKindOfFailure(t *testing.T) {
 			dlq := &dlqRecorder{failures: tt.dlqFailures}
 			m := NewMetrics(prometheus.NewRegistry())
 			h := NewHandler(p, dlq, HandlerConfig{BatchSize: 10, Linger: time.Millisecond, MaxAttempts: 3, RetryBase: time.Millisecond,
-				OutageWaitMin: time.Millisecond, OutageWaitMax: 4 * time.Millisecond}, m, slog.New(slog.NewTextHandler(io.Discard, nil)))
+				OutageWaitMin: time.Millisecond, OutageWaitMax: 4 * time.Millisecond}, m, slog.New(slog.NewTextHandler(io.Discard, nil)), testTracing(t))
 			var msgs []*sarama.ConsumerMessage
 			for _, no := range tt.batch {
 				msgs = append(msgs, event(t, no, "OrderPlaced"))
@@ -203,7 +203,7 @@ func TestLaneHandlesEachKindOfFailure(t *testing.T) {
 func TestOutageWaitsGrowToTheCap(t *testing.T) {
 	t.Parallel()
 	h := NewHandler(&script{}, &dlqRecorder{}, HandlerConfig{OutageWaitMin: 200 * time.Millisecond, OutageWaitMax: 5 * time.Second},
-		NewMetrics(prometheus.NewRegistry()), slog.New(slog.NewTextHandler(io.Discard, nil)))
+		NewMetrics(prometheus.NewRegistry()), slog.New(slog.NewTextHandler(io.Discard, nil)), testTracing(t))
 	l := h.newLane()
 	var waits []time.Duration
 	for range 12 {

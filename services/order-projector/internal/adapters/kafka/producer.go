@@ -42,12 +42,13 @@ func NewProducer(pc ProducerConfig) (*Producer, error) {
 }
 
 // Publish sends external events keyed by order number, encoded as every
-// publisher of the read side encodes them.
-func (p *Producer) Publish(_ context.Context, events []*eventsv1.OrderExternalEvent) error {
+// publisher of the read side encodes them, each in its order's trace.
+func (p *Producer) Publish(ctx context.Context, events []*eventsv1.OrderExternalEvent) error {
 	msgs, err := external.Messages(p.external, events)
 	if err != nil {
 		return err
 	}
+	external.Trace(ctx, msgs, events)
 	return failure.In(failure.Kafka, p.producer.SendMessages(msgs))
 }
 

@@ -13,6 +13,9 @@ import (
 	mongodriver "go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 	"go.mongodb.org/mongo-driver/v2/x/mongo/driver/topology"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/orderflow/orderflow/services/order-query/internal/app"
 	"github.com/orderflow/orderflow/shared/orderdoc"
@@ -20,12 +23,32 @@ import (
 
 // Store implements app.Store over the orders collection.
 type Store struct {
-	coll *mongodriver.Collection
+	coll   *mongodriver.Collection
+	tracer trace.Tracer
 }
 
-// NewStore returns a store over db's orders collection.
-func NewStore(db *mongodriver.Database) *Store {
-	return &Store{coll: db.Collection(orderdoc.Collection)}
+// NewStore returns a store over db's orders collection. Every read is a
+// client span of tracer, a child of the request's span.
+func NewStore(db *mongodriver.Database, tracer trace.Tracer) *Store {
+	return &Store{coll: db.Collection(orderdoc.Collection), tracer: tracer}
+}
+
+// startSpan starts the span of one read; end records its outcome. A read
+// outside any request (the minVersion poll that serves every waiting
+// request at once) starts no trace of its own.
+func (s *Store) startSpan(ctx context.Context, name string, attrs ...attribute.KeyValue) (context.Context, func(error)) {
+	if !trace.SpanContextFromContext(ctx).IsValid() {
+		return ctx, func(error) {}
+	}
+	attrs = append(attrs, attribute.String("db.system.name", "mongodb"), attribute.String("db.collection.name", orderdoc.Collection))
+	ctx, span := s.tracer.Start(ctx, name, trace.WithSpanKind(trace.SpanKindClient), trace.WithAttributes(attrs...))
+	return ctx, func(err error) {
+		if err != nil && !errors.Is(err, app.ErrNotFound) { // an absent document is an answer
+			span.RecordError(err)
+			span.SetStatus(codes.Error, name+" failed")
+		}
+		span.End()
+	}
 }
 
 // Collection is the collection the store reads.
@@ -37,9 +60,11 @@ func (s *Store) EnsureIndexes(ctx context.Context) error {
 }
 
 // Get returns the document of one order, or app.ErrNotFound.
-func (s *Store) Get(ctx context.Context, orderNo int64) (*orderdoc.Document, error) {
+func (s *Store) Get(ctx context.Context, orderNo int64) (_ *orderdoc.Document, err error) {
+	ctx, end := s.startSpan(ctx, "find order document", attribute.Int64("orderflow.order_no", orderNo))
+	defer func() { end(err) }()
 	var doc orderdoc.Document
-	err := s.coll.FindOne(ctx, bson.D{{Key: "_id", Value: orderNo}}).Decode(&doc)
+	err = s.coll.FindOne(ctx, bson.D{{Key: "_id", Value: orderNo}}).Decode(&doc)
 	if errors.Is(err, mongodriver.ErrNoDocuments) {
 		return nil, app.ErrNotFound
 	}
@@ -50,7 +75,9 @@ func (s *Store) Get(ctx context.Context, orderNo int64) (*orderdoc.Document, err
 }
 
 // Documents reads the documents of the given orders in one query.
-func (s *Store) Documents(ctx context.Context, orderNos []int64) (map[int64]*orderdoc.Document, error) {
+func (s *Store) Documents(ctx context.Context, orderNos []int64) (_ map[int64]*orderdoc.Document, err error) {
+	ctx, end := s.startSpan(ctx, "find order documents", attribute.Int("orderflow.orders", len(orderNos)))
+	defer func() { end(err) }()
 	cur, err := s.coll.Find(ctx, bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: orderNos}}}})
 	if err != nil {
 		return nil, classify(ctx, fmt.Errorf("finding order documents: %w", err))
@@ -67,7 +94,9 @@ func (s *Store) Documents(ctx context.Context, orderNos []int64) (map[int64]*ord
 }
 
 // List returns a page of documents, newest first (orderdoc.ListSort).
-func (s *Store) List(ctx context.Context, q app.ListQuery) ([]orderdoc.Document, error) {
+func (s *Store) List(ctx context.Context, q app.ListQuery) (_ []orderdoc.Document, err error) {
+	ctx, end := s.startSpan(ctx, "list order documents", attribute.Int("orderflow.limit", q.Limit))
+	defer func() { end(err) }()
 	cur, err := s.coll.Find(ctx, listFilter(q), options.Find().SetSort(orderdoc.ListSort()).SetLimit(int64(q.Limit)))
 	if err != nil {
 		return nil, classify(ctx, fmt.Errorf("finding order documents: %w", err))

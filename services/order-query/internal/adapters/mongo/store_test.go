@@ -10,6 +10,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 	mongodriver "go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
+	"go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/orderflow/orderflow/services/order-query/internal/adapters/mongo"
 	"github.com/orderflow/orderflow/services/order-query/internal/app"
@@ -23,7 +24,7 @@ var at = time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)
 
 func store(t *testing.T, docs ...orderdoc.Document) *mongo.Store {
 	t.Helper()
-	s := mongo.NewStore(testinfra.MongoDatabase(t))
+	s := mongo.NewStore(testinfra.MongoDatabase(t), noop.NewTracerProvider().Tracer(""))
 	if err := s.EnsureIndexes(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -109,7 +110,7 @@ func TestUnreachableServerIsUnavailable(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = client.Disconnect(context.Background()) })
-	s := mongo.NewStore(client.Database("none"))
+	s := mongo.NewStore(client.Database("none"), noop.NewTracerProvider().Tracer(""))
 	if _, err := s.Get(context.Background(), 1); !errors.Is(err, app.ErrUnavailable) {
 		t.Errorf("Get: %v, want app.ErrUnavailable", err)
 	}
@@ -230,7 +231,7 @@ func TestEnsureIndexesReplacesTheLegacyListIndexes(t *testing.T) {
 	if _, err := coll.Indexes().CreateOne(ctx, legacy); err != nil {
 		t.Fatal(err)
 	}
-	s := mongo.NewStore(db)
+	s := mongo.NewStore(db, noop.NewTracerProvider().Tracer(""))
 	for range 2 { // idempotent
 		if err := s.EnsureIndexes(ctx); err != nil {
 			t.Fatal(err)

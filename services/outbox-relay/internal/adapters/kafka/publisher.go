@@ -17,22 +17,32 @@ import (
 
 	"github.com/IBM/sarama"
 	"github.com/eapache/go-resiliency/breaker"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	eventsv1 "github.com/orderflow/orderflow/shared/gen/orderflow/events/v1"
 	"github.com/orderflow/orderflow/shared/kafkax"
+	"github.com/orderflow/orderflow/shared/observability"
 	"github.com/orderflow/orderflow/shared/outbox"
 )
+
+// tracerScope names the publisher's spans.
+const tracerScope = "github.com/orderflow/orderflow/services/outbox-relay/internal/adapters/kafka"
 
 // errProducerUnavailable wraps a failure to create the producer.
 var errProducerUnavailable = errors.New("connecting the producer")
 
 // Publisher implements relay.Publisher.
 type Publisher struct {
-	brokers []string
-	topic   string
-	cfg     *sarama.Config
+	brokers    []string
+	topic      string
+	cfg        *sarama.Config
+	tracer     trace.Tracer
+	propagator propagation.TextMapPropagator
 
 	// mu guards producer: sends hold it shared for their whole duration, so
 	// that dropping the producer (exclusive) never closes it under a send in
@@ -60,8 +70,9 @@ const (
 )
 
 // NewPublisher returns a publisher to topic. The producer connects lazily and
-// is rebuilt after Kafka was unreachable.
-func NewPublisher(brokers []string, topic, clientID string) *Publisher {
+// is rebuilt after Kafka was unreachable. Every row's send is a span of
+// tracing that continues the row's stored trace.
+func NewPublisher(brokers []string, topic, clientID string, tracing *observability.Tracing) *Publisher {
 	cfg := kafkax.NewConfig(clientID)
 	cfg.Producer.Idempotent = true
 	cfg.Producer.RequiredAcks = sarama.WaitForAll
@@ -81,7 +92,8 @@ func NewPublisher(brokers []string, topic, clientID string) *Publisher {
 	cfg.Producer.Flush.Frequency = 2 * time.Millisecond
 	cfg.Producer.Flush.MaxMessages = 0
 	cfg.ChannelBufferSize = 4096
-	return &Publisher{brokers: brokers, topic: topic, cfg: cfg}
+	return &Publisher{brokers: brokers, topic: topic, cfg: cfg,
+		tracer: tracing.Tracer(tracerScope), propagator: tracing.Propagator}
 }
 
 // Encode turns a row into the Kafka message the relay sends.
@@ -112,7 +124,11 @@ func Encode(topic string, m outbox.Message) (*sarama.ProducerMessage, error) {
 }
 
 // Publish sends the rows and returns, per row, nil when Kafka acknowledged it.
-// When the cluster failed the send (see Transient), the producer that sent
+// Each row's send is a producer span whose parent is the trace context stored
+// on the row (the command that wrote it), not the relay's loop, and the
+// message's traceparent header is that span's context, so the consumer's
+// span follows the relay's. The event's own traceparent field keeps the
+// write's context. When the cluster failed the send (see Transient), the producer that sent
 // it is dropped, so that the next send starts a fresh one with fresh
 // metadata and closed circuit breakers instead of sarama's 10 s breaker.
 // This is the only place a producer is dropped while the publisher runs.
@@ -125,13 +141,26 @@ func (p *Publisher) Publish(ctx context.Context, msgs []outbox.Message) []error 
 		}
 		return results
 	}
+	spans := make([]trace.Span, len(msgs))
+	defer func() {
+		for i, span := range spans {
+			if err := results[i]; err != nil {
+				span.RecordError(err)
+				span.SetStatus(codes.Error, "not published")
+			}
+			span.End()
+		}
+	}()
 	batch := make([]*sarama.ProducerMessage, 0, len(msgs))
 	for i, m := range msgs {
+		var spanCtx context.Context
+		spanCtx, spans[i] = p.startSpan(ctx, m)
 		pm, err := Encode(p.topic, m)
 		if err != nil {
 			results[i] = err
 			continue
 		}
+		kafkax.InjectTrace(spanCtx, p.propagator, pm)
 		pm.Metadata = i
 		batch = append(batch, pm)
 	}
@@ -156,6 +185,23 @@ func (p *Publisher) Publish(ctx context.Context, msgs []outbox.Message) []error 
 		}
 	}
 	return results
+}
+
+// startSpan starts the span of one row's send as a child of the row's
+// stored trace context (a row without one starts a trace of its own).
+func (p *Publisher) startSpan(ctx context.Context, m outbox.Message) (context.Context, trace.Span) {
+	return p.tracer.Start(observability.WithTraceparent(ctx, m.Traceparent), "publish "+p.topic,
+		trace.WithSpanKind(trace.SpanKindProducer),
+		trace.WithAttributes(
+			attribute.String("messaging.system", "kafka"),
+			attribute.String("messaging.operation.type", "send"),
+			attribute.String("messaging.destination.name", p.topic),
+			attribute.Int64("orderflow.order_no", m.OrderNo),
+			attribute.Int("orderflow.order_version", int(m.OrderVersion)),
+			attribute.String("orderflow.event_id", m.EventID),
+			attribute.String("orderflow.event_type", m.EventType),
+			attribute.Int64("orderflow.outbox_id", m.ID),
+		))
 }
 
 // transientKafkaErrors are broker answers that say the cluster cannot take

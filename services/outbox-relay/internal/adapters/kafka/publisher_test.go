@@ -28,7 +28,7 @@ func message(id int64) outbox.Message {
 func TestChecksLeaveTheSharedProducerAlone(t *testing.T) {
 	t.Parallel()
 	topic := testinfra.KafkaTopic(t, 1)
-	p := NewPublisher(testinfra.KafkaBrokers(), topic, "relay-test")
+	p := NewPublisher(testinfra.KafkaBrokers(), topic, "relay-test", testTracing(t))
 	t.Cleanup(func() { _ = p.Close() })
 	if errs := p.Publish(context.Background(), []outbox.Message{message(1)}); errs[0] != nil {
 		t.Fatalf("first publish: %v", errs[0])
@@ -81,7 +81,7 @@ func TestChecksLeaveTheSharedProducerAlone(t *testing.T) {
 func TestFailedSendDropsOnlyItsOwnProducer(t *testing.T) {
 	t.Parallel()
 	topic := testinfra.KafkaTopic(t, 1)
-	p := NewPublisher(testinfra.KafkaBrokers(), topic, "relay-test")
+	p := NewPublisher(testinfra.KafkaBrokers(), topic, "relay-test", testTracing(t))
 	t.Cleanup(func() { _ = p.Close() })
 	if errs := p.Publish(context.Background(), []outbox.Message{message(1)}); errs[0] != nil {
 		t.Fatalf("first publish: %v", errs[0])
@@ -139,7 +139,7 @@ func TestFrozenBrokerIsNoticedWithinSeconds(t *testing.T) {
 			held = append(held, c)
 		}
 	}()
-	p := NewPublisher([]string{frozen.Addr().String()}, "orders.internal.v1", "relay-test")
+	p := NewPublisher([]string{frozen.Addr().String()}, "orders.internal.v1", "relay-test", testTracing(t))
 	t.Cleanup(func() { _ = p.Close() })
 
 	const within = 10 * time.Second
