@@ -184,10 +184,10 @@ func TestBreakerProbesTheShardBackIn(t *testing.T) {
 // The fault-handling settings default when zero and refuse nonsense.
 func TestPoolConfigFaultSettings(t *testing.T) {
 	t.Parallel()
-	d := testinfra.TestPool().WithDefaults()
+	d := shard.PoolConfig{MaxOpenConns: 1}.WithDefaults()
 	if d.StatementTimeout != shard.DefaultStatementTimeout || d.TxTimeout != shard.DefaultTxTimeout ||
 		d.BreakerFailures != shard.DefaultBreakerFailures || d.BreakerOpenTimeout != shard.DefaultBreakerOpenTimeout ||
-		d.BreakerProbes != shard.DefaultBreakerProbes {
+		d.BreakerProbes != shard.DefaultBreakerProbes || d.BreakerQuiet != shard.DefaultBreakerQuiet {
 		t.Errorf("defaults: %+v", d)
 	}
 	if d.StatementTimeout >= time.Second || d.TxTimeout >= time.Second {
@@ -200,6 +200,7 @@ func TestPoolConfigFaultSettings(t *testing.T) {
 	}{
 		{name: "negative statement timeout", change: func(c *shard.PoolConfig) { c.StatementTimeout = -time.Second }, want: "STATEMENT_TIMEOUT"},
 		{name: "negative open timeout", change: func(c *shard.PoolConfig) { c.BreakerOpenTimeout = -time.Second }, want: "BREAKER_OPEN_TIMEOUT"},
+		{name: "negative quiet period", change: func(c *shard.PoolConfig) { c.BreakerQuiet = -time.Second }, want: "BREAKER_QUIET"},
 		{name: "transaction shorter than a statement", change: func(c *shard.PoolConfig) {
 			c.StatementTimeout, c.TxTimeout = time.Second, 500*time.Millisecond
 		}, want: "TX_TIMEOUT"},
