@@ -240,15 +240,16 @@ func (w *alertWatch) firingNow(want wantAlert) bool {
 	return false
 }
 
-// resolvedAfter is when the alerts matching want stopped firing after t:
-// the end of the last one that still fired at t or started since, t itself
-// when none did; false while one still fires.
+// resolvedAfter is when the alerts matching want that were firing at t
+// stopped: the end of the last of them, t itself when none was; false
+// while one still fires. An alert that starts firing after t is a new
+// one (another fault's, or a relapse) and does not count.
 func (w *alertWatch) resolvedAfter(want wantAlert, t time.Time) (time.Time, bool) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	last := t
 	for _, s := range w.spans {
-		if !s.matches(want) || (!s.end.IsZero() && s.end.Before(t)) {
+		if !s.matches(want) || s.start.After(t) || (!s.end.IsZero() && s.end.Before(t)) {
 			continue
 		}
 		if s.end.IsZero() {

@@ -49,9 +49,11 @@ func TestAlertWatchSpans(t *testing.T) {
 		{name: "labels narrow the match", got: func() (time.Time, bool) { return w.firedAfter(shard0, at(0)) }, want: at(3), wantOK: true},
 		{name: "no labels match any shard", got: func() (time.Time, bool) { return w.firedAfter(anyShard, at(0)) }, want: at(2), wantOK: true},
 		{name: "pending is not firing", got: func() (time.Time, bool) { return w.firedAfter(wantAlert{name: "KafkaUnreachable"}, at(0)) }},
-		{name: "resolved after the last firing span", got: func() (time.Time, bool) { return w.resolvedAfter(shard1, at(3)) }, want: at(9), wantOK: true},
+		{name: "resolved when what fired at the time ended", got: func() (time.Time, bool) { return w.resolvedAfter(shard1, at(3)) }, want: at(5), wantOK: true},
+		{name: "a later firing is not part of the resolution", got: func() (time.Time, bool) { return w.resolvedAfter(anyShard, at(2)) }, want: at(5), wantOK: true},
+		{name: "resolved after the firing span that covers the time", got: func() (time.Time, bool) { return w.resolvedAfter(shard1, at(7)) }, want: at(9), wantOK: true},
 		{name: "nothing firing since is resolved at once", got: func() (time.Time, bool) { return w.resolvedAfter(shard1, at(9)) }, want: at(9), wantOK: true},
-		{name: "still firing is not resolved", got: func() (time.Time, bool) { return w.resolvedAfter(shard0, at(0)) }},
+		{name: "still firing is not resolved", got: func() (time.Time, bool) { return w.resolvedAfter(shard0, at(4)) }},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
