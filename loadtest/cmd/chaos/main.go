@@ -55,7 +55,7 @@ func main() {
 	flag.StringVar(&o.seedLibs, "seed-libs", ".state", "state directory whose fetched Kafka and read-store libraries are copied when the private one has none")
 	flag.IntVar(&o.rate, "rate", 60, "orders placed per second")
 	flag.DurationVar(&o.down, "duration", 30*time.Second, "down time of each fault (shard faults and hangs: at least 30 s)")
-	flag.StringVar(&o.faults, "faults", "all", "faults to inject, comma-separated: "+faultNames())
+	flag.StringVar(&o.faults, "faults", "all", "faults to inject, comma-separated (all, or none for a -clean run only): "+faultNames())
 	flag.BoolVar(&o.short, "short", false, "the CI subset (relay, projector, broker, shard and store kills) with short down times")
 	flag.DurationVar(&o.clean, "clean", 0, "healthy load for this long first, during which no alert may fire; without -faults or -short no fault follows")
 	flag.DurationVar(&o.warmup, "warmup", 15*time.Second, "healthy load before the first fault")
