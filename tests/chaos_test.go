@@ -17,7 +17,10 @@ import (
 // a shard and the read store are killed and restarted one after another.
 // Every order the command side confirmed must then be readable at its
 // version, no requestId may have produced two orders, verify must be clean
-// and the dead-letter topic empty. The shared infrastructure is not touched.
+// and the dead-letter topic empty. The system's own Prometheus, with the
+// project's rules, must raise no alert during a clean window of steady load
+// first, and then each fault's cause alert within two minutes, resolved
+// after the recovery. The shared infrastructure is not touched.
 func TestChaosShortLosesNoConfirmedOrder(t *testing.T) {
 	testinfra.Integration(t)
 	t.Parallel()
@@ -49,7 +52,9 @@ func TestChaosShortLosesNoConfirmedOrder(t *testing.T) {
 	// copied rather than fetched again.
 	seed := filepath.Dir(filepath.Dir(testinfra.KafkaLibs()))
 	report := filepath.Join(state, "report.json")
-	cmd := exec.Command(bin, "-short", "-rate", "20", "-state", filepath.Join(state, "system"), "-seed-libs", seed, "-out", report)
+	// The clean window (45 s) outlasts the alerts' 30 s `for`: an alert that
+	// fires on a healthy system fires in it.
+	cmd := exec.Command(bin, "-short", "-clean", "45s", "-rate", "20", "-state", filepath.Join(state, "system"), "-seed-libs", seed, "-out", report)
 	cmd.Dir = root
 	out, runErr := cmd.CombinedOutput()
 	var exit *exec.ExitError
@@ -74,7 +79,19 @@ func TestChaosShortLosesNoConfirmedOrder(t *testing.T) {
 			Converged bool
 			Confirmed int
 			Problem   string
+			Alerts    []struct {
+				Alert                         string
+				Fired, Resolved               bool
+				FiredDuringFailover           bool
+				DetectSeconds, ResolveSeconds float64
+			}
 		}
+		Clean *struct {
+			Seconds float64
+			Fired   []string
+		}
+		AlertPolls    int
+		AlertProblems []string
 	}
 	data, err := os.ReadFile(report)
 	if err != nil {
@@ -102,13 +119,31 @@ func TestChaosShortLosesNoConfirmedOrder(t *testing.T) {
 	if len(rep.GaveUp) != 0 {
 		t.Errorf("%d orders never confirmed", len(rep.GaveUp))
 	}
-	want := []string{"relay-kill", "projector-kill", "kafka-kill", "shard-kill", "store-kill"}
+	if rep.Clean == nil || rep.Clean.Seconds < 45 || len(rep.Clean.Fired) != 0 {
+		t.Errorf("clean window %+v, want 45 s of load raising no alert", rep.Clean)
+	}
+	if rep.AlertPolls == 0 || len(rep.AlertProblems) != 0 {
+		t.Errorf("alerts polled %d times, problems %v", rep.AlertPolls, rep.AlertProblems)
+	}
+	want := []struct{ fault, alert string }{
+		{"relay-kill", "OutboxShardUnowned"}, {"projector-kill", "ProjectorNotConsuming"}, {"kafka-kill", "KafkaUnreachable"},
+		{"shard-kill", "ShardUnreachable{shard=shard-1}"}, {"store-kill", "ReadStoreUnreachable"},
+	}
 	if len(rep.Faults) != len(want) {
 		t.Fatalf("%d faults ran, want %v", len(rep.Faults), want)
 	}
 	for i, f := range rep.Faults {
-		if f.Name != want[i] || !f.Converged || f.Confirmed == 0 || f.Problem != "" {
-			t.Errorf("fault %d: %+v, want %s converged with orders confirmed during it", i, f, want[i])
+		if f.Name != want[i].fault || !f.Converged || f.Confirmed == 0 || f.Problem != "" {
+			t.Errorf("fault %d: %+v, want %s converged with orders confirmed during it", i, f, want[i].fault)
+		}
+		if len(f.Alerts) != 1 || f.Alerts[0].Alert != want[i].alert {
+			t.Errorf("%s: alerts %+v, want %s", f.Name, f.Alerts, want[i].alert)
+			continue
+		}
+		a := f.Alerts[0]
+		if !a.Fired || a.DetectSeconds > 120 || !a.Resolved || a.ResolveSeconds > 180 || a.FiredDuringFailover {
+			t.Errorf("%s: %+v, want %s fired within 120 s (not during a fail-over) and resolved within 180 s of the recovery",
+				f.Name, a, a.Alert)
 		}
 	}
 	if rep.Confirmed < 1000 {

@@ -23,7 +23,18 @@ type fault struct {
 	// minDown is the shortest down time the fault is run with.
 	minDown time.Duration
 	inject  func(ctx context.Context, s *system) (string, error)
-	recover func(ctx context.Context, s *system, target string) error
+	// escalate, when set, runs after the down time: it takes the
+	// remaining instance down too (the second relay or projector), so the
+	// fault first shows a fail-over and then nothing left to fail over
+	// to. Its target is added to inject's (comma-separated) for recover.
+	escalate func(ctx context.Context, s *system, target string) (string, error)
+	recover  func(ctx context.Context, s *system, target string) error
+	// alerts are the cause alerts the fault must raise within
+	// detectBudget (counted from the escalation when there is one) and
+	// that must resolve within resolveBudget of the recovery. The fault
+	// is held until they fire (or the budget ran out), at least its down
+	// time.
+	alerts []wantAlert
 }
 
 func killService(name string) func(ctx context.Context, s *system) (string, error) {
@@ -33,7 +44,28 @@ func killService(name string) func(ctx context.Context, s *system) (string, erro
 	}
 }
 
-func restartService(ctx context.Context, s *system, name string) error { return s.start(ctx, name) }
+// restartServices starts again every service of a comma-separated target.
+func restartServices(ctx context.Context, s *system, target string) error {
+	for _, name := range strings.Split(target, ",") {
+		if err := s.start(ctx, name); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// killOther kills the one of the pair that inject did not: the last relay
+// or projector standing.
+func killOther(a, b string) func(ctx context.Context, s *system, target string) (string, error) {
+	return func(_ context.Context, s *system, target string) (string, error) {
+		other := a
+		if target == a {
+			other = b
+		}
+		s.kill(other)
+		return other, nil
+	}
+}
 
 func signalInfra(name string, sig syscall.Signal) func(ctx context.Context, s *system) (string, error) {
 	return func(_ context.Context, s *system) (string, error) { return name, s.signalInfra(name, sig) }
@@ -86,30 +118,41 @@ func (s *system) shardOwner() (string, error) {
 
 var shardServer = fmt.Sprintf("mysql-shard%d", faultedShard)
 
+// shardUnreachable is the alert of the shard faults, for the faulted shard.
+var shardUnreachable = wantAlert{name: "ShardUnreachable", labels: map[string]string{"shard": fmt.Sprintf("shard-%d", faultedShard)}}
+
 // allFaults is every fault, in the order a full run injects them.
 var allFaults = []fault{
-	{name: "relay-kill", what: "SIGKILL the relay owning shard 0 (the other takes its shards over), restart", shard: -1,
-		inject: killShardOwner, recover: restartService},
-	{name: "projector-kill", what: "SIGKILL projector-a (the group rebalances to projector-b), restart", shard: -1,
-		inject: killService("projector-a"), recover: restartService},
+	{name: "relay-kill", what: "SIGKILL the relay owning shard 0 (the other takes its shards over); after the down time the other too (no relay left); restart both", shard: -1,
+		inject: killShardOwner, escalate: killOther("relay-a", "relay-b"), recover: restartServices,
+		alerts: []wantAlert{{name: "OutboxShardUnowned"}}},
+	{name: "projector-kill", what: "SIGKILL projector-a (the group rebalances to projector-b); after the down time projector-b too (none left); restart both", shard: -1,
+		inject: killService("projector-a"), escalate: killOther("projector-a", "projector-b"), recover: restartServices,
+		alerts: []wantAlert{{name: "ProjectorNotConsuming"}}},
 	{name: "kafka-kill", what: "SIGKILL the Kafka broker, restart", shard: -1,
-		inject: signalInfra("kafka", syscall.SIGKILL), recover: infraUp},
+		inject: signalInfra("kafka", syscall.SIGKILL), recover: infraUp, alerts: []wantAlert{{name: "KafkaUnreachable"}}},
 	{name: "shard-kill", what: fmt.Sprintf("SIGKILL MariaDB shard %d, restart after at least 30 s", faultedShard), shard: faultedShard,
-		minDown: 30 * time.Second, inject: signalInfra(shardServer, syscall.SIGKILL), recover: infraUp},
+		minDown: 30 * time.Second, inject: signalInfra(shardServer, syscall.SIGKILL), recover: infraUp,
+		alerts: []wantAlert{shardUnreachable}},
 	{name: "command-kill", what: "SIGKILL order-command, restart", shard: -1,
-		inject: killService("order-command"), recover: restartService},
+		inject: killService("order-command"), recover: restartServices,
+		alerts: []wantAlert{{name: "ServiceDown", labels: map[string]string{"job": "order-command"}}}},
 	{name: "store-kill", what: "SIGKILL the read store (MongoDB stand-in, h2 file), restart", shard: -1,
-		inject: signalInfra("mongo", syscall.SIGKILL), recover: infraUp},
-	{name: "shard-hang", what: fmt.Sprintf("SIGSTOP MariaDB shard %d, SIGCONT after 30 s", faultedShard), shard: faultedShard,
-		minDown: 30 * time.Second, inject: signalInfra(shardServer, syscall.SIGSTOP), recover: cont},
-	{name: "kafka-hang", what: "SIGSTOP the Kafka broker, SIGCONT after 30 s", shard: -1,
-		minDown: 30 * time.Second, inject: signalInfra("kafka", syscall.SIGSTOP), recover: cont},
-	{name: "store-hang", what: "SIGSTOP the read store, SIGCONT after 30 s", shard: -1,
-		minDown: 30 * time.Second, inject: signalInfra("mongo", syscall.SIGSTOP), recover: cont},
+		inject: signalInfra("mongo", syscall.SIGKILL), recover: infraUp, alerts: []wantAlert{{name: "ReadStoreUnreachable"}}},
+	{name: "shard-hang", what: fmt.Sprintf("SIGSTOP MariaDB shard %d, SIGCONT after at least 30 s", faultedShard), shard: faultedShard,
+		minDown: 30 * time.Second, inject: signalInfra(shardServer, syscall.SIGSTOP), recover: cont,
+		alerts: []wantAlert{shardUnreachable}},
+	{name: "kafka-hang", what: "SIGSTOP the Kafka broker, SIGCONT after at least 30 s", shard: -1,
+		minDown: 30 * time.Second, inject: signalInfra("kafka", syscall.SIGSTOP), recover: cont,
+		alerts: []wantAlert{{name: "KafkaUnreachable"}}},
+	{name: "store-hang", what: "SIGSTOP the read store, SIGCONT after at least 30 s", shard: -1,
+		minDown: 30 * time.Second, inject: signalInfra("mongo", syscall.SIGSTOP), recover: cont,
+		alerts: []wantAlert{{name: "ReadStoreUnreachable"}}},
 }
 
-// shortFaults is the CI subset (make test) with its down times: about 90 s
-// of faults.
+// shortFaults is the CI subset (make test) with its down times. Each fault
+// is held until its alerts fire (35-45 s with their 30 s `for`), so these
+// are the least down times, not the actual ones.
 var shortFaults = map[string]time.Duration{
 	"relay-kill": 10 * time.Second, "projector-kill": 10 * time.Second, "kafka-kill": 15 * time.Second,
 	"shard-kill": 30 * time.Second, "store-kill": 15 * time.Second,

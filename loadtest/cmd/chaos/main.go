@@ -7,10 +7,14 @@
 // another. At the end every order the command side confirmed must be
 // readable through order-query at its confirmed version, no requestId may
 // have produced two orders, orderctl verify must be clean and the
-// dead-letter topic empty; otherwise it prints what was lost and exits 1.
+// dead-letter topic empty. Each fault must also raise its cause alert in the
+// system's own Prometheus within two minutes and the alert must resolve
+// after the recovery; a clean run (-clean) must raise no alert at all.
+// Otherwise it prints what failed and exits 1.
 //
 //	go run ./loadtest/cmd/chaos -rate 60 -duration 30s -out .state/chaos/report.json
-//	go run ./loadtest/cmd/chaos -short   # the CI subset, about 90 s of faults
+//	go run ./loadtest/cmd/chaos -short         # the CI subset
+//	go run ./loadtest/cmd/chaos -clean 10m     # steady load, no fault: no alert may fire
 package main
 
 import (
@@ -38,6 +42,7 @@ type options struct {
 	finalWait, retryFor   time.Duration
 	faults                string
 	short                 bool
+	clean                 time.Duration
 	changeShare           float64
 	readers               int
 	out                   string
@@ -50,8 +55,9 @@ func main() {
 	flag.StringVar(&o.seedLibs, "seed-libs", ".state", "state directory whose fetched Kafka and read-store libraries are copied when the private one has none")
 	flag.IntVar(&o.rate, "rate", 60, "orders placed per second")
 	flag.DurationVar(&o.down, "duration", 30*time.Second, "down time of each fault (shard faults and hangs: at least 30 s)")
-	flag.StringVar(&o.faults, "faults", "all", "faults to inject, comma-separated: "+faultNames())
+	flag.StringVar(&o.faults, "faults", "all", "faults to inject, comma-separated (all, or none for a -clean run only): "+faultNames())
 	flag.BoolVar(&o.short, "short", false, "the CI subset (relay, projector, broker, shard and store kills) with short down times")
+	flag.DurationVar(&o.clean, "clean", 0, "healthy load for this long first, during which no alert may fire; without -faults or -short no fault follows")
 	flag.DurationVar(&o.warmup, "warmup", 15*time.Second, "healthy load before the first fault")
 	flag.DurationVar(&o.gap, "gap", 10*time.Second, "healthy load after a fault converged, before the next")
 	flag.DurationVar(&o.tail, "tail", 10*time.Second, "healthy load after the last fault")
@@ -64,6 +70,9 @@ func main() {
 	flag.Parse()
 	if o.short && !flagSet("warmup") {
 		o.warmup, o.gap, o.tail = 10*time.Second, 5*time.Second, 5*time.Second
+	}
+	if o.clean > 0 && !o.short && !flagSet("faults") {
+		o.faults = "none"
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	rep, err := run(ctx, o)
@@ -114,9 +123,12 @@ func pause(ctx context.Context, d time.Duration) {
 }
 
 func run(ctx context.Context, o options) (*Report, error) {
-	faults, err := plan(o.faults, o.down, o.short)
-	if err != nil {
-		return nil, err
+	var faults []planned
+	var err error
+	if o.faults != "none" {
+		if faults, err = plan(o.faults, o.down, o.short); err != nil {
+			return nil, err
+		}
 	}
 	for _, p := range []*string{&o.repo, &o.state, &o.seedLibs} {
 		if *p, err = filepath.Abs(*p); err != nil {
@@ -142,6 +154,22 @@ func run(ctx context.Context, o options) (*Report, error) {
 	}
 	say("system up in %.0f s", time.Since(t0).Seconds())
 
+	// The alerts of the private Prometheus, polled every second from now
+	// on. What the start-up raised (services not scraped yet) has to clear
+	// before the load starts, so that every alert after it is the load's
+	// or a fault's.
+	watch := newAlertWatch(sys.prometheusURL())
+	watching, stopWatching := context.WithCancel(ctx)
+	defer stopWatching()
+	go watch.run(watching)
+	settleFrom := time.Now()
+	for ctx.Err() == nil && !watch.quiet(ctx) && time.Since(settleFrom) < resolveBudget {
+		pause(ctx, time.Second)
+	}
+	settled := watch.quiet(ctx)
+	settleSeconds := time.Since(settleFrom).Seconds()
+	say("alerts quiet=%v %.0f s after start-up (firing: %v)", settled, settleSeconds, watch.firing())
+
 	runID := bench.RandomID()
 	c, err := newClient(sys.commandGRPC, sys.queryGRPC, runID, o.changeShare, o.retryFor, shardCount)
 	if err != nil {
@@ -149,7 +177,11 @@ func run(ctx context.Context, o options) (*Report, error) {
 	}
 	defer c.close()
 	rep := &Report{Machine: bench.Machine(), Args: os.Args[1:], Rate: o.rate, Short: o.short, RunID: runID,
-		State: o.state, StartedAt: time.Now()}
+		State: o.state, StartedAt: time.Now(), SettleSeconds: settleSeconds}
+	if !settled {
+		rep.AlertProblems = append(rep.AlertProblems, fmt.Sprintf("alerts still firing or pending %.0f s after start-up: %v",
+			settleSeconds, watch.firing()))
+	}
 
 	// The calls outlive the pacer: stopping the load stops new orders, the
 	// ones in flight keep retrying until they are confirmed or give up.
@@ -165,29 +197,70 @@ func run(ctx context.Context, o options) (*Report, error) {
 		})
 	}()
 	say("placing %d orders/s (gRPC, retries with the same requestId for up to %s)", o.rate, o.retryFor)
-	pause(ctx, o.warmup)
+	if o.clean > 0 {
+		cleanFrom := time.Now()
+		watch.resetPending()
+		say("clean run: %s of steady load, no fault; no alert may fire", o.clean)
+		pause(ctx, o.clean)
+		rep.Clean = &CleanResult{Seconds: time.Since(cleanFrom).Seconds(), Fired: watch.firedIn(cleanFrom, time.Now()),
+			Pending: watch.pendingSeen()}
+		say("clean run: alerts fired %v, pending at some point %v", rep.Clean.Fired, rep.Clean.Pending)
+	} else {
+		pause(ctx, o.warmup)
+	}
 
 	missing := map[*visit]bool{} // given up on at an earlier fault's convergence
 	for _, f := range faults {
 		if ctx.Err() != nil {
 			break
 		}
-		r := FaultResult{Name: f.name, What: f.what, Shard: f.shard, DownSeconds: f.down.Seconds(), start: time.Now()}
+		// A cause alert still firing from an earlier fault would be taken
+		// for this one's detection.
+		for waitFrom := time.Now(); ctx.Err() == nil && slices.ContainsFunc(f.alerts, watch.firingNow) &&
+			time.Since(waitFrom) < resolveBudget; {
+			pause(ctx, time.Second)
+		}
+		r := FaultResult{Name: f.name, What: f.what, Shard: f.shard, start: time.Now()}
+		r.alertFrom = r.start
 		target, err := f.inject(ctx, sys)
 		r.Target = target
 		if err != nil {
 			r.Problem = fmt.Sprintf("inject: %v", err)
 			say("%s: %v", f.name, err)
 		} else {
-			say("%s: %s (%s) for %s", f.name, f.what, target, f.down)
+			say("%s: %s (%s) for at least %s", f.name, f.what, target, f.down)
 			pause(ctx, f.down)
+			if f.escalate != nil {
+				r.escalated = time.Now()
+				r.alertFrom = r.escalated
+				more, err := f.escalate(ctx, sys, target)
+				if err != nil {
+					r.Problem = fmt.Sprintf("escalate: %v", err)
+				}
+				target += "," + more
+				r.Target = target
+				say("%s: %s down too (after %.0f s)", f.name, more, r.escalated.Sub(r.start).Seconds())
+			}
+			// Held until its alerts fire, so that they are proven on the
+			// fault and not on a shorter one than they can see.
+			notFired := func(w wantAlert) bool {
+				_, ok := watch.firedAfter(w, r.alertFrom)
+				return !ok
+			}
+			deadline := r.alertFrom.Add(detectBudget)
+			for ctx.Err() == nil && time.Now().Before(deadline) && slices.ContainsFunc(f.alerts, notFired) {
+				pause(ctx, 500*time.Millisecond)
+			}
+			r.DownSeconds = time.Since(r.start).Seconds()
+			say("%s: alerts firing after %.0f s: %v; recovering", f.name, time.Since(r.alertFrom).Seconds(), watch.firing())
 			if err := f.recover(ctx, sys, target); err != nil {
 				r.Problem = fmt.Sprintf("recover: %v", err)
 				say("%s: recovering: %v", f.name, err)
 			}
 		}
 		r.recovered = time.Now()
-		r.RecoverSeconds = r.recovered.Sub(r.start).Seconds() - f.down.Seconds()
+		r.RecoverSeconds = r.recovered.Sub(r.start).Seconds() - r.DownSeconds
+		r.wants = f.alerts
 		// Converged: every version confirmed by the end of the fault is
 		// visible through the query API.
 		deadline := r.recovered.Add(o.convergeTimeout)
@@ -208,6 +281,19 @@ func run(ctx context.Context, o options) (*Report, error) {
 		pause(ctx, o.gap)
 	}
 	pause(ctx, o.tail)
+	// The alerts of the last faults resolve under the same load.
+	for _, f := range rep.Faults {
+		for _, w := range f.wants {
+			for ctx.Err() == nil && time.Since(f.recovered) < resolveBudget {
+				if _, ok := watch.resolvedAfter(w, f.recovered); ok {
+					break
+				}
+				pause(ctx, time.Second)
+			}
+		}
+	}
+	rep.judgeAlerts(watch)
+	stopWatching()
 	stopPacing()
 	say("load stopped; waiting for the calls in flight")
 	<-loaded

@@ -40,8 +40,45 @@ type FaultResult struct {
 	HealthyOrders int     `json:"healthyOrders"`
 	HealthyP50Ms  float64 `json:"healthyP50Ms"`
 	HealthyP99Ms  float64 `json:"healthyP99Ms"`
+	// EscalateSeconds is when, after the start, the fault took the
+	// remaining instance down too (0 when it has no such step).
+	EscalateSeconds float64 `json:"escalateSeconds,omitempty"`
+	// Alerts are the fault's cause alerts, polled from the private
+	// Prometheus.
+	Alerts []AlertResult `json:"alerts"`
+	// OtherAlerts fired during the fault's window besides its own (an SLO
+	// burning, a backlog growing): recorded, not asserted.
+	OtherAlerts []string `json:"otherAlerts"`
 
-	start, recovered time.Time
+	start, recovered     time.Time
+	alertFrom, escalated time.Time
+	wants                []wantAlert
+}
+
+// AlertResult is how one cause alert answered its fault.
+type AlertResult struct {
+	Alert string `json:"alert"`
+	// Fired within detectBudget; DetectSeconds from the fault's start (from
+	// its escalation when it has one) to the first poll that saw it firing.
+	Fired         bool    `json:"fired"`
+	DetectSeconds float64 `json:"detectSeconds"`
+	// FiredDuringFailover: it fired before the escalation, while the
+	// other instance was taking over (it must not).
+	FiredDuringFailover bool `json:"firedDuringFailover,omitempty"`
+	// Resolved within resolveBudget; ResolveSeconds from the end of the
+	// recovery (the restart or SIGCONT returned) to the first poll that
+	// saw it no longer firing.
+	Resolved       bool    `json:"resolved"`
+	ResolveSeconds float64 `json:"resolveSeconds"`
+}
+
+// CleanResult is the clean window: steady load, no fault.
+type CleanResult struct {
+	Seconds float64 `json:"seconds"`
+	// Fired must be empty; Pending (alerts whose `for` started, then
+	// cleared) is recorded only.
+	Fired   []string `json:"fired"`
+	Pending []string `json:"pending"`
 }
 
 // Report is the outcome of a run.
@@ -57,6 +94,15 @@ type Report struct {
 
 	Baseline FaultResult   `json:"baseline"`
 	Faults   []FaultResult `json:"faults"`
+
+	// SettleSeconds is how long the start-up's alerts took to clear
+	// before the load started.
+	SettleSeconds float64      `json:"settleSeconds"`
+	Clean         *CleanResult `json:"clean,omitempty"`
+	AlertPolls    int          `json:"alertPolls"`
+	AlertErrors   int          `json:"alertPollErrors"`
+	// AlertProblems are the alert assertions that failed.
+	AlertProblems []string `json:"alertProblems"`
 
 	Confirmed   int         `json:"confirmed"`
 	Changes     int         `json:"changes"`
@@ -144,6 +190,58 @@ func (r *Report) check(ctx context.Context, s *system, c *client, left []*order)
 	}
 }
 
+// judgeAlerts fills the alert figures of every fault and of the clean
+// window from what the watch saw, and notes what failed.
+func (r *Report) judgeAlerts(w *alertWatch) {
+	problem := func(format string, args ...any) {
+		r.AlertProblems = append(r.AlertProblems, fmt.Sprintf(format, args...))
+	}
+	now := time.Now()
+	for i := range r.Faults {
+		f := &r.Faults[i]
+		until := now
+		if i+1 < len(r.Faults) {
+			until = r.Faults[i+1].start
+		}
+		if !f.escalated.IsZero() {
+			f.EscalateSeconds = f.escalated.Sub(f.start).Seconds()
+		}
+		for _, want := range f.wants {
+			a := AlertResult{Alert: want.String()}
+			if at, ok := w.firedAfter(want, f.alertFrom); ok {
+				a.DetectSeconds = at.Sub(f.alertFrom).Seconds()
+				a.Fired = at.Sub(f.alertFrom) <= detectBudget
+			}
+			if !a.Fired {
+				problem("%s: %s did not fire within %s", f.Name, a.Alert, detectBudget)
+			}
+			if !f.escalated.IsZero() {
+				if at, ok := w.firedAfter(want, f.start); ok && at.Before(f.escalated) {
+					a.FiredDuringFailover = true
+					problem("%s: %s fired during the fail-over, %.0f s after the first kill", f.Name, a.Alert, at.Sub(f.start).Seconds())
+				}
+			}
+			if at, ok := w.resolvedAfter(want, f.recovered); ok {
+				a.ResolveSeconds = at.Sub(f.recovered).Seconds()
+				a.Resolved = at.Sub(f.recovered) <= resolveBudget
+			}
+			if a.Fired && !a.Resolved {
+				problem("%s: %s did not resolve within %s of the recovery", f.Name, a.Alert, resolveBudget)
+			}
+			f.Alerts = append(f.Alerts, a)
+		}
+		f.OtherAlerts = w.firedIn(f.start, until, f.wants...)
+	}
+	if r.Clean != nil && len(r.Clean.Fired) > 0 {
+		problem("clean run: %d alerts fired on a healthy system: %s", len(r.Clean.Fired), strings.Join(r.Clean.Fired, ", "))
+	}
+	var lastErr string
+	r.AlertPolls, r.AlertErrors, lastErr = w.health()
+	if r.AlertPolls == 0 {
+		problem("the private Prometheus's alerts API never answered (%s)", lastErr)
+	}
+}
+
 // summarise fills the per-fault figures and the verdict.
 func (r *Report) summarise(c *client) {
 	c.mu.Lock()
@@ -223,6 +321,9 @@ func (r *Report) summarise(c *client) {
 	if r.Confirmed == 0 {
 		fail("no order was confirmed")
 	}
+	for _, p := range r.AlertProblems {
+		fail("%s", p)
+	}
 	r.OK = len(r.Failures) == 0
 }
 
@@ -264,6 +365,46 @@ func (r *Report) markdown() string {
 		fmt.Fprintf(&b, "| %s | %.0f | %d | %d | %s | %s | %s | %.0f / %.0f ms (%d orders) |\n", f.Name, f.DownSeconds, f.Confirmed,
 			lostIn[f.Name], byCode(f.ClientErrors), byCode(f.ReadErrors), conv, f.HealthyP50Ms, f.HealthyP99Ms, f.HealthyOrders)
 	}
+	if len(r.Faults) > 0 {
+		fmt.Fprintf(&b, "\n| fault | held s | cause alert | fired after | resolved after recovery | other alerts in the window |\n")
+		fmt.Fprintf(&b, "|---|---|---|---|---|---|\n")
+		for _, f := range r.Faults {
+			for _, a := range f.Alerts {
+				fired := fmt.Sprintf("%.0f s", a.DetectSeconds)
+				if f.EscalateSeconds > 0 {
+					fired += fmt.Sprintf(" (of the second kill, at %.0f s)", f.EscalateSeconds)
+				}
+				if !a.Fired {
+					fired = "**not within " + detectBudget.String() + "**"
+				}
+				if a.FiredDuringFailover {
+					fired += " **(and during the fail-over)**"
+				}
+				resolved := fmt.Sprintf("%.0f s", a.ResolveSeconds)
+				if !a.Resolved {
+					resolved = "**not within " + resolveBudget.String() + "**"
+				}
+				others := strings.Join(f.OtherAlerts, ", ")
+				if others == "" {
+					others = "none"
+				}
+				fmt.Fprintf(&b, "| %s | %.0f | %s | %s | %s | %s |\n", f.Name, f.DownSeconds, a.Alert, fired, resolved, others)
+			}
+		}
+	}
+	if r.Clean != nil {
+		fired := "**none**"
+		if len(r.Clean.Fired) > 0 {
+			fired = "**" + strings.Join(r.Clean.Fired, ", ") + "**"
+		}
+		pending := strings.Join(r.Clean.Pending, ", ")
+		if pending == "" {
+			pending = "none"
+		}
+		fmt.Fprintf(&b, "\nclean run: %.0f s of steady load without a fault; alerts fired: %s; pending at some point: %s\n",
+			r.Clean.Seconds, fired, pending)
+	}
+	fmt.Fprintf(&b, "\nalerts polled %d times (%d failed polls); start-up alerts cleared after %.0f s\n", r.AlertPolls, r.AlertErrors, r.SettleSeconds)
 	fmt.Fprintf(&b, "\n| check | result |\n|---|---|\n")
 	fmt.Fprintf(&b, "| orders confirmed | %d (%d changed), %d never confirmed |\n", r.Confirmed, r.Changes, len(r.GaveUp))
 	fmt.Fprintf(&b, "| confirmed, not readable at their version | **%d** |\n", len(r.Lost))
