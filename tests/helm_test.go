@@ -1,6 +1,8 @@
 package tests
 
 import (
+	"github.com/orderflow/orderflow/shared/testinfra"
+
 	"bytes"
 	"encoding/json"
 	"fmt"
@@ -252,9 +254,7 @@ var serviceNames = []string{"order-command", "order-query", "outbox-relay", "ord
 // the Kubernetes API and the services' configuration; the one named fail-*
 // must be refused with its reason.
 func TestHelmChart(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds helm from the module proxy the first time (minutes)")
-	}
+	testinfra.Integration(t) // builds helm from the module proxy the first time (minutes)
 	t.Parallel()
 	root, err := repoRoot()
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"runtime/debug"
+	"sync"
 
 	grpcprom "github.com/grpc-ecosystem/go-grpc-middleware/providers/prometheus"
 	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/recovery"
@@ -69,18 +70,21 @@ func NewGRPCServer(o GRPCOptions) *grpc.Server {
 // method and code from the first scrape on (grpcprom's InitializeMetrics):
 // a method never called is at 0 rather than absent, so alerts and
 // dashboards over rate() see 0. The services are registered on the server
-// after NewGRPCServer returns and before it serves, so initialisation waits
-// for the scrapes; it is idempotent, and repeating it per scrape also
-// covers a service registered late.
+// after NewGRPCServer returns and before the HTTP port serves its first
+// scrape, so the first scrape initialises them, once.
 type initialisedMetrics struct {
 	*grpcprom.ServerMetrics
 	server *grpc.Server
+	once   sync.Once
 }
 
-// Collect initialises every method's series, then collects them.
+// Collect initialises every method's series on the first scrape, then
+// collects them.
 func (m *initialisedMetrics) Collect(ch chan<- prometheus.Metric) {
-	if m.server != nil {
-		m.InitializeMetrics(m.server)
-	}
+	m.once.Do(func() {
+		if m.server != nil {
+			m.InitializeMetrics(m.server)
+		}
+	})
 	m.ServerMetrics.Collect(ch)
 }
