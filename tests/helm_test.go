@@ -1,8 +1,6 @@
 package tests
 
 import (
-	"github.com/orderflow/orderflow/shared/testinfra"
-
 	"bytes"
 	"encoding/json"
 	"fmt"
@@ -25,6 +23,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/orderflow/orderflow/shared/shard"
+	"github.com/orderflow/orderflow/shared/testinfra"
 )
 
 const chartDir = "deploy/helm/orderflow"
