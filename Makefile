@@ -62,11 +62,12 @@ generate: ## Regenerate Go code and OpenAPI documents from proto/
 	scripts/gen-proto
 
 .PHONY: gen-check
-gen-check: ## Fail when the committed generated code differs from what proto/ generates
+gen-check: ## Fail when the committed generated code differs from what proto/ generates, or generation is not reproducible
 	scripts/gen-proto
 	@if [ -n "$$(git status --porcelain -- shared/gen)" ]; then \
 		git status --porcelain -- shared/gen; \
 		echo "generated code is stale: run 'make generate' and commit"; exit 1; fi
+	scripts/gen-proto reproducible
 
 BENCH_OUT ?= bench/results/$(shell date -u +%Y%m%dT%H%M%SZ)
 # Expanded once, so every step of `make bench` writes into the same directory.
