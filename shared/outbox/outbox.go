@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/orderflow/orderflow/shared/orderenum"
 	"github.com/orderflow/orderflow/shared/shard"
 	"github.com/orderflow/orderflow/shared/sqlrows"
 )
@@ -25,9 +26,6 @@ const (
 	StatusPublished Status = "PUBLISHED"
 	StatusFailed    Status = "FAILED"
 )
-
-// EventTypes are the internal event types the command side writes.
-var EventTypes = []string{"OrderPlaced", "OrderAccepted", "OrderDelivering", "OrderDelivered", "OrderCancelled"}
 
 // LockPrefix starts the MySQL named lock a relay holds while it owns a
 // shard; the database name completes it, so several orderflow databases on
@@ -111,23 +109,13 @@ func (f Filter) Validate(topo shard.Topology) error {
 	default:
 		return &FieldError{Field: "status", Reason: fmt.Sprintf("unknown status %q", f.Status)}
 	}
-	if f.EventType != "" && !KnownEventType(f.EventType) {
-		return &FieldError{Field: "eventType", Reason: fmt.Sprintf("unknown event type %q (known: %s)", f.EventType, strings.Join(EventTypes, ", "))}
+	if f.EventType != "" && !orderenum.KnownEventType(f.EventType) {
+		return &FieldError{Field: "eventType", Reason: fmt.Sprintf("unknown event type %q (known: %s)", f.EventType, strings.Join(orderenum.EventTypeNames(), ", "))}
 	}
 	if !f.Since.IsZero() && !f.Until.IsZero() && !f.Since.Before(f.Until) {
 		return &FieldError{Field: "until", Reason: "must be after since"}
 	}
 	return nil
-}
-
-// KnownEventType tells whether eventType is one of EventTypes.
-func KnownEventType(eventType string) bool {
-	for _, t := range EventTypes {
-		if t == eventType {
-			return true
-		}
-	}
-	return false
 }
 
 // where renders the filter (without the shard) as SQL conditions.

@@ -21,6 +21,7 @@ import (
 	eventsv1 "github.com/orderflow/orderflow/shared/gen/orderflow/events/v1"
 	orderv1 "github.com/orderflow/orderflow/shared/gen/orderflow/order/v1"
 	"github.com/orderflow/orderflow/shared/orderdoc"
+	"github.com/orderflow/orderflow/shared/orderenum"
 	"github.com/orderflow/orderflow/shared/projection/source"
 )
 
@@ -251,9 +252,23 @@ func Document(o source.Order, projectedAt time.Time) orderdoc.Document {
 	return d
 }
 
-var eventTypes = map[string]string{
-	"PLACED": "OrderPlaced", "ACCEPTED": "OrderAccepted", "DELIVERING": "OrderDelivering",
-	"DELIVERED": "OrderDelivered", "CANCELLED": "OrderCancelled",
+// eventTypeFor is the stored name of the event an order emits when it
+// reaches the status stored as status; "" for a name no status has.
+func eventTypeFor(status string) string {
+	s, ok := orderenum.ParseStatus(status)
+	if !ok {
+		return ""
+	}
+	t, _ := orderenum.EventTypeFor(s)
+	name, _ := orderenum.EventTypeName(t)
+	return name
+}
+
+// statusEnum is the status stored as name; Validate has refused orders
+// with a name no status has.
+func statusEnum(name string) orderv1.Order_Status {
+	s, _ := orderenum.ParseStatus(name)
+	return s
 }
 
 // externalIDSpace namespaces the external event ids (UUIDv5 of order/version).
@@ -281,11 +296,11 @@ func ExternalEvent(o source.Order, v int32) (*eventsv1.OrderExternalEvent, bool)
 	}
 	c := o.History[idx]
 	order := &orderv1.Order{
-		OrderNo: o.OrderNo, Status: orderv1.Order_Status(orderv1.Order_Status_value[c.Status]), UserId: o.UserID, ShopId: o.ShopID,
+		OrderNo: o.OrderNo, Status: statusEnum(c.Status), UserId: o.UserID, ShopId: o.ShopID,
 		TotalAmount: o.TotalAmount, PlacedAt: timestamppb.New(o.PlacedAt), Version: v, DeliveryAddress: o.DeliveryAddress,
 		UpdatedAt: timestamppb.New(c.ChangedAt),
 	}
-	if c.Status == "CANCELLED" {
+	if order.Status == orderv1.Order_CANCELLED {
 		order.CancelReason = o.CancelReason
 	}
 	for _, it := range o.Items {
@@ -293,8 +308,8 @@ func ExternalEvent(o source.Order, v int32) (*eventsv1.OrderExternalEvent, bool)
 	}
 	for _, h := range o.History[:idx+1] {
 		order.StatusHistory = append(order.StatusHistory, &orderv1.StatusChange{
-			Status: orderv1.Order_Status(orderv1.Order_Status_value[h.Status]), Version: h.Version, ChangedAt: timestamppb.New(h.ChangedAt)})
+			Status: statusEnum(h.Status), Version: h.Version, ChangedAt: timestamppb.New(h.ChangedAt)})
 	}
-	return &eventsv1.OrderExternalEvent{EventId: ExternalEventID(o.OrderNo, v), EventType: eventTypes[c.Status],
+	return &eventsv1.OrderExternalEvent{EventId: ExternalEventID(o.OrderNo, v), EventType: eventTypeFor(c.Status),
 		Order: order, OccurredAt: timestamppb.New(c.ChangedAt)}, true
 }

@@ -35,7 +35,7 @@ func Validate(o source.Order) error {
 		return invalid("order number below 1")
 	case o.Version < 1:
 		return invalid("version %d below 1", o.Version)
-	case eventTypes[o.Status] == "":
+	case eventTypeFor(o.Status) == "":
 		return invalid("unknown status %q", o.Status)
 	case o.UserID == "" || o.ShopID == "":
 		return invalid("no user or no shop")
@@ -51,7 +51,7 @@ func Validate(o source.Order) error {
 	}
 	current := false
 	for _, c := range o.History {
-		if eventTypes[c.Status] == "" {
+		if eventTypeFor(c.Status) == "" {
 			return invalid("history version %d: unknown status %q", c.Version, c.Status)
 		}
 		if c.Version == o.Version {

@@ -33,6 +33,7 @@ import (
 	"github.com/orderflow/orderflow/loadtest/internal/bench"
 	eventsv1 "github.com/orderflow/orderflow/shared/gen/orderflow/events/v1"
 	"github.com/orderflow/orderflow/shared/kafkax"
+	"github.com/orderflow/orderflow/shared/orderenum"
 	"github.com/orderflow/orderflow/shared/shard"
 	"github.com/orderflow/orderflow/shared/sqlrows"
 )
@@ -365,18 +366,19 @@ func fillPeer(ctx context.Context, db *sql.DB, sqlTopic, topic string, n int, se
 	pub := forwarder.NewPublisher(sqlPub, forwarder.PublisherConfig{ForwarderTopic: sqlTopic})
 	defer pub.Close()
 	now := time.Now().UTC()
+	placed, _ := orderenum.EventTypeName(eventsv1.EventType_EVENT_TYPE_ORDER_PLACED)
 	for have := 0; have < n; {
 		msgs := make([]*message.Message, min(1000, n-have))
 		for i := range msgs {
 			no := seq.Add(1)
 			eventID := fmt.Sprintf("fill-%d", no)
-			value, err := proto.Marshal(&eventsv1.OrderEvent{EventId: eventID, EventType: "OrderPlaced", OrderNo: no,
+			value, err := proto.Marshal(&eventsv1.OrderEvent{EventId: eventID, EventType: placed, OrderNo: no,
 				OrderVersion: 1, OccurredAt: timestamppb.New(now)})
 			if err != nil {
 				return err
 			}
 			msg := message.NewMessage(eventID, value)
-			msg.Metadata.Set("event-type", "OrderPlaced")
+			msg.Metadata.Set("event-type", placed)
 			msg.Metadata.Set(peerKeyMetadata, strconv.FormatInt(no, 10))
 			msg.SetContext(ctx)
 			msgs[i] = msg

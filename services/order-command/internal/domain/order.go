@@ -9,42 +9,46 @@ import (
 	"slices"
 	"strconv"
 	"time"
+
+	eventsv1 "github.com/orderflow/orderflow/shared/gen/orderflow/events/v1"
+	orderv1 "github.com/orderflow/orderflow/shared/gen/orderflow/order/v1"
+	"github.com/orderflow/orderflow/shared/orderenum"
 )
 
-// Status is where an order is in its life. The numbers match the protocol's
-// Order.Status enum.
+// Status is where an order is in its life. The values are the protocol's
+// Order.Status enum, the one list of the statuses.
 type Status int32
 
 // The statuses of an order, in the order they are reached.
 const (
-	StatusUnspecified Status = 0
-	StatusPlaced      Status = 1
-	StatusAccepted    Status = 2
-	StatusDelivering  Status = 3
-	StatusDelivered   Status = 4
-	StatusCancelled   Status = 5
+	StatusUnspecified = Status(orderv1.Order_STATUS_UNSPECIFIED)
+	StatusPlaced      = Status(orderv1.Order_PLACED)
+	StatusAccepted    = Status(orderv1.Order_ACCEPTED)
+	StatusDelivering  = Status(orderv1.Order_DELIVERING)
+	StatusDelivered   = Status(orderv1.Order_DELIVERED)
+	StatusCancelled   = Status(orderv1.Order_CANCELLED)
 )
 
-var statusNames = map[Status]string{
-	StatusPlaced: "PLACED", StatusAccepted: "ACCEPTED", StatusDelivering: "DELIVERING",
-	StatusDelivered: "DELIVERED", StatusCancelled: "CANCELLED",
-}
-
+// String is the status's stored name (PLACED), or STATUS_UNSPECIFIED for
+// no known status.
 func (s Status) String() string {
-	if n, ok := statusNames[s]; ok {
+	if n, ok := orderenum.StatusName(orderv1.Order_Status(s)); ok {
 		return n
 	}
-	return "STATUS_UNSPECIFIED"
+	return orderv1.Order_STATUS_UNSPECIFIED.String()
+}
+
+// Known tells whether s is one of the statuses (not STATUS_UNSPECIFIED, nor
+// a number the enum does not have).
+func (s Status) Known() bool {
+	_, ok := orderenum.StatusName(orderv1.Order_Status(s))
+	return ok
 }
 
 // ParseStatus reads a status name as stored in the database.
 func ParseStatus(name string) (Status, bool) {
-	for s, n := range statusNames {
-		if n == name {
-			return s, true
-		}
-	}
-	return StatusUnspecified, false
+	s, ok := orderenum.ParseStatus(name)
+	return Status(s), ok
 }
 
 // next is the one status each status may advance to.
@@ -54,21 +58,31 @@ var next = map[Status]Status{
 	StatusDelivering: StatusDelivered,
 }
 
-// EventType names an internal event.
-type EventType string
+// EventType names an internal event. The values are the protocol's
+// EventType enum, the one list of the event types.
+type EventType int32
 
 // The internal events of the order domain.
 const (
-	EventOrderPlaced     EventType = "OrderPlaced"
-	EventOrderAccepted   EventType = "OrderAccepted"
-	EventOrderDelivering EventType = "OrderDelivering"
-	EventOrderDelivered  EventType = "OrderDelivered"
-	EventOrderCancelled  EventType = "OrderCancelled"
+	EventUnspecified     = EventType(eventsv1.EventType_EVENT_TYPE_UNSPECIFIED)
+	EventOrderPlaced     = EventType(eventsv1.EventType_EVENT_TYPE_ORDER_PLACED)
+	EventOrderAccepted   = EventType(eventsv1.EventType_EVENT_TYPE_ORDER_ACCEPTED)
+	EventOrderDelivering = EventType(eventsv1.EventType_EVENT_TYPE_ORDER_DELIVERING)
+	EventOrderDelivered  = EventType(eventsv1.EventType_EVENT_TYPE_ORDER_DELIVERED)
+	EventOrderCancelled  = EventType(eventsv1.EventType_EVENT_TYPE_ORDER_CANCELLED)
 )
 
-var eventFor = map[Status]EventType{
-	StatusPlaced: EventOrderPlaced, StatusAccepted: EventOrderAccepted, StatusDelivering: EventOrderDelivering,
-	StatusDelivered: EventOrderDelivered, StatusCancelled: EventOrderCancelled,
+// String is the event type's stored name (OrderPlaced), the outbox's
+// event_type; "" for no known event type.
+func (t EventType) String() string {
+	n, _ := orderenum.EventTypeName(eventsv1.EventType(t))
+	return n
+}
+
+// eventFor is the event an order emits when it reaches status to.
+func eventFor(to Status) EventType {
+	t, _ := orderenum.EventTypeFor(orderv1.Order_Status(to))
+	return EventType(t)
 }
 
 // Event is a zero-payload internal event: which order, which change (the
@@ -200,7 +214,7 @@ func (o *Order) change(to Status, now time.Time) Event {
 	o.Version++
 	o.UpdatedAt = now
 	o.History = append(o.History, StatusChange{Status: to, Version: o.Version, ChangedAt: now})
-	return Event{Type: eventFor[to], OrderNo: o.No, Version: o.Version, OccurredAt: now}
+	return Event{Type: eventFor(to), OrderNo: o.No, Version: o.Version, OccurredAt: now}
 }
 
 func transitionError(from, to Status) error {

@@ -120,7 +120,7 @@ func TestAdvance(t *testing.T) {
 	type testCase struct {
 		name      string
 		from, to  domain.Status
-		wantEvent domain.EventType // empty when the move must be refused
+		wantEvent domain.EventType // EventUnspecified when the move must be refused
 	}
 	// 99 stands for a number outside the enum, as a client could send.
 	targets := append(append([]domain.Status(nil), allStatuses...), domain.Status(99))
@@ -148,7 +148,7 @@ func TestAdvance(t *testing.T) {
 
 			ev, err := o.Advance(tc.to, now, changeWindow)
 
-			if tc.wantEvent == "" {
+			if tc.wantEvent == domain.EventUnspecified {
 				if err == nil {
 					t.Fatalf("Advance() = %+v, nil; want a rule error", ev)
 				}

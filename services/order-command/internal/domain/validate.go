@@ -113,7 +113,7 @@ func ValidateOrderNo(no int64) error {
 
 // ValidateTargetStatus checks the status an advance asks for.
 func ValidateTargetStatus(s Status) error {
-	if _, ok := statusNames[s]; !ok {
+	if !s.Known() {
 		return &ValidationError{Violations: []FieldViolation{{Field: "status",
 			Description: "must be a known status: ACCEPTED, DELIVERING or DELIVERED (an order advances one step at a time)"}}}
 	}

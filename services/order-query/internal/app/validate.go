@@ -2,7 +2,10 @@ package app
 
 import (
 	"fmt"
+	"strings"
 	"unicode/utf8"
+
+	"github.com/orderflow/orderflow/shared/orderenum"
 )
 
 // Limits of a valid request.
@@ -11,9 +14,6 @@ const (
 	DefaultPageSize = 20
 	MaxPageSize     = 100
 )
-
-// Statuses are the status names a document can have, in lifecycle order.
-var Statuses = []string{"PLACED", "ACCEPTED", "DELIVERING", "DELIVERED", "CANCELLED"}
 
 // ValidateGet checks the arguments of GetOrder.
 func ValidateGet(orderNo int64, minVersion int32) error {
@@ -42,12 +42,9 @@ func checkStatus(v *violations, status string) {
 	if status == "" {
 		return
 	}
-	for _, s := range Statuses {
-		if s == status {
-			return
-		}
+	if _, ok := orderenum.ParseStatus(status); !ok {
+		v.add("status", fmt.Sprintf("unknown status %q (known: %s)", status, strings.Join(orderenum.StatusNames(), ", ")))
 	}
-	v.add("status", fmt.Sprintf("unknown status %q", status))
 }
 
 // checkPage validates the paging arguments and returns the page size to use

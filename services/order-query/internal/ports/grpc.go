@@ -16,6 +16,7 @@ import (
 	"github.com/orderflow/orderflow/services/order-query/internal/app"
 	orderv1 "github.com/orderflow/orderflow/shared/gen/orderflow/order/v1"
 	"github.com/orderflow/orderflow/shared/orderdoc"
+	"github.com/orderflow/orderflow/shared/orderenum"
 	"github.com/orderflow/orderflow/shared/server"
 )
 
@@ -129,5 +130,6 @@ func ToProto(d *orderdoc.Document) *orderv1.Order {
 // toStatusEnum maps a document's status name; a name this build does not
 // know becomes STATUS_UNSPECIFIED rather than failing the read.
 func toStatusEnum(name string) orderv1.Order_Status {
-	return orderv1.Order_Status(orderv1.Order_Status_value[name])
+	s, _ := orderenum.ParseStatus(name)
+	return s
 }

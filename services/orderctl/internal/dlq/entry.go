@@ -26,7 +26,7 @@ import (
 
 	eventsv1 "github.com/orderflow/orderflow/shared/gen/orderflow/events/v1"
 	"github.com/orderflow/orderflow/shared/kafkax"
-	"github.com/orderflow/orderflow/shared/outbox"
+	"github.com/orderflow/orderflow/shared/orderenum"
 )
 
 // Reasons an event was dead-lettered (the dlq-reason header, written by the
@@ -168,7 +168,7 @@ func inferReason(e Entry) string {
 		return ReasonUndecodable
 	case e.Event.GetOrderNo() < 1:
 		return ReasonInvalidOrderNo
-	case !outbox.KnownEventType(e.Event.GetEventType()):
+	case !orderenum.KnownEventType(e.Event.GetEventType()):
 		return ReasonUnknownEventType
 	case strings.Contains(strings.ToLower(e.Error), "invalid"):
 		return ReasonInvalidOrder

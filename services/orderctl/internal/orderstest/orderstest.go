@@ -15,12 +15,22 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo"
 
 	"github.com/orderflow/orderflow/shared/orderdoc"
+	"github.com/orderflow/orderflow/shared/orderenum"
 	"github.com/orderflow/orderflow/shared/shard"
 	"github.com/orderflow/orderflow/shared/testinfra"
 )
 
-// statuses are the statuses of versions 1, 2, ... of an order.
-var statuses = []string{"PLACED", "ACCEPTED", "DELIVERING", "DELIVERED"}
+// statusAt is the stored status of version v (1-4) of an order that only
+// ever advanced: the v-th status in lifecycle order. The last status,
+// CANCELLED, is not reached by advancing.
+func statusAt(t testing.TB, v int32) string {
+	t.Helper()
+	names := orderenum.StatusNames()
+	if v < 1 || int(v) >= len(names) {
+		t.Fatalf("no order reaches version %d by advancing", v)
+	}
+	return names[v-1]
+}
 
 // Shards is a two-shard topology of fresh databases with a topology file.
 type Shards struct {
@@ -49,7 +59,7 @@ func (s *Shards) Put(t testing.TB, no int64, version int32, placedAt time.Time) 
 	placedAt = placedAt.UTC().Truncate(time.Microsecond)
 	if _, err := db.Exec(`INSERT INTO orders (order_no, request_id, request_hash, user_id, shop_id, status, total_amount,
 		delivery_address, version, placed_at, updated_at) VALUES (?, ?, REPEAT('x', 32), 'u-1', 's-1', ?, 18000, 'Seoul', ?, ?, ?)`,
-		no, fmt.Sprintf("r-%d", no), statuses[version-1], version, placedAt, placedAt.Add(time.Duration(version-1)*time.Minute)); err != nil {
+		no, fmt.Sprintf("r-%d", no), statusAt(t, version), version, placedAt, placedAt.Add(time.Duration(version-1)*time.Minute)); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := db.Exec(`INSERT INTO order_items (order_no, line_no, menu_id, name, quantity, unit_price) VALUES (?, 1, 'm-1', 'Bibimbap', 2, 9000)`, no); err != nil {
@@ -57,7 +67,7 @@ func (s *Shards) Put(t testing.TB, no int64, version int32, placedAt time.Time) 
 	}
 	for v := int32(1); v <= version; v++ {
 		if _, err := db.Exec(`INSERT INTO order_status_history (order_no, version, status, changed_at) VALUES (?, ?, ?, ?)`,
-			no, v, statuses[v-1], placedAt.Add(time.Duration(v-1)*time.Minute)); err != nil {
+			no, v, statusAt(t, v), placedAt.Add(time.Duration(v-1)*time.Minute)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -75,11 +85,11 @@ func (s *Shards) Advance(t testing.TB, no int64, version int32) {
 	}
 	for v := cur + 1; v <= version; v++ {
 		if _, err := db.Exec(`INSERT INTO order_status_history (order_no, version, status, changed_at) VALUES (?, ?, ?, ?)`,
-			no, v, statuses[v-1], placed.Add(time.Duration(v-1)*time.Minute)); err != nil {
+			no, v, statusAt(t, v), placed.Add(time.Duration(v-1)*time.Minute)); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if _, err := db.Exec("UPDATE orders SET version = ?, status = ? WHERE order_no = ?", version, statuses[version-1], no); err != nil {
+	if _, err := db.Exec("UPDATE orders SET version = ?, status = ? WHERE order_no = ?", version, statusAt(t, version), no); err != nil {
 		t.Fatal(err)
 	}
 }

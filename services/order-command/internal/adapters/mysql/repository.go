@@ -105,7 +105,7 @@ func addHistory(b *shard.Batch, orderNo int64, c domain.StatusChange) {
 
 func addOutbox(b *shard.Batch, ev domain.Event) {
 	b.Add(`INSERT INTO outbox (event_id, event_type, order_no, order_version, occurred_at, traceparent)
-		VALUES (?, ?, ?, ?, ?, ?)`, ev.ID, string(ev.Type), ev.OrderNo, ev.Version, ev.OccurredAt, ev.Traceparent)
+		VALUES (?, ?, ?, ?, ?, ?)`, ev.ID, ev.Type.String(), ev.OrderNo, ev.Version, ev.OccurredAt, ev.Traceparent)
 }
 
 // Update locks the order row (SELECT ... FOR UPDATE), so concurrent changes

@@ -23,7 +23,7 @@ import (
 	eventsv1 "github.com/orderflow/orderflow/shared/gen/orderflow/events/v1"
 	"github.com/orderflow/orderflow/shared/kafkax"
 	"github.com/orderflow/orderflow/shared/observability"
-	"github.com/orderflow/orderflow/shared/outbox"
+	"github.com/orderflow/orderflow/shared/orderenum"
 	"github.com/orderflow/orderflow/shared/projection"
 )
 
@@ -289,7 +289,7 @@ func decode(value []byte) (*eventsv1.OrderEvent, error) {
 		return nil, fmt.Errorf("%w: an empty message", failure.ErrUndecodable)
 	case ev.GetOrderNo() < 1:
 		return ev, fmt.Errorf("%w: order %d", failure.ErrInvalidOrderNo, ev.GetOrderNo())
-	case !outbox.KnownEventType(ev.GetEventType()):
+	case !orderenum.KnownEventType(ev.GetEventType()):
 		return ev, fmt.Errorf("%w %q", failure.ErrUnknownEventType, ev.GetEventType())
 	}
 	return ev, nil

@@ -27,6 +27,7 @@ import (
 	eventsv1 "github.com/orderflow/orderflow/shared/gen/orderflow/events/v1"
 	"github.com/orderflow/orderflow/shared/kafkax"
 	"github.com/orderflow/orderflow/shared/observability"
+	"github.com/orderflow/orderflow/shared/orderenum"
 	"github.com/orderflow/orderflow/shared/outbox"
 )
 
@@ -100,7 +101,7 @@ func NewPublisher(brokers []string, topic, clientID string, tracing *observabili
 // A row whose event type is not an internal event of the order domain is
 // refused: consumers would not know what to do with it.
 func Encode(topic string, m outbox.Message) (*sarama.ProducerMessage, error) {
-	if !outbox.KnownEventType(m.EventType) {
+	if !orderenum.KnownEventType(m.EventType) {
 		return nil, fmt.Errorf("event %s has unknown event type %q", m.EventID, m.EventType)
 	}
 	value, err := proto.Marshal(&eventsv1.OrderEvent{
