@@ -88,6 +88,25 @@ bench-command: up ## PlaceOrder throughput and latency (REST, gRPC) next to the 
 		|| { scripts/services up $(DOWNSTREAM); exit 1; }
 	scripts/services up $(DOWNSTREAM)
 
+# The revision bench-command-ab compares the working tree with: the merge-base
+# with main (what this branch started from), else the previous commit.
+BASE ?= $(shell git merge-base HEAD main 2>/dev/null || git rev-parse HEAD~1)
+AB_ROUNDS ?= 5
+AB_DURATION ?= 15s
+
+.PHONY: bench-command-ab
+# Two order-command builds side by side on their own ports (A = BASE, built
+# from git archive; B = the working tree) against scratch databases of the
+# same shards, interleaved round by round with the raw limit; each figure is
+# a ratio to its own round's raw limit, so drift between runs cancels out.
+bench-command-ab: up ## PlaceOrder REST and gRPC, build BASE=<rev> (default: merge-base with main) against the working tree
+	mkdir -p $(BENCH_OUT)
+	scripts/services down $(DOWNSTREAM)
+	go run ./loadtest/cmd/placebench -base $(BASE) -topology $(STATE)/topology.json -concurrency $(CONCURRENCY) \
+		-duration $(AB_DURATION) -rounds $(AB_ROUNDS) -logs $(BENCH_OUT) -out $(BENCH_OUT)/placebench-ab-c$(CONCURRENCY).json \
+		| tee $(BENCH_OUT)/placebench-ab-c$(CONCURRENCY).md || { scripts/services up $(DOWNSTREAM); exit 1; }
+	scripts/services up $(DOWNSTREAM)
+
 # Waits until the relay and the projector have worked off what earlier steps
 # wrote, so no benchmark measures on cores busy with another's backlog.
 .PHONY: settle

@@ -18,7 +18,9 @@ import (
 // NewGateway returns a grpc-gateway mux that speaks protojson with
 // lowerCamelCase names, emits unpopulated fields (clients see "stale":false
 // and empty page tokens), refuses unknown JSON fields, and reports request
-// decoding errors as INVALID_ARGUMENT with field violations.
+// decoding errors as INVALID_ARGUMENT with field violations. Its handlers
+// are registered with the Register...Handler functions on an InProcess
+// connection, so every REST request runs the gRPC server's chain.
 func NewGateway(opts ...runtime.ServeMuxOption) *runtime.ServeMux {
 	marshaler := &runtime.HTTPBodyMarshaler{Marshaler: &runtime.JSONPb{
 		MarshalOptions:   protojson.MarshalOptions{EmitUnpopulated: true},
@@ -27,8 +29,35 @@ func NewGateway(opts ...runtime.ServeMuxOption) *runtime.ServeMux {
 	base := []runtime.ServeMuxOption{
 		runtime.WithMarshalerOption(runtime.MIMEWildcard, marshaler),
 		runtime.WithErrorHandler(errorHandler),
+		runtime.WithIncomingHeaderMatcher(incomingHeader),
+		runtime.WithOutgoingHeaderMatcher(outgoingHeader),
 	}
 	return runtime.NewServeMux(append(base, opts...)...)
+}
+
+// incomingHeader forwards the W3C trace context headers as they are, so the
+// gRPC server's span continues the REST caller's trace, besides what the
+// gateway forwards by default (Authorization as "authorization", the
+// permanent HTTP headers with a "grpcgateway-" prefix).
+func incomingHeader(key string) (string, bool) {
+	switch k := strings.ToLower(key); k {
+	case "traceparent", "tracestate", "baggage":
+		return k, true
+	}
+	return runtime.DefaultHeaderMatcher(key)
+}
+
+// outgoingHeader turns the response metadata that are HTTP headers by
+// meaning (retry-after, www-authenticate) into those headers; the rest keep
+// the gateway's "Grpc-Metadata-" prefix.
+func outgoingHeader(key string) (string, bool) {
+	switch key {
+	case "retry-after":
+		return RetryAfterHeader, true
+	case "www-authenticate":
+		return "WWW-Authenticate", true
+	}
+	return runtime.MetadataHeaderPrefix + key, true
 }
 
 var (

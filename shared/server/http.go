@@ -3,18 +3,12 @@ package server
 import (
 	"context"
 	"encoding/json"
-	"log/slog"
 	"net/http"
 	"net/http/pprof"
-	"strconv"
 	"time"
 
-	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
-	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
-
-	"github.com/orderflow/orderflow/shared/observability"
 )
 
 // ReadinessCheck reports, per dependency name, nil when it is usable.
@@ -34,23 +28,17 @@ type HTTPOptions struct {
 	ReadyTimeout time.Duration
 	// Registry holds the process's metrics, served at /metrics.
 	Registry *prometheus.Registry
-	// Tracing traces every REST request.
-	Tracing *observability.Tracing
-	// Logger logs recovered handler panics; nil means slog.Default().
-	Logger *slog.Logger
 	// Profiling serves net/http/pprof under /debug/pprof/ (for profiling
 	// under load; off by default).
 	Profiling bool
 }
 
 // NewHTTPHandler puts the REST API, the OpenAPI document and the operations
-// endpoints on one handler, with tracing, request metrics, a body limit and
-// panic recovery on the API.
+// endpoints on one handler. Only what is HTTP's own is done here, the body
+// limit: recovery, deadlines, metrics, the call log, tracing and auth are
+// the gRPC server's chain, which the gateway calls in-process (see
+// InProcess).
 func NewHTTPHandler(o HTTPOptions) http.Handler {
-	logger := o.Logger
-	if logger == nil {
-		logger = slog.Default()
-	}
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(o.Registry, promhttp.HandlerOpts{Registry: o.Registry}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
@@ -71,46 +59,8 @@ func NewHTTPHandler(o HTTPOptions) http.Handler {
 		mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
 	}
 
-	api := recoverPanics(o.API, logger, panicCounter(o.Registry))
-	api = limitBody(api, o.MaxBodyBytes)
-	api = otelhttp.NewHandler(api, "rest",
-		otelhttp.WithTracerProvider(o.Tracing.Provider), otelhttp.WithPropagators(o.Tracing.Propagator))
-	mux.Handle("/", api)
+	mux.Handle("/", limitBody(o.API, o.MaxBodyBytes))
 	return mux
-}
-
-// RouteMetrics is a grpc-gateway middleware that records each REST request
-// under its route pattern (not the raw path, which would explode the label
-// set with order numbers).
-func RouteMetrics(registry *prometheus.Registry) runtime.Middleware {
-	hist := prometheus.NewHistogramVec(prometheus.HistogramOpts{
-		Name:    "orderflow_rest_request_duration_seconds",
-		Help:    "REST requests by route pattern, method and HTTP status code.",
-		Buckets: observability.LatencyBuckets(),
-	}, []string{"route", "method", "code"})
-	registry.MustRegister(hist)
-	return func(next runtime.HandlerFunc) runtime.HandlerFunc {
-		return func(w http.ResponseWriter, r *http.Request, params map[string]string) {
-			start := time.Now()
-			rec := &statusRecorder{ResponseWriter: w, code: http.StatusOK}
-			next(rec, r, params)
-			route := "unmatched"
-			if p, ok := runtime.HTTPPattern(r.Context()); ok {
-				route = p.String()
-			}
-			hist.WithLabelValues(route, r.Method, strconv.Itoa(rec.code)).Observe(time.Since(start).Seconds())
-		}
-	}
-}
-
-type statusRecorder struct {
-	http.ResponseWriter
-	code int
-}
-
-func (s *statusRecorder) WriteHeader(code int) {
-	s.code = code
-	s.ResponseWriter.WriteHeader(code)
 }
 
 func limitBody(next http.Handler, limit int64) http.Handler {

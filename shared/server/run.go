@@ -18,6 +18,9 @@ type Addrs struct {
 	GRPC string
 	// HTTP is the REST/operations listen address.
 	HTTP string
+	// InProcess is the REST gateway's connection to the gRPC server, served
+	// beside GRPC; nil for a service without a gateway.
+	InProcess *InProcess
 }
 
 // Server owns the listeners of one process.
@@ -27,13 +30,17 @@ type Server struct {
 	httpServer      *http.Server
 	grpcLis         net.Listener
 	httpLis         net.Listener
+	inProcess       *InProcess
 	shutdownTimeout time.Duration
 }
 
 // Listen binds the ports now (so that a port already in use fails start-up,
 // and tests can listen on :0 and read the chosen address) without serving.
 func Listen(logger *slog.Logger, addrs Addrs, grpcServer *grpc.Server, handler http.Handler, shutdownTimeout time.Duration) (*Server, error) {
-	s := &Server{logger: logger, grpcServer: grpcServer, shutdownTimeout: shutdownTimeout}
+	s := &Server{logger: logger, grpcServer: grpcServer, inProcess: addrs.InProcess, shutdownTimeout: shutdownTimeout}
+	if s.inProcess != nil && grpcServer == nil {
+		return nil, errors.New("an in-process gateway connection needs a gRPC server to call")
+	}
 	var err error
 	if grpcServer != nil {
 		if s.grpcLis, err = net.Listen("tcp", addrs.GRPC); err != nil {
@@ -68,9 +75,12 @@ func (s *Server) HTTPAddr() string { return s.httpLis.Addr().String() }
 // Run serves until ctx ends, then stops accepting, lets in-flight requests
 // finish within the shutdown timeout, and returns.
 func (s *Server) Run(ctx context.Context) error {
-	errs := make(chan error, 2)
+	errs := make(chan error, 3)
 	if s.grpcServer != nil {
 		go func() { errs <- s.grpcServer.Serve(s.grpcLis) }()
+	}
+	if s.inProcess != nil {
+		go func() { errs <- s.grpcServer.Serve(s.inProcess.lis) }()
 	}
 	go func() {
 		if err := s.httpServer.Serve(s.httpLis); !errors.Is(err, http.ErrServerClosed) {
@@ -90,6 +100,8 @@ func (s *Server) Run(ctx context.Context) error {
 	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.shutdownTimeout)
 	defer cancel()
 	s.logger.InfoContext(ctx, "shutting down", slog.Duration("timeout", s.shutdownTimeout))
+	// HTTP first: the REST requests in flight still need the gRPC server
+	// behind the in-process connection.
 	httpErr := s.httpServer.Shutdown(shutdownCtx)
 	if s.grpcServer != nil {
 		stopped := make(chan struct{})
@@ -102,6 +114,9 @@ func (s *Server) Run(ctx context.Context) error {
 		case <-shutdownCtx.Done():
 			s.grpcServer.Stop()
 		}
+	}
+	if s.inProcess != nil {
+		_ = s.inProcess.Close()
 	}
 	if serveErr != nil {
 		return fmt.Errorf("serving: %w", serveErr)

@@ -1,7 +1,9 @@
-// Package server runs an orderflow process's network edge: a gRPC server and,
-// on one HTTP port, the grpc-gateway REST API registered in-process, the
-// OpenAPI document, /metrics, /healthz and /readyz; it shuts both down
-// gracefully when the context ends.
+// Package server runs an orderflow process's network edge: a gRPC server
+// with the one chain of cross-cutting work (tracing, call log, metrics,
+// recovery, deadlines, auth) and, on one HTTP port, the grpc-gateway REST API
+// calling that server through an in-process connection, the OpenAPI
+// document, /metrics, /healthz and /readyz; it shuts both down gracefully
+// when the context ends.
 package server
 
 import (

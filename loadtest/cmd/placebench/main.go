@@ -4,6 +4,12 @@
 // an outbox row) executed directly against the shards by a minimal loop.
 //
 //	go run ./loadtest/cmd/placebench -topology .state/topology.json
+//
+// With -base <rev> it compares two builds instead (A/B): order-command built
+// from rev and from the working tree, each started on free ports against
+// scratch databases of the same shard servers (see runAB).
+//
+//	go run ./loadtest/cmd/placebench -base main -duration 15s -rounds 5
 package main
 
 import (
@@ -36,6 +42,8 @@ type options struct {
 	concurrency int
 	rounds      int
 	out         string
+	base        string
+	logDir      string
 }
 
 func main() {
@@ -48,8 +56,14 @@ func main() {
 	flag.IntVar(&o.concurrency, "concurrency", 32, "concurrent clients")
 	flag.IntVar(&o.rounds, "rounds", 3, "rounds of all phases, interleaved; the median round of each phase is reported")
 	flag.StringVar(&o.out, "out", "", "write the results as JSON to this file too")
+	flag.StringVar(&o.base, "base", "", "A/B mode: the git revision of build A; build B is the working tree (run from the repository root)")
+	flag.StringVar(&o.logDir, "logs", "", "A/B mode: where the two builds write their logs (default: the run's temporary directory)")
 	flag.Parse()
-	if err := run(context.Background(), o); err != nil {
+	runMode := run
+	if o.base != "" {
+		runMode = runAB
+	}
+	if err := runMode(context.Background(), o); err != nil {
 		fmt.Fprintln(os.Stderr, "placebench:", err)
 		os.Exit(1)
 	}

@@ -26,14 +26,31 @@ type Process struct {
 // process's environment, its output in dir/<name>.log, and waits up to 30 s
 // for readyURL to answer 200.
 func StartProcess(ctx context.Context, dir, pkg string, args, env []string, readyURL string) (*Process, error) {
-	bin := filepath.Join(dir, filepath.Base(pkg))
-	build := exec.CommandContext(ctx, "go", "build", "-o", bin, pkg)
-	if out, err := build.CombinedOutput(); err != nil {
-		return nil, fmt.Errorf("building %s (run from the repository root): %v\n%s", pkg, err, out)
+	bin, err := Build(ctx, "", pkg, filepath.Join(dir, filepath.Base(pkg)))
+	if err != nil {
+		return nil, err
 	}
+	return StartBinary(bin, bin+".log", args, env, readyURL)
+}
+
+// Build builds the Go package pkg of the source tree at src (the current
+// directory when empty) into bin.
+func Build(ctx context.Context, src, pkg, bin string) (string, error) {
+	build := exec.CommandContext(ctx, "go", "build", "-o", bin, pkg)
+	build.Dir = src
+	if out, err := build.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("building %s in %q: %v\n%s", pkg, src, err, out)
+	}
+	return bin, nil
+}
+
+// StartBinary starts bin with args and env added to this process's
+// environment, its output in logPath, and waits up to 30 s for readyURL to
+// answer 200.
+func StartBinary(bin, logPath string, args, env []string, readyURL string) (*Process, error) {
 	cmd := exec.Command(bin, args...)
 	cmd.Env = append(os.Environ(), env...)
-	logFile, err := os.Create(filepath.Join(dir, filepath.Base(pkg)+".log"))
+	logFile, err := os.Create(logPath)
 	if err != nil {
 		return nil, err
 	}
@@ -57,7 +74,7 @@ func StartProcess(ctx context.Context, dir, pkg string, args, env []string, read
 		}
 		if time.Now().After(deadline) || p.Exited() {
 			p.Stop()
-			return nil, fmt.Errorf("%s not ready within 30 s:\n%s", pkg, p.Output())
+			return nil, fmt.Errorf("%s not ready within 30 s:\n%s", bin, p.Output())
 		}
 		time.Sleep(100 * time.Millisecond)
 	}

@@ -21,24 +21,21 @@ import (
 	"github.com/orderflow/orderflow/shared/shard"
 )
 
-// GRPC implements orderv1.OrderCommandServiceServer.
+// GRPC implements orderv1.OrderCommandServiceServer. Each call's deadline
+// is set by the server's chain (server.Deadlines), not here.
 type GRPC struct {
 	orderv1.UnimplementedOrderCommandServiceServer
-	app            *app.Service
-	logger         *slog.Logger
-	requestTimeout time.Duration
+	app    *app.Service
+	logger *slog.Logger
 }
 
-// NewGRPC returns the gRPC port. requestTimeout bounds each call, so that a
-// slow shard cannot hold a request longer than that.
-func NewGRPC(a *app.Service, logger *slog.Logger, requestTimeout time.Duration) *GRPC {
-	return &GRPC{app: a, logger: logger, requestTimeout: requestTimeout}
+// NewGRPC returns the gRPC port.
+func NewGRPC(a *app.Service, logger *slog.Logger) *GRPC {
+	return &GRPC{app: a, logger: logger}
 }
 
 // PlaceOrder places an order, exactly once per request id.
 func (g *GRPC) PlaceOrder(ctx context.Context, req *orderv1.PlaceOrderRequest) (*orderv1.PlaceOrderResponse, error) {
-	ctx, cancel := context.WithTimeout(ctx, g.requestTimeout)
-	defer cancel()
 	items := make([]domain.Item, len(req.GetItems()))
 	for i, it := range req.GetItems() {
 		items[i] = domain.Item{MenuID: it.GetMenuId(), Name: it.GetName(), Quantity: it.GetQuantity(), UnitPrice: it.GetUnitPrice()}
@@ -55,8 +52,6 @@ func (g *GRPC) PlaceOrder(ctx context.Context, req *orderv1.PlaceOrderRequest) (
 
 // AdvanceOrder moves an order one step forward.
 func (g *GRPC) AdvanceOrder(ctx context.Context, req *orderv1.AdvanceOrderRequest) (*orderv1.AdvanceOrderResponse, error) {
-	ctx, cancel := context.WithTimeout(ctx, g.requestTimeout)
-	defer cancel()
 	o, err := g.app.AdvanceOrder(ctx, req.GetOrderNo(), domain.Status(req.GetStatus()))
 	if err != nil {
 		return nil, g.toStatus(ctx, err)
@@ -66,8 +61,6 @@ func (g *GRPC) AdvanceOrder(ctx context.Context, req *orderv1.AdvanceOrderReques
 
 // CancelOrder cancels an order.
 func (g *GRPC) CancelOrder(ctx context.Context, req *orderv1.CancelOrderRequest) (*orderv1.CancelOrderResponse, error) {
-	ctx, cancel := context.WithTimeout(ctx, g.requestTimeout)
-	defer cancel()
 	o, err := g.app.CancelOrder(ctx, req.GetOrderNo(), req.GetReason())
 	if err != nil {
 		return nil, g.toStatus(ctx, err)
@@ -77,8 +70,6 @@ func (g *GRPC) CancelOrder(ctx context.Context, req *orderv1.CancelOrderRequest)
 
 // GetOrder reads an order from its shard.
 func (g *GRPC) GetOrder(ctx context.Context, req *orderv1.GetOrderRequest) (*orderv1.GetOrderResponse, error) {
-	ctx, cancel := context.WithTimeout(ctx, g.requestTimeout)
-	defer cancel()
 	o, err := g.app.GetOrder(ctx, req.GetOrderNo())
 	if err != nil {
 		return nil, g.toStatus(ctx, err)
@@ -119,8 +110,8 @@ func (g *GRPC) toStatus(ctx context.Context, err error) error {
 	case errors.Is(err, context.Canceled):
 		return status.Error(codes.Canceled, "request cancelled")
 	default:
-		g.logger.ErrorContext(ctx, "request failed", slog.Any("error", err))
-		return status.Error(codes.Internal, "internal error")
+		// The chain's call log writes the cause, once.
+		return server.Internal(err)
 	}
 }
 

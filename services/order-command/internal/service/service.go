@@ -49,7 +49,8 @@ type Config struct {
 	RetryWindow time.Duration `env:"RETRY_WINDOW" envDefault:"24h"`
 	// MaxBodyBytes caps REST request bodies and gRPC request messages.
 	MaxBodyBytes int64 `env:"MAX_BODY_BYTES" envDefault:"65536"`
-	// RequestTimeout bounds the work of one request.
+	// RequestTimeout bounds the work of one request, gRPC or REST (the
+	// server chain's deadline).
 	RequestTimeout time.Duration `env:"REQUEST_TIMEOUT" envDefault:"5s"`
 	// StartupTimeout is how long start-up waits for every shard to answer.
 	StartupTimeout time.Duration `env:"STARTUP_TIMEOUT" envDefault:"30s"`
@@ -132,15 +133,26 @@ func New(ctx context.Context, cfg Config, topo shard.Topology, logger *slog.Logg
 
 	registry := observability.NewRegistry()
 	registry.MustRegister(pools.Collector())
-	grpcPort := ports.NewGRPC(useCases, logger, cfg.RequestTimeout)
-
-	grpcServer := server.NewGRPCServer(server.GRPCOptions{
+	grpcServer, err := server.NewGRPCServer(server.GRPCOptions{
 		Logger: logger, Registry: registry, Tracing: tracing, MaxRecvMsgBytes: int(cfg.MaxBodyBytes),
+		Deadlines: server.Deadlines{Default: cfg.RequestTimeout},
 	})
-	orderv1.RegisterOrderCommandServiceServer(grpcServer, grpcPort)
+	if err != nil {
+		return nil, err
+	}
+	orderv1.RegisterOrderCommandServiceServer(grpcServer, ports.NewGRPC(useCases, logger))
 
-	gateway := server.NewGateway(runtimeMiddlewares(registry)...)
-	if err := orderv1.RegisterOrderCommandServiceHandlerServer(ctx, gateway, grpcPort); err != nil {
+	inProcess, err := server.NewInProcess()
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if !ok {
+			_ = inProcess.Close()
+		}
+	}()
+	gateway := server.NewGateway()
+	if err := orderv1.RegisterOrderCommandServiceHandler(ctx, gateway, inProcess.Conn()); err != nil {
 		return nil, fmt.Errorf("registering REST gateway: %w", err)
 	}
 	openAPI, err := gen.OpenAPI.ReadFile("orderflow/order/v1/command_service.swagger.json")
@@ -149,10 +161,10 @@ func New(ctx context.Context, cfg Config, topo shard.Topology, logger *slog.Logg
 	}
 	handler := server.NewHTTPHandler(server.HTTPOptions{
 		API: gateway, OpenAPI: openAPI, MaxBodyBytes: cfg.MaxBodyBytes,
-		Ready: pools.Ping, ReadyTimeout: 2 * time.Second, Registry: registry, Tracing: tracing,
-		Profiling: cfg.Profiling, Logger: logger,
+		Ready: pools.Ping, ReadyTimeout: 2 * time.Second, Registry: registry, Profiling: cfg.Profiling,
 	})
-	srv, err := server.Listen(logger, server.Addrs{GRPC: cfg.GRPCAddr, HTTP: cfg.HTTPAddr}, grpcServer, handler, cfg.ShutdownTimeout)
+	srv, err := server.Listen(logger, server.Addrs{GRPC: cfg.GRPCAddr, HTTP: cfg.HTTPAddr, InProcess: inProcess},
+		grpcServer, handler, cfg.ShutdownTimeout)
 	if err != nil {
 		return nil, err
 	}

@@ -201,7 +201,7 @@ func New(ctx context.Context, cfg Config, topo shard.Topology, logger *slog.Logg
 		return checks
 	}
 	handler := server.NewHTTPHandler(server.HTTPOptions{API: http404(), Ready: ready, ReadyTimeout: 3 * time.Second,
-		Registry: registry, Tracing: s.tracing, Profiling: cfg.Profiling})
+		Registry: registry, Profiling: cfg.Profiling})
 	if s.server, err = server.Listen(logger, server.Addrs{HTTP: cfg.HTTPAddr}, nil, handler, cfg.ShutdownTimeout); err != nil {
 		return nil, err
 	}

@@ -7,7 +7,6 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"time"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -20,24 +19,22 @@ import (
 	"github.com/orderflow/orderflow/shared/server"
 )
 
-// GRPC implements orderv1.OrderQueryServiceServer.
+// GRPC implements orderv1.OrderQueryServiceServer. Each call's deadline,
+// a wait for a minimum version included, is set by the server's chain
+// (server.Deadlines), not here.
 type GRPC struct {
 	orderv1.UnimplementedOrderQueryServiceServer
-	app            *app.Service
-	logger         *slog.Logger
-	requestTimeout time.Duration
+	app    *app.Service
+	logger *slog.Logger
 }
 
-// NewGRPC returns the gRPC port. requestTimeout bounds each call, including
-// a wait for a minimum version.
-func NewGRPC(a *app.Service, logger *slog.Logger, requestTimeout time.Duration) *GRPC {
-	return &GRPC{app: a, logger: logger, requestTimeout: requestTimeout}
+// NewGRPC returns the gRPC port.
+func NewGRPC(a *app.Service, logger *slog.Logger) *GRPC {
+	return &GRPC{app: a, logger: logger}
 }
 
 // GetOrder reads one order, waiting for min_version when it is set.
 func (g *GRPC) GetOrder(ctx context.Context, req *orderv1.GetOrderViewRequest) (*orderv1.GetOrderViewResponse, error) {
-	ctx, cancel := context.WithTimeout(ctx, g.requestTimeout)
-	defer cancel()
 	view, err := g.app.GetOrder(ctx, req.GetOrderNo(), req.GetMinVersion())
 	if err != nil {
 		return nil, g.toStatus(ctx, err)
@@ -47,8 +44,6 @@ func (g *GRPC) GetOrder(ctx context.Context, req *orderv1.GetOrderViewRequest) (
 
 // ListUserOrders lists a user's orders, newest first.
 func (g *GRPC) ListUserOrders(ctx context.Context, req *orderv1.ListUserOrdersRequest) (*orderv1.ListOrdersResponse, error) {
-	ctx, cancel := context.WithTimeout(ctx, g.requestTimeout)
-	defer cancel()
 	page, err := g.app.ListUserOrders(ctx, req.GetUserId(), req.GetPageSize(), req.GetPageToken())
 	if err != nil {
 		return nil, g.toStatus(ctx, err)
@@ -59,8 +54,6 @@ func (g *GRPC) ListUserOrders(ctx context.Context, req *orderv1.ListUserOrdersRe
 // ListShopOrders lists a shop's orders, newest first, optionally of one
 // status.
 func (g *GRPC) ListShopOrders(ctx context.Context, req *orderv1.ListShopOrdersRequest) (*orderv1.ListOrdersResponse, error) {
-	ctx, cancel := context.WithTimeout(ctx, g.requestTimeout)
-	defer cancel()
 	statusName := ""
 	if s := req.GetStatus(); s != orderv1.Order_STATUS_UNSPECIFIED {
 		// An unknown number becomes its decimal text, which the use case
@@ -95,8 +88,8 @@ func (g *GRPC) toStatus(ctx context.Context, err error) error {
 	case errors.Is(err, context.Canceled):
 		return status.Error(codes.Canceled, "request cancelled")
 	default:
-		g.logger.ErrorContext(ctx, "request failed", slog.Any("error", err))
-		return status.Error(codes.Internal, "internal error")
+		// The chain's call log writes the cause, once.
+		return server.Internal(err)
 	}
 }
 

@@ -7,7 +7,6 @@ import (
 	"io"
 	"log/slog"
 	"testing"
-	"time"
 
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
@@ -20,7 +19,7 @@ import (
 
 func TestToStatus(t *testing.T) {
 	t.Parallel()
-	g := NewGRPC(nil, slog.New(slog.NewJSONHandler(io.Discard, nil)), time.Second)
+	g := NewGRPC(nil, slog.New(slog.NewJSONHandler(io.Discard, nil)))
 	tests := []struct {
 		name string
 		err  error

@@ -10,7 +10,6 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	mongodriver "go.mongodb.org/mongo-driver/v2/mongo"
 
 	"github.com/orderflow/orderflow/services/order-query/internal/adapters/mongo"
@@ -38,8 +37,8 @@ type Config struct {
 	// MinVersionWait is the longest a read with minVersion waits for the
 	// projector before answering with an older document and stale=true.
 	MinVersionWait time.Duration `env:"MIN_VERSION_WAIT" envDefault:"2s"`
-	// RequestTimeout bounds the work of one request, a minVersion wait
-	// included.
+	// RequestTimeout bounds the work of one request, gRPC or REST, a
+	// minVersion wait included (the server chain's deadline).
 	RequestTimeout time.Duration `env:"REQUEST_TIMEOUT" envDefault:"5s"`
 	// StartupTimeout bounds connecting to MongoDB and creating the indexes.
 	StartupTimeout time.Duration `env:"STARTUP_TIMEOUT" envDefault:"30s"`
@@ -115,15 +114,26 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Service, error)
 	}
 
 	registry := observability.NewRegistry()
-	grpcPort := ports.NewGRPC(useCases, logger, cfg.RequestTimeout)
-
-	grpcServer := server.NewGRPCServer(server.GRPCOptions{
+	grpcServer, err := server.NewGRPCServer(server.GRPCOptions{
 		Logger: logger, Registry: registry, Tracing: tracing, MaxRecvMsgBytes: int(cfg.MaxBodyBytes),
+		Deadlines: server.Deadlines{Default: cfg.RequestTimeout},
 	})
-	orderv1.RegisterOrderQueryServiceServer(grpcServer, grpcPort)
+	if err != nil {
+		return nil, err
+	}
+	orderv1.RegisterOrderQueryServiceServer(grpcServer, ports.NewGRPC(useCases, logger))
 
-	gateway := server.NewGateway(runtime.WithMiddlewares(server.RouteMetrics(registry)))
-	if err := orderv1.RegisterOrderQueryServiceHandlerServer(ctx, gateway, grpcPort); err != nil {
+	inProcess, err := server.NewInProcess()
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if !ok {
+			_ = inProcess.Close()
+		}
+	}()
+	gateway := server.NewGateway()
+	if err := orderv1.RegisterOrderQueryServiceHandler(ctx, gateway, inProcess.Conn()); err != nil {
 		return nil, fmt.Errorf("registering REST gateway: %w", err)
 	}
 	openAPI, err := gen.OpenAPI.ReadFile("orderflow/order/v1/query_service.swagger.json")
@@ -135,10 +145,10 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Service, error)
 		Ready: func(ctx context.Context) map[string]error {
 			return map[string]error{"mongodb": mongox.Ping(ctx, client)}
 		},
-		ReadyTimeout: 2 * time.Second, Registry: registry, Tracing: tracing,
-		Profiling: cfg.Profiling, Logger: logger,
+		ReadyTimeout: 2 * time.Second, Registry: registry, Profiling: cfg.Profiling,
 	})
-	srv, err := server.Listen(logger, server.Addrs{GRPC: cfg.GRPCAddr, HTTP: cfg.HTTPAddr}, grpcServer, handler, cfg.ShutdownTimeout)
+	srv, err := server.Listen(logger, server.Addrs{GRPC: cfg.GRPCAddr, HTTP: cfg.HTTPAddr, InProcess: inProcess},
+		grpcServer, handler, cfg.ShutdownTimeout)
 	if err != nil {
 		return nil, err
 	}

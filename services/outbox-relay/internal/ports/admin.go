@@ -8,7 +8,6 @@ import (
 	"crypto/subtle"
 	"errors"
 	"log/slog"
-	"net/http"
 	"strings"
 	"time"
 
@@ -25,23 +24,21 @@ import (
 	"github.com/orderflow/orderflow/shared/shard"
 )
 
-// Admin implements outboxv1.OutboxAdminServiceServer.
+// Admin implements outboxv1.OutboxAdminServiceServer. Each call's deadline
+// is set by the server's chain (server.Deadlines), not here.
 type Admin struct {
 	outboxv1.UnimplementedOutboxAdminServiceServer
-	store          *outbox.Store
-	logger         *slog.Logger
-	requestTimeout time.Duration
+	store  *outbox.Store
+	logger *slog.Logger
 }
 
 // NewAdmin returns the admin API over the store.
-func NewAdmin(store *outbox.Store, logger *slog.Logger, requestTimeout time.Duration) *Admin {
-	return &Admin{store: store, logger: logger, requestTimeout: requestTimeout}
+func NewAdmin(store *outbox.Store, logger *slog.Logger) *Admin {
+	return &Admin{store: store, logger: logger}
 }
 
 // GetOutboxStats reports every shard.
 func (a *Admin) GetOutboxStats(ctx context.Context, _ *outboxv1.GetOutboxStatsRequest) (*outboxv1.GetOutboxStatsResponse, error) {
-	ctx, cancel := context.WithTimeout(ctx, a.requestTimeout)
-	defer cancel()
 	resp := &outboxv1.GetOutboxStatsResponse{}
 	for _, s := range a.store.Stats(ctx) {
 		st := &outboxv1.ShardStats{Shard: s.Shard, Pending: s.Pending, Published: s.Published, Failed: s.Failed,
@@ -56,8 +53,6 @@ func (a *Admin) GetOutboxStats(ctx context.Context, _ *outboxv1.GetOutboxStatsRe
 
 // ListOutboxMessages lists rows page by page.
 func (a *Admin) ListOutboxMessages(ctx context.Context, req *outboxv1.ListOutboxMessagesRequest) (*outboxv1.ListOutboxMessagesResponse, error) {
-	ctx, cancel := context.WithTimeout(ctx, a.requestTimeout)
-	defer cancel()
 	f := outbox.Filter{Shard: req.GetShard(), Status: fromProtoStatus(req.GetStatus()), EventType: req.GetEventType(),
 		Since: fromTimestamp(req.GetSince()), Until: fromTimestamp(req.GetUntil())}
 	msgs, next, err := a.store.List(ctx, f, int(req.GetPageSize()), req.GetPageToken())
@@ -73,8 +68,6 @@ func (a *Admin) ListOutboxMessages(ctx context.Context, req *outboxv1.ListOutbox
 
 // GetOutboxMessage returns one row.
 func (a *Admin) GetOutboxMessage(ctx context.Context, req *outboxv1.GetOutboxMessageRequest) (*outboxv1.GetOutboxMessageResponse, error) {
-	ctx, cancel := context.WithTimeout(ctx, a.requestTimeout)
-	defer cancel()
 	m, err := a.store.Get(ctx, req.GetShard(), req.GetId())
 	if err != nil {
 		return nil, a.toStatus(ctx, err)
@@ -117,8 +110,8 @@ func (a *Admin) toStatus(ctx context.Context, err error) error {
 	case errors.Is(err, context.DeadlineExceeded):
 		return status.Error(codes.DeadlineExceeded, "request deadline exceeded")
 	default:
-		a.logger.ErrorContext(ctx, "admin request failed", slog.Any("error", err))
-		return status.Error(codes.Internal, "internal error")
+		// The chain's call log writes the cause, once.
+		return server.Internal(err)
 	}
 }
 
@@ -160,7 +153,9 @@ func fromTimestamp(ts *timestamppb.Timestamp) time.Time {
 	return ts.AsTime()
 }
 
-// Auth checks the bearer token on gRPC calls and REST requests.
+// Auth checks the bearer token of every call, gRPC and REST alike (the
+// gateway calls the gRPC server in-process and forwards the Authorization
+// header as "authorization" metadata).
 type Auth struct{ token []byte }
 
 // NewAuth returns the check for token (which must not be empty).
@@ -176,7 +171,12 @@ func (a *Auth) valid(header string) bool {
 	return ok && subtle.ConstantTimeCompare([]byte(got), a.token) == 1
 }
 
-// Unary refuses gRPC calls without the token (health checks excepted).
+// challenge is the www-authenticate response metadata of a refused call,
+// which the gateway turns into the WWW-Authenticate header of its 401.
+var challenge = metadata.Pairs("www-authenticate", `Bearer realm="orderflow-admin"`)
+
+// Unary refuses calls without the token (health checks excepted) with
+// UNAUTHENTICATED, HTTP 401 over REST.
 func (a *Auth) Unary(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
 	if strings.HasPrefix(info.FullMethod, "/grpc.health.v1.Health/") {
 		return handler(ctx, req)
@@ -187,19 +187,6 @@ func (a *Auth) Unary(ctx context.Context, req any, info *grpc.UnaryServerInfo, h
 			return handler(ctx, req)
 		}
 	}
+	_ = grpc.SetHeader(ctx, challenge)
 	return nil, status.Error(codes.Unauthenticated, "missing or wrong bearer token")
-}
-
-// HTTP refuses REST requests without the token with 401 and a JSON status.
-func (a *Auth) HTTP(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !a.valid(r.Header.Get("Authorization")) {
-			w.Header().Set("Content-Type", "application/json")
-			w.Header().Set("WWW-Authenticate", `Bearer realm="orderflow-admin"`)
-			w.WriteHeader(http.StatusUnauthorized)
-			_, _ = w.Write([]byte(`{"code":16,"message":"missing or wrong bearer token","details":[]}`))
-			return
-		}
-		next.ServeHTTP(w, r)
-	})
 }

@@ -70,7 +70,8 @@ type Config struct {
 	AdminHTTPAddr string `env:"ADMIN_HTTP_ADDR" envDefault:"127.0.0.1:8082"`
 	// AdminToken is the bearer token every admin call needs. Required.
 	AdminToken string `env:"ADMIN_TOKEN,required"`
-	// RequestTimeout bounds one admin call.
+	// RequestTimeout bounds one admin call, gRPC or REST (the server chain's
+	// deadline); a replay has no bound.
 	RequestTimeout time.Duration `env:"REQUEST_TIMEOUT" envDefault:"30s"`
 	// ShutdownTimeout bounds the drain on SIGTERM.
 	ShutdownTimeout time.Duration `env:"SHUTDOWN_TIMEOUT" envDefault:"20s"`
@@ -157,12 +158,29 @@ func New(ctx context.Context, cfg Config, topo shard.Topology, logger *slog.Logg
 	if err != nil {
 		return nil, err
 	}
-	admin := ports.NewAdmin(store, logger, cfg.RequestTimeout)
-	grpcServer := server.NewGRPCServer(server.GRPCOptions{Logger: logger, Registry: registry, Tracing: tracing,
-		MaxRecvMsgBytes: 1 << 20, Unary: []grpc.UnaryServerInterceptor{auth.Unary}})
-	outboxv1.RegisterOutboxAdminServiceServer(grpcServer, admin)
+	grpcServer, err := server.NewGRPCServer(server.GRPCOptions{Logger: logger, Registry: registry, Tracing: tracing,
+		MaxRecvMsgBytes: 1 << 20, Unary: []grpc.UnaryServerInterceptor{auth.Unary},
+		Deadlines: server.Deadlines{Default: cfg.RequestTimeout, PerMethod: map[string]time.Duration{
+			// A replay by filter may touch many rows, one shard's
+			// transaction after another; a deadline could stop it between
+			// shards, so it has none.
+			outboxv1.OutboxAdminService_ReplayOutboxMessages_FullMethodName: 0,
+		}}})
+	if err != nil {
+		return nil, err
+	}
+	outboxv1.RegisterOutboxAdminServiceServer(grpcServer, ports.NewAdmin(store, logger))
+	inProcess, err := server.NewInProcess()
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if !ok {
+			_ = inProcess.Close()
+		}
+	}()
 	gateway := server.NewGateway()
-	if err := outboxv1.RegisterOutboxAdminServiceHandlerServer(ctx, gateway, admin); err != nil {
+	if err := outboxv1.RegisterOutboxAdminServiceHandler(ctx, gateway, inProcess.Conn()); err != nil {
 		return nil, fmt.Errorf("registering REST gateway: %w", err)
 	}
 	openAPI, err := gen.OpenAPI.ReadFile("orderflow/outbox/v1/admin_service.swagger.json")
@@ -174,9 +192,10 @@ func New(ctx context.Context, cfg Config, topo shard.Topology, logger *slog.Logg
 		checks["kafka"] = kafkax.Ping(ctx, brokers)
 		return checks
 	}
-	handler := server.NewHTTPHandler(server.HTTPOptions{API: auth.HTTP(gateway), OpenAPI: openAPI, MaxBodyBytes: 1 << 20,
-		Ready: ready, ReadyTimeout: 3 * time.Second, Registry: registry, Tracing: tracing, Profiling: cfg.Profiling})
-	srv, err := server.Listen(logger, server.Addrs{GRPC: cfg.AdminGRPCAddr, HTTP: cfg.AdminHTTPAddr}, grpcServer, handler, cfg.ShutdownTimeout)
+	handler := server.NewHTTPHandler(server.HTTPOptions{API: gateway, OpenAPI: openAPI, MaxBodyBytes: 1 << 20,
+		Ready: ready, ReadyTimeout: 3 * time.Second, Registry: registry, Profiling: cfg.Profiling})
+	srv, err := server.Listen(logger, server.Addrs{GRPC: cfg.AdminGRPCAddr, HTTP: cfg.AdminHTTPAddr, InProcess: inProcess},
+		grpcServer, handler, cfg.ShutdownTimeout)
 	if err != nil {
 		return nil, err
 	}

@@ -1,0 +1,272 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"sync/atomic"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/orderflow/orderflow/loadtest/internal/bench"
+	orderv1 "github.com/orderflow/orderflow/shared/gen/orderflow/order/v1"
+	"github.com/orderflow/orderflow/shared/shard"
+)
+
+// commandPkg is the order-command main package, from the repository root.
+const commandPkg = "./services/order-command/cmd/order-command"
+
+// build is one order-command build under test, running on ports of its own.
+type build struct {
+	label  string // "A" (the base revision) or "B" (the working tree)
+	proc   *bench.Process
+	rest   string
+	client orderv1.OrderCommandServiceClient
+	conn   *grpc.ClientConn
+}
+
+// runAB compares two order-command builds, the revision o.base (A) and the
+// working tree (B), side by side against the same scratch databases on the
+// same shard servers. Each round measures the raw limit, then A and B over
+// REST and over gRPC, A first in even rounds and B first in odd ones, so
+// that neither build always runs on the warmer or the noisier side; every
+// figure is reported as its ratio to the raw limit of its own round.
+func runAB(ctx context.Context, o options) error {
+	topo, err := shard.LoadTopology(o.topology)
+	if err != nil {
+		return err
+	}
+	work, err := os.MkdirTemp("", "placebench-ab-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(work)
+
+	rawScratch, cleanupRaw, err := bench.Scratch(ctx, topo, "orderflow_rawbench")
+	defer cleanupRaw()
+	if err != nil {
+		return err
+	}
+	pools, err := shard.Open(rawScratch, bench.Pool)
+	if err != nil {
+		return err
+	}
+	defer pools.Close()
+	// The services get databases of their own: their order numbers come
+	// from the shards' sequences, the raw loop's from the run's counter.
+	svcScratch, cleanupSvc, err := bench.Scratch(ctx, topo, "orderflow_abbench")
+	defer cleanupSvc()
+	if err != nil {
+		return err
+	}
+	topoFile := filepath.Join(work, "topology.json")
+	if err := shard.WriteTopology(topoFile, svcScratch); err != nil {
+		return err
+	}
+
+	baseSrc := filepath.Join(work, "base-src")
+	if err := exportRevision(ctx, o.base, baseSrc); err != nil {
+		return err
+	}
+	fmt.Fprintf(os.Stderr, "placebench: building A (%s) and B (the working tree)\n", o.base)
+	binA, err := bench.Build(ctx, baseSrc, commandPkg, filepath.Join(work, "order-command-A"))
+	if err != nil {
+		return err
+	}
+	binB, err := bench.Build(ctx, "", commandPkg, filepath.Join(work, "order-command-B"))
+	if err != nil {
+		return err
+	}
+	var builds []*build
+	defer func() {
+		for _, b := range builds {
+			_ = b.conn.Close()
+			b.proc.Stop()
+		}
+	}()
+	for _, s := range []struct{ label, bin string }{{"A", binA}, {"B", binB}} {
+		b, err := startBuild(s.label, s.bin, topoFile, o.logDir)
+		if err != nil {
+			return err
+		}
+		builds = append(builds, b)
+	}
+	a, b := builds[0], builds[1]
+
+	raw := bench.PlaceTx(pools)
+	httpClient := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: o.concurrency * 2, MaxConnsPerHost: o.concurrency * 2}, Timeout: 10 * time.Second}
+	run := "ab-" + bench.RandomID()
+	restOp := func(x *build) func(ctx context.Context, i int64) error {
+		return func(ctx context.Context, i int64) error {
+			return restPlace(ctx, httpClient, x.rest, fmt.Sprintf("%s-%s-r-%d", run, x.label, i))
+		}
+	}
+	grpcOp := func(x *build) func(ctx context.Context, i int64) error {
+		return func(ctx context.Context, i int64) error {
+			_, err := x.client.PlaceOrder(ctx, placeRequest(fmt.Sprintf("%s-%s-g-%d", run, x.label, i)))
+			return err
+		}
+	}
+	type phase struct {
+		name string
+		op   func(ctx context.Context, i int64) error
+	}
+	rawPhase := phase{"raw", raw}
+	pairs := [][2]phase{
+		{{"A REST", restOp(a)}, {"B REST", restOp(b)}},
+		{{"A gRPC", grpcOp(a)}, {"B gRPC", grpcOp(b)}},
+	}
+
+	var seq atomic.Int64
+	var rounds []abRound
+	for round := range o.rounds {
+		order := []phase{rawPhase}
+		for _, p := range pairs {
+			if round%2 == 0 {
+				order = append(order, p[0], p[1])
+			} else {
+				order = append(order, p[1], p[0])
+			}
+		}
+		r := abRound{Round: round + 1, Results: map[string]bench.Result{}}
+		for _, p := range order {
+			fmt.Fprintf(os.Stderr, "placebench: round %d/%d: %s, %d clients, %s\n", round+1, o.rounds, p.name, o.concurrency, o.duration)
+			r.Order = append(r.Order, p.name)
+			r.Results[p.name] = bench.Measure(ctx, p.name, o.concurrency, o.warmup, o.duration, &seq, p.op)
+		}
+		rounds = append(rounds, r)
+	}
+	for _, x := range builds {
+		if x.proc.Exited() {
+			return fmt.Errorf("order-command %s exited during the run:\n%s", x.label, x.proc.Output())
+		}
+	}
+	summary := reportAB(os.Stdout, o, rounds)
+	if o.out != "" {
+		data, _ := json.MarshalIndent(map[string]any{"machine": bench.Machine(), "base": o.base, "summary": summary, "rounds": rounds}, "", "  ")
+		if err := os.WriteFile(o.out, data, 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// abRound is one round's measurements, in the order they ran.
+type abRound struct {
+	Round   int                     `json:"round"`
+	Order   []string                `json:"order"`
+	Results map[string]bench.Result `json:"results"`
+}
+
+// ratio is a phase's throughput as a share of its round's raw limit, in %.
+func (r abRound) ratio(name string) float64 {
+	raw := r.Results["raw"].PerSecond
+	if raw == 0 {
+		return 0
+	}
+	return 100 * r.Results[name].PerSecond / raw
+}
+
+// exportRevision writes the tree of rev into dir (git archive: no checkout,
+// no worktree entry in the repository).
+func exportRevision(ctx context.Context, rev, dir string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	tarball := dir + ".tar"
+	if out, err := exec.CommandContext(ctx, "git", "archive", "--format=tar", "-o", tarball, rev).CombinedOutput(); err != nil {
+		return fmt.Errorf("git archive %s: %v\n%s", rev, err, out)
+	}
+	if out, err := exec.CommandContext(ctx, "tar", "-xf", tarball, "-C", dir).CombinedOutput(); err != nil {
+		return fmt.Errorf("unpacking %s: %v\n%s", tarball, err, out)
+	}
+	return os.Remove(tarball)
+}
+
+// startBuild starts one build on free ports over the scratch topology and
+// waits for it to be ready.
+func startBuild(label, bin, topoFile, logDir string) (*build, error) {
+	grpcAddr, httpAddr := bench.FreeAddr(), bench.FreeAddr()
+	env := []string{
+		"ORDERFLOW_TOPOLOGY_FILE=" + topoFile, "ORDERFLOW_GRPC_ADDR=" + grpcAddr, "ORDERFLOW_HTTP_ADDR=" + httpAddr,
+		"ORDERFLOW_LOG_LEVEL=warn", "ORDERFLOW_TOPOLOGY_RELOAD=0",
+	}
+	if logDir == "" {
+		logDir = filepath.Dir(bin)
+	}
+	proc, err := bench.StartBinary(bin, filepath.Join(logDir, "order-command-"+label+".log"), nil, env, "http://"+httpAddr+"/readyz")
+	if err != nil {
+		return nil, fmt.Errorf("starting order-command %s: %w", label, err)
+	}
+	conn, err := grpc.NewClient(grpcAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		proc.Stop()
+		return nil, err
+	}
+	return &build{label: label, proc: proc, rest: "http://" + httpAddr, client: orderv1.NewOrderCommandServiceClient(conn), conn: conn}, nil
+}
+
+// abSummary is the median ratio to the raw limit of each phase, and B's
+// difference to A in points.
+type abSummary struct {
+	MedianRatio map[string]float64 `json:"medianRatioPercent"`
+	RESTDelta   float64            `json:"restDeltaPoints"`
+	GRPCDelta   float64            `json:"grpcDeltaPoints"`
+}
+
+func reportAB(w io.Writer, o options, rounds []abRound) abSummary {
+	names := []string{"A REST", "B REST", "A gRPC", "B gRPC"}
+	fmt.Fprintf(w, "A = %s, B = the working tree; %d clients, %s per phase, %d rounds\n\n", o.base, o.concurrency, o.duration, len(rounds))
+	fmt.Fprintf(w, "| round | order | raw orders/s | A REST | B REST | A gRPC | B gRPC |\n|---|---|---|---|---|---|---|\n")
+	ratios := map[string][]float64{}
+	for _, r := range rounds {
+		fmt.Fprintf(w, "| %d | %s | %.0f |", r.Round, joinOrder(r.Order), r.Results["raw"].PerSecond)
+		for _, n := range names {
+			ratio := r.ratio(n)
+			ratios[n] = append(ratios[n], ratio)
+			res := r.Results[n]
+			fmt.Fprintf(w, " %.0f/s %.1f %% (p99 %.1f ms, %d errors) |", res.PerSecond, ratio, res.P99Ms, res.Errors)
+		}
+		fmt.Fprintln(w)
+	}
+	s := abSummary{MedianRatio: map[string]float64{}}
+	for _, n := range names {
+		s.MedianRatio[n] = median(ratios[n])
+	}
+	s.RESTDelta = s.MedianRatio["B REST"] - s.MedianRatio["A REST"]
+	s.GRPCDelta = s.MedianRatio["B gRPC"] - s.MedianRatio["A gRPC"]
+	fmt.Fprintf(w, "\nmedian ratio to the raw limit: A REST %.1f %%, B REST %.1f %% (B-A %+.1f points); A gRPC %.1f %%, B gRPC %.1f %% (B-A %+.1f points)\n",
+		s.MedianRatio["A REST"], s.MedianRatio["B REST"], s.RESTDelta, s.MedianRatio["A gRPC"], s.MedianRatio["B gRPC"], s.GRPCDelta)
+	return s
+}
+
+func joinOrder(order []string) string {
+	out := ""
+	for i, n := range order {
+		if i > 0 {
+			out += " → "
+		}
+		out += n
+	}
+	return out
+}
+
+func median(xs []float64) float64 {
+	if len(xs) == 0 {
+		return 0
+	}
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
