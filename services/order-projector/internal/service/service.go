@@ -15,6 +15,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo"
 
 	"github.com/orderflow/orderflow/services/order-projector/internal/adapters/kafka"
+	"github.com/orderflow/orderflow/shared/deadletter"
 	"github.com/orderflow/orderflow/shared/kafkax"
 	"github.com/orderflow/orderflow/shared/lifecycle"
 	"github.com/orderflow/orderflow/shared/lifecycle/retention"
@@ -131,10 +132,12 @@ type Service struct {
 	mongo    *mongo.Client
 	producer *kafka.Producer
 	group    sarama.ConsumerGroup
-	handler  *kafka.Handler
-	server   *server.Server
-	tracing  *observability.Tracing
-	purger   *lifecycle.Purger
+	// dlqClient reads the dead-letter topic's offsets for its gauge.
+	dlqClient sarama.Client
+	handler   *kafka.Handler
+	server    *server.Server
+	tracing   *observability.Tracing
+	purger    *lifecycle.Purger
 }
 
 // New connects everything and binds the HTTP port; Run consumes.
@@ -177,6 +180,19 @@ func New(ctx context.Context, cfg Config, topo shard.Topology, logger *slog.Logg
 
 	registry := observability.NewRegistry()
 	registry.MustRegister(s.pools.Collector())
+	// The projector owns the DLQ, so it exports its size, counted as
+	// orderctl counts it (shared/deadletter).
+	dcfg := kafkax.NewConfig("orderflow-projector-dlq")
+	dcfg.Net.DialTimeout, dcfg.Net.ReadTimeout, dcfg.Net.WriteTimeout = cfg.KafkaTimeout, cfg.KafkaTimeout, cfg.KafkaTimeout
+	if s.dlqClient, err = sarama.NewClient(brokers, dcfg); err != nil {
+		return nil, fmt.Errorf("connecting to kafka for the dead-letter topic: %w", err)
+	}
+	dlqCollector, err := deadletter.NewCollector(s.dlqClient, s.mongo.Database(cfg.MongoDatabase).Collection(deadletter.ResolvedCollection),
+		deadletter.CollectorConfig{Topic: cfg.DLQTopic}, logger)
+	if err != nil {
+		return nil, err
+	}
+	registry.MustRegister(dlqCollector)
 	if s.tracing, err = observability.NewTracing(ctx, "order-projector"); err != nil {
 		return nil, err
 	}
@@ -270,6 +286,9 @@ func (s *Service) close() error {
 	}
 	if s.producer != nil {
 		errs = append(errs, s.producer.Close())
+	}
+	if s.dlqClient != nil {
+		errs = append(errs, s.dlqClient.Close())
 	}
 	if s.mongo != nil {
 		errs = append(errs, s.mongo.Disconnect(context.Background()))

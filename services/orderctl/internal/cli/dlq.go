@@ -161,7 +161,7 @@ func newDLQCountCmd() *cobra.Command {
 		Use:   "count",
 		Short: "Print one line: how many dead letters match and how many are not worked off",
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			page, err := listDLQ(cmd, &rf, &ff, 1, "")
+			page, err := countDLQ(cmd, &rf, &ff)
 			if err != nil {
 				return err
 			}
@@ -173,6 +173,34 @@ func newDLQCountCmd() *cobra.Command {
 	ff.bind(cmd, "reason")
 	cmd.Flags().BoolVar(&failIfAny, "fail-if-any", false, "exit non-zero when any selected entry is not worked off")
 	return cmd
+}
+
+// countDLQ counts the dead letters the filter flags select: without a
+// filter from the offsets and the worked-off marks alone, as the
+// projector's orderflow_dlq_unresolved_messages gauge does; with one by
+// reading every entry.
+func countDLQ(cmd *cobra.Command, rf *readSideFlags, ff *dlqFilterFlags) (dlq.Page, error) {
+	filter, err := ff.filter()
+	if err != nil {
+		return dlq.Page{}, err
+	}
+	if !filter.Unfiltered() {
+		return listDLQ(cmd, rf, ff, 1, "")
+	}
+	c, err := openDLQ(cmd, rf)
+	if err != nil {
+		return dlq.Page{}, err
+	}
+	defer c.close()
+	counts, err := c.service.Count(cmd.Context())
+	if err != nil {
+		return dlq.Page{}, err
+	}
+	page := dlq.Page{Matched: int(counts.Unresolved), Unresolved: int(counts.Unresolved)}
+	if filter.All {
+		page.Matched = int(counts.Retained)
+	}
+	return page, nil
 }
 
 // listDLQ reads one page of the dead letters the filter flags select (its
