@@ -157,7 +157,7 @@ func New(ctx context.Context, cfg Config, topo shard.Topology, logger *slog.Logg
 	if err != nil {
 		return nil, err
 	}
-	admin := ports.NewAdmin(store, logger, cfg.RequestTimeout)
+	admin := ports.NewAdmin(store, metrics, logger, cfg.RequestTimeout)
 	grpcServer := server.NewGRPCServer(server.GRPCOptions{Logger: logger, Registry: registry, Tracing: tracing,
 		MaxRecvMsgBytes: 1 << 20, Unary: []grpc.UnaryServerInterceptor{auth.Unary}})
 	outboxv1.RegisterOutboxAdminServiceServer(grpcServer, admin)
