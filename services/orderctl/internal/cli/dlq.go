@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/orderflow/orderflow/services/orderctl/internal/dlq"
+	"github.com/orderflow/orderflow/services/orderctl/internal/progress"
 	"github.com/orderflow/orderflow/shared/kafkax"
 )
 
@@ -323,6 +324,7 @@ func newDLQReplayCmd() *cobra.Command {
 	var (
 		rf              readSideFlags
 		ff              dlqFilterFlags
+		mf              metricsFlags
 		dryRun, discard bool
 		reason, actor   string
 		batch           int
@@ -361,13 +363,22 @@ marks them worked off (with the reason). Every run, dry or not, is recorded in d
 			if err != nil {
 				return err
 			}
+			metrics, stopMetrics, err := mf.start(cmd, progress.CommandDLQReplay)
+			if err != nil {
+				return err
+			}
+			defer stopMetrics()
 			var bar interface{ Set(int) error }
+			reported := 0
 			res, err := replayer.Replay(cmd.Context(), dlq.ReplayRequest{Filter: filter, DryRun: dryRun, Discard: discard, Reason: reason, Actor: actor},
 				func(done, total int) {
 					if bar == nil {
 						bar = newBar(cmd.ErrOrStderr(), int64(total), "replaying")
+						metrics.Plan(int64(total))
 					}
 					_ = bar.Set(done)
+					metrics.Done(done - reported)
+					reported = done
 				})
 			out := cmd.OutOrStdout()
 			for _, ref := range res.Undecodable {
@@ -393,5 +404,6 @@ marks them worked off (with the reason). Every run, dry or not, is recorded in d
 	cmd.Flags().StringVar(&reason, "reason", "", "why (recorded in dlq_replays and with every mark; required)")
 	cmd.Flags().StringVar(&actor, "actor", defaultActor(), "who (recorded in dlq_replays)")
 	cmd.Flags().IntVar(&batch, "batch", 100, "orders re-projected at a time")
+	mf.bind(cmd)
 	return cmd
 }
