@@ -172,9 +172,9 @@ func TestOneTracePerOrder(t *testing.T) {
 	tests := []struct {
 		name       string
 		place      func() string
-		serverSpan string // the name's start
+		serverSpan string
 	}{
-		{name: "REST", place: func() string { return p.place("trace-rest", "u-trace", "s-trace") }, serverSpan: "POST"},
+		{name: "REST", place: func() string { return p.place("trace-rest", "u-trace", "s-trace") }, serverSpan: "POST /v1/orders"},
 		{name: "gRPC", place: func() string { return p.placeGRPC("trace-grpc") }, serverSpan: "orderflow.order.v1.OrderCommandService/PlaceOrder"},
 	}
 	for _, tt := range tests {
@@ -211,7 +211,7 @@ func TestOneTracePerOrder(t *testing.T) {
 					server = s
 				}
 			}
-			if !strings.HasPrefix(server.Name, tt.serverSpan) || server.Kind != tracev1.Span_SPAN_KIND_SERVER || server.ParentID != "" || server.Protocol != "grpc" {
+			if server.Name != tt.serverSpan || server.Kind != tracev1.Span_SPAN_KIND_SERVER || server.ParentID != "" || server.Protocol != "grpc" {
 				t.Errorf("shard tx span's parent %s is not the command's %s server span over OTLP/gRPC: %+v", tx.ParentID, tt.serverSpan, server)
 			}
 			if stored != "00-"+server.TraceID+"-"+server.SpanID+"-01" {

@@ -74,14 +74,16 @@ func NewHTTPHandler(o HTTPOptions) http.Handler {
 	api := recoverPanics(o.API, logger, panicCounter(o.Registry))
 	api = limitBody(api, o.MaxBodyBytes)
 	api = otelhttp.NewHandler(api, "rest",
-		otelhttp.WithTracerProvider(o.Tracing.Provider), otelhttp.WithPropagators(o.Tracing.Propagator))
-	mux.Handle("/", api)
+		otelhttp.WithTracerProvider(o.Tracing.Provider), otelhttp.WithPropagators(o.Tracing.Propagator),
+		otelhttp.WithSpanNameFormatter(restSpanName))
+	mux.Handle("/", withRouteName(api))
 	return mux
 }
 
 // RouteMetrics is a grpc-gateway middleware that records each REST request
 // under its route pattern (not the raw path, which would explode the label
-// set with order numbers).
+// set with order numbers), and names the request's server span by the same
+// route.
 func RouteMetrics(registry *prometheus.Registry) runtime.Middleware {
 	hist := prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name:    "orderflow_rest_request_duration_seconds",
@@ -91,6 +93,9 @@ func RouteMetrics(registry *prometheus.Registry) runtime.Middleware {
 	registry.MustRegister(hist)
 	return func(next runtime.HandlerFunc) runtime.HandlerFunc {
 		return func(w http.ResponseWriter, r *http.Request, params map[string]string) {
+			if p, ok := runtime.HTTPPattern(r.Context()); ok {
+				recordRoute(r, p.String())
+			}
 			start := time.Now()
 			rec := &statusRecorder{ResponseWriter: w, code: http.StatusOK}
 			next(rec, r, params)
