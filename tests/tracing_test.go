@@ -3,6 +3,7 @@ package tests
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -227,6 +228,21 @@ func TestOneTracePerOrder(t *testing.T) {
 				if step.ParentID != event.SpanID {
 					t.Errorf("step %q parent %s, want the projector's event span %s", step.Name, step.ParentID, event.SpanID)
 				}
+			}
+			// database/sql statements (otelsql) under the shard
+			// transaction and under the projector's re-read, on their shard.
+			for _, parent := range []otlptest.Span{tx, reread} {
+				var statements []string
+				testinfra.Eventually(t, 20*time.Second, func() bool {
+					statements = statements[:0]
+					for _, s := range receiver.Spans() {
+						if s.ParentID == parent.SpanID && strings.HasPrefix(s.Name, "sql.") && s.Kind == tracev1.Span_SPAN_KIND_CLIENT &&
+							strings.HasPrefix(s.Attributes["orderflow.shard"], "shard-") && s.Attributes["db.system.name"] == "mysql" {
+							statements = append(statements, s.Name)
+						}
+					}
+					return slices.Contains(statements, "sql.conn.query") || slices.Contains(statements, "sql.conn.exec")
+				}, "no database/sql statement span under %s %q (got %v)", parent.Service, parent.Name, statements)
 			}
 			if external != "00-"+publish.TraceID+"-"+publish.SpanID+"-01" {
 				t.Errorf("external event traceparent %q, want the publish step's span %s", external, publish.SpanID)

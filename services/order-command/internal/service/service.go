@@ -102,11 +102,21 @@ func New(ctx context.Context, cfg Config, topo shard.Topology, logger *slog.Logg
 	if err := topo.Validate(); err != nil {
 		return nil, fmt.Errorf("topology: %w", err)
 	}
-	pools, err := shard.Open(topo, cfg.Shard)
+	tracing, err := observability.NewTracing(ctx, "order-command")
 	if err != nil {
 		return nil, err
 	}
 	ok := false
+	defer func() {
+		if !ok {
+			_ = tracing.Shutdown(context.WithoutCancel(ctx))
+		}
+	}()
+	// Statements get spans under the shard transaction's span.
+	pools, err := shard.Open(topo, cfg.Shard, shard.WithTracerProvider(tracing.ExportingProvider()))
+	if err != nil {
+		return nil, err
+	}
 	defer func() {
 		if !ok {
 			_ = pools.Close()
@@ -117,10 +127,6 @@ func New(ctx context.Context, cfg Config, topo shard.Topology, logger *slog.Logg
 	}
 
 	numbers, err := mysql.NewAllocator(pools, cfg.OrderNoBlockSize, logger)
-	if err != nil {
-		return nil, err
-	}
-	tracing, err := observability.NewTracing(ctx, "order-command")
 	if err != nil {
 		return nil, err
 	}

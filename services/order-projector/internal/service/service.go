@@ -153,7 +153,11 @@ func New(ctx context.Context, cfg Config, topo shard.Topology, logger *slog.Logg
 		}
 	}()
 	var err error
-	if s.pools, err = shard.Open(topo, cfg.Shard); err != nil {
+	if s.tracing, err = observability.NewTracing(ctx, "order-projector"); err != nil {
+		return nil, err
+	}
+	// The re-read's statements get spans under the event's span.
+	if s.pools, err = shard.Open(topo, cfg.Shard, shard.WithTracerProvider(s.tracing.ExportingProvider())); err != nil {
 		return nil, err
 	}
 	if s.mongo, err = mongox.Connect(ctx, cfg.MongoURI); err != nil {
@@ -193,9 +197,6 @@ func New(ctx context.Context, cfg Config, topo shard.Topology, logger *slog.Logg
 		return nil, err
 	}
 	registry.MustRegister(dlqCollector)
-	if s.tracing, err = observability.NewTracing(ctx, "order-projector"); err != nil {
-		return nil, err
-	}
 	var refresh func() bool
 	if cfg.TopologyReload > 0 && cfg.TopologyFile != "" {
 		refresh = func() bool {
