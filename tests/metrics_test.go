@@ -6,6 +6,7 @@ import (
 	"io"
 	stdhttp "net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -241,6 +242,10 @@ func TestDashboardAndRuleMetricsAreExported(t *testing.T) {
 			all[name] = f
 		}
 	}
+	// The repair progress series come from orderctl while a repair runs.
+	for name, f := range scrapeRepair(t, p, no) {
+		all[name] = f
+	}
 	var missing []string
 	for _, u := range uses {
 		if !exported(all, u.name) {
@@ -276,4 +281,46 @@ func hasLabel(f *dto.MetricFamily, label, value string) bool {
 		}
 	}
 	return false
+}
+
+// scrapeRepair runs `orderctl readmodel rebuild --orders no
+// --metrics-listen` against the pipeline (the document is current, so it
+// writes nothing) and scrapes its progress series once the run ended.
+func scrapeRepair(t *testing.T, p *pipeline, no string) map[string]*dto.MetricFamily {
+	t.Helper()
+	metrics := addr(t)
+	cmd := exec.Command(filepath.Join(binaries(t), "orderctl"), "readmodel", "rebuild", "--orders", no,
+		"--metrics-listen", metrics, "--metrics-linger", "2m", "--topology", p.topologyFile,
+		"--mongo", testinfra.MongoURI(), "--mongo-database", p.mongoDatabase, "--brokers", strings.Join(testinfra.KafkaBrokers(), ","),
+		"--external-topic", p.externalTopic, "--dlq-topic", p.dlqTopic)
+	var out strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	var families map[string]*dto.MetricFamily
+	testinfra.Eventually(t, 60*time.Second, func() bool {
+		resp, err := stdhttp.Get("http://" + metrics + "/metrics")
+		if err != nil {
+			return false // not listening yet
+		}
+		resp.Body.Close()
+		families = scrape(t, metrics)
+		running := families["orderflow_repair_running"].GetMetric()
+		return len(running) == 1 && running[0].GetGauge().GetValue() == 0
+	}, "orderctl's rebuild never reported its end on %s:\n%s", metrics, &out)
+	// Interrupting it ends the linger at once, as Ctrl-C does.
+	_ = cmd.Process.Signal(os.Interrupt)
+	select {
+	case err := <-exited:
+		if err != nil || !strings.Contains(out.String(), "rebuild: orders=1 ") {
+			t.Errorf("orderctl readmodel rebuild: %v\n%s", err, &out)
+		}
+	case <-time.After(30 * time.Second):
+		_ = cmd.Process.Kill()
+		t.Errorf("orderctl did not stop on SIGINT during its metrics linger")
+	}
+	return families
 }

@@ -26,6 +26,8 @@ type pipeline struct {
 	relayHTTP string
 	// mongoDatabase holds the read side's documents.
 	mongoDatabase string
+	// externalTopic and dlqTopic are the projector's.
+	externalTopic, dlqTopic string
 	// topologyFile is what every service of the pipeline watches.
 	topologyFile string
 }
@@ -41,7 +43,7 @@ func startPipeline(t *testing.T) *pipeline {
 	startProc(t, "order-command", p.command, "ORDERFLOW_TOPOLOGY_FILE="+file, "ORDERFLOW_HTTP_ADDR="+p.command,
 		"ORDERFLOW_GRPC_ADDR="+p.commandGRPC, "ORDERFLOW_LOG_LEVEL=warn")
 	p.relayHTTP = startRelayProc(t, "relay", file, internal, "ORDERFLOW_RELAY_BATCH_SIZE=500").http
-	p.mongoDatabase = db.Name()
+	p.mongoDatabase, p.externalTopic, p.dlqTopic = db.Name(), external, dlq
 	group := testinfra.UniqueName(t, "projector")
 	p.projector = func() *proc {
 		http := addr(t)

@@ -3,6 +3,7 @@ package tests
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -171,11 +172,13 @@ func TestOneTracePerOrder(t *testing.T) {
 
 	tests := []struct {
 		name       string
-		place      func() string
-		serverSpan string // the name's start
+		place func() string
+		// restSpan is the REST request's span above the gRPC server span
+		// of the gateway's in-process call; "" over gRPC.
+		restSpan string
 	}{
-		{name: "REST", place: func() string { return p.place("trace-rest", "u-trace", "s-trace") }, serverSpan: "POST"},
-		{name: "gRPC", place: func() string { return p.placeGRPC("trace-grpc") }, serverSpan: "orderflow.order.v1.OrderCommandService/PlaceOrder"},
+		{name: "REST", place: func() string { return p.place("trace-rest", "u-trace", "s-trace") }, restSpan: "POST /v1/orders"},
+		{name: "gRPC", place: func() string { return p.placeGRPC("trace-grpc") }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -211,8 +214,23 @@ func TestOneTracePerOrder(t *testing.T) {
 					server = s
 				}
 			}
-			if !strings.HasPrefix(server.Name, tt.serverSpan) || server.Kind != tracev1.Span_SPAN_KIND_SERVER || server.ParentID != "" || server.Protocol != "grpc" {
-				t.Errorf("shard tx span's parent %s is not the command's %s server span over OTLP/gRPC: %+v", tx.ParentID, tt.serverSpan, server)
+			const placeOrder = "orderflow.order.v1.OrderCommandService/PlaceOrder"
+			if server.Name != placeOrder || server.Kind != tracev1.Span_SPAN_KIND_SERVER || server.Protocol != "grpc" {
+				t.Errorf("shard tx span's parent %s is not the command's %s server span over OTLP/gRPC: %+v", tx.ParentID, placeOrder, server)
+			}
+			if tt.restSpan == "" && server.ParentID != "" {
+				t.Errorf("gRPC server span %s has parent %s, want a root span", server.SpanID, server.ParentID)
+			}
+			if tt.restSpan != "" {
+				var rest otlptest.Span
+				for _, s := range spans {
+					if s.Service == "order-command" && s.SpanID == server.ParentID {
+						rest = s
+					}
+				}
+				if rest.Name != tt.restSpan || rest.Kind != tracev1.Span_SPAN_KIND_SERVER || rest.ParentID != "" {
+					t.Errorf("gRPC server span's parent %s is not the root REST span %q: %+v", server.ParentID, tt.restSpan, rest)
+				}
 			}
 			if stored != "00-"+server.TraceID+"-"+server.SpanID+"-01" {
 				t.Errorf("outbox row stores %q, want the server span's context (trace %s span %s)", stored, server.TraceID, server.SpanID)
@@ -227,6 +245,21 @@ func TestOneTracePerOrder(t *testing.T) {
 				if step.ParentID != event.SpanID {
 					t.Errorf("step %q parent %s, want the projector's event span %s", step.Name, step.ParentID, event.SpanID)
 				}
+			}
+			// database/sql statements (otelsql) under the shard
+			// transaction and under the projector's re-read, on their shard.
+			for _, parent := range []otlptest.Span{tx, reread} {
+				var statements []string
+				testinfra.Eventually(t, 20*time.Second, func() bool {
+					statements = statements[:0]
+					for _, s := range receiver.Spans() {
+						if s.ParentID == parent.SpanID && strings.HasPrefix(s.Name, "sql.") && s.Kind == tracev1.Span_SPAN_KIND_CLIENT &&
+							strings.HasPrefix(s.Attributes["orderflow.shard"], "shard-") && s.Attributes["db.system.name"] == "mysql" {
+							statements = append(statements, s.Name)
+						}
+					}
+					return slices.Contains(statements, "sql.conn.query") || slices.Contains(statements, "sql.conn.exec")
+				}, "no database/sql statement span under %s %q (got %v)", parent.Service, parent.Name, statements)
 			}
 			if external != "00-"+publish.TraceID+"-"+publish.SpanID+"-01" {
 				t.Errorf("external event traceparent %q, want the publish step's span %s", external, publish.SpanID)

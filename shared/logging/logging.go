@@ -17,7 +17,7 @@ import (
 // service name on every line.
 func New(w io.Writer, level slog.Level, service string) *slog.Logger {
 	h := slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level})
-	return slog.New(traceHandler{h}).With(slog.String("service", service))
+	return slog.New(traceHandler{Handler: h}).With(slog.String("service", service))
 }
 
 // ParseLevel reads debug, info, warn or error.
@@ -29,20 +29,48 @@ func ParseLevel(s string) (slog.Level, error) {
 	return l, nil
 }
 
-// traceHandler adds trace_id and span_id from the record's context.
-type traceHandler struct{ slog.Handler }
+// traceHandler adds trace_id and span_id from the record's context, at the
+// top level of the line also under WithGroup (where the record's own
+// attributes would land in the group).
+type traceHandler struct {
+	slog.Handler
+	// root is the handler before the first WithGroup, and ops what was
+	// applied since, replayed over root plus the ids for a line with a
+	// span; nil until a group is opened, which no line pays for otherwise.
+	root slog.Handler
+	ops  []func(slog.Handler) slog.Handler
+}
 
 func (h traceHandler) Handle(ctx context.Context, r slog.Record) error {
-	if sc := trace.SpanContextFromContext(ctx); sc.IsValid() {
-		r.AddAttrs(slog.String("trace_id", sc.TraceID().String()), slog.String("span_id", sc.SpanID().String()))
+	sc := trace.SpanContextFromContext(ctx)
+	if !sc.IsValid() {
+		return h.Handler.Handle(ctx, r)
 	}
-	return h.Handler.Handle(ctx, r)
+	ids := []slog.Attr{slog.String("trace_id", sc.TraceID().String()), slog.String("span_id", sc.SpanID().String())}
+	if h.root == nil {
+		r.AddAttrs(ids...)
+		return h.Handler.Handle(ctx, r)
+	}
+	out := h.root.WithAttrs(ids)
+	for _, op := range h.ops {
+		out = op(out)
+	}
+	return out.Handle(ctx, r)
 }
 
 func (h traceHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
-	return traceHandler{h.Handler.WithAttrs(attrs)}
+	next := traceHandler{Handler: h.Handler.WithAttrs(attrs), root: h.root}
+	if h.root != nil {
+		next.ops = append(append([]func(slog.Handler) slog.Handler{}, h.ops...), func(x slog.Handler) slog.Handler { return x.WithAttrs(attrs) })
+	}
+	return next
 }
 
 func (h traceHandler) WithGroup(name string) slog.Handler {
-	return traceHandler{h.Handler.WithGroup(name)}
+	next := traceHandler{Handler: h.Handler.WithGroup(name), root: h.root, ops: h.ops}
+	if next.root == nil {
+		next.root = h.Handler
+	}
+	next.ops = append(append([]func(slog.Handler) slog.Handler{}, next.ops...), func(x slog.Handler) slog.Handler { return x.WithGroup(name) })
+	return next
 }

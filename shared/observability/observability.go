@@ -124,6 +124,16 @@ func defaultSampler(exporting bool) sdktrace.Sampler {
 // Exporting tells whether spans leave the process.
 func (t *Tracing) Exporting() bool { return t.exporting }
 
+// ExportingProvider is the tracer provider when spans leave the process,
+// else nil: instrumentation that costs something per call (a span per SQL
+// statement) is then left out entirely rather than made to record nothing.
+func (t *Tracing) ExportingProvider() trace.TracerProvider {
+	if !t.exporting {
+		return nil
+	}
+	return t.Provider
+}
+
 // Tracer returns the tracer of an instrumentation scope (a package path).
 func (t *Tracing) Tracer(scope string) trace.Tracer { return t.Provider.Tracer(scope) }
 

@@ -14,6 +14,10 @@ const tracerScope = "github.com/orderflow/orderflow/shared/projection"
 // eventSpansKey is the context key of a batch's event spans.
 type eventSpansKey struct{}
 
+// outerSpanKey is the context key of the span that was current before a
+// step made its first order's span current.
+type outerSpanKey struct{}
+
 // WithEventSpans returns ctx carrying the span of each event of a batch, by
 // the event's order number (an order may have several events in one
 // batch). Project then records each of its steps (the shard re-read, the
@@ -33,10 +37,14 @@ func eventSpans(ctx context.Context) map[int64][]trace.Span {
 
 // OrderContext returns ctx with the span of the order's (first) event in
 // the step under way as its span, for a publisher to put on the order's
-// message; ctx unchanged when it carries none.
+// message; when ctx carries none for the order, ctx with the span current
+// before the step.
 func OrderContext(ctx context.Context, orderNo int64) context.Context {
 	if spans := eventSpans(ctx)[orderNo]; len(spans) > 0 {
 		return trace.ContextWithSpan(ctx, spans[0])
+	}
+	if outer, ok := ctx.Value(outerSpanKey{}).(trace.Span); ok {
+		return trace.ContextWithSpan(ctx, outer) // not another order's span
 	}
 	return ctx
 }
@@ -67,7 +75,14 @@ func startStep(ctx context.Context, name string, kind trace.SpanKind, orderNos [
 			started = append(started, child)
 		}
 	}
-	return WithEventSpans(ctx, children), func(err error) {
+	ctx = WithEventSpans(ctx, children)
+	if len(started) > 0 {
+		// The step's own calls (the re-read's SQL statements, traced by
+		// otelsql) serve every order of the batch, but a span has one
+		// parent: they go under the first sampled order's step span.
+		ctx = trace.ContextWithSpan(context.WithValue(ctx, outerSpanKey{}, trace.SpanFromContext(ctx)), started[0])
+	}
+	return ctx, func(err error) {
 		for _, span := range started {
 			if err != nil {
 				span.RecordError(err)

@@ -31,6 +31,7 @@ func NewGateway(opts ...runtime.ServeMuxOption) *runtime.ServeMux {
 		runtime.WithErrorHandler(errorHandler),
 		runtime.WithIncomingHeaderMatcher(incomingHeader),
 		runtime.WithOutgoingHeaderMatcher(outgoingHeader),
+		runtime.WithMiddlewares(recordRouteMiddleware),
 	}
 	return runtime.NewServeMux(append(base, opts...)...)
 }
@@ -58,6 +59,17 @@ func outgoingHeader(key string) (string, bool) {
 		return "WWW-Authenticate", true
 	}
 	return runtime.MetadataHeaderPrefix + key, true
+}
+
+// recordRouteMiddleware hands the matched route to the REST request's span
+// (see NewHTTPHandler), which started before any route was matched.
+func recordRouteMiddleware(next runtime.HandlerFunc) runtime.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request, params map[string]string) {
+		if p, ok := runtime.HTTPPattern(r.Context()); ok {
+			recordRoute(r, p.String())
+		}
+		next(w, r, params)
+	}
 }
 
 var (

@@ -9,6 +9,10 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
+	"go.opentelemetry.io/otel/propagation"
+
+	"github.com/orderflow/orderflow/shared/observability"
 )
 
 // ReadinessCheck reports, per dependency name, nil when it is usable.
@@ -28,6 +32,9 @@ type HTTPOptions struct {
 	ReadyTimeout time.Duration
 	// Registry holds the process's metrics, served at /metrics.
 	Registry *prometheus.Registry
+	// Tracing gives each REST request a server span named by its route;
+	// nil means none.
+	Tracing *observability.Tracing
 	// Profiling serves net/http/pprof under /debug/pprof/ (for profiling
 	// under load; off by default).
 	Profiling bool
@@ -35,7 +42,7 @@ type HTTPOptions struct {
 
 // NewHTTPHandler puts the REST API, the OpenAPI document and the operations
 // endpoints on one handler. Only what is HTTP's own is done here, the body
-// limit: recovery, deadlines, metrics, the call log, tracing and auth are
+// limit and the REST request's span: recovery, deadlines, metrics, the call log, tracing and auth are
 // the gRPC server's chain, which the gateway calls in-process (see
 // InProcess).
 func NewHTTPHandler(o HTTPOptions) http.Handler {
@@ -59,8 +66,28 @@ func NewHTTPHandler(o HTTPOptions) http.Handler {
 		mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
 	}
 
-	mux.Handle("/", limitBody(o.API, o.MaxBodyBytes))
+	// The REST request's own server span, named by its route, is the parent
+	// of the gRPC server span the in-process call makes: it also covers what
+	// fails before the chain (decoding, the body limit, unmatched routes).
+	api := limitBody(o.API, o.MaxBodyBytes)
+	if o.Tracing != nil {
+		api = otelhttp.NewHandler(propagateSpan(api, o.Tracing.Propagator), "rest",
+			otelhttp.WithTracerProvider(o.Tracing.Provider), otelhttp.WithPropagators(o.Tracing.Propagator),
+			otelhttp.WithSpanNameFormatter(restSpanName))
+	}
+	mux.Handle("/", withRouteName(api))
 	return mux
+}
+
+// propagateSpan writes the REST span's context into the request's trace
+// headers, which the gateway forwards as gRPC metadata (incomingHeader):
+// the gRPC server span is then the REST span's child, not its sibling
+// under the caller's span.
+func propagateSpan(next http.Handler, propagator propagation.TextMapPropagator) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		propagator.Inject(r.Context(), propagation.HeaderCarrier(r.Header))
+		next.ServeHTTP(w, r)
+	})
 }
 
 func limitBody(next http.Handler, limit int64) http.Handler {

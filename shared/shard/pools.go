@@ -112,7 +112,8 @@ func (c PoolConfig) Validate() error {
 // while it is in use (Extend): a shard added to the system gets its pool,
 // and every caller of Topology sees the new epoch from then on.
 type Pools struct {
-	cfg PoolConfig
+	cfg  PoolConfig
+	opts openOptions
 
 	mu       sync.RWMutex
 	topology Topology
@@ -123,14 +124,17 @@ type Pools struct {
 
 // Open creates a pool per shard. It does not connect: use Ping to check
 // reachability, so that a service can start while one shard is down.
-func Open(t Topology, cfg PoolConfig) (*Pools, error) {
+func Open(t Topology, cfg PoolConfig, opts ...Option) (*Pools, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
 	cfg = cfg.WithDefaults()
 	p := &Pools{cfg: cfg, topology: t, dbs: make(map[string]*sql.DB, len(t.Shards))}
+	for _, o := range opts {
+		o(&p.opts)
+	}
 	for _, s := range t.Shards {
-		db, err := OpenDB(s.DSN, cfg)
+		db, err := p.opts.openDB(s.DSN, s.Name, cfg)
 		if err != nil {
 			_ = p.Close()
 			return nil, fmt.Errorf("shard %s: %w", s.Name, err)
@@ -144,6 +148,10 @@ func Open(t Topology, cfg PoolConfig) (*Pools, error) {
 // uses: UTC times parsed into time.Time, client-side parameter interpolation
 // (one round trip per statement) and the configured timeouts.
 func OpenDB(dsn string, cfg PoolConfig) (*sql.DB, error) {
+	return openOptions{}.openDB(dsn, "", cfg)
+}
+
+func (o openOptions) openDB(dsn, shardName string, cfg PoolConfig) (*sql.DB, error) {
 	mc, err := mysql.ParseDSN(dsn)
 	if err != nil {
 		return nil, fmt.Errorf("parsing dsn: %w", err)
@@ -172,7 +180,7 @@ func OpenDB(dsn string, cfg PoolConfig) (*sql.DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("creating connector: %w", err)
 	}
-	db := sql.OpenDB(connector)
+	db := o.openConnector(connector, shardName)
 	db.SetMaxOpenConns(cfg.MaxOpenConns)
 	db.SetMaxIdleConns(cfg.MaxIdleConns)
 	db.SetConnMaxLifetime(cfg.ConnMaxLifetime)
@@ -218,7 +226,7 @@ func (p *Pools) Extend(t Topology) (bool, error) {
 		if _, ok := p.dbs[s.Name]; ok {
 			continue
 		}
-		db, err := OpenDB(s.DSN, p.cfg)
+		db, err := p.opts.openDB(s.DSN, s.Name, p.cfg)
 		if err != nil {
 			return false, fmt.Errorf("shard %s: %w", s.Name, err)
 		}

@@ -103,11 +103,21 @@ func New(ctx context.Context, cfg Config, topo shard.Topology, logger *slog.Logg
 	if err := topo.Validate(); err != nil {
 		return nil, fmt.Errorf("topology: %w", err)
 	}
-	pools, err := shard.Open(topo, cfg.Shard)
+	tracing, err := observability.NewTracing(ctx, "order-command")
 	if err != nil {
 		return nil, err
 	}
 	ok := false
+	defer func() {
+		if !ok {
+			_ = tracing.Shutdown(context.WithoutCancel(ctx))
+		}
+	}()
+	// Statements get spans under the shard transaction's span.
+	pools, err := shard.Open(topo, cfg.Shard, shard.WithTracerProvider(tracing.ExportingProvider()))
+	if err != nil {
+		return nil, err
+	}
 	defer func() {
 		if !ok {
 			_ = pools.Close()
@@ -118,10 +128,6 @@ func New(ctx context.Context, cfg Config, topo shard.Topology, logger *slog.Logg
 	}
 
 	numbers, err := mysql.NewAllocator(pools, cfg.OrderNoBlockSize, logger)
-	if err != nil {
-		return nil, err
-	}
-	tracing, err := observability.NewTracing(ctx, "order-command")
 	if err != nil {
 		return nil, err
 	}
@@ -160,7 +166,7 @@ func New(ctx context.Context, cfg Config, topo shard.Topology, logger *slog.Logg
 		return nil, fmt.Errorf("reading OpenAPI document: %w", err)
 	}
 	handler := server.NewHTTPHandler(server.HTTPOptions{
-		API: gateway, OpenAPI: openAPI, MaxBodyBytes: cfg.MaxBodyBytes,
+		API: gateway, OpenAPI: openAPI, MaxBodyBytes: cfg.MaxBodyBytes, Tracing: tracing,
 		Ready: pools.Ping, ReadyTimeout: 2 * time.Second, Registry: registry, Profiling: cfg.Profiling,
 	})
 	srv, err := server.Listen(logger, server.Addrs{GRPC: cfg.GRPCAddr, HTTP: cfg.HTTPAddr, InProcess: inProcess},

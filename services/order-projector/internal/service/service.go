@@ -15,6 +15,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo"
 
 	"github.com/orderflow/orderflow/services/order-projector/internal/adapters/kafka"
+	"github.com/orderflow/orderflow/shared/deadletter"
 	"github.com/orderflow/orderflow/shared/kafkax"
 	"github.com/orderflow/orderflow/shared/lifecycle"
 	"github.com/orderflow/orderflow/shared/lifecycle/retention"
@@ -131,10 +132,12 @@ type Service struct {
 	mongo    *mongo.Client
 	producer *kafka.Producer
 	group    sarama.ConsumerGroup
-	handler  *kafka.Handler
-	server   *server.Server
-	tracing  *observability.Tracing
-	purger   *lifecycle.Purger
+	// dlqClient reads the dead-letter topic's offsets for its gauge.
+	dlqClient sarama.Client
+	handler   *kafka.Handler
+	server    *server.Server
+	tracing   *observability.Tracing
+	purger    *lifecycle.Purger
 }
 
 // New connects everything and binds the HTTP port; Run consumes.
@@ -150,7 +153,11 @@ func New(ctx context.Context, cfg Config, topo shard.Topology, logger *slog.Logg
 		}
 	}()
 	var err error
-	if s.pools, err = shard.Open(topo, cfg.Shard); err != nil {
+	if s.tracing, err = observability.NewTracing(ctx, "order-projector"); err != nil {
+		return nil, err
+	}
+	// The re-read's statements get spans under the event's span.
+	if s.pools, err = shard.Open(topo, cfg.Shard, shard.WithTracerProvider(s.tracing.ExportingProvider())); err != nil {
 		return nil, err
 	}
 	if s.mongo, err = mongox.Connect(ctx, cfg.MongoURI); err != nil {
@@ -177,9 +184,19 @@ func New(ctx context.Context, cfg Config, topo shard.Topology, logger *slog.Logg
 
 	registry := observability.NewRegistry()
 	registry.MustRegister(s.pools.Collector())
-	if s.tracing, err = observability.NewTracing(ctx, "order-projector"); err != nil {
+	// The projector owns the DLQ, so it exports its size, counted as
+	// orderctl counts it (shared/deadletter).
+	dcfg := kafkax.NewConfig("orderflow-projector-dlq")
+	dcfg.Net.DialTimeout, dcfg.Net.ReadTimeout, dcfg.Net.WriteTimeout = cfg.KafkaTimeout, cfg.KafkaTimeout, cfg.KafkaTimeout
+	if s.dlqClient, err = sarama.NewClient(brokers, dcfg); err != nil {
+		return nil, fmt.Errorf("connecting to kafka for the dead-letter topic: %w", err)
+	}
+	dlqCollector, err := deadletter.NewCollector(s.dlqClient, s.mongo.Database(cfg.MongoDatabase).Collection(deadletter.ResolvedCollection),
+		deadletter.CollectorConfig{Topic: cfg.DLQTopic}, logger)
+	if err != nil {
 		return nil, err
 	}
+	registry.MustRegister(dlqCollector)
 	var refresh func() bool
 	if cfg.TopologyReload > 0 && cfg.TopologyFile != "" {
 		refresh = func() bool {
@@ -270,6 +287,9 @@ func (s *Service) close() error {
 	}
 	if s.producer != nil {
 		errs = append(errs, s.producer.Close())
+	}
+	if s.dlqClient != nil {
+		errs = append(errs, s.dlqClient.Close())
 	}
 	if s.mongo != nil {
 		errs = append(errs, s.mongo.Disconnect(context.Background()))

@@ -141,7 +141,7 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Service, error)
 		return nil, fmt.Errorf("reading OpenAPI document: %w", err)
 	}
 	handler := server.NewHTTPHandler(server.HTTPOptions{
-		API: gateway, OpenAPI: openAPI, MaxBodyBytes: cfg.MaxBodyBytes,
+		API: gateway, OpenAPI: openAPI, MaxBodyBytes: cfg.MaxBodyBytes, Tracing: tracing,
 		Ready: func(ctx context.Context) map[string]error {
 			return map[string]error{"mongodb": mongox.Ping(ctx, client)}
 		},

@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/orderflow/orderflow/services/orderctl/internal/dlq"
+	"github.com/orderflow/orderflow/services/orderctl/internal/progress"
 	"github.com/orderflow/orderflow/shared/kafkax"
 )
 
@@ -161,7 +162,7 @@ func newDLQCountCmd() *cobra.Command {
 		Use:   "count",
 		Short: "Print one line: how many dead letters match and how many are not worked off",
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			page, err := listDLQ(cmd, &rf, &ff, 1, "")
+			page, err := countDLQ(cmd, &rf, &ff)
 			if err != nil {
 				return err
 			}
@@ -173,6 +174,34 @@ func newDLQCountCmd() *cobra.Command {
 	ff.bind(cmd, "reason")
 	cmd.Flags().BoolVar(&failIfAny, "fail-if-any", false, "exit non-zero when any selected entry is not worked off")
 	return cmd
+}
+
+// countDLQ counts the dead letters the filter flags select: without a
+// filter from the offsets and the worked-off marks alone, as the
+// projector's orderflow_dlq_unresolved_messages gauge does; with one by
+// reading every entry.
+func countDLQ(cmd *cobra.Command, rf *readSideFlags, ff *dlqFilterFlags) (dlq.Page, error) {
+	filter, err := ff.filter()
+	if err != nil {
+		return dlq.Page{}, err
+	}
+	if !filter.Unfiltered() {
+		return listDLQ(cmd, rf, ff, 1, "")
+	}
+	c, err := openDLQ(cmd, rf)
+	if err != nil {
+		return dlq.Page{}, err
+	}
+	defer c.close()
+	counts, err := c.service.Count(cmd.Context())
+	if err != nil {
+		return dlq.Page{}, err
+	}
+	page := dlq.Page{Matched: int(counts.Unresolved), Unresolved: int(counts.Unresolved)}
+	if filter.All {
+		page.Matched = int(counts.Retained)
+	}
+	return page, nil
 }
 
 // listDLQ reads one page of the dead letters the filter flags select (its
@@ -295,6 +324,7 @@ func newDLQReplayCmd() *cobra.Command {
 	var (
 		rf              readSideFlags
 		ff              dlqFilterFlags
+		mf              metricsFlags
 		dryRun, discard bool
 		reason, actor   string
 		batch           int
@@ -333,13 +363,22 @@ marks them worked off (with the reason). Every run, dry or not, is recorded in d
 			if err != nil {
 				return err
 			}
+			metrics, stopMetrics, err := mf.start(cmd, progress.CommandDLQReplay)
+			if err != nil {
+				return err
+			}
+			defer stopMetrics()
 			var bar interface{ Set(int) error }
+			reported := 0
 			res, err := replayer.Replay(cmd.Context(), dlq.ReplayRequest{Filter: filter, DryRun: dryRun, Discard: discard, Reason: reason, Actor: actor},
 				func(done, total int) {
 					if bar == nil {
 						bar = newBar(cmd.ErrOrStderr(), int64(total), "replaying")
+						metrics.Plan(int64(total))
 					}
 					_ = bar.Set(done)
+					metrics.Done(done - reported)
+					reported = done
 				})
 			out := cmd.OutOrStdout()
 			for _, ref := range res.Undecodable {
@@ -365,5 +404,6 @@ marks them worked off (with the reason). Every run, dry or not, is recorded in d
 	cmd.Flags().StringVar(&reason, "reason", "", "why (recorded in dlq_replays and with every mark; required)")
 	cmd.Flags().StringVar(&actor, "actor", defaultActor(), "who (recorded in dlq_replays)")
 	cmd.Flags().IntVar(&batch, "batch", 100, "orders re-projected at a time")
+	mf.bind(cmd)
 	return cmd
 }

@@ -7,6 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/orderflow/orderflow/services/orderctl/internal/progress"
 	"github.com/orderflow/orderflow/services/orderctl/internal/readmodel"
 )
 
@@ -46,6 +47,7 @@ func newRebuildCmd() *cobra.Command {
 	var (
 		rf     readSideFlags
 		bf     rebuildFlags
+		mf     metricsFlags
 		since  string
 		shards []string
 		orders []int64
@@ -84,10 +86,21 @@ externalVersion, so its external events are published again under the same event
 			if err != nil {
 				return err
 			}
+			metrics, stopMetrics, err := mf.start(cmd, progress.CommandRebuild)
+			if err != nil {
+				return err
+			}
+			defer stopMetrics()
 			var bar interface{ Add(int) error }
 			hooks := readmodel.Hooks{
-				Counted: func(total int64) { bar = newBar(cmd.ErrOrStderr(), total, "rebuilding") },
-				Batch:   func(_ string, nos []int64) { _ = bar.Add(len(nos)) },
+				Counted: func(total int64) {
+					bar = newBar(cmd.ErrOrStderr(), total, "rebuilding")
+					metrics.Plan(total)
+				},
+				Batch: func(_ string, nos []int64) {
+					_ = bar.Add(len(nos))
+					metrics.Done(len(nos))
+				},
 			}
 			start := time.Now()
 			var rep readmodel.Report
@@ -105,6 +118,7 @@ externalVersion, so its external events are published again under the same event
 	}
 	rf.bind(cmd, true)
 	bf.bind(cmd)
+	mf.bind(cmd)
 	cmd.Flags().StringVar(&since, "since", "", "only orders placed at or after (RFC 3339, or a duration ago such as 24h)")
 	cmd.Flags().StringSliceVar(&shards, "shard", nil, "only this shard (repeatable)")
 	cmd.Flags().Int64SliceVar(&orders, "orders", nil, "re-project exactly these orders (comma-separated)")

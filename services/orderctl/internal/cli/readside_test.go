@@ -313,6 +313,20 @@ func TestDLQ(t *testing.T) {
 	if m, u, _ := summary(t, out); err != nil || m != 1 || u != 1 || row(out, "1/1") == nil {
 		t.Errorf("list after the replay: %v\n%s", err, out)
 	}
+	// count reads no message unless filtered, and agrees with list.
+	for _, c := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{name: "open", args: nil, want: "dlq: matched=1 unresolved=1 shown=0\n"},
+		{name: "all", args: []string{"--all"}, want: "dlq: matched=4 unresolved=1 shown=0\n"},
+		{name: "filtered", args: []string{"--all", "--reason", "retries_exhausted"}, want: "dlq: matched=2 unresolved=0 shown=0\n"},
+	} {
+		if out, err := r.run(t, append([]string{"dlq", "count"}, c.args...)...); err != nil || !strings.HasSuffix(out, c.want) {
+			t.Errorf("count after the replay, %s: %v\n%s", c.name, err, out)
+		}
+	}
 	if out, err := r.run(t, "dlq", "show", "0/0"); err != nil || !strings.Contains(out, "worked off:     replayed") || !strings.Contains(out, "shard-1 was down") {
 		t.Errorf("show of a replayed entry: %v\n%s", err, out)
 	}

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/orderflow/orderflow/shared/deadletter"
 	"github.com/orderflow/orderflow/shared/kafkax"
 )
 
@@ -56,6 +57,19 @@ type Service struct {
 // NewService returns the service over reader and store.
 func NewService(reader *Reader, store *Store) *Service {
 	return &Service{reader: reader, store: store}
+}
+
+// Unfiltered reports whether f selects by nothing but All, so the counts
+// need no message read (Count).
+func (f Filter) Unfiltered() bool {
+	return len(f.Reasons) == 0 && f.Since.IsZero() && f.Until.IsZero() && len(f.Orders) == 0
+}
+
+// Count counts the topic's entries and those not worked off without
+// reading them, by the definition the projector's
+// orderflow_dlq_unresolved_messages gauge uses (shared/deadletter).
+func (s *Service) Count(ctx context.Context) (deadletter.Counts, error) {
+	return deadletter.Count(ctx, s.reader.client, s.store.resolved, s.reader.topic)
 }
 
 // Matching returns every entry the filter selects, in topic order, and how

@@ -8,11 +8,13 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
+	"github.com/orderflow/orderflow/shared/deadletter"
 )
 
 // Collections of the read side's database that hold the DLQ's state.
 const (
-	ResolvedCollection = "dlq_resolved"
+	ResolvedCollection = deadletter.ResolvedCollection
 	ReplaysCollection  = "dlq_replays"
 )
 

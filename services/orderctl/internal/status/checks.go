@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/common/model"
 
 	"github.com/orderflow/orderflow/services/orderctl/internal/dlq"
+	"github.com/orderflow/orderflow/shared/deadletter"
 	"github.com/orderflow/orderflow/shared/kafkax"
 	"github.com/orderflow/orderflow/shared/mongox"
 	"github.com/orderflow/orderflow/shared/outbox"
@@ -181,28 +182,28 @@ func (c *Checker) readLags(ctx context.Context, client sarama.Client, admin sara
 }
 
 // deadLetters counts the dead letters not worked off, as `orderctl dlq
-// count` does.
+// count` and the projector's orderflow_dlq_unresolved_messages gauge do
+// (shared/deadletter): from offsets and marks, no message read.
 func (c *Checker) deadLetters(ctx context.Context) DeadLetters {
 	d := DeadLetters{Topic: c.cfg.DLQTopic}
-	page, err := bounded(ctx, c.cfg.Timeout, func(ctx context.Context) (dlq.Page, error) {
+	counts, err := bounded(ctx, c.cfg.Timeout, func(ctx context.Context) (deadletter.Counts, error) {
 		reader, err := dlq.NewReaderWithConfig(c.cfg.Brokers, c.cfg.DLQTopic, c.kafkaConfig())
 		if err != nil {
-			return dlq.Page{}, err
+			return deadletter.Counts{}, err
 		}
 		defer reader.Close()
 		client, err := mongox.Connect(ctx, c.cfg.MongoURI)
 		if err != nil {
-			return dlq.Page{}, err
+			return deadletter.Counts{}, err
 		}
 		defer func() { _ = client.Disconnect(context.WithoutCancel(ctx)) }()
-		svc := dlq.NewService(reader, dlq.NewStore(client.Database(c.cfg.MongoDatabase)))
-		return svc.List(ctx, dlq.Filter{All: true}, 1, "")
+		return dlq.NewService(reader, dlq.NewStore(client.Database(c.cfg.MongoDatabase))).Count(ctx)
 	})
 	if err != nil {
 		d.Error = err.Error()
 		return d
 	}
-	d.Unresolved, d.Total = page.Unresolved, page.Matched
+	d.Unresolved, d.Total = int(counts.Unresolved), int(counts.Retained)
 	return d
 }
 

@@ -28,13 +28,21 @@ import (
 // is set by the server's chain (server.Deadlines), not here.
 type Admin struct {
 	outboxv1.UnimplementedOutboxAdminServiceServer
-	store  *outbox.Store
-	logger *slog.Logger
+	store   *outbox.Store
+	replays ReplayCounter
+	logger  *slog.Logger
 }
 
-// NewAdmin returns the admin API over the store.
-func NewAdmin(store *outbox.Store, logger *slog.Logger) *Admin {
-	return &Admin{store: store, logger: logger}
+// ReplayCounter counts the rows replays put back to PENDING, per shard, as
+// they commit: a replay of many rows shows its progress in Prometheus.
+type ReplayCounter interface {
+	Replayed(shard string, rows int64)
+}
+
+// NewAdmin returns the admin API over the store, counting replayed rows in
+// replays.
+func NewAdmin(store *outbox.Store, replays ReplayCounter, logger *slog.Logger) *Admin {
+	return &Admin{store: store, replays: replays, logger: logger}
 }
 
 // GetOutboxStats reports every shard.
@@ -89,7 +97,22 @@ func (a *Admin) ReplayOutboxMessages(ctx context.Context, req *outboxv1.ReplayOu
 		r.Filter = outbox.Filter{Shard: f.GetShard(), Status: fromProtoStatus(f.GetStatus()), EventType: f.GetEventType(),
 			Since: fromTimestamp(f.GetSince()), Until: fromTimestamp(f.GetUntil())}
 	}
-	res, err := a.store.Replay(ctx, r, nil)
+	// A replay by filter reports each committed chunk; the rest (a replay
+	// by ids, a shard's last chunk) is counted from the result, which
+	// holds every shard that finished.
+	counted := map[string]int64{}
+	progress := func(shard string, done, _ int64) {
+		if !r.DryRun {
+			a.replays.Replayed(shard, done-counted[shard])
+			counted[shard] = done
+		}
+	}
+	res, err := a.store.Replay(ctx, r, progress)
+	if !r.DryRun {
+		for shard, n := range res.PerShard {
+			a.replays.Replayed(shard, n-counted[shard])
+		}
+	}
 	if err != nil {
 		return nil, a.toStatus(ctx, err)
 	}

@@ -20,6 +20,7 @@ type Metrics struct {
 	pending     *prometheus.GaugeVec
 	failed      *prometheus.GaugeVec
 	oldestAge   *prometheus.GaugeVec
+	replayed    *prometheus.CounterVec
 }
 
 // NewMetrics registers the relay's series.
@@ -42,8 +43,10 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "FAILED rows (attempts used up; replay them with orderctl)."}, []string{"shard"}),
 		oldestAge: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "orderflow_outbox_oldest_pending_age_seconds",
 			Help: "Age of the oldest PENDING row."}, []string{"shard"}),
+		replayed: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "orderflow_outbox_replayed_rows_total",
+			Help: "Rows the admin API's replay put back to PENDING (dry runs excluded), counted as each chunk commits."}, []string{"shard"}),
 	}
-	reg.MustRegister(m.owned, m.published, m.failures, m.cleaned, m.commitToAck, m.pending, m.failed, m.oldestAge)
+	reg.MustRegister(m.owned, m.published, m.failures, m.cleaned, m.commitToAck, m.pending, m.failed, m.oldestAge, m.replayed)
 	return m
 }
 
@@ -58,6 +61,14 @@ func (m *Metrics) initShard(shard string) {
 	m.failures.WithLabelValues(shard, "transient")
 	m.cleaned.WithLabelValues(shard)
 	m.commitToAck.WithLabelValues(shard)
+	m.replayed.WithLabelValues(shard)
+}
+
+// Replayed counts n rows of shard that a replay put back to PENDING.
+func (m *Metrics) Replayed(shard string, n int64) {
+	if n > 0 {
+		m.replayed.WithLabelValues(shard).Add(float64(n))
+	}
 }
 
 // WatchBacklog refreshes the per-shard backlog gauges from the outbox

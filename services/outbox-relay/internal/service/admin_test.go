@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"slices"
+	"strconv"
 	"testing"
 	"time"
 
@@ -216,6 +217,26 @@ func TestAdminAPI(t *testing.T) {
 		if err := testinfra.DB(t, topo.Shards[0].DSN).QueryRow("SELECT actor, reason, row_count FROM outbox_replay_audit").Scan(&actor, &reason, &rows); err != nil ||
 			actor != "alice" || reason != "topic fixed" || rows != 1 {
 			t.Errorf("audit: %q %q %d (%v)", actor, reason, rows, err)
+		}
+	})
+
+	t.Run("replays are counted per shard as they commit, dry runs not", func(t *testing.T) {
+		replayed := func(shard string) float64 {
+			return testinfra.MetricSum(t, addr, `orderflow_outbox_replayed_rows_total{shard="`+shard+`"}`)
+		}
+		if a, b := replayed("shard-0"), replayed("shard-1"); a != 1 || b != 0 {
+			t.Fatalf("after one replay by id and dry runs: shard-0 %v, shard-1 %v rows replayed, want 1 and 0", a, b)
+		}
+		code, res := adminDo(t, addr, "POST", "/v1/outbox/messages:replay", token,
+			`{"filter":{"status":"MESSAGE_STATUS_FAILED"},"reason":"topic fixed"}`)
+		per, _ := res["replayed"].(map[string]any)
+		if code != 200 || res["total"] != "9" || per["shard-0"] == nil || per["shard-1"] == nil {
+			t.Fatalf("replay by filter: HTTP %d %v, want the 9 FAILED rows left on both shards", code, res)
+		}
+		want0, _ := strconv.ParseFloat(per["shard-0"].(string), 64)
+		want1, _ := strconv.ParseFloat(per["shard-1"].(string), 64)
+		if a, b := replayed("shard-0"), replayed("shard-1"); a != 1+want0 || b != want1 {
+			t.Errorf("after the replay by filter: shard-0 %v, shard-1 %v rows replayed, want %v and %v", a, b, 1+want0, want1)
 		}
 	})
 }

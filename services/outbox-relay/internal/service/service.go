@@ -158,6 +158,7 @@ func New(ctx context.Context, cfg Config, topo shard.Topology, logger *slog.Logg
 	if err != nil {
 		return nil, err
 	}
+	admin := ports.NewAdmin(store, metrics, logger)
 	grpcServer, err := server.NewGRPCServer(server.GRPCOptions{Logger: logger, Registry: registry, Tracing: tracing,
 		MaxRecvMsgBytes: 1 << 20, Unary: []grpc.UnaryServerInterceptor{auth.Unary},
 		Deadlines: server.Deadlines{Default: cfg.RequestTimeout, PerMethod: map[string]time.Duration{
@@ -169,7 +170,7 @@ func New(ctx context.Context, cfg Config, topo shard.Topology, logger *slog.Logg
 	if err != nil {
 		return nil, err
 	}
-	outboxv1.RegisterOutboxAdminServiceServer(grpcServer, ports.NewAdmin(store, logger))
+	outboxv1.RegisterOutboxAdminServiceServer(grpcServer, admin)
 	inProcess, err := server.NewInProcess()
 	if err != nil {
 		return nil, err
@@ -192,7 +193,7 @@ func New(ctx context.Context, cfg Config, topo shard.Topology, logger *slog.Logg
 		checks["kafka"] = kafkax.Ping(ctx, brokers)
 		return checks
 	}
-	handler := server.NewHTTPHandler(server.HTTPOptions{API: gateway, OpenAPI: openAPI, MaxBodyBytes: 1 << 20,
+	handler := server.NewHTTPHandler(server.HTTPOptions{API: gateway, OpenAPI: openAPI, MaxBodyBytes: 1 << 20, Tracing: tracing,
 		Ready: ready, ReadyTimeout: 3 * time.Second, Registry: registry, Profiling: cfg.Profiling})
 	srv, err := server.Listen(logger, server.Addrs{GRPC: cfg.AdminGRPCAddr, HTTP: cfg.AdminHTTPAddr, InProcess: inProcess},
 		grpcServer, handler, cfg.ShutdownTimeout)
