@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/orderflow/orderflow/migrations"
-	"github.com/orderflow/orderflow/services/order-command/internal/adapters/mysql"
+	"github.com/orderflow/orderflow/services/order-command/internal/adapters/orderstore"
 	"github.com/orderflow/orderflow/services/order-command/internal/app"
 	"github.com/orderflow/orderflow/services/order-command/internal/ports"
 	"github.com/orderflow/orderflow/shared/gen"
@@ -116,7 +116,7 @@ func New(ctx context.Context, cfg Config, topo shard.Topology, logger *slog.Logg
 		return nil, err
 	}
 
-	numbers, err := mysql.NewAllocator(pools, cfg.OrderNoBlockSize, logger)
+	numbers, err := orderstore.NewAllocator(pools, cfg.OrderNoBlockSize, logger)
 	if err != nil {
 		return nil, err
 	}
@@ -124,7 +124,7 @@ func New(ctx context.Context, cfg Config, topo shard.Topology, logger *slog.Logg
 	if err != nil {
 		return nil, err
 	}
-	useCases, err := app.New(mysql.NewRepository(pools, tracing.Tracer(tracerScope)), numbers, pools.Topology, clock,
+	useCases, err := app.New(orderstore.NewRepository(pools, tracing.Tracer(tracerScope)), numbers, pools.Topology, clock,
 		app.Config{CancelWindow: cfg.CancelWindow, RetryWindow: cfg.RetryWindow}, observability.Traceparent)
 	if err != nil {
 		return nil, err

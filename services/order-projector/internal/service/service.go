@@ -14,7 +14,7 @@ import (
 	"github.com/IBM/sarama"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 
-	"github.com/orderflow/orderflow/services/order-projector/internal/adapters/kafka"
+	"github.com/orderflow/orderflow/services/order-projector/internal/adapters/eventstream"
 	"github.com/orderflow/orderflow/shared/kafkax"
 	"github.com/orderflow/orderflow/shared/lifecycle"
 	"github.com/orderflow/orderflow/shared/lifecycle/retention"
@@ -129,9 +129,9 @@ type Service struct {
 	logger   *slog.Logger
 	pools    *shard.Pools
 	mongo    *mongo.Client
-	producer *kafka.Producer
+	producer *eventstream.Producer
 	group    sarama.ConsumerGroup
-	handler  *kafka.Handler
+	handler  *eventstream.Handler
 	server   *server.Server
 	tracing  *observability.Tracing
 	purger   *lifecycle.Purger
@@ -162,7 +162,7 @@ func New(ctx context.Context, cfg Config, topo shard.Topology, logger *slog.Logg
 		return nil, err
 	}
 	brokers := strings.Split(cfg.KafkaBrokers, ",")
-	if s.producer, err = kafka.NewProducer(kafka.ProducerConfig{
+	if s.producer, err = eventstream.NewProducer(eventstream.ProducerConfig{
 		ProducerConfig: external.ProducerConfig{Brokers: brokers, ClientID: "orderflow-projector", Timeout: cfg.KafkaTimeout, Retries: 2},
 		ExternalTopic:  cfg.ExternalTopic, DLQTopic: cfg.DLQTopic}); err != nil {
 		return nil, err
@@ -189,10 +189,10 @@ func New(ctx context.Context, cfg Config, topo shard.Topology, logger *slog.Logg
 	}
 	projector := projection.New(shardSource{reader: source.NewReader(s.pools)},
 		mongoStore{store: store, timeout: cfg.MongoTimeout}, s.producer, time.Now, refresh)
-	s.handler = kafka.NewHandler(projector, s.producer, kafka.HandlerConfig{
+	s.handler = eventstream.NewHandler(projector, s.producer, eventstream.HandlerConfig{
 		BatchSize: cfg.BatchSize, Lanes: cfg.Lanes, Linger: cfg.BatchLinger, MaxAttempts: cfg.MaxAttempts, RetryBase: cfg.RetryBase,
 		OutageWaitMin: cfg.OutageWaitMin, OutageWaitMax: cfg.OutageWaitMax,
-	}, kafka.NewMetrics(registry), logger, s.tracing)
+	}, eventstream.NewMetrics(registry), logger, s.tracing)
 
 	ready := func(ctx context.Context) map[string]error {
 		checks := s.pools.Ping(ctx)

@@ -11,9 +11,9 @@ import (
 	"time"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
-	mongodriver "go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo"
 
-	"github.com/orderflow/orderflow/services/order-query/internal/adapters/mongo"
+	"github.com/orderflow/orderflow/services/order-query/internal/adapters/readstore"
 	"github.com/orderflow/orderflow/services/order-query/internal/app"
 	"github.com/orderflow/orderflow/services/order-query/internal/ports"
 	"github.com/orderflow/orderflow/shared/gen"
@@ -77,7 +77,7 @@ func (c *Config) Validate() error {
 type Service struct {
 	logger   *slog.Logger
 	useCases *app.Service
-	client   *mongodriver.Client
+	client   *mongo.Client
 	tracing  *observability.Tracing
 	server   *server.Server
 }
@@ -104,7 +104,7 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Service, error)
 	if err != nil {
 		return nil, err
 	}
-	store := mongo.NewStore(client.Database(cfg.MongoDatabase), tracing.Tracer("github.com/orderflow/orderflow/services/order-query"))
+	store := readstore.NewStore(client.Database(cfg.MongoDatabase), tracing.Tracer("github.com/orderflow/orderflow/services/order-query"))
 	if err := store.EnsureIndexes(startCtx); err != nil {
 		return nil, err
 	}

@@ -14,8 +14,8 @@ import (
 
 	"google.golang.org/grpc"
 
-	"github.com/orderflow/orderflow/services/outbox-relay/internal/adapters/kafka"
-	"github.com/orderflow/orderflow/services/outbox-relay/internal/adapters/mysql"
+	"github.com/orderflow/orderflow/services/outbox-relay/internal/adapters/lease"
+	"github.com/orderflow/orderflow/services/outbox-relay/internal/adapters/publisher"
 	"github.com/orderflow/orderflow/services/outbox-relay/internal/ports"
 	"github.com/orderflow/orderflow/services/outbox-relay/internal/relay"
 	"github.com/orderflow/orderflow/shared/gen"
@@ -110,7 +110,7 @@ type Service struct {
 	cfg       Config
 	logger    *slog.Logger
 	pools     *shard.Pools
-	publisher *kafka.Publisher
+	publisher *publisher.Publisher
 	relay     *relay.Relay
 	metrics   *relay.Metrics
 	store     *outbox.Store
@@ -145,8 +145,8 @@ func New(ctx context.Context, cfg Config, topo shard.Topology, logger *slog.Logg
 	if err != nil {
 		return nil, err
 	}
-	publisher := kafka.NewPublisher(brokers, cfg.Topic, "orderflow-relay-"+cfg.RelayID, tracing)
-	r, err := relay.New(func() []string { return pools.Topology().Names() }, mysql.NewLocker(pools, cfg.RelayID), publisher, cfg.relayConfig(), metrics,
+	pub := publisher.NewPublisher(brokers, cfg.Topic, "orderflow-relay-"+cfg.RelayID, tracing)
+	r, err := relay.New(func() []string { return pools.Topology().Names() }, lease.NewLocker(pools, cfg.RelayID), pub, cfg.relayConfig(), metrics,
 		logger.With(slog.String("relay_id", cfg.RelayID)), time.Now)
 	if err != nil {
 		return nil, err
@@ -181,7 +181,7 @@ func New(ctx context.Context, cfg Config, topo shard.Topology, logger *slog.Logg
 		return nil, err
 	}
 	ok = true
-	return &Service{cfg: cfg, logger: logger, pools: pools, publisher: publisher, relay: r, metrics: metrics, store: store,
+	return &Service{cfg: cfg, logger: logger, pools: pools, publisher: pub, relay: r, metrics: metrics, store: store,
 		server: srv, tracing: tracing}, nil
 }
 

@@ -1,7 +1,7 @@
-// Package mysql is the relay's access to one shard's outbox: ownership of the
+// Package lease is the relay's access to one shard's outbox: ownership of the
 // shard through a MySQL named lock, and claiming, marking and cleaning rows on
 // the connection that holds the lock.
-package mysql
+package lease
 
 import (
 	"context"

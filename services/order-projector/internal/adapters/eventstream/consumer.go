@@ -1,4 +1,4 @@
-package kafka
+package eventstream
 
 import (
 	"cmp"
@@ -100,7 +100,7 @@ type claimed struct {
 }
 
 // tracerScope names the handler's spans.
-const tracerScope = "github.com/orderflow/orderflow/services/order-projector/internal/adapters/kafka"
+const tracerScope = "github.com/orderflow/orderflow/services/order-projector/internal/adapters/eventstream"
 
 // NewHandler returns the handler. Every event is a consumer span of
 // tracing whose parent is the trace context in the message's headers.
