@@ -20,6 +20,7 @@ import (
 	"github.com/orderflow/orderflow/shared/observability"
 	"github.com/orderflow/orderflow/shared/server"
 	"github.com/orderflow/orderflow/shared/shard"
+	"github.com/orderflow/orderflow/shared/wait"
 )
 
 // tracerScope names the spans the service's own code starts.
@@ -199,10 +200,7 @@ func checkShards(ctx context.Context, pools *shard.Pools, timeout time.Duration)
 			if err == nil || ctx.Err() != nil {
 				break
 			}
-			select {
-			case <-ctx.Done():
-			case <-time.After(250 * time.Millisecond):
-			}
+			wait.Sleep(ctx, 250*time.Millisecond)
 		}
 		if err != nil {
 			return fmt.Errorf("shard %s is unreachable or has no schema (waited %s): %w; run `orderctl migrate`", name, timeout, err)

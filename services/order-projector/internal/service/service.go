@@ -27,6 +27,7 @@ import (
 	"github.com/orderflow/orderflow/shared/projection/source"
 	"github.com/orderflow/orderflow/shared/server"
 	"github.com/orderflow/orderflow/shared/shard"
+	"github.com/orderflow/orderflow/shared/wait"
 )
 
 // Config is the projector's configuration, read from ORDERFLOW_* variables.
@@ -221,12 +222,7 @@ func (s *Service) Run(ctx context.Context) error {
 		for ctx.Err() == nil {
 			if err := s.group.Consume(ctx, []string{s.cfg.Topic}, s.handler); err != nil && ctx.Err() == nil {
 				s.logger.WarnContext(ctx, "consumer group session ended", slog.Any("error", err))
-				t := time.NewTimer(time.Second)
-				select {
-				case <-ctx.Done():
-				case <-t.C:
-				}
-				t.Stop()
+				wait.Sleep(ctx, time.Second)
 			}
 		}
 	})

@@ -11,7 +11,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"sync"
 	"time"
 
@@ -19,6 +18,7 @@ import (
 
 	"github.com/orderflow/orderflow/shared/observability"
 	"github.com/orderflow/orderflow/shared/outbox"
+	"github.com/orderflow/orderflow/shared/wait"
 )
 
 // Lease is ownership of one shard's outbox.
@@ -128,7 +128,7 @@ func (r *Relay) Run(ctx context.Context) error {
 				wg.Go(func() { r.runShard(ctx, s) })
 			}
 		}
-		sleep(ctx, r.cfg.AcquireInterval)
+		wait.Sleep(ctx, r.cfg.AcquireInterval)
 		if ctx.Err() != nil {
 			wg.Wait()
 			return nil
@@ -146,12 +146,12 @@ func (r *Relay) runShard(ctx context.Context, shard string) {
 	unreachable.InitialInterval = r.cfg.AcquireInterval
 	unreachable.MaxInterval = max(r.cfg.OutageMaxWait, r.cfg.AcquireInterval)
 	for ctx.Err() == nil {
-		wait := r.cfg.AcquireInterval
+		pause := r.cfg.AcquireInterval
 		lease, ok, err := r.locker.Acquire(ctx, shard)
 		switch {
 		case err != nil:
 			log.WarnContext(ctx, "acquiring shard lease failed", slog.Any("error", err))
-			wait = unreachable.NextBackOff()
+			pause = unreachable.NextBackOff()
 		case ok:
 			unreachable.Reset()
 			log.InfoContext(ctx, "took over shard")
@@ -165,7 +165,7 @@ func (r *Relay) runShard(ctx context.Context, shard string) {
 		default:
 			unreachable.Reset()
 		}
-		sleep(ctx, wait)
+		wait.Sleep(ctx, pause)
 	}
 }
 
@@ -210,7 +210,7 @@ func (r *Relay) work(ctx context.Context, shard string, lease Lease) error {
 				r.logger.WarnContext(ctx, "kafka cannot take messages now; waiting without spending attempts",
 					slog.String("shard", shard), slog.Any("error", transient), slog.Any("cluster", r.pub.Healthy(ctx)))
 			}
-			sleep(ctx, outage.NextBackOff())
+			wait.Sleep(ctx, outage.NextBackOff())
 			continue
 		case inOutage:
 			inOutage = false
@@ -218,7 +218,7 @@ func (r *Relay) work(ctx context.Context, shard string, lease Lease) error {
 		}
 		outage.Reset()
 		if published == 0 {
-			sleep(ctx, r.cfg.IdleWait)
+			wait.Sleep(ctx, r.cfg.IdleWait)
 		}
 	}
 }
@@ -276,7 +276,7 @@ func (r *Relay) publishBatch(ctx context.Context, shard string, lease Lease) (pu
 		m := msgs[i]
 		attempts := m.Attempts + 1
 		failures[j] = Failure{ID: m.ID, Attempts: attempts, Error: results[i].Error(),
-			Failed: attempts >= r.cfg.MaxAttempts, NextAttemptAt: ackedAt.Add(RetryDelay(attempts, r.cfg.RetryBase, r.cfg.RetryMax, rand.Float64))}
+			Failed: attempts >= r.cfg.MaxAttempts, NextAttemptAt: ackedAt.Add(RetryDelay(attempts, r.cfg.RetryBase, r.cfg.RetryMax))}
 		if failures[j].Failed {
 			// Logged in the row's trace (the command that wrote it).
 			r.logger.ErrorContext(observability.WithTraceparent(ctx, m.Traceparent), "outbox row parked as FAILED", slog.String("shard", shard), slog.Int64("id", m.ID),
@@ -302,23 +302,24 @@ func (r *Relay) cleanup(ctx context.Context, shard string, lease Lease) error {
 	return nil
 }
 
-// RetryDelay is the wait before attempt+1: exponential from base, capped at
-// max, with full jitter between half and the whole of it so that rows that
-// failed together do not retry together. random returns [0,1).
-func RetryDelay(attempt int32, base, max time.Duration, random func() float64) time.Duration {
-	d := base
-	for i := int32(1); i < attempt && d < max; i++ {
-		d *= 2
+// RetryDelay is the wait before attempt+1: an exponential back-off from base,
+// doubling per attempt and capped at max, with each wait drawn at random
+// between half and the whole of it, so that rows that failed together do not
+// retry together. backoff/v5 draws its waits around a centre, within a
+// randomization factor of it: a centre of 3/4 of the step and a factor of
+// 1/3 give exactly [step/2, step].
+func RetryDelay(attempt int32, base, max time.Duration) time.Duration {
+	b := &backoff.ExponentialBackOff{
+		InitialInterval:     base / 4 * 3,
+		RandomizationFactor: 1.0 / 3,
+		Multiplier:          2,
+		MaxInterval:         max / 4 * 3,
 	}
-	d = min(d, max)
-	return d/2 + time.Duration(random()*float64(d/2))
-}
-
-func sleep(ctx context.Context, d time.Duration) {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-	case <-t.C:
+	// The row's attempts are kept on the row, not in b: replay the steps up
+	// to this attempt. Past 64 doublings every step is the cap.
+	d := b.NextBackOff()
+	for i := int32(1); i < min(attempt, 64); i++ {
+		d = b.NextBackOff()
 	}
+	return d
 }

@@ -20,21 +20,29 @@ func TestRetryDelay(t *testing.T) {
 	tests := []struct {
 		name    string
 		attempt int32
-		random  float64
-		want    time.Duration
+		// step is the un-jittered wait; every draw lies in [step/2, step].
+		step time.Duration
 	}{
-		{name: "first retry, least jitter", attempt: 1, random: 0, want: 500 * time.Millisecond},
-		{name: "first retry, most jitter", attempt: 1, random: 0.999999, want: 999999500 * time.Nanosecond},
-		{name: "doubles each attempt", attempt: 3, random: 0, want: 2 * time.Second},
-		{name: "capped at max", attempt: 10, random: 0, want: 30 * time.Second},
-		{name: "capped at max for huge attempts", attempt: 1000, random: 0.5, want: 45 * time.Second},
+		{name: "first retry", attempt: 1, step: time.Second},
+		{name: "doubles each attempt", attempt: 3, step: 4 * time.Second},
+		{name: "just below the cap", attempt: 6, step: 32 * time.Second},
+		{name: "capped at max", attempt: 10, step: time.Minute},
+		{name: "capped at max for huge attempts", attempt: 1000, step: time.Minute},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			got := RetryDelay(tc.attempt, base, maxDelay, func() float64 { return tc.random })
-			if got != tc.want {
-				t.Errorf("RetryDelay(%d) = %s, want %s", tc.attempt, got, tc.want)
+			lo, hi := tc.step, time.Duration(0)
+			for range 2000 {
+				got := RetryDelay(tc.attempt, base, maxDelay)
+				if got < tc.step/2 || got > tc.step {
+					t.Fatalf("RetryDelay(%d) = %s, want within [%s, %s]", tc.attempt, got, tc.step/2, tc.step)
+				}
+				lo, hi = min(lo, got), max(hi, got)
+			}
+			// The jitter spreads the waits over the range, not onto one value.
+			if spread := hi - lo; spread < tc.step/4 {
+				t.Errorf("RetryDelay(%d) drew %s..%s over 2000 calls, want a spread of at least %s", tc.attempt, lo, hi, tc.step/4)
 			}
 		})
 	}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"slices"
 	"sync"
 	"time"
@@ -25,6 +26,7 @@ import (
 	"github.com/orderflow/orderflow/shared/observability"
 	"github.com/orderflow/orderflow/shared/outbox"
 	"github.com/orderflow/orderflow/shared/projection"
+	"github.com/orderflow/orderflow/shared/wait"
 )
 
 // Projector applies a batch of events.
@@ -354,7 +356,9 @@ func (l *lane) apply(ctx context.Context, batch []*sarama.ConsumerMessage) error
 // in a row, so that a conflict that never clears cannot loop forever).
 func (l *lane) project(ctx context.Context, items []decoded) ([]decoded, error) {
 	h := l.h
-	wait := h.cfg.RetryBase
+	// Each failed attempt waits twice as long as the one before, starting at
+	// RetryBase, without jitter; MaxAttempts, not a cap, bounds the waits.
+	delays := &backoff.ExponentialBackOff{InitialInterval: h.cfg.RetryBase, Multiplier: 2, MaxInterval: time.Duration(math.MaxInt64)}
 	attempt, conflicts := 1, 0
 	for len(items) > 0 {
 		events := make([]*eventsv1.OrderEvent, len(items))
@@ -390,7 +394,7 @@ func (l *lane) project(ctx context.Context, items []decoded) ([]decoded, error) 
 				conflicts++
 				h.metrics.conflicts.Inc()
 				h.logger.InfoContext(ctx, "documents changed meanwhile; applying again", slog.Int("events", len(events)), slog.Any("error", err))
-				if !sleep(ctx, h.cfg.RetryBase) {
+				if !wait.Sleep(ctx, h.cfg.RetryBase) {
 					return items, ctx.Err()
 				}
 				continue
@@ -402,10 +406,9 @@ func (l *lane) project(ctx context.Context, items []decoded) ([]decoded, error) 
 			return items, err
 		}
 		attempt++
-		if !sleep(ctx, wait) {
+		if !wait.Sleep(ctx, delays.NextBackOff()) {
 			return items, ctx.Err()
 		}
-		wait *= 2
 	}
 	return nil, nil
 }
@@ -442,7 +445,7 @@ func (l *lane) waitOutage(ctx context.Context, dep failure.Dependency, err error
 	l.h.metrics.up.WithLabelValues(string(dep)).Set(0)
 	l.h.logger.WarnContext(ctx, "dependency unreachable; waiting before applying the batch again",
 		slog.String("dependency", string(dep)), slog.Duration("wait", d), slog.Any("error", err))
-	return sleep(ctx, d)
+	return wait.Sleep(ctx, d)
 }
 
 // recovered resets the outage back-off after a success.
@@ -492,17 +495,6 @@ func (l *lane) deadLetter(ctx context.Context, msg *sarama.ConsumerMessage, ev *
 		if !l.waitOutage(ctx, failure.Kafka, err) {
 			return errors.Join(ctx.Err(), err)
 		}
-	}
-}
-
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
 	}
 }
 
