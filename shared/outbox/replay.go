@@ -158,7 +158,7 @@ func (s *Store) replayShard(ctx context.Context, name string, req ReplayRequest,
 		return 0, err
 	}
 	if len(req.IDs) > 0 {
-		q, args := inList(req.IDs)
+		q, args := sqlrows.In(req.IDs)
 		if req.DryRun {
 			var n int64
 			err := db.QueryRowContext(ctx, "SELECT COUNT(*) FROM outbox WHERE status <> 'PENDING' AND id IN ("+q+")", args...).Scan(&n)
@@ -195,7 +195,7 @@ func (s *Store) replayShard(ctx context.Context, name string, req ReplayRequest,
 			return done, nil
 		}
 		after = ids[len(ids)-1]
-		q, idArgs := inList(ids)
+		q, idArgs := sqlrows.In(ids)
 		n, err := s.resetAudited(ctx, name, audit, resetSQL+q+") AND "+where, append(idArgs, args...))
 		if err != nil {
 			return done, err
@@ -205,12 +205,4 @@ func (s *Store) replayShard(ctx context.Context, name string, req ReplayRequest,
 			progress(name, done, total)
 		}
 	}
-}
-
-func inList(ids []int64) (string, []any) {
-	args := make([]any, len(ids))
-	for i, id := range ids {
-		args[i] = id
-	}
-	return strings.TrimSuffix(strings.Repeat("?,", len(ids)), ","), args
 }

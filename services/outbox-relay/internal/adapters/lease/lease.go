@@ -7,7 +7,6 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/orderflow/orderflow/services/outbox-relay/internal/relay"
@@ -120,14 +119,11 @@ func (l *Lease) MarkPublished(ctx context.Context, ids []int64, at time.Time) er
 	if len(ids) == 0 {
 		return nil
 	}
-	args := make([]any, 0, len(ids)+1)
-	args = append(args, at.UTC())
-	for _, id := range ids {
-		args = append(args, id)
-	}
+	in, idArgs := sqlrows.In(ids)
+	args := append([]any{at.UTC()}, idArgs...)
 	return l.pools.Call(ctx, l.shard, func(ctx context.Context) error {
 		_, err := l.conn.ExecContext(ctx, "UPDATE outbox SET status = 'PUBLISHED', published_at = ?, next_attempt_at = NULL WHERE id IN ("+
-			strings.TrimSuffix(strings.Repeat("?,", len(ids)), ",")+")", args...)
+			in+")", args...)
 		if err != nil {
 			return fmt.Errorf("marking rows published: %w", err)
 		}
