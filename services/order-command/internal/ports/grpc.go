@@ -89,16 +89,12 @@ func (g *GRPC) GetOrder(ctx context.Context, req *orderv1.GetOrderRequest) (*ord
 // toStatus is the one place domain and infrastructure errors become gRPC
 // status codes.
 func (g *GRPC) toStatus(ctx context.Context, err error) error {
-	var validation *domain.ValidationError
+	var validation *server.ValidationError
 	var rule *domain.RuleError
 	var unavailable *shard.UnavailableError
 	switch {
 	case errors.As(err, &validation):
-		violations := make([]server.FieldViolation, len(validation.Violations))
-		for i, v := range validation.Violations {
-			violations[i] = server.FieldViolation{Field: v.Field, Description: v.Description}
-		}
-		return server.InvalidArgument(validation.Error(), violations)
+		return server.InvalidArgument(validation.Error(), validation.Violations)
 	case errors.As(err, &rule):
 		return server.FailedPrecondition(rule.Message, rule.Rule, "order")
 	case errors.Is(err, domain.ErrNotFound):

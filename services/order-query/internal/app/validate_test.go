@@ -6,17 +6,19 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/orderflow/orderflow/shared/server"
 )
 
-// fields returns the fields a *ValidationError names, or nil for nil.
+// fields returns the fields a *server.ValidationError names, or nil for nil.
 func fields(t *testing.T, err error) []string {
 	t.Helper()
 	if err == nil {
 		return nil
 	}
-	var ve *ValidationError
+	var ve *server.ValidationError
 	if !errors.As(err, &ve) {
-		t.Fatalf("error = %v (%T), want a *ValidationError", err, err)
+		t.Fatalf("error = %v (%T), want a *server.ValidationError", err, err)
 	}
 	out := make([]string, len(ve.Violations))
 	for i, v := range ve.Violations {

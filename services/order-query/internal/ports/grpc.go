@@ -76,14 +76,10 @@ func (g *GRPC) ListShopOrders(ctx context.Context, req *orderv1.ListShopOrdersRe
 // toStatus is the one place use-case and infrastructure errors become gRPC
 // status codes.
 func (g *GRPC) toStatus(ctx context.Context, err error) error {
-	var validation *app.ValidationError
+	var validation *server.ValidationError
 	switch {
 	case errors.As(err, &validation):
-		violations := make([]server.FieldViolation, len(validation.Violations))
-		for i, v := range validation.Violations {
-			violations[i] = server.FieldViolation{Field: v.Field, Description: v.Description}
-		}
-		return server.InvalidArgument(validation.Error(), violations)
+		return server.InvalidArgument(validation.Error(), validation.Violations)
 	case errors.Is(err, app.ErrNotFound):
 		return status.Error(codes.NotFound, "order not found")
 	case errors.Is(err, app.ErrUnavailable):

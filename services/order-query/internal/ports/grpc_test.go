@@ -16,6 +16,7 @@ import (
 	"github.com/orderflow/orderflow/services/order-query/internal/app"
 	orderv1 "github.com/orderflow/orderflow/shared/gen/orderflow/order/v1"
 	"github.com/orderflow/orderflow/shared/orderdoc"
+	"github.com/orderflow/orderflow/shared/server"
 )
 
 func TestToStatus(t *testing.T) {
@@ -26,7 +27,7 @@ func TestToStatus(t *testing.T) {
 		err  error
 		want codes.Code
 	}{
-		{"validation", &app.ValidationError{Violations: []app.FieldViolation{{Field: "pageToken", Description: "bad"}}}, codes.InvalidArgument},
+		{"validation", &server.ValidationError{Violations: []server.FieldViolation{{Field: "pageToken", Description: "bad"}}}, codes.InvalidArgument},
 		{"not found", fmt.Errorf("reading: %w", app.ErrNotFound), codes.NotFound},
 		{"store unreachable", fmt.Errorf("%w: %w", app.ErrUnavailable, context.DeadlineExceeded), codes.Unavailable},
 		{"deadline", fmt.Errorf("reading: %w", context.DeadlineExceeded), codes.DeadlineExceeded},
