@@ -83,9 +83,10 @@ type Config struct {
 	// orderctl orders purge runs it by hand). Instances may overlap: the
 	// deletes are idempotent.
 	PurgeInterval time.Duration `env:"PURGE_INTERVAL" envDefault:"0s"`
-	// Retention is how long orders stay on the shards: at least
-	// retention.Min, the longest order-command lets an order be changed.
-	Retention time.Duration `env:"RETENTION" envDefault:"720h"`
+	// OrderRetention is how long orders stay on the shards before the purge
+	// removes them: at least retention.Min, the longest order-command lets
+	// an order be changed.
+	OrderRetention time.Duration `env:"ORDER_RETENTION" envDefault:"720h"`
 	// TopologyReload is how often the topology file is checked for a new
 	// shard; 0 turns reloading off.
 	TopologyReload time.Duration `env:"TOPOLOGY_RELOAD" envDefault:"1s"`
@@ -109,8 +110,8 @@ func (c *Config) Validate() error {
 	if c.PurgeInterval < 0 {
 		errs = append(errs, errors.New("ORDERFLOW_PURGE_INTERVAL must not be negative"))
 	}
-	if err := retention.ValidateRetention(c.Retention); err != nil {
-		errs = append(errs, fmt.Errorf("ORDERFLOW_RETENTION: %w", err))
+	if err := retention.ValidateRetention(c.OrderRetention); err != nil {
+		errs = append(errs, fmt.Errorf("ORDERFLOW_ORDER_RETENTION: %w", err))
 	}
 	if err := c.Shard.Validate(); err != nil {
 		errs = append(errs, fmt.Errorf("ORDERFLOW_SHARD_*: %w", err))
@@ -247,7 +248,7 @@ func (s *Service) purgeEvery(ctx context.Context) {
 			return
 		case <-t.C:
 		}
-		results, err := s.purger.Purge(ctx, lifecycle.PurgeConfig{Retention: s.cfg.Retention, Now: time.Now(), Batch: 500}, nil)
+		results, err := s.purger.Purge(ctx, lifecycle.PurgeConfig{Retention: s.cfg.OrderRetention, Now: time.Now(), Batch: 500}, nil)
 		for _, r := range results {
 			if r.Purged > 0 || r.Held > 0 {
 				s.logger.InfoContext(ctx, "purged old orders", slog.String("shard", r.Shard), slog.Int("purged", r.Purged), slog.Int("held", r.Held))

@@ -75,9 +75,9 @@ type Config struct {
 	RetryBase, RetryMax time.Duration
 	// OutageMaxWait caps the wait between attempts while Kafka is down.
 	OutageMaxWait time.Duration
-	// Retention is how long PUBLISHED rows are kept; CleanupInterval how
-	// often they are deleted, CleanupBatch rows per statement.
-	Retention       time.Duration
+	// OutboxRetention is how long PUBLISHED rows are kept; CleanupInterval
+	// how often they are deleted, CleanupBatch rows per statement.
+	OutboxRetention time.Duration
 	CleanupInterval time.Duration
 	CleanupBatch    int
 }
@@ -90,7 +90,7 @@ func (c Config) Validate() error {
 	case c.MaxAttempts < 1:
 		return errors.New("max attempts must be at least 1")
 	case c.IdleWait <= 0 || c.AcquireInterval <= 0 || c.HeartbeatInterval <= 0 || c.RetryBase <= 0 ||
-		c.RetryMax < c.RetryBase || c.OutageMaxWait <= 0 || c.Retention <= 0 || c.CleanupInterval <= 0 || c.CleanupBatch < 1:
+		c.RetryMax < c.RetryBase || c.OutageMaxWait <= 0 || c.OutboxRetention <= 0 || c.CleanupInterval <= 0 || c.CleanupBatch < 1:
 		return errors.New("intervals, retention and cleanup batch must be positive, and retry max at least retry base")
 	}
 	return nil
@@ -288,7 +288,7 @@ func (r *Relay) publishBatch(ctx context.Context, shard string, lease Lease) (pu
 }
 
 func (r *Relay) cleanup(ctx context.Context, shard string, lease Lease) error {
-	olderThan := r.now().Add(-r.cfg.Retention)
+	olderThan := r.now().Add(-r.cfg.OutboxRetention)
 	for ctx.Err() == nil {
 		n, err := lease.Cleanup(ctx, olderThan, r.cfg.CleanupBatch)
 		if err != nil {

@@ -113,7 +113,7 @@ func TestPublishBatchDecisions(t *testing.T) {
 			r, err := New(func() []string { return []string{"s"} }, nil, &fakePublisher{results: tc.results}, Config{
 				BatchSize: 10, IdleWait: time.Millisecond, AcquireInterval: time.Millisecond, HeartbeatInterval: time.Second,
 				MaxAttempts: 3, RetryBase: time.Second, RetryMax: time.Minute, OutageMaxWait: time.Second,
-				Retention: time.Hour, CleanupInterval: time.Minute, CleanupBatch: 10,
+				OutboxRetention: time.Hour, CleanupInterval: time.Minute, CleanupBatch: 10,
 			}, NewMetrics(prometheus.NewRegistry()), slog.New(slog.NewTextHandler(io.Discard, nil)), func() time.Time { return now })
 			if err != nil {
 				t.Fatal(err)

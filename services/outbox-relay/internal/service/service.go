@@ -57,8 +57,9 @@ type Config struct {
 	RetryMax  time.Duration `env:"RELAY_RETRY_MAX" envDefault:"5m"`
 	// OutageMaxWait caps the wait between tries while Kafka is unreachable.
 	OutageMaxWait time.Duration `env:"RELAY_OUTAGE_MAX_WAIT" envDefault:"5s"`
-	// Retention keeps PUBLISHED rows this long before cleanup deletes them.
-	Retention time.Duration `env:"RELAY_RETENTION" envDefault:"168h"`
+	// OutboxRetention keeps PUBLISHED outbox rows this long before cleanup
+	// deletes them.
+	OutboxRetention time.Duration `env:"OUTBOX_RETENTION" envDefault:"168h"`
 	// CleanupInterval and CleanupBatch pace the deletes.
 	CleanupInterval time.Duration `env:"RELAY_CLEANUP_INTERVAL" envDefault:"1m"`
 	CleanupBatch    int           `env:"RELAY_CLEANUP_BATCH" envDefault:"1000"`
@@ -102,7 +103,7 @@ func (c *Config) Validate() error {
 func (c *Config) relayConfig() relay.Config {
 	return relay.Config{BatchSize: c.BatchSize, IdleWait: c.IdleWait, AcquireInterval: c.AcquireInterval,
 		HeartbeatInterval: c.HeartbeatInterval, MaxAttempts: c.MaxAttempts, RetryBase: c.RetryBase, RetryMax: c.RetryMax,
-		OutageMaxWait: c.OutageMaxWait, Retention: c.Retention, CleanupInterval: c.CleanupInterval, CleanupBatch: c.CleanupBatch}
+		OutageMaxWait: c.OutageMaxWait, OutboxRetention: c.OutboxRetention, CleanupInterval: c.CleanupInterval, CleanupBatch: c.CleanupBatch}
 }
 
 // Service is a running relay.
