@@ -16,7 +16,6 @@ import (
 	"github.com/orderflow/orderflow/services/order-command/internal/ports"
 	"github.com/orderflow/orderflow/shared/gen"
 	orderv1 "github.com/orderflow/orderflow/shared/gen/orderflow/order/v1"
-	"github.com/orderflow/orderflow/shared/lifecycle/retention"
 	"github.com/orderflow/orderflow/shared/observability"
 	"github.com/orderflow/orderflow/shared/server"
 	"github.com/orderflow/orderflow/shared/shard"
@@ -64,23 +63,17 @@ type Config struct {
 	TopologyReload time.Duration `env:"TOPOLOGY_RELOAD" envDefault:"1s"`
 }
 
-// Validate checks the values that parsing alone does not.
+// Validate checks the values that parsing alone does not and that no
+// constructor New calls checks itself: the shard pools (shard.Open), the
+// order-number block size (orderstore.NewAllocator) and the cancel window
+// (app.New) are checked where they are used, once.
 func (c *Config) Validate() error {
 	var errs []error
-	if c.OrderNoBlockSize < 1 {
-		errs = append(errs, errors.New("ORDERFLOW_ORDER_NO_BLOCK_SIZE must be at least 1"))
-	}
-	if err := retention.ValidateChangeWindow(c.CancelWindow); err != nil {
-		errs = append(errs, fmt.Errorf("ORDERFLOW_CANCEL_WINDOW: %w", err))
-	}
 	if c.MaxBodyBytes < 1024 {
 		errs = append(errs, errors.New("ORDERFLOW_MAX_BODY_BYTES must be at least 1024"))
 	}
 	if c.RequestTimeout <= 0 || c.StartupTimeout <= 0 || c.ShutdownTimeout <= 0 {
 		errs = append(errs, errors.New("ORDERFLOW_REQUEST_TIMEOUT, ORDERFLOW_STARTUP_TIMEOUT and ORDERFLOW_SHUTDOWN_TIMEOUT must be positive"))
-	}
-	if err := c.Shard.Validate(); err != nil {
-		errs = append(errs, fmt.Errorf("ORDERFLOW_SHARD_*: %w", err))
 	}
 	return errors.Join(errs...)
 }
@@ -98,10 +91,7 @@ type Service struct {
 // current schema, and binds the ports. It does not serve until Run.
 func New(ctx context.Context, cfg Config, topo shard.Topology, logger *slog.Logger, clock app.Clock) (*Service, error) {
 	if err := cfg.Validate(); err != nil {
-		return nil, err
-	}
-	if err := topo.Validate(); err != nil {
-		return nil, fmt.Errorf("topology: %w", err)
+		return nil, fmt.Errorf("invalid configuration: %w", err)
 	}
 	pools, err := shard.Open(topo, cfg.Shard)
 	if err != nil {
@@ -119,7 +109,7 @@ func New(ctx context.Context, cfg Config, topo shard.Topology, logger *slog.Logg
 
 	numbers, err := orderstore.NewAllocator(pools, cfg.OrderNoBlockSize, logger)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("ORDERFLOW_ORDER_NO_BLOCK_SIZE: %w", err)
 	}
 	tracing, err := observability.NewTracing(ctx, "order-command")
 	if err != nil {

@@ -92,7 +92,8 @@ type Config struct {
 	TopologyReload time.Duration `env:"TOPOLOGY_RELOAD" envDefault:"1s"`
 }
 
-// Validate checks what parsing does not.
+// Validate checks what parsing does not and no constructor New calls
+// checks itself (the shard pools are checked by shard.Open, once).
 func (c *Config) Validate() error {
 	var errs []error
 	if c.BatchSize < 1 || c.MaxAttempts < 1 || c.Lanes < 1 {
@@ -112,9 +113,6 @@ func (c *Config) Validate() error {
 	}
 	if err := retention.ValidateRetention(c.OrderRetention); err != nil {
 		errs = append(errs, fmt.Errorf("ORDERFLOW_ORDER_RETENTION: %w", err))
-	}
-	if err := c.Shard.Validate(); err != nil {
-		errs = append(errs, fmt.Errorf("ORDERFLOW_SHARD_*: %w", err))
 	}
 	return errors.Join(errs...)
 }
@@ -142,7 +140,7 @@ type Service struct {
 // New connects everything and binds the HTTP port; Run consumes.
 func New(ctx context.Context, cfg Config, topo shard.Topology, logger *slog.Logger) (*Service, error) {
 	if err := cfg.Validate(); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("invalid configuration: %w", err)
 	}
 	s := &Service{cfg: cfg, logger: logger}
 	ok := false

@@ -82,22 +82,14 @@ type Config struct {
 	TopologyReload time.Duration `env:"TOPOLOGY_RELOAD" envDefault:"1s"`
 }
 
-// Validate checks what parsing does not.
+// Validate checks what parsing does not and no constructor New calls
+// checks itself: the relay's settings are checked by relay.New, the shard
+// pools by shard.Open and the admin token by ports.NewAuth, once each.
 func (c *Config) Validate() error {
-	var errs []error
-	if c.AdminToken == "" {
-		errs = append(errs, errors.New("ORDERFLOW_ADMIN_TOKEN is required (the admin API refuses calls without it)"))
-	}
 	if c.Topic == "" || c.KafkaBrokers == "" {
-		errs = append(errs, errors.New("ORDERFLOW_RELAY_TOPIC and ORDERFLOW_KAFKA_BROKERS must not be empty"))
+		return errors.New("ORDERFLOW_RELAY_TOPIC and ORDERFLOW_KAFKA_BROKERS must not be empty")
 	}
-	if err := c.relayConfig().Validate(); err != nil {
-		errs = append(errs, fmt.Errorf("ORDERFLOW_RELAY_*: %w", err))
-	}
-	if err := c.Shard.Validate(); err != nil {
-		errs = append(errs, fmt.Errorf("ORDERFLOW_SHARD_*: %w", err))
-	}
-	return errors.Join(errs...)
+	return nil
 }
 
 func (c *Config) relayConfig() relay.Config {
@@ -122,7 +114,7 @@ type Service struct {
 // New builds the relay and binds the admin ports.
 func New(ctx context.Context, cfg Config, topo shard.Topology, logger *slog.Logger) (*Service, error) {
 	if err := cfg.Validate(); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("invalid configuration: %w", err)
 	}
 	if cfg.RelayID == "" {
 		host, _ := os.Hostname()
@@ -150,13 +142,13 @@ func New(ctx context.Context, cfg Config, topo shard.Topology, logger *slog.Logg
 	r, err := relay.New(func() []string { return pools.Topology().Names() }, lease.NewLocker(pools, cfg.RelayID), pub, cfg.relayConfig(), metrics,
 		logger.With(slog.String("relay_id", cfg.RelayID)), time.Now)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("ORDERFLOW_RELAY_*: %w", err)
 	}
 	store := outbox.NewStore(pools, time.Now)
 
 	auth, err := ports.NewAuth(cfg.AdminToken)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("ORDERFLOW_ADMIN_TOKEN: %w", err)
 	}
 	admin := ports.NewAdmin(store, logger, cfg.RequestTimeout)
 	grpcServer := server.NewGRPCServer(server.GRPCOptions{Logger: logger, Registry: registry, Tracing: tracing,
