@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/orderflow/orderflow/shared/server"
 	"github.com/orderflow/orderflow/shared/shard"
 	"github.com/orderflow/orderflow/shared/sqlrows"
 )
@@ -88,14 +89,6 @@ type Filter struct {
 	Until time.Time
 }
 
-// FieldError is a filter or request field that is not acceptable.
-type FieldError struct {
-	Field  string
-	Reason string
-}
-
-func (e *FieldError) Error() string { return e.Field + ": " + e.Reason }
-
 // ErrNotFound means no outbox row has the requested id.
 var ErrNotFound = errors.New("outbox message not found")
 
@@ -103,19 +96,19 @@ var ErrNotFound = errors.New("outbox message not found")
 func (f Filter) Validate(topo shard.Topology) error {
 	if f.Shard != "" {
 		if _, ok := topo.DSN(f.Shard); !ok {
-			return &FieldError{Field: "shard", Reason: fmt.Sprintf("unknown shard %q (known: %s)", f.Shard, strings.Join(topo.Names(), ", "))}
+			return server.Invalid("shard", fmt.Sprintf("unknown shard %q (known: %s)", f.Shard, strings.Join(topo.Names(), ", ")))
 		}
 	}
 	switch f.Status {
 	case "", StatusPending, StatusPublished, StatusFailed:
 	default:
-		return &FieldError{Field: "status", Reason: fmt.Sprintf("unknown status %q", f.Status)}
+		return server.Invalid("status", fmt.Sprintf("unknown status %q", f.Status))
 	}
 	if f.EventType != "" && !KnownEventType(f.EventType) {
-		return &FieldError{Field: "eventType", Reason: fmt.Sprintf("unknown event type %q (known: %s)", f.EventType, strings.Join(EventTypes, ", "))}
+		return server.Invalid("eventType", fmt.Sprintf("unknown event type %q (known: %s)", f.EventType, strings.Join(EventTypes, ", ")))
 	}
 	if !f.Since.IsZero() && !f.Until.IsZero() && !f.Since.Before(f.Until) {
-		return &FieldError{Field: "until", Reason: "must be after since"}
+		return server.Invalid("until", "must be after since")
 	}
 	return nil
 }
@@ -286,7 +279,7 @@ func (s *Store) shardStats(ctx context.Context, name string, countPublished bool
 // Get reads one row.
 func (s *Store) Get(ctx context.Context, shardName string, id int64) (Message, error) {
 	if _, ok := s.pools.Topology().DSN(shardName); !ok {
-		return Message{}, &FieldError{Field: "shard", Reason: fmt.Sprintf("unknown shard %q", shardName)}
+		return Message{}, server.Invalid("shard", fmt.Sprintf("unknown shard %q", shardName))
 	}
 	db, err := s.pools.DB(shardName)
 	if err != nil {

@@ -9,6 +9,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/orderflow/orderflow/shared/server"
 	"github.com/orderflow/orderflow/shared/shard"
 	"github.com/orderflow/orderflow/shared/sqlrows"
 )
@@ -49,27 +50,27 @@ func (r *ReplayRequest) validate(s *Store) error {
 	reason := strings.TrimSpace(r.Reason)
 	switch {
 	case reason == "":
-		return &FieldError{Field: "reason", Reason: "must say why (it is recorded in the audit table)"}
+		return server.Invalid("reason", "must say why (it is recorded in the audit table)")
 	case utf8.RuneCountInString(reason) > 512:
-		return &FieldError{Field: "reason", Reason: "must be at most 512 characters"}
+		return server.Invalid("reason", "must be at most 512 characters")
 	case strings.TrimSpace(r.Actor) == "":
-		return &FieldError{Field: "actor", Reason: "must not be empty"}
+		return server.Invalid("actor", "must not be empty")
 	case utf8.RuneCountInString(r.Actor) > 128:
-		return &FieldError{Field: "actor", Reason: "must be at most 128 characters"}
+		return server.Invalid("actor", "must be at most 128 characters")
 	}
 	if len(r.IDs) > 0 {
 		if r.Shard == "" {
-			return &FieldError{Field: "shard", Reason: "is required with ids"}
+			return server.Invalid("shard", "is required with ids")
 		}
 		if _, ok := topo.DSN(r.Shard); !ok {
-			return &FieldError{Field: "shard", Reason: fmt.Sprintf("unknown shard %q", r.Shard)}
+			return server.Invalid("shard", fmt.Sprintf("unknown shard %q", r.Shard))
 		}
 		if len(r.IDs) > MaxReplayIDs {
-			return &FieldError{Field: "ids", Reason: fmt.Sprintf("at most %d ids per request", MaxReplayIDs)}
+			return server.Invalid("ids", fmt.Sprintf("at most %d ids per request", MaxReplayIDs))
 		}
 		for i, id := range r.IDs {
 			if id < 1 {
-				return &FieldError{Field: fmt.Sprintf("ids[%d]", i), Reason: "must be a positive id"}
+				return server.Invalid(fmt.Sprintf("ids[%d]", i), "must be a positive id")
 			}
 		}
 		return nil
@@ -81,7 +82,7 @@ func (r *ReplayRequest) validate(s *Store) error {
 		r.Filter.Status = StatusFailed
 	}
 	if r.Filter.Status == StatusPending {
-		return &FieldError{Field: "filter.status", Reason: "PENDING rows are already waiting to be published"}
+		return server.Invalid("filter.status", "PENDING rows are already waiting to be published")
 	}
 	return r.Filter.Validate(topo)
 }

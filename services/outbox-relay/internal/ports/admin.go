@@ -106,10 +106,10 @@ func (a *Admin) ReplayOutboxMessages(ctx context.Context, req *outboxv1.ReplayOu
 }
 
 func (a *Admin) toStatus(ctx context.Context, err error) error {
-	var fe *outbox.FieldError
+	var validation *server.ValidationError
 	switch {
-	case errors.As(err, &fe):
-		return server.InvalidArgument(fe.Error(), []server.FieldViolation{{Field: fe.Field, Description: fe.Reason}})
+	case errors.As(err, &validation):
+		return server.InvalidArgument(validation.Error(), validation.Violations)
 	case errors.Is(err, outbox.ErrNotFound):
 		return status.Error(codes.NotFound, err.Error())
 	case errors.Is(err, shard.ErrUnavailable):
