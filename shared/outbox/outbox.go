@@ -1,4 +1,5 @@
-// Package outbox reads and repairs the outbox tables of every shard: the
+// Package outbox holds the SQL of the shards' outbox tables: the relay's
+// publishing statements (Publishing: claim, mark, fail, clean up), and the
 // operations operators need (stats, list, show, replay with an audit trail),
 // shared by the relay's admin API and orderctl, which works on the shards
 // directly so that it also works while no relay runs.

@@ -21,14 +21,23 @@ import (
 	"github.com/orderflow/orderflow/shared/wait"
 )
 
-// Lease is ownership of one shard's outbox.
+// Lease is ownership of one shard.
 type Lease interface {
+	// Outbox is the shard's outbox, worked on the lease's connection, so
+	// that the rows are only touched while the lease holds.
+	Outbox() Outbox
+	// Heartbeat checks that the lease still holds.
+	Heartbeat(ctx context.Context) error
+	// Release gives the shard up.
+	Release()
+}
+
+// Outbox is the relay's work on one shard's outbox (outbox.Publishing).
+type Outbox interface {
 	Claim(ctx context.Context, limit int, now time.Time) ([]outbox.Message, error)
 	MarkPublished(ctx context.Context, ids []int64, at time.Time) error
-	RecordFailures(ctx context.Context, failures []Failure) error
-	Cleanup(ctx context.Context, olderThan time.Time, limit int) (int64, error)
-	Heartbeat(ctx context.Context) error
-	Release()
+	RecordFailures(ctx context.Context, failures []outbox.Failure) error
+	DeletePublished(ctx context.Context, olderThan time.Time, limit int) (int64, error)
 }
 
 // Locker takes a shard's lease without waiting; ok is false when another
@@ -46,16 +55,6 @@ type Publisher interface {
 	Transient(err error) bool
 	// Healthy tells whether the cluster answers at all (for the log).
 	Healthy(ctx context.Context) error
-}
-
-// Failure is the new state of a row whose publish failed.
-type Failure struct {
-	ID            int64
-	Attempts      int32
-	Error         string
-	NextAttemptAt time.Time
-	// Failed parks the row as FAILED (attempts used up).
-	Failed bool
 }
 
 // Config tunes the relay.
@@ -194,12 +193,12 @@ func (r *Relay) work(ctx context.Context, shard string, lease Lease) error {
 			lastBeat = now
 		}
 		if now.Sub(lastCleanup) >= r.cfg.CleanupInterval {
-			if err := r.cleanup(ctx, shard, lease); err != nil {
+			if err := r.cleanup(ctx, shard, lease.Outbox()); err != nil {
 				return err
 			}
 			lastCleanup = now
 		}
-		published, transient, err := r.publishBatch(context.WithoutCancel(ctx), shard, lease)
+		published, transient, err := r.publishBatch(context.WithoutCancel(ctx), shard, lease.Outbox())
 		if err != nil {
 			return err
 		}
@@ -226,8 +225,8 @@ func (r *Relay) work(ctx context.Context, shard string, lease Lease) error {
 // publishBatch claims, publishes and records one batch. It returns how many
 // rows were published and, when Kafka could not take some for now, one of
 // those failures.
-func (r *Relay) publishBatch(ctx context.Context, shard string, lease Lease) (published int, transient, err error) {
-	msgs, err := lease.Claim(ctx, r.cfg.BatchSize, r.now())
+func (r *Relay) publishBatch(ctx context.Context, shard string, box Outbox) (published int, transient, err error) {
+	msgs, err := box.Claim(ctx, r.cfg.BatchSize, r.now())
 	if err != nil || len(msgs) == 0 {
 		return 0, nil, err
 	}
@@ -243,7 +242,7 @@ func (r *Relay) publishBatch(ctx context.Context, shard string, lease Lease) (pu
 			failed = append(failed, i)
 		}
 	}
-	if err := lease.MarkPublished(ctx, ok, ackedAt); err != nil {
+	if err := box.MarkPublished(ctx, ok, ackedAt); err != nil {
 		// Kafka has them; they stay PENDING and are published again later
 		// (at-least-once), never lost.
 		return 0, nil, err
@@ -271,11 +270,11 @@ func (r *Relay) publishBatch(ctx context.Context, shard string, lease Lease) (pu
 		return len(ok), transient, nil
 	}
 	failed = rowFailed
-	failures := make([]Failure, len(failed))
+	failures := make([]outbox.Failure, len(failed))
 	for j, i := range failed {
 		m := msgs[i]
 		attempts := m.Attempts + 1
-		failures[j] = Failure{ID: m.ID, Attempts: attempts, Error: results[i].Error(),
+		failures[j] = outbox.Failure{ID: m.ID, Attempts: attempts, Error: results[i].Error(),
 			Failed: attempts >= r.cfg.MaxAttempts, NextAttemptAt: ackedAt.Add(RetryDelay(attempts, r.cfg.RetryBase, r.cfg.RetryMax))}
 		if failures[j].Failed {
 			// Logged in the row's trace (the command that wrote it).
@@ -284,13 +283,13 @@ func (r *Relay) publishBatch(ctx context.Context, shard string, lease Lease) (pu
 		}
 	}
 	r.metrics.failures.WithLabelValues(shard, "row").Add(float64(len(failed)))
-	return len(ok), transient, lease.RecordFailures(ctx, failures)
+	return len(ok), transient, box.RecordFailures(ctx, failures)
 }
 
-func (r *Relay) cleanup(ctx context.Context, shard string, lease Lease) error {
+func (r *Relay) cleanup(ctx context.Context, shard string, box Outbox) error {
 	olderThan := r.now().Add(-r.cfg.OutboxRetention)
 	for ctx.Err() == nil {
-		n, err := lease.Cleanup(ctx, olderThan, r.cfg.CleanupBatch)
+		n, err := box.DeletePublished(ctx, olderThan, r.cfg.CleanupBatch)
 		if err != nil {
 			return err
 		}

@@ -53,7 +53,7 @@ func TestRetryDelay(t *testing.T) {
 type fakeLease struct {
 	rows      []outbox.Message
 	published []int64
-	failures  []Failure
+	failures  []outbox.Failure
 }
 
 func (f *fakeLease) Claim(context.Context, int, time.Time) ([]outbox.Message, error) {
@@ -63,13 +63,14 @@ func (f *fakeLease) MarkPublished(_ context.Context, ids []int64, _ time.Time) e
 	f.published = append(f.published, ids...)
 	return nil
 }
-func (f *fakeLease) RecordFailures(_ context.Context, fs []Failure) error {
+func (f *fakeLease) RecordFailures(_ context.Context, fs []outbox.Failure) error {
 	f.failures = append(f.failures, fs...)
 	return nil
 }
-func (f *fakeLease) Cleanup(context.Context, time.Time, int) (int64, error) { return 0, nil }
-func (f *fakeLease) Heartbeat(context.Context) error                        { return nil }
-func (f *fakeLease) Release()                                               {}
+func (f *fakeLease) DeletePublished(context.Context, time.Time, int) (int64, error) { return 0, nil }
+func (f *fakeLease) Outbox() Outbox                                                 { return f }
+func (f *fakeLease) Heartbeat(context.Context) error                                { return nil }
+func (f *fakeLease) Release()                                                       {}
 
 var errTransient = errors.New("leader not available")
 
