@@ -19,7 +19,6 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	eventsv1 "github.com/orderflow/orderflow/shared/gen/orderflow/events/v1"
-	orderv1 "github.com/orderflow/orderflow/shared/gen/orderflow/order/v1"
 	"github.com/orderflow/orderflow/shared/orderdoc"
 	"github.com/orderflow/orderflow/shared/projection/source"
 )
@@ -280,21 +279,13 @@ func ExternalEvent(o source.Order, v int32) (*eventsv1.OrderExternalEvent, bool)
 		return nil, false
 	}
 	c := o.History[idx]
-	order := &orderv1.Order{
-		OrderNo: o.OrderNo, Status: orderv1.Order_Status(orderv1.Order_Status_value[c.Status]), UserId: o.UserID, ShopId: o.ShopID,
-		TotalAmount: o.TotalAmount, PlacedAt: timestamppb.New(o.PlacedAt), Version: v, DeliveryAddress: o.DeliveryAddress,
-		UpdatedAt: timestamppb.New(c.ChangedAt),
+	// The document as of version v, in the one shape the API shows orders.
+	d := Document(o, time.Time{})
+	d.Status, d.Version, d.UpdatedAt, d.StatusHistory = c.Status, v, c.ChangedAt, d.StatusHistory[:idx+1]
+	if c.Status != "CANCELLED" {
+		d.CancelReason = ""
 	}
-	if c.Status == "CANCELLED" {
-		order.CancelReason = o.CancelReason
-	}
-	for _, it := range o.Items {
-		order.Items = append(order.Items, &orderv1.OrderItem{MenuId: it.MenuID, Name: it.Name, Quantity: it.Quantity, UnitPrice: it.UnitPrice})
-	}
-	for _, h := range o.History[:idx+1] {
-		order.StatusHistory = append(order.StatusHistory, &orderv1.StatusChange{
-			Status: orderv1.Order_Status(orderv1.Order_Status_value[h.Status]), Version: h.Version, ChangedAt: timestamppb.New(h.ChangedAt)})
-	}
+	order := orderdoc.Proto(&d)
 	return &eventsv1.OrderExternalEvent{EventId: ExternalEventID(o.OrderNo, v), EventType: eventTypes[c.Status],
 		Order: order, OccurredAt: timestamppb.New(c.ChangedAt)}, true
 }

@@ -11,7 +11,6 @@ import (
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
-	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/orderflow/orderflow/services/order-query/internal/app"
 	orderv1 "github.com/orderflow/orderflow/shared/gen/orderflow/order/v1"
@@ -41,7 +40,7 @@ func (g *GRPC) GetOrder(ctx context.Context, req *orderv1.GetOrderViewRequest) (
 	if err != nil {
 		return nil, g.toStatus(ctx, err)
 	}
-	return &orderv1.GetOrderViewResponse{Order: ToProto(view.Order), Stale: view.Stale}, nil
+	return &orderv1.GetOrderViewResponse{Order: orderdoc.Proto(view.Order), Stale: view.Stale}, nil
 }
 
 // ListUserOrders lists a user's orders, newest first.
@@ -98,32 +97,7 @@ func (g *GRPC) toStatus(ctx context.Context, err error) error {
 func toListResponse(page *app.Page) *orderv1.ListOrdersResponse {
 	orders := make([]*orderv1.Order, len(page.Orders))
 	for i := range page.Orders {
-		orders[i] = ToProto(&page.Orders[i])
+		orders[i] = orderdoc.Proto(&page.Orders[i])
 	}
 	return &orderv1.ListOrdersResponse{Orders: orders, NextPageToken: page.NextPageToken}
-}
-
-// ToProto converts an order document to its protocol message, the same
-// shape the command service returns.
-func ToProto(d *orderdoc.Document) *orderv1.Order {
-	items := make([]*orderv1.OrderItem, len(d.Items))
-	for i, it := range d.Items {
-		items[i] = &orderv1.OrderItem{MenuId: it.MenuID, Name: it.Name, Quantity: it.Quantity, UnitPrice: it.UnitPrice}
-	}
-	history := make([]*orderv1.StatusChange, len(d.StatusHistory))
-	for i, c := range d.StatusHistory {
-		history[i] = &orderv1.StatusChange{Status: toStatusEnum(c.Status), Version: c.Version, ChangedAt: timestamppb.New(c.ChangedAt)}
-	}
-	return &orderv1.Order{
-		OrderNo: d.OrderNo, Status: toStatusEnum(d.Status), UserId: d.UserID, ShopId: d.ShopID,
-		Items: items, TotalAmount: d.TotalAmount, PlacedAt: timestamppb.New(d.PlacedAt), Version: d.Version,
-		DeliveryAddress: d.DeliveryAddress, UpdatedAt: timestamppb.New(d.UpdatedAt), CancelReason: d.CancelReason,
-		StatusHistory: history,
-	}
-}
-
-// toStatusEnum maps a document's status name; a name this build does not
-// know becomes STATUS_UNSPECIFIED rather than failing the read.
-func toStatusEnum(name string) orderv1.Order_Status {
-	return orderv1.Order_Status(orderv1.Order_Status_value[name])
 }
