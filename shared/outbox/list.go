@@ -9,8 +9,8 @@ import (
 	"encoding/json"
 	"fmt"
 
-	"github.com/orderflow/orderflow/shared/server"
 	"github.com/orderflow/orderflow/shared/sqlrows"
+	"github.com/orderflow/orderflow/shared/validation"
 )
 
 // Page limits of List.
@@ -45,14 +45,14 @@ func (s *Store) List(ctx context.Context, f Filter, pageSize int, pageToken stri
 	case pageSize == 0:
 		pageSize = DefaultPageSize
 	case pageSize < 0 || pageSize > MaxPageSize:
-		return nil, "", server.Invalid("pageSize", fmt.Sprintf("must be between 1 and %d", MaxPageSize))
+		return nil, "", validation.Invalid("pageSize", fmt.Sprintf("must be between 1 and %d", MaxPageSize))
 	}
 	shards := f.shards(topo)
 	cur := cursor{Filter: f.fingerprint()}
 	if pageToken != "" {
 		raw, err := base64.RawURLEncoding.DecodeString(pageToken)
 		if err != nil || json.Unmarshal(raw, &cur) != nil || cur.Filter != f.fingerprint() || cur.Shard < 0 || cur.Shard >= len(shards) {
-			return nil, "", server.Invalid("pageToken", "invalid page token (it belongs to another query, or is corrupt)")
+			return nil, "", validation.Invalid("pageToken", "invalid page token (it belongs to another query, or is corrupt)")
 		}
 	}
 	where, args := f.where()

@@ -13,9 +13,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/orderflow/orderflow/shared/server"
 	"github.com/orderflow/orderflow/shared/shard"
 	"github.com/orderflow/orderflow/shared/sqlrows"
+	"github.com/orderflow/orderflow/shared/validation"
 )
 
 // Status is the publishing state of an outbox row.
@@ -97,19 +97,19 @@ var ErrNotFound = errors.New("outbox message not found")
 func (f Filter) Validate(topo shard.Topology) error {
 	if f.Shard != "" {
 		if _, ok := topo.DSN(f.Shard); !ok {
-			return server.Invalid("shard", fmt.Sprintf("unknown shard %q (known: %s)", f.Shard, strings.Join(topo.Names(), ", ")))
+			return validation.Invalid("shard", fmt.Sprintf("unknown shard %q (known: %s)", f.Shard, strings.Join(topo.Names(), ", ")))
 		}
 	}
 	switch f.Status {
 	case "", StatusPending, StatusPublished, StatusFailed:
 	default:
-		return server.Invalid("status", fmt.Sprintf("unknown status %q", f.Status))
+		return validation.Invalid("status", fmt.Sprintf("unknown status %q", f.Status))
 	}
 	if f.EventType != "" && !KnownEventType(f.EventType) {
-		return server.Invalid("eventType", fmt.Sprintf("unknown event type %q (known: %s)", f.EventType, strings.Join(EventTypes, ", ")))
+		return validation.Invalid("eventType", fmt.Sprintf("unknown event type %q (known: %s)", f.EventType, strings.Join(EventTypes, ", ")))
 	}
 	if !f.Since.IsZero() && !f.Until.IsZero() && !f.Since.Before(f.Until) {
-		return server.Invalid("until", "must be after since")
+		return validation.Invalid("until", "must be after since")
 	}
 	return nil
 }
@@ -280,7 +280,7 @@ func (s *Store) shardStats(ctx context.Context, name string, countPublished bool
 // Get reads one row.
 func (s *Store) Get(ctx context.Context, shardName string, id int64) (Message, error) {
 	if _, ok := s.pools.Topology().DSN(shardName); !ok {
-		return Message{}, server.Invalid("shard", fmt.Sprintf("unknown shard %q", shardName))
+		return Message{}, validation.Invalid("shard", fmt.Sprintf("unknown shard %q", shardName))
 	}
 	db, err := s.pools.DB(shardName)
 	if err != nil {

@@ -9,9 +9,9 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/orderflow/orderflow/shared/server"
 	"github.com/orderflow/orderflow/shared/shard"
 	"github.com/orderflow/orderflow/shared/sqlrows"
+	"github.com/orderflow/orderflow/shared/validation"
 )
 
 func shardClassify(name string, err error) error { return shard.Classify(name, err) }
@@ -50,27 +50,27 @@ func (r *ReplayRequest) validate(s *Store) error {
 	reason := strings.TrimSpace(r.Reason)
 	switch {
 	case reason == "":
-		return server.Invalid("reason", "must say why (it is recorded in the audit table)")
+		return validation.Invalid("reason", "must say why (it is recorded in the audit table)")
 	case utf8.RuneCountInString(reason) > 512:
-		return server.Invalid("reason", "must be at most 512 characters")
+		return validation.Invalid("reason", "must be at most 512 characters")
 	case strings.TrimSpace(r.Actor) == "":
-		return server.Invalid("actor", "must not be empty")
+		return validation.Invalid("actor", "must not be empty")
 	case utf8.RuneCountInString(r.Actor) > 128:
-		return server.Invalid("actor", "must be at most 128 characters")
+		return validation.Invalid("actor", "must be at most 128 characters")
 	}
 	if len(r.IDs) > 0 {
 		if r.Shard == "" {
-			return server.Invalid("shard", "is required with ids")
+			return validation.Invalid("shard", "is required with ids")
 		}
 		if _, ok := topo.DSN(r.Shard); !ok {
-			return server.Invalid("shard", fmt.Sprintf("unknown shard %q", r.Shard))
+			return validation.Invalid("shard", fmt.Sprintf("unknown shard %q", r.Shard))
 		}
 		if len(r.IDs) > MaxReplayIDs {
-			return server.Invalid("ids", fmt.Sprintf("at most %d ids per request", MaxReplayIDs))
+			return validation.Invalid("ids", fmt.Sprintf("at most %d ids per request", MaxReplayIDs))
 		}
 		for i, id := range r.IDs {
 			if id < 1 {
-				return server.Invalid(fmt.Sprintf("ids[%d]", i), "must be a positive id")
+				return validation.Invalid(fmt.Sprintf("ids[%d]", i), "must be a positive id")
 			}
 		}
 		return nil
@@ -82,7 +82,7 @@ func (r *ReplayRequest) validate(s *Store) error {
 		r.Filter.Status = StatusFailed
 	}
 	if r.Filter.Status == StatusPending {
-		return server.Invalid("filter.status", "PENDING rows are already waiting to be published")
+		return validation.Invalid("filter.status", "PENDING rows are already waiting to be published")
 	}
 	return r.Filter.Validate(topo)
 }

@@ -5,7 +5,7 @@ import (
 	"math"
 	"unicode/utf8"
 
-	"github.com/orderflow/orderflow/shared/server"
+	"github.com/orderflow/orderflow/shared/validation"
 )
 
 // Limits of a valid request.
@@ -20,9 +20,9 @@ const (
 )
 
 // Validate checks a place request and returns its total amount, or a
-// *server.ValidationError naming every bad field.
+// *validation.Error naming every bad field.
 func (r PlaceRequest) Validate() (int64, error) {
-	var v server.Violations
+	var v validation.Violations
 	add := func(field, format string, args ...any) { v.Add(field, fmt.Sprintf(format, args...)) }
 	checkID := func(field, value string) {
 		if value == "" {
@@ -94,9 +94,9 @@ func (r PlaceRequest) Validate() (int64, error) {
 func ValidateReason(reason string) error {
 	switch n := utf8.RuneCountInString(reason); {
 	case n == 0:
-		return server.Invalid("reason", "must not be empty")
+		return validation.Invalid("reason", "must not be empty")
 	case n > MaxReasonLength:
-		return server.Invalid("reason", fmt.Sprintf("must be at most %d characters, got %d", MaxReasonLength, n))
+		return validation.Invalid("reason", fmt.Sprintf("must be at most %d characters, got %d", MaxReasonLength, n))
 	}
 	return nil
 }
@@ -104,7 +104,7 @@ func ValidateReason(reason string) error {
 // ValidateOrderNo checks an order number from a request.
 func ValidateOrderNo(no int64) error {
 	if no < 1 {
-		return server.Invalid("orderNo", fmt.Sprintf("must be a positive number, got %d", no))
+		return validation.Invalid("orderNo", fmt.Sprintf("must be a positive number, got %d", no))
 	}
 	return nil
 }
@@ -112,7 +112,7 @@ func ValidateOrderNo(no int64) error {
 // ValidateTargetStatus checks the status an advance asks for.
 func ValidateTargetStatus(s Status) error {
 	if _, ok := statusNames[s]; !ok {
-		return server.Invalid("status", "must be a known status: ACCEPTED, DELIVERING or DELIVERED (an order advances one step at a time)")
+		return validation.Invalid("status", "must be a known status: ACCEPTED, DELIVERING or DELIVERED (an order advances one step at a time)")
 	}
 	return nil
 }

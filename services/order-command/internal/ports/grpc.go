@@ -19,6 +19,7 @@ import (
 	orderv1 "github.com/orderflow/orderflow/shared/gen/orderflow/order/v1"
 	"github.com/orderflow/orderflow/shared/server"
 	"github.com/orderflow/orderflow/shared/shard"
+	"github.com/orderflow/orderflow/shared/validation"
 )
 
 // GRPC implements orderv1.OrderCommandServiceServer.
@@ -89,12 +90,12 @@ func (g *GRPC) GetOrder(ctx context.Context, req *orderv1.GetOrderRequest) (*ord
 // toStatus is the one place domain and infrastructure errors become gRPC
 // status codes.
 func (g *GRPC) toStatus(ctx context.Context, err error) error {
-	var validation *server.ValidationError
+	var invalid *validation.Error
 	var rule *domain.RuleError
 	var unavailable *shard.UnavailableError
 	switch {
-	case errors.As(err, &validation):
-		return server.InvalidArgument(validation.Error(), validation.Violations)
+	case errors.As(err, &invalid):
+		return server.InvalidArgument(invalid.Error(), invalid.Violations)
 	case errors.As(err, &rule):
 		return server.FailedPrecondition(rule.Message, rule.Rule, "order")
 	case errors.Is(err, domain.ErrNotFound):

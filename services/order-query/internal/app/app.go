@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/orderflow/orderflow/shared/orderdoc"
-	"github.com/orderflow/orderflow/shared/server"
+	"github.com/orderflow/orderflow/shared/validation"
 )
 
 // Store reads the order documents the projector writes.
@@ -176,7 +176,7 @@ type Page struct {
 // every shard.
 func (s *Service) ListUserOrders(ctx context.Context, userID string, pageSize int32, pageToken string) (*Page, error) {
 	query := fingerprint("user", userID)
-	var v server.Violations
+	var v validation.Violations
 	checkID(&v, "userId", userID)
 	limit, after := checkPage(&v, pageSize, pageToken, query)
 	if err := v.Err(); err != nil {
@@ -189,7 +189,7 @@ func (s *Service) ListUserOrders(ctx context.Context, userID string, pageSize in
 // status when status is not empty.
 func (s *Service) ListShopOrders(ctx context.Context, shopID, status string, pageSize int32, pageToken string) (*Page, error) {
 	query := fingerprint("shop", shopID, status)
-	var v server.Violations
+	var v validation.Violations
 	checkID(&v, "shopId", shopID)
 	checkStatus(&v, status)
 	limit, after := checkPage(&v, pageSize, pageToken, query)

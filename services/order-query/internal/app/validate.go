@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"unicode/utf8"
 
-	"github.com/orderflow/orderflow/shared/server"
+	"github.com/orderflow/orderflow/shared/validation"
 )
 
 // Limits of a valid request.
@@ -19,7 +19,7 @@ var Statuses = []string{"PLACED", "ACCEPTED", "DELIVERING", "DELIVERED", "CANCEL
 
 // ValidateGet checks the arguments of GetOrder.
 func ValidateGet(orderNo int64, minVersion int32) error {
-	var v server.Violations
+	var v validation.Violations
 	if orderNo < 1 {
 		v.Add("orderNo", fmt.Sprintf("must be at least 1, got %d", orderNo))
 	}
@@ -29,7 +29,7 @@ func ValidateGet(orderNo int64, minVersion int32) error {
 	return v.Err()
 }
 
-func checkID(v *server.Violations, field, value string) {
+func checkID(v *validation.Violations, field, value string) {
 	switch n := utf8.RuneCountInString(value); {
 	case value == "":
 		v.Add(field, "must not be empty")
@@ -40,7 +40,7 @@ func checkID(v *server.Violations, field, value string) {
 	}
 }
 
-func checkStatus(v *server.Violations, status string) {
+func checkStatus(v *validation.Violations, status string) {
 	if status == "" {
 		return
 	}
@@ -54,7 +54,7 @@ func checkStatus(v *server.Violations, status string) {
 
 // checkPage validates the paging arguments and returns the page size to use
 // and where the page starts (nil: at the newest order).
-func checkPage(v *server.Violations, pageSize int32, pageToken, query string) (int, *Position) {
+func checkPage(v *validation.Violations, pageSize int32, pageToken, query string) (int, *Position) {
 	size := int(pageSize)
 	switch {
 	case pageSize == 0:

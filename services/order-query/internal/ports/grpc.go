@@ -16,6 +16,7 @@ import (
 	orderv1 "github.com/orderflow/orderflow/shared/gen/orderflow/order/v1"
 	"github.com/orderflow/orderflow/shared/orderdoc"
 	"github.com/orderflow/orderflow/shared/server"
+	"github.com/orderflow/orderflow/shared/validation"
 )
 
 // GRPC implements orderv1.OrderQueryServiceServer.
@@ -75,10 +76,10 @@ func (g *GRPC) ListShopOrders(ctx context.Context, req *orderv1.ListShopOrdersRe
 // toStatus is the one place use-case and infrastructure errors become gRPC
 // status codes.
 func (g *GRPC) toStatus(ctx context.Context, err error) error {
-	var validation *server.ValidationError
+	var invalid *validation.Error
 	switch {
-	case errors.As(err, &validation):
-		return server.InvalidArgument(validation.Error(), validation.Violations)
+	case errors.As(err, &invalid):
+		return server.InvalidArgument(invalid.Error(), invalid.Violations)
 	case errors.Is(err, app.ErrNotFound):
 		return status.Error(codes.NotFound, "order not found")
 	case errors.Is(err, app.ErrUnavailable):

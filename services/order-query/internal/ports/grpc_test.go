@@ -14,7 +14,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/orderflow/orderflow/services/order-query/internal/app"
-	"github.com/orderflow/orderflow/shared/server"
+	"github.com/orderflow/orderflow/shared/validation"
 )
 
 func TestToStatus(t *testing.T) {
@@ -25,7 +25,7 @@ func TestToStatus(t *testing.T) {
 		err  error
 		want codes.Code
 	}{
-		{"validation", &server.ValidationError{Violations: []server.FieldViolation{{Field: "pageToken", Description: "bad"}}}, codes.InvalidArgument},
+		{"validation", &validation.Error{Violations: []validation.FieldViolation{{Field: "pageToken", Description: "bad"}}}, codes.InvalidArgument},
 		{"not found", fmt.Errorf("reading: %w", app.ErrNotFound), codes.NotFound},
 		{"store unreachable", fmt.Errorf("%w: %w", app.ErrUnavailable, context.DeadlineExceeded), codes.Unavailable},
 		{"deadline", fmt.Errorf("reading: %w", context.DeadlineExceeded), codes.DeadlineExceeded},

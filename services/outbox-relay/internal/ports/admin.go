@@ -23,6 +23,7 @@ import (
 	"github.com/orderflow/orderflow/shared/outbox"
 	"github.com/orderflow/orderflow/shared/server"
 	"github.com/orderflow/orderflow/shared/shard"
+	"github.com/orderflow/orderflow/shared/validation"
 )
 
 // Admin implements outboxv1.OutboxAdminServiceServer.
@@ -106,10 +107,10 @@ func (a *Admin) ReplayOutboxMessages(ctx context.Context, req *outboxv1.ReplayOu
 }
 
 func (a *Admin) toStatus(ctx context.Context, err error) error {
-	var validation *server.ValidationError
+	var invalid *validation.Error
 	switch {
-	case errors.As(err, &validation):
-		return server.InvalidArgument(validation.Error(), validation.Violations)
+	case errors.As(err, &invalid):
+		return server.InvalidArgument(invalid.Error(), invalid.Violations)
 	case errors.Is(err, outbox.ErrNotFound):
 		return status.Error(codes.NotFound, err.Error())
 	case errors.Is(err, shard.ErrUnavailable):

@@ -1,4 +1,4 @@
-package server_test
+package validation_test
 
 import (
 	"errors"
@@ -10,6 +10,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/orderflow/orderflow/shared/server"
+	"github.com/orderflow/orderflow/shared/validation"
 )
 
 func TestViolations(t *testing.T) {
@@ -29,7 +30,7 @@ func TestViolations(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			var v server.Violations
+			var v validation.Violations
 			for _, a := range tc.add {
 				v.Add(a[0], a[1])
 			}
@@ -40,9 +41,9 @@ func TestViolations(t *testing.T) {
 				}
 				return
 			}
-			var ve *server.ValidationError
+			var ve *validation.Error
 			if !errors.As(err, &ve) {
-				t.Fatalf("Err() = %v (%T), want a *server.ValidationError", err, err)
+				t.Fatalf("Err() = %v (%T), want a *validation.Error", err, err)
 			}
 			var fields []string
 			for _, fv := range ve.Violations {
@@ -62,9 +63,9 @@ func TestViolations(t *testing.T) {
 // violation per bad field, as the ports send it.
 func TestValidationErrorAsInvalidArgument(t *testing.T) {
 	t.Parallel()
-	var ve *server.ValidationError
-	if !errors.As(server.Invalid("reason", "must not be empty"), &ve) {
-		t.Fatal("Invalid did not return a *server.ValidationError")
+	var ve *validation.Error
+	if !errors.As(validation.Invalid("reason", "must not be empty"), &ve) {
+		t.Fatal("Invalid did not return a *validation.Error")
 	}
 	st := status.Convert(server.InvalidArgument(ve.Error(), ve.Violations))
 	if st.Code() != codes.InvalidArgument {
