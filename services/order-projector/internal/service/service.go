@@ -93,17 +93,12 @@ type Config struct {
 }
 
 // Validate checks what parsing does not and no constructor New calls
-// checks itself (the shard pools are checked by shard.Open, once).
+// checks itself: the shard pools are checked by shard.Open, batching,
+// retries and outage waits by eventstream.NewHandler, once each.
 func (c *Config) Validate() error {
 	var errs []error
-	if c.BatchSize < 1 || c.MaxAttempts < 1 || c.Lanes < 1 {
-		errs = append(errs, errors.New("ORDERFLOW_PROJECTOR_BATCH_SIZE, _MAX_ATTEMPTS and _LANES must be at least 1"))
-	}
-	if c.BatchLinger <= 0 || c.RetryBase <= 0 || c.MongoTimeout <= 0 || c.KafkaTimeout <= 0 {
-		errs = append(errs, errors.New("ORDERFLOW_PROJECTOR_BATCH_LINGER, _RETRY_BASE, _MONGO_TIMEOUT and _KAFKA_TIMEOUT must be positive"))
-	}
-	if c.OutageWaitMin <= 0 || c.OutageWaitMax < c.OutageWaitMin {
-		errs = append(errs, errors.New("ORDERFLOW_PROJECTOR_OUTAGE_WAIT_MIN must be positive and _OUTAGE_WAIT_MAX not below it"))
+	if c.MongoTimeout <= 0 || c.KafkaTimeout <= 0 {
+		errs = append(errs, errors.New("ORDERFLOW_PROJECTOR_MONGO_TIMEOUT and _KAFKA_TIMEOUT must be positive"))
 	}
 	if c.Group == "" || c.Topic == "" || c.ExternalTopic == "" || c.DLQTopic == "" || c.MongoDatabase == "" {
 		errs = append(errs, errors.New("the group, topics and Mongo database must not be empty"))
@@ -189,10 +184,12 @@ func New(ctx context.Context, cfg Config, topo shard.Topology, logger *slog.Logg
 	}
 	projector := projection.New(shardSource{reader: source.NewReader(s.pools)},
 		mongoStore{store: store, timeout: cfg.MongoTimeout}, s.producer, time.Now, refresh)
-	s.handler = eventstream.NewHandler(projector, s.producer, eventstream.HandlerConfig{
+	if s.handler, err = eventstream.NewHandler(projector, s.producer, eventstream.HandlerConfig{
 		BatchSize: cfg.BatchSize, Lanes: cfg.Lanes, Linger: cfg.BatchLinger, MaxAttempts: cfg.MaxAttempts, RetryBase: cfg.RetryBase,
 		OutageWaitMin: cfg.OutageWaitMin, OutageWaitMax: cfg.OutageWaitMax,
-	}, eventstream.NewMetrics(registry), logger, s.tracing)
+	}, eventstream.NewMetrics(registry), logger, s.tracing); err != nil {
+		return nil, fmt.Errorf("ORDERFLOW_PROJECTOR_*: %w", err)
+	}
 
 	ready := func(ctx context.Context) map[string]error {
 		checks := s.pools.Ping(ctx)

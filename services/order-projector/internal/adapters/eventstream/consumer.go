@@ -64,6 +64,28 @@ type HandlerConfig struct {
 	OutageWaitMin, OutageWaitMax time.Duration
 }
 
+// setDefaults fills what may be left out: one lane.
+func (c *HandlerConfig) setDefaults() {
+	if c.Lanes == 0 {
+		c.Lanes = 1
+	}
+}
+
+// Validate checks the settings (after defaults).
+func (c HandlerConfig) Validate() error {
+	var errs []error
+	if c.BatchSize < 1 || c.MaxAttempts < 1 || c.Lanes < 1 {
+		errs = append(errs, errors.New("batch size, max attempts and lanes must be at least 1"))
+	}
+	if c.Linger <= 0 || c.RetryBase <= 0 {
+		errs = append(errs, errors.New("batch linger and retry base must be positive"))
+	}
+	if c.OutageWaitMin <= 0 || c.OutageWaitMax < c.OutageWaitMin {
+		errs = append(errs, errors.New("the outage wait minimum must be positive and the maximum not below it"))
+	}
+	return errors.Join(errs...)
+}
+
 // Handler is the sarama consumer-group handler of the projector. Offsets are
 // marked only after a batch's documents are written (or its poison events
 // dead-lettered), so a crash replays at most the batches in flight, which the
@@ -104,12 +126,16 @@ type claimed struct {
 // tracerScope names the handler's spans.
 const tracerScope = "github.com/orderflow/orderflow/services/order-projector/internal/adapters/eventstream"
 
-// NewHandler returns the handler. Every event is a consumer span of
-// tracing whose parent is the trace context in the message's headers.
-func NewHandler(p Projector, dlq DeadLetters, cfg HandlerConfig, m *Metrics, logger *slog.Logger, tracing *observability.Tracing) *Handler {
-	cfg.Lanes = max(cfg.Lanes, 1)
+// NewHandler returns the handler, or an error when cfg is not valid. Every
+// event is a consumer span of tracing whose parent is the trace context in
+// the message's headers.
+func NewHandler(p Projector, dlq DeadLetters, cfg HandlerConfig, m *Metrics, logger *slog.Logger, tracing *observability.Tracing) (*Handler, error) {
+	cfg.setDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("projector handler config: %w", err)
+	}
 	return &Handler{projector: p, dlq: dlq, cfg: cfg, metrics: m, logger: logger, now: time.Now,
-		tracer: tracing.Tracer(tracerScope), propagator: tracing.Propagator}
+		tracer: tracing.Tracer(tracerScope), propagator: tracing.Propagator}, nil
 }
 
 // Setup is called when partitions are assigned: it deals them round the
