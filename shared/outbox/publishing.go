@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"fmt"
 	"time"
+	"unicode/utf8"
 
 	"github.com/orderflow/orderflow/shared/shard"
 	"github.com/orderflow/orderflow/shared/sqlrows"
@@ -131,10 +132,15 @@ func (p *Publishing) DeletePublished(ctx context.Context, olderThan time.Time, l
 	return n, err
 }
 
-// truncate cuts s to at most n bytes.
+// truncate cuts s to at most n bytes, at a character boundary: half a
+// UTF-8 character is an invalid string the server refuses, and with it the
+// whole batch of failures.
 func truncate(s string, n int) string {
 	if len(s) <= n {
 		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
 	}
 	return s[:n]
 }

@@ -56,6 +56,7 @@ func TestPublishing(t *testing.T) {
 	first := putRow(t, db, 1, 1, "PENDING", nil, nil)
 	second := putRow(t, db, 1, 2, "PENDING", nil, nil) // behind first: same order
 	other := putRow(t, db, 2, 1, "PENDING", nil, nil)
+	multibyte := putRow(t, db, 7, 1, "PENDING", nil, nil)
 	notDue := putRow(t, db, 3, 1, "PENDING", nil, now.Add(time.Hour))
 	putRow(t, db, 4, 1, "FAILED", nil, nil)
 	oldPublished := putRow(t, db, 5, 1, "PUBLISHED", now.Add(-48*time.Hour), nil)
@@ -65,7 +66,7 @@ func TestPublishing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got, want := ids(claimed), []int64{first, other}; !slices.Equal(got, want) {
+	if got, want := ids(claimed), []int64{first, other, multibyte}; !slices.Equal(got, want) {
 		t.Fatalf("claimed %v, want %v (one order's earliest event, due rows only)", got, want)
 	}
 	if limited, err := p.Claim(ctx, 1, now); err != nil || !slices.Equal(ids(limited), []int64{first}) {
@@ -78,6 +79,8 @@ func TestPublishing(t *testing.T) {
 	if err := p.RecordFailures(ctx, []outbox.Failure{
 		{ID: other, Attempts: 10, Error: strings.Repeat("x", 2000), Failed: true},
 		{ID: second, Attempts: 1, Error: "refused", NextAttemptAt: now.Add(time.Minute)},
+		// 1,024 bytes would end inside a two-byte character.
+		{ID: multibyte, Attempts: 10, Error: "x" + strings.Repeat("é", 600), Failed: true},
 	}); err != nil {
 		t.Fatal(err)
 	}
@@ -91,6 +94,7 @@ func TestPublishing(t *testing.T) {
 		{name: "row out of attempts is parked, error cut to the column", id: other, wantStatus: "FAILED", wantErrLen: 1024},
 		{name: "row to retry stays pending", id: second, wantStatus: "PENDING", wantErrLen: len("refused")},
 		{name: "row not due is untouched", id: notDue, wantStatus: "PENDING"},
+		{name: "error cut before a character, not inside it", id: multibyte, wantStatus: "FAILED", wantErrLen: 1023},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
