@@ -171,7 +171,7 @@ func TestOneTracePerOrder(t *testing.T) {
 		append([]string{"OTEL_EXPORTER_OTLP_ENDPOINT=" + receiver.HTTPEndpoint(), "OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf"}, common...))
 
 	tests := []struct {
-		name       string
+		name  string
 		place func() string
 		// restSpan is the REST request's span above the gRPC server span
 		// of the gateway's in-process call; "" over gRPC.

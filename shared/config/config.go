@@ -1,7 +1,10 @@
 // Package config reads a service's configuration from environment variables
 // into a typed struct, once, in main. Every field carries its default in the
 // struct tag; a value that does not parse stops start-up with an error that
-// names the variable.
+// names the variable. Ranges and combinations are not checked here: the
+// constructor that takes the configuration validates it (its Validate), so
+// every value is checked once, by the code that uses it, whether it came from
+// the environment or from a test.
 package config
 
 import (
@@ -16,12 +19,6 @@ import (
 
 // Prefix starts the name of every orderflow environment variable.
 const Prefix = "ORDERFLOW_"
-
-// Validator is implemented by configuration structs that check their values
-// after parsing (ranges, combinations).
-type Validator interface {
-	Validate() error
-}
 
 // Load parses the environment into a new T. Fields are read from
 // ORDERFLOW_<env tag>; nested structs add their envPrefix.
@@ -39,11 +36,6 @@ func LoadFrom[T any](environ map[string]string) (T, error) {
 	cfg, err := env.ParseAsWithOptions[T](opts)
 	if err != nil {
 		return cfg, fmt.Errorf("reading configuration: %w", nameVariables[T](err))
-	}
-	if v, ok := any(&cfg).(Validator); ok {
-		if err := v.Validate(); err != nil {
-			return cfg, fmt.Errorf("invalid configuration: %w", err)
-		}
 	}
 	return cfg, nil
 }

@@ -16,7 +16,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -177,7 +176,7 @@ func (p *Purger) settled(ctx context.Context, db *sql.DB, name string, nos []int
 	if err := errors.Join(cur.Err(), cur.Close(ctx)); err != nil {
 		return nil, fmt.Errorf("reading documents: %w", err)
 	}
-	in, args := inList(nos)
+	in, args := sqlrows.In(nos)
 	rows, err := db.QueryContext(ctx, "SELECT DISTINCT order_no FROM outbox WHERE status <> 'PUBLISHED' AND order_no IN ("+in+")", args...)
 	if err != nil {
 		return nil, shard.Classify(name, err)
@@ -217,7 +216,7 @@ func scanInt64(rows *sql.Rows) (int64, error) {
 func (p *Purger) delete(ctx context.Context, name string, nos []int64, versions map[int64]int32) (int, error) {
 	var deleted int
 	err := p.pools.InTx(ctx, name, sql.LevelDefault, func(ctx context.Context, tx *sql.Tx) error {
-		in, args := inList(nos)
+		in, args := sqlrows.In(nos)
 		rows, err := tx.QueryContext(ctx, "SELECT order_no, version FROM orders WHERE order_no IN ("+in+") ORDER BY order_no FOR UPDATE", args...)
 		if err != nil {
 			return fmt.Errorf("locking orders: %w", err)
@@ -255,7 +254,7 @@ func (p *Purger) delete(ctx context.Context, name string, nos []int64, versions 
 		if len(keep) == 0 {
 			return nil
 		}
-		in, args = inList(keep)
+		in, args = sqlrows.In(keep)
 		for _, table := range []string{"order_items", "order_status_history", "outbox", "orders"} {
 			if _, err := tx.ExecContext(ctx, "DELETE FROM "+table+" WHERE order_no IN ("+in+")", args...); err != nil {
 				return fmt.Errorf("deleting from %s: %w", table, err)
@@ -268,14 +267,6 @@ func (p *Purger) delete(ctx context.Context, name string, nos []int64, versions 
 		return 0, fmt.Errorf("deleting %d orders: %w", len(nos), err)
 	}
 	return deleted, nil
-}
-
-func inList(nos []int64) (string, []any) {
-	args := make([]any, len(nos))
-	for i, no := range nos {
-		args[i] = no
-	}
-	return strings.TrimSuffix(strings.Repeat("?,", len(nos)), ","), args
 }
 
 // EpochStatus says whether an epoch still has orders on the write side.

@@ -10,6 +10,7 @@ import (
 	"fmt"
 
 	"github.com/orderflow/orderflow/shared/sqlrows"
+	"github.com/orderflow/orderflow/shared/validation"
 )
 
 // Page limits of List.
@@ -44,14 +45,14 @@ func (s *Store) List(ctx context.Context, f Filter, pageSize int, pageToken stri
 	case pageSize == 0:
 		pageSize = DefaultPageSize
 	case pageSize < 0 || pageSize > MaxPageSize:
-		return nil, "", &FieldError{Field: "pageSize", Reason: fmt.Sprintf("must be between 1 and %d", MaxPageSize)}
+		return nil, "", validation.Invalid("pageSize", fmt.Sprintf("must be between 1 and %d", MaxPageSize))
 	}
 	shards := f.shards(topo)
 	cur := cursor{Filter: f.fingerprint()}
 	if pageToken != "" {
 		raw, err := base64.RawURLEncoding.DecodeString(pageToken)
 		if err != nil || json.Unmarshal(raw, &cur) != nil || cur.Filter != f.fingerprint() || cur.Shard < 0 || cur.Shard >= len(shards) {
-			return nil, "", &FieldError{Field: "pageToken", Reason: "invalid page token (it belongs to another query, or is corrupt)"}
+			return nil, "", validation.Invalid("pageToken", "invalid page token (it belongs to another query, or is corrupt)")
 		}
 	}
 	where, args := f.where()

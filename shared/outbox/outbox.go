@@ -1,4 +1,5 @@
-// Package outbox reads and repairs the outbox tables of every shard: the
+// Package outbox holds the SQL of the shards' outbox tables: the relay's
+// publishing statements (Publishing: claim, mark, fail, clean up), and the
 // operations operators need (stats, list, show, replay with an audit trail),
 // shared by the relay's admin API and orderctl, which works on the shards
 // directly so that it also works while no relay runs.
@@ -15,6 +16,7 @@ import (
 	"github.com/orderflow/orderflow/shared/orderenum"
 	"github.com/orderflow/orderflow/shared/shard"
 	"github.com/orderflow/orderflow/shared/sqlrows"
+	"github.com/orderflow/orderflow/shared/validation"
 )
 
 // Status is the publishing state of an outbox row.
@@ -86,14 +88,6 @@ type Filter struct {
 	Until time.Time
 }
 
-// FieldError is a filter or request field that is not acceptable.
-type FieldError struct {
-	Field  string
-	Reason string
-}
-
-func (e *FieldError) Error() string { return e.Field + ": " + e.Reason }
-
 // ErrNotFound means no outbox row has the requested id.
 var ErrNotFound = errors.New("outbox message not found")
 
@@ -101,19 +95,19 @@ var ErrNotFound = errors.New("outbox message not found")
 func (f Filter) Validate(topo shard.Topology) error {
 	if f.Shard != "" {
 		if _, ok := topo.DSN(f.Shard); !ok {
-			return &FieldError{Field: "shard", Reason: fmt.Sprintf("unknown shard %q (known: %s)", f.Shard, strings.Join(topo.Names(), ", "))}
+			return validation.Invalid("shard", fmt.Sprintf("unknown shard %q (known: %s)", f.Shard, strings.Join(topo.Names(), ", ")))
 		}
 	}
 	switch f.Status {
 	case "", StatusPending, StatusPublished, StatusFailed:
 	default:
-		return &FieldError{Field: "status", Reason: fmt.Sprintf("unknown status %q", f.Status)}
+		return validation.Invalid("status", fmt.Sprintf("unknown status %q", f.Status))
 	}
 	if f.EventType != "" && !orderenum.KnownEventType(f.EventType) {
-		return &FieldError{Field: "eventType", Reason: fmt.Sprintf("unknown event type %q (known: %s)", f.EventType, strings.Join(orderenum.EventTypeNames(), ", "))}
+		return validation.Invalid("eventType", fmt.Sprintf("unknown event type %q (known: %s)", f.EventType, strings.Join(orderenum.EventTypeNames(), ", ")))
 	}
 	if !f.Since.IsZero() && !f.Until.IsZero() && !f.Since.Before(f.Until) {
-		return &FieldError{Field: "until", Reason: "must be after since"}
+		return validation.Invalid("until", "must be after since")
 	}
 	return nil
 }
@@ -274,7 +268,7 @@ func (s *Store) shardStats(ctx context.Context, name string, countPublished bool
 // Get reads one row.
 func (s *Store) Get(ctx context.Context, shardName string, id int64) (Message, error) {
 	if _, ok := s.pools.Topology().DSN(shardName); !ok {
-		return Message{}, &FieldError{Field: "shard", Reason: fmt.Sprintf("unknown shard %q", shardName)}
+		return Message{}, validation.Invalid("shard", fmt.Sprintf("unknown shard %q", shardName))
 	}
 	db, err := s.pools.DB(shardName)
 	if err != nil {

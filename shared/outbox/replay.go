@@ -11,6 +11,7 @@ import (
 
 	"github.com/orderflow/orderflow/shared/shard"
 	"github.com/orderflow/orderflow/shared/sqlrows"
+	"github.com/orderflow/orderflow/shared/validation"
 )
 
 func shardClassify(name string, err error) error { return shard.Classify(name, err) }
@@ -49,27 +50,27 @@ func (r *ReplayRequest) validate(s *Store) error {
 	reason := strings.TrimSpace(r.Reason)
 	switch {
 	case reason == "":
-		return &FieldError{Field: "reason", Reason: "must say why (it is recorded in the audit table)"}
+		return validation.Invalid("reason", "must say why (it is recorded in the audit table)")
 	case utf8.RuneCountInString(reason) > 512:
-		return &FieldError{Field: "reason", Reason: "must be at most 512 characters"}
+		return validation.Invalid("reason", "must be at most 512 characters")
 	case strings.TrimSpace(r.Actor) == "":
-		return &FieldError{Field: "actor", Reason: "must not be empty"}
+		return validation.Invalid("actor", "must not be empty")
 	case utf8.RuneCountInString(r.Actor) > 128:
-		return &FieldError{Field: "actor", Reason: "must be at most 128 characters"}
+		return validation.Invalid("actor", "must be at most 128 characters")
 	}
 	if len(r.IDs) > 0 {
 		if r.Shard == "" {
-			return &FieldError{Field: "shard", Reason: "is required with ids"}
+			return validation.Invalid("shard", "is required with ids")
 		}
 		if _, ok := topo.DSN(r.Shard); !ok {
-			return &FieldError{Field: "shard", Reason: fmt.Sprintf("unknown shard %q", r.Shard)}
+			return validation.Invalid("shard", fmt.Sprintf("unknown shard %q", r.Shard))
 		}
 		if len(r.IDs) > MaxReplayIDs {
-			return &FieldError{Field: "ids", Reason: fmt.Sprintf("at most %d ids per request", MaxReplayIDs)}
+			return validation.Invalid("ids", fmt.Sprintf("at most %d ids per request", MaxReplayIDs))
 		}
 		for i, id := range r.IDs {
 			if id < 1 {
-				return &FieldError{Field: fmt.Sprintf("ids[%d]", i), Reason: "must be a positive id"}
+				return validation.Invalid(fmt.Sprintf("ids[%d]", i), "must be a positive id")
 			}
 		}
 		return nil
@@ -81,7 +82,7 @@ func (r *ReplayRequest) validate(s *Store) error {
 		r.Filter.Status = StatusFailed
 	}
 	if r.Filter.Status == StatusPending {
-		return &FieldError{Field: "filter.status", Reason: "PENDING rows are already waiting to be published"}
+		return validation.Invalid("filter.status", "PENDING rows are already waiting to be published")
 	}
 	return r.Filter.Validate(topo)
 }
@@ -158,7 +159,7 @@ func (s *Store) replayShard(ctx context.Context, name string, req ReplayRequest,
 		return 0, err
 	}
 	if len(req.IDs) > 0 {
-		q, args := inList(req.IDs)
+		q, args := sqlrows.In(req.IDs)
 		if req.DryRun {
 			var n int64
 			err := db.QueryRowContext(ctx, "SELECT COUNT(*) FROM outbox WHERE status <> 'PENDING' AND id IN ("+q+")", args...).Scan(&n)
@@ -195,7 +196,7 @@ func (s *Store) replayShard(ctx context.Context, name string, req ReplayRequest,
 			return done, nil
 		}
 		after = ids[len(ids)-1]
-		q, idArgs := inList(ids)
+		q, idArgs := sqlrows.In(ids)
 		n, err := s.resetAudited(ctx, name, audit, resetSQL+q+") AND "+where, append(idArgs, args...))
 		if err != nil {
 			return done, err
@@ -205,12 +206,4 @@ func (s *Store) replayShard(ctx context.Context, name string, req ReplayRequest,
 			progress(name, done, total)
 		}
 	}
-}
-
-func inList(ids []int64) (string, []any) {
-	args := make([]any, len(ids))
-	for i, id := range ids {
-		args[i] = id
-	}
-	return strings.TrimSuffix(strings.Repeat("?,", len(ids)), ","), args
 }

@@ -264,13 +264,6 @@ func eventTypeFor(status string) string {
 	return name
 }
 
-// statusEnum is the status stored as name; Validate has refused orders
-// with a name no status has.
-func statusEnum(name string) orderv1.Order_Status {
-	s, _ := orderenum.ParseStatus(name)
-	return s
-}
-
 // externalIDSpace namespaces the external event ids (UUIDv5 of order/version).
 var externalIDSpace = uuid.MustParse("6f0d7a53-58c2-4b8e-9a55-0f1e2d3c4b5a")
 
@@ -295,20 +288,12 @@ func ExternalEvent(o source.Order, v int32) (*eventsv1.OrderExternalEvent, bool)
 		return nil, false
 	}
 	c := o.History[idx]
-	order := &orderv1.Order{
-		OrderNo: o.OrderNo, Status: statusEnum(c.Status), UserId: o.UserID, ShopId: o.ShopID,
-		TotalAmount: o.TotalAmount, PlacedAt: timestamppb.New(o.PlacedAt), Version: v, DeliveryAddress: o.DeliveryAddress,
-		UpdatedAt: timestamppb.New(c.ChangedAt),
-	}
-	if order.Status == orderv1.Order_CANCELLED {
-		order.CancelReason = o.CancelReason
-	}
-	for _, it := range o.Items {
-		order.Items = append(order.Items, &orderv1.OrderItem{MenuId: it.MenuID, Name: it.Name, Quantity: it.Quantity, UnitPrice: it.UnitPrice})
-	}
-	for _, h := range o.History[:idx+1] {
-		order.StatusHistory = append(order.StatusHistory, &orderv1.StatusChange{
-			Status: statusEnum(h.Status), Version: h.Version, ChangedAt: timestamppb.New(h.ChangedAt)})
+	// The document as of version v, in the one shape the API shows orders.
+	d := Document(o, time.Time{})
+	d.Status, d.Version, d.UpdatedAt, d.StatusHistory = c.Status, v, c.ChangedAt, d.StatusHistory[:idx+1]
+	order := orderdoc.Proto(&d)
+	if order.Status != orderv1.Order_CANCELLED {
+		order.CancelReason = ""
 	}
 	return &eventsv1.OrderExternalEvent{EventId: ExternalEventID(o.OrderNo, v), EventType: eventTypeFor(c.Status),
 		Order: order, OccurredAt: timestamppb.New(c.ChangedAt)}, true

@@ -13,6 +13,8 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
+
+	"github.com/orderflow/orderflow/shared/validation"
 )
 
 // NewGateway returns a grpc-gateway mux that speaks protojson with
@@ -93,7 +95,7 @@ func errorHandler(ctx context.Context, mux *runtime.ServeMux, m runtime.Marshale
 func describeDecodeError(err error) error {
 	var tooLarge *http.MaxBytesError
 	if errors.As(err, &tooLarge) {
-		return InvalidArgument("request body too large", []FieldViolation{{
+		return InvalidArgument("request body too large", []validation.FieldViolation{{
 			Field: "body", Description: fmt.Sprintf("must be at most %d bytes", tooLarge.Limit),
 		}})
 	}
@@ -104,24 +106,24 @@ func describeDecodeError(err error) error {
 	msg := st.Message()
 	switch {
 	case strings.Contains(msg, "request body too large"):
-		return InvalidArgument("request body too large", []FieldViolation{{Field: "body", Description: msg}})
+		return InvalidArgument("request body too large", []validation.FieldViolation{{Field: "body", Description: msg}})
 	case unknownFieldRE.MatchString(msg):
 		name := unknownFieldRE.FindStringSubmatch(msg)[1]
-		return InvalidArgument("unknown field "+name, []FieldViolation{{Field: name, Description: "unknown field"}})
+		return InvalidArgument("unknown field "+name, []validation.FieldViolation{{Field: name, Description: "unknown field"}})
 	case invalidValueRE.MatchString(msg):
 		m := invalidValueRE.FindStringSubmatch(msg)
 		field := lowerCamel(m[1])
-		return InvalidArgument("invalid "+field, []FieldViolation{{Field: field, Description: "invalid value: " + m[2]}})
+		return InvalidArgument("invalid "+field, []validation.FieldViolation{{Field: field, Description: "invalid value: " + m[2]}})
 	case queryFieldRE.MatchString(msg):
 		m := queryFieldRE.FindStringSubmatch(msg)
 		field := lowerCamel(m[1])
-		return InvalidArgument("invalid "+field, []FieldViolation{{Field: field, Description: "invalid value: " + m[2]}})
+		return InvalidArgument("invalid "+field, []validation.FieldViolation{{Field: field, Description: "invalid value: " + m[2]}})
 	case pathParameterRE.MatchString(msg):
 		m := pathParameterRE.FindStringSubmatch(msg)
 		field := lowerCamel(m[1])
-		return InvalidArgument("invalid "+field, []FieldViolation{{Field: field, Description: "invalid value: " + m[2]}})
+		return InvalidArgument("invalid "+field, []validation.FieldViolation{{Field: field, Description: "invalid value: " + m[2]}})
 	default:
-		return InvalidArgument("malformed request body", []FieldViolation{{Field: "body", Description: msg}})
+		return InvalidArgument("malformed request body", []validation.FieldViolation{{Field: "body", Description: msg}})
 	}
 }
 

@@ -19,18 +19,13 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/protoadapt"
 	"google.golang.org/protobuf/types/known/durationpb"
-)
 
-// FieldViolation is one bad field of a request: Field is the JSON path in
-// lowerCamelCase (for example "items[2].quantity").
-type FieldViolation struct {
-	Field       string
-	Description string
-}
+	"github.com/orderflow/orderflow/shared/validation"
+)
 
 // InvalidArgument is an INVALID_ARGUMENT status with one
 // google.rpc.BadRequest field violation per bad field.
-func InvalidArgument(message string, violations []FieldViolation) error {
+func InvalidArgument(message string, violations []validation.FieldViolation) error {
 	br := &errdetails.BadRequest{}
 	for _, v := range violations {
 		br.FieldViolations = append(br.FieldViolations, &errdetails.BadRequest_FieldViolation{

@@ -1,4 +1,6 @@
-// Package sqlrows reads query results without losing errors. database/sql
+// Package sqlrows is the small SQL plumbing every store shares: In builds
+// the placeholders and arguments of an IN list, and ScanAll reads query
+// results without losing errors. database/sql
 // ends a rows.Next loop the same way whether the result is complete or the
 // server failed or the connection broke in the middle of it; only rows.Err
 // tells the two apart, and rows.Close does not report it. A loop that checks

@@ -1,7 +1,7 @@
 // Package retention ties how long an order can be changed to how long it
 // stays on its shard. order-command refuses to advance or cancel an order
 // older than its change window (ORDERFLOW_CANCEL_WINDOW), and the purge
-// removes orders older than its retention (ORDERFLOW_RETENTION, orderctl
+// removes orders older than its retention (ORDERFLOW_ORDER_RETENTION, orderctl
 // orders purge --retention). The two are configured in different processes,
 // so they are tied to one bound instead of to each other: the change window
 // may be at most Min and the retention at least Min. An order that can

@@ -9,7 +9,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/orderflow/orderflow/shared/shard"
@@ -97,11 +96,8 @@ func (r *Reader) readShard(ctx context.Context, name string, nos []int64, out ma
 }
 
 func readOrders(ctx context.Context, db *sql.DB, name string, nos []int64, out map[int64]Order) error {
-	args := make([]any, len(nos))
-	for i, no := range nos {
-		args[i] = no
-	}
-	rows, err := db.QueryContext(ctx, readSQL+strings.TrimSuffix(strings.Repeat("?,", len(nos)), ",")+")", args...)
+	in, args := sqlrows.In(nos)
+	rows, err := db.QueryContext(ctx, readSQL+in+")", args...)
 	if err != nil {
 		return shard.Classify(name, fmt.Errorf("reading orders: %w", err))
 	}

@@ -1,9 +1,6 @@
 package domain
 
-import (
-	"errors"
-	"strings"
-)
+import "errors"
 
 // ErrNotFound means no order has the requested number.
 var ErrNotFound = errors.New("order not found")
@@ -29,22 +26,3 @@ type RuleError struct {
 }
 
 func (e *RuleError) Error() string { return e.Message }
-
-// FieldViolation is one invalid field of a request, by its JSON path.
-type FieldViolation struct {
-	Field       string
-	Description string
-}
-
-// ValidationError lists every invalid field of a request.
-type ValidationError struct {
-	Violations []FieldViolation
-}
-
-func (e *ValidationError) Error() string {
-	parts := make([]string, len(e.Violations))
-	for i, v := range e.Violations {
-		parts[i] = v.Field + ": " + v.Description
-	}
-	return "invalid request: " + strings.Join(parts, "; ")
-}

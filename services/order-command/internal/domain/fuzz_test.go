@@ -8,6 +8,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/orderflow/orderflow/services/order-command/internal/domain"
+	"github.com/orderflow/orderflow/shared/validation"
 )
 
 // FuzzValidatePlaceRequest checks the promises of PlaceRequest.Validate for
@@ -66,9 +67,9 @@ func FuzzValidatePlaceRequest(f *testing.F) {
 		tooLarge := countOK && sum.Cmp(big.NewInt(math.MaxInt64)) > 0
 
 		if err != nil {
-			var ve *domain.ValidationError
+			var ve *validation.Error
 			if !errors.As(err, &ve) {
-				t.Fatalf("Validate() error = %v (%T), want a *domain.ValidationError", err, err)
+				t.Fatalf("Validate() error = %v (%T), want a *validation.Error", err, err)
 			}
 			if total != 0 {
 				t.Errorf("Validate() = %d alongside an error, want 0", total)

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"math"
 	"unicode/utf8"
+
+	"github.com/orderflow/orderflow/shared/validation"
 )
 
 // Limits of a valid request.
@@ -18,12 +20,10 @@ const (
 )
 
 // Validate checks a place request and returns its total amount, or a
-// *ValidationError naming every bad field.
+// *validation.Error naming every bad field.
 func (r PlaceRequest) Validate() (int64, error) {
-	var v []FieldViolation
-	add := func(field, format string, args ...any) {
-		v = append(v, FieldViolation{Field: field, Description: fmt.Sprintf(format, args...)})
-	}
+	var v validation.Violations
+	add := func(field, format string, args ...any) { v.Add(field, fmt.Sprintf(format, args...)) }
 	checkID := func(field, value string) {
 		if value == "" {
 			add(field, "must not be empty")
@@ -84,8 +84,8 @@ func (r PlaceRequest) Validate() (int64, error) {
 	if overflow {
 		add("items", "total amount exceeds %d", int64(math.MaxInt64))
 	}
-	if len(v) > 0 {
-		return 0, &ValidationError{Violations: v}
+	if err := v.Err(); err != nil {
+		return 0, err
 	}
 	return total, nil
 }
@@ -94,10 +94,9 @@ func (r PlaceRequest) Validate() (int64, error) {
 func ValidateReason(reason string) error {
 	switch n := utf8.RuneCountInString(reason); {
 	case n == 0:
-		return &ValidationError{Violations: []FieldViolation{{Field: "reason", Description: "must not be empty"}}}
+		return validation.Invalid("reason", "must not be empty")
 	case n > MaxReasonLength:
-		return &ValidationError{Violations: []FieldViolation{{Field: "reason",
-			Description: fmt.Sprintf("must be at most %d characters, got %d", MaxReasonLength, n)}}}
+		return validation.Invalid("reason", fmt.Sprintf("must be at most %d characters, got %d", MaxReasonLength, n))
 	}
 	return nil
 }
@@ -105,8 +104,7 @@ func ValidateReason(reason string) error {
 // ValidateOrderNo checks an order number from a request.
 func ValidateOrderNo(no int64) error {
 	if no < 1 {
-		return &ValidationError{Violations: []FieldViolation{{Field: "orderNo",
-			Description: fmt.Sprintf("must be a positive number, got %d", no)}}}
+		return validation.Invalid("orderNo", fmt.Sprintf("must be a positive number, got %d", no))
 	}
 	return nil
 }
@@ -114,8 +112,7 @@ func ValidateOrderNo(no int64) error {
 // ValidateTargetStatus checks the status an advance asks for.
 func ValidateTargetStatus(s Status) error {
 	if !s.Known() {
-		return &ValidationError{Violations: []FieldViolation{{Field: "status",
-			Description: "must be a known status: ACCEPTED, DELIVERING or DELIVERED (an order advances one step at a time)"}}}
+		return validation.Invalid("status", "must be a known status: ACCEPTED, DELIVERING or DELIVERED (an order advances one step at a time)")
 	}
 	return nil
 }

@@ -8,15 +8,16 @@ import (
 	"testing"
 
 	"github.com/orderflow/orderflow/services/order-command/internal/domain"
+	"github.com/orderflow/orderflow/shared/validation"
 )
 
-// violations unwraps a *domain.ValidationError and returns the fields it names,
+// violations unwraps a *validation.Error and returns the fields it names,
 // in order, and the description of each.
 func violations(t *testing.T, err error) ([]string, map[string]string) {
 	t.Helper()
-	var ve *domain.ValidationError
+	var ve *validation.Error
 	if !errors.As(err, &ve) {
-		t.Fatalf("error = %v (%T), want a *domain.ValidationError", err, err)
+		t.Fatalf("error = %v (%T), want a *validation.Error", err, err)
 	}
 	fields := make([]string, len(ve.Violations))
 	descs := make(map[string]string, len(ve.Violations))

@@ -19,6 +19,7 @@ import (
 	orderv1 "github.com/orderflow/orderflow/shared/gen/orderflow/order/v1"
 	"github.com/orderflow/orderflow/shared/server"
 	"github.com/orderflow/orderflow/shared/shard"
+	"github.com/orderflow/orderflow/shared/validation"
 )
 
 // GRPC implements orderv1.OrderCommandServiceServer. Each call's deadline
@@ -80,16 +81,12 @@ func (g *GRPC) GetOrder(ctx context.Context, req *orderv1.GetOrderRequest) (*ord
 // toStatus is the one place domain and infrastructure errors become gRPC
 // status codes.
 func (g *GRPC) toStatus(ctx context.Context, err error) error {
-	var validation *domain.ValidationError
+	var invalid *validation.Error
 	var rule *domain.RuleError
 	var unavailable *shard.UnavailableError
 	switch {
-	case errors.As(err, &validation):
-		violations := make([]server.FieldViolation, len(validation.Violations))
-		for i, v := range validation.Violations {
-			violations[i] = server.FieldViolation{Field: v.Field, Description: v.Description}
-		}
-		return server.InvalidArgument(validation.Error(), violations)
+	case errors.As(err, &invalid):
+		return server.InvalidArgument(invalid.Error(), invalid.Violations)
 	case errors.As(err, &rule):
 		return server.FailedPrecondition(rule.Message, rule.Rule, "order")
 	case errors.Is(err, domain.ErrNotFound):

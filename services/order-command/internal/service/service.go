@@ -11,15 +11,15 @@ import (
 	"time"
 
 	"github.com/orderflow/orderflow/migrations"
-	"github.com/orderflow/orderflow/services/order-command/internal/adapters/mysql"
+	"github.com/orderflow/orderflow/services/order-command/internal/adapters/orderstore"
 	"github.com/orderflow/orderflow/services/order-command/internal/app"
 	"github.com/orderflow/orderflow/services/order-command/internal/ports"
 	"github.com/orderflow/orderflow/shared/gen"
 	orderv1 "github.com/orderflow/orderflow/shared/gen/orderflow/order/v1"
-	"github.com/orderflow/orderflow/shared/lifecycle/retention"
 	"github.com/orderflow/orderflow/shared/observability"
 	"github.com/orderflow/orderflow/shared/server"
 	"github.com/orderflow/orderflow/shared/shard"
+	"github.com/orderflow/orderflow/shared/wait"
 )
 
 // tracerScope names the spans the service's own code starts.
@@ -64,23 +64,17 @@ type Config struct {
 	TopologyReload time.Duration `env:"TOPOLOGY_RELOAD" envDefault:"1s"`
 }
 
-// Validate checks the values that parsing alone does not.
+// Validate checks the values that parsing alone does not and that no
+// constructor New calls checks itself: the shard pools (shard.Open), the
+// order-number block size (orderstore.NewAllocator) and the cancel window
+// (app.New) are checked where they are used, once.
 func (c *Config) Validate() error {
 	var errs []error
-	if c.OrderNoBlockSize < 1 {
-		errs = append(errs, errors.New("ORDERFLOW_ORDER_NO_BLOCK_SIZE must be at least 1"))
-	}
-	if err := retention.ValidateChangeWindow(c.CancelWindow); err != nil {
-		errs = append(errs, fmt.Errorf("ORDERFLOW_CANCEL_WINDOW: %w", err))
-	}
 	if c.MaxBodyBytes < 1024 {
 		errs = append(errs, errors.New("ORDERFLOW_MAX_BODY_BYTES must be at least 1024"))
 	}
 	if c.RequestTimeout <= 0 || c.StartupTimeout <= 0 || c.ShutdownTimeout <= 0 {
 		errs = append(errs, errors.New("ORDERFLOW_REQUEST_TIMEOUT, ORDERFLOW_STARTUP_TIMEOUT and ORDERFLOW_SHUTDOWN_TIMEOUT must be positive"))
-	}
-	if err := c.Shard.Validate(); err != nil {
-		errs = append(errs, fmt.Errorf("ORDERFLOW_SHARD_*: %w", err))
 	}
 	return errors.Join(errs...)
 }
@@ -98,10 +92,7 @@ type Service struct {
 // current schema, and binds the ports. It does not serve until Run.
 func New(ctx context.Context, cfg Config, topo shard.Topology, logger *slog.Logger, clock app.Clock) (*Service, error) {
 	if err := cfg.Validate(); err != nil {
-		return nil, err
-	}
-	if err := topo.Validate(); err != nil {
-		return nil, fmt.Errorf("topology: %w", err)
+		return nil, fmt.Errorf("invalid configuration: %w", err)
 	}
 	tracing, err := observability.NewTracing(ctx, "order-command")
 	if err != nil {
@@ -127,11 +118,11 @@ func New(ctx context.Context, cfg Config, topo shard.Topology, logger *slog.Logg
 		return nil, err
 	}
 
-	numbers, err := mysql.NewAllocator(pools, cfg.OrderNoBlockSize, logger)
+	numbers, err := orderstore.NewAllocator(pools, cfg.OrderNoBlockSize, logger)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("ORDERFLOW_ORDER_NO_BLOCK_SIZE: %w", err)
 	}
-	useCases, err := app.New(mysql.NewRepository(pools, tracing.Tracer(tracerScope)), numbers, pools.Topology, clock,
+	useCases, err := app.New(orderstore.NewRepository(pools, tracing.Tracer(tracerScope)), numbers, pools.Topology, clock,
 		app.Config{CancelWindow: cfg.CancelWindow, RetryWindow: cfg.RetryWindow}, observability.Traceparent)
 	if err != nil {
 		return nil, err
@@ -217,10 +208,7 @@ func checkShards(ctx context.Context, pools *shard.Pools, timeout time.Duration)
 			if err == nil || ctx.Err() != nil {
 				break
 			}
-			select {
-			case <-ctx.Done():
-			case <-time.After(250 * time.Millisecond):
-			}
+			wait.Sleep(ctx, 250*time.Millisecond)
 		}
 		if err != nil {
 			return fmt.Errorf("shard %s is unreachable or has no schema (waited %s): %w; run `orderctl migrate`", name, timeout, err)

@@ -49,7 +49,7 @@ func (e *env) config() service.Config {
 		ExternalTopic: e.external, DLQTopic: e.dlq, MongoURI: testinfra.MongoURI(), MongoDatabase: e.db.Name(),
 		BatchSize: 100, Lanes: 2, BatchLinger: 5 * time.Millisecond, MaxAttempts: 3, RetryBase: 10 * time.Millisecond,
 		OutageWaitMin: 50 * time.Millisecond, OutageWaitMax: 400 * time.Millisecond,
-		MongoTimeout: 2 * time.Second, KafkaTimeout: 2 * time.Second, ShutdownTimeout: 5 * time.Second, Retention: 720 * time.Hour,
+		MongoTimeout: 2 * time.Second, KafkaTimeout: 2 * time.Second, ShutdownTimeout: 5 * time.Second, OrderRetention: 720 * time.Hour,
 	}
 }
 

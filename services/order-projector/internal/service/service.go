@@ -14,7 +14,7 @@ import (
 	"github.com/IBM/sarama"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 
-	"github.com/orderflow/orderflow/services/order-projector/internal/adapters/kafka"
+	"github.com/orderflow/orderflow/services/order-projector/internal/adapters/eventstream"
 	"github.com/orderflow/orderflow/shared/deadletter"
 	"github.com/orderflow/orderflow/shared/kafkax"
 	"github.com/orderflow/orderflow/shared/lifecycle"
@@ -28,6 +28,7 @@ import (
 	"github.com/orderflow/orderflow/shared/projection/source"
 	"github.com/orderflow/orderflow/shared/server"
 	"github.com/orderflow/orderflow/shared/shard"
+	"github.com/orderflow/orderflow/shared/wait"
 )
 
 // Config is the projector's configuration, read from ORDERFLOW_* variables.
@@ -83,25 +84,22 @@ type Config struct {
 	// orderctl orders purge runs it by hand). Instances may overlap: the
 	// deletes are idempotent.
 	PurgeInterval time.Duration `env:"PURGE_INTERVAL" envDefault:"0s"`
-	// Retention is how long orders stay on the shards: at least
-	// retention.Min, the longest order-command lets an order be changed.
-	Retention time.Duration `env:"RETENTION" envDefault:"720h"`
+	// OrderRetention is how long orders stay on the shards before the purge
+	// removes them: at least retention.Min, the longest order-command lets
+	// an order be changed.
+	OrderRetention time.Duration `env:"ORDER_RETENTION" envDefault:"720h"`
 	// TopologyReload is how often the topology file is checked for a new
 	// shard; 0 turns reloading off.
 	TopologyReload time.Duration `env:"TOPOLOGY_RELOAD" envDefault:"1s"`
 }
 
-// Validate checks what parsing does not.
+// Validate checks what parsing does not and no constructor New calls
+// checks itself: the shard pools are checked by shard.Open, batching,
+// retries and outage waits by eventstream.NewHandler, once each.
 func (c *Config) Validate() error {
 	var errs []error
-	if c.BatchSize < 1 || c.MaxAttempts < 1 || c.Lanes < 1 {
-		errs = append(errs, errors.New("ORDERFLOW_PROJECTOR_BATCH_SIZE, _MAX_ATTEMPTS and _LANES must be at least 1"))
-	}
-	if c.BatchLinger <= 0 || c.RetryBase <= 0 || c.MongoTimeout <= 0 || c.KafkaTimeout <= 0 {
-		errs = append(errs, errors.New("ORDERFLOW_PROJECTOR_BATCH_LINGER, _RETRY_BASE, _MONGO_TIMEOUT and _KAFKA_TIMEOUT must be positive"))
-	}
-	if c.OutageWaitMin <= 0 || c.OutageWaitMax < c.OutageWaitMin {
-		errs = append(errs, errors.New("ORDERFLOW_PROJECTOR_OUTAGE_WAIT_MIN must be positive and _OUTAGE_WAIT_MAX not below it"))
+	if c.MongoTimeout <= 0 || c.KafkaTimeout <= 0 {
+		errs = append(errs, errors.New("ORDERFLOW_PROJECTOR_MONGO_TIMEOUT and _KAFKA_TIMEOUT must be positive"))
 	}
 	if c.Group == "" || c.Topic == "" || c.ExternalTopic == "" || c.DLQTopic == "" || c.MongoDatabase == "" {
 		errs = append(errs, errors.New("the group, topics and Mongo database must not be empty"))
@@ -109,11 +107,8 @@ func (c *Config) Validate() error {
 	if c.PurgeInterval < 0 {
 		errs = append(errs, errors.New("ORDERFLOW_PURGE_INTERVAL must not be negative"))
 	}
-	if err := retention.ValidateRetention(c.Retention); err != nil {
-		errs = append(errs, fmt.Errorf("ORDERFLOW_RETENTION: %w", err))
-	}
-	if err := c.Shard.Validate(); err != nil {
-		errs = append(errs, fmt.Errorf("ORDERFLOW_SHARD_*: %w", err))
+	if err := retention.ValidateRetention(c.OrderRetention); err != nil {
+		errs = append(errs, fmt.Errorf("ORDERFLOW_ORDER_RETENTION: %w", err))
 	}
 	return errors.Join(errs...)
 }
@@ -130,11 +125,11 @@ type Service struct {
 	logger   *slog.Logger
 	pools    *shard.Pools
 	mongo    *mongo.Client
-	producer *kafka.Producer
+	producer *eventstream.Producer
 	group    sarama.ConsumerGroup
 	// dlqClient reads the dead-letter topic's offsets for its gauge.
 	dlqClient sarama.Client
-	handler   *kafka.Handler
+	handler   *eventstream.Handler
 	server    *server.Server
 	tracing   *observability.Tracing
 	purger    *lifecycle.Purger
@@ -143,7 +138,7 @@ type Service struct {
 // New connects everything and binds the HTTP port; Run consumes.
 func New(ctx context.Context, cfg Config, topo shard.Topology, logger *slog.Logger) (*Service, error) {
 	if err := cfg.Validate(); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("invalid configuration: %w", err)
 	}
 	s := &Service{cfg: cfg, logger: logger}
 	ok := false
@@ -169,7 +164,7 @@ func New(ctx context.Context, cfg Config, topo shard.Topology, logger *slog.Logg
 		return nil, err
 	}
 	brokers := strings.Split(cfg.KafkaBrokers, ",")
-	if s.producer, err = kafka.NewProducer(kafka.ProducerConfig{
+	if s.producer, err = eventstream.NewProducer(eventstream.ProducerConfig{
 		ProducerConfig: external.ProducerConfig{Brokers: brokers, ClientID: "orderflow-projector", Timeout: cfg.KafkaTimeout, Retries: 2},
 		ExternalTopic:  cfg.ExternalTopic, DLQTopic: cfg.DLQTopic}); err != nil {
 		return nil, err
@@ -206,10 +201,12 @@ func New(ctx context.Context, cfg Config, topo shard.Topology, logger *slog.Logg
 	}
 	projector := projection.New(shardSource{reader: source.NewReader(s.pools)},
 		mongoStore{store: store, timeout: cfg.MongoTimeout}, s.producer, time.Now, refresh)
-	s.handler = kafka.NewHandler(projector, s.producer, kafka.HandlerConfig{
+	if s.handler, err = eventstream.NewHandler(projector, s.producer, eventstream.HandlerConfig{
 		BatchSize: cfg.BatchSize, Lanes: cfg.Lanes, Linger: cfg.BatchLinger, MaxAttempts: cfg.MaxAttempts, RetryBase: cfg.RetryBase,
 		OutageWaitMin: cfg.OutageWaitMin, OutageWaitMax: cfg.OutageWaitMax,
-	}, kafka.NewMetrics(registry), logger, s.tracing)
+	}, eventstream.NewMetrics(registry), logger, s.tracing); err != nil {
+		return nil, fmt.Errorf("ORDERFLOW_PROJECTOR_*: %w", err)
+	}
 
 	ready := func(ctx context.Context) map[string]error {
 		checks := s.pools.Ping(ctx)
@@ -238,12 +235,7 @@ func (s *Service) Run(ctx context.Context) error {
 		for ctx.Err() == nil {
 			if err := s.group.Consume(ctx, []string{s.cfg.Topic}, s.handler); err != nil && ctx.Err() == nil {
 				s.logger.WarnContext(ctx, "consumer group session ended", slog.Any("error", err))
-				t := time.NewTimer(time.Second)
-				select {
-				case <-ctx.Done():
-				case <-t.C:
-				}
-				t.Stop()
+				wait.Sleep(ctx, time.Second)
 			}
 		}
 	})
@@ -268,7 +260,7 @@ func (s *Service) purgeEvery(ctx context.Context) {
 			return
 		case <-t.C:
 		}
-		results, err := s.purger.Purge(ctx, lifecycle.PurgeConfig{Retention: s.cfg.Retention, Now: time.Now(), Batch: 500}, nil)
+		results, err := s.purger.Purge(ctx, lifecycle.PurgeConfig{Retention: s.cfg.OrderRetention, Now: time.Now(), Batch: 500}, nil)
 		for _, r := range results {
 			if r.Purged > 0 || r.Held > 0 {
 				s.logger.InfoContext(ctx, "purged old orders", slog.String("shard", r.Shard), slog.Int("purged", r.Purged), slog.Int("held", r.Held))

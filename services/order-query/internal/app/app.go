@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/orderflow/orderflow/shared/orderdoc"
+	"github.com/orderflow/orderflow/shared/validation"
 )
 
 // Store reads the order documents the projector writes.
@@ -175,10 +176,10 @@ type Page struct {
 // every shard.
 func (s *Service) ListUserOrders(ctx context.Context, userID string, pageSize int32, pageToken string) (*Page, error) {
 	query := fingerprint("user", userID)
-	var v violations
+	var v validation.Violations
 	checkID(&v, "userId", userID)
 	limit, after := checkPage(&v, pageSize, pageToken, query)
-	if err := v.err(); err != nil {
+	if err := v.Err(); err != nil {
 		return nil, err
 	}
 	return s.list(ctx, ListQuery{UserID: userID, After: after, Limit: limit}, query)
@@ -188,11 +189,11 @@ func (s *Service) ListUserOrders(ctx context.Context, userID string, pageSize in
 // status when status is not empty.
 func (s *Service) ListShopOrders(ctx context.Context, shopID, status string, pageSize int32, pageToken string) (*Page, error) {
 	query := fingerprint("shop", shopID, status)
-	var v violations
+	var v validation.Violations
 	checkID(&v, "shopId", shopID)
 	checkStatus(&v, status)
 	limit, after := checkPage(&v, pageSize, pageToken, query)
-	if err := v.err(); err != nil {
+	if err := v.Err(); err != nil {
 		return nil, err
 	}
 	return s.list(ctx, ListQuery{ShopID: shopID, Status: status, After: after, Limit: limit}, query)

@@ -6,6 +6,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/orderflow/orderflow/shared/orderenum"
+	"github.com/orderflow/orderflow/shared/validation"
 )
 
 // Limits of a valid request.
@@ -17,52 +18,52 @@ const (
 
 // ValidateGet checks the arguments of GetOrder.
 func ValidateGet(orderNo int64, minVersion int32) error {
-	var v violations
+	var v validation.Violations
 	if orderNo < 1 {
-		v.add("orderNo", fmt.Sprintf("must be at least 1, got %d", orderNo))
+		v.Add("orderNo", fmt.Sprintf("must be at least 1, got %d", orderNo))
 	}
 	if minVersion < 0 {
-		v.add("minVersion", fmt.Sprintf("must not be negative, got %d", minVersion))
+		v.Add("minVersion", fmt.Sprintf("must not be negative, got %d", minVersion))
 	}
-	return v.err()
+	return v.Err()
 }
 
-func checkID(v *violations, field, value string) {
+func checkID(v *validation.Violations, field, value string) {
 	switch n := utf8.RuneCountInString(value); {
 	case value == "":
-		v.add(field, "must not be empty")
+		v.Add(field, "must not be empty")
 	case !utf8.ValidString(value):
-		v.add(field, "must be valid UTF-8")
+		v.Add(field, "must be valid UTF-8")
 	case n > MaxIDLength:
-		v.add(field, fmt.Sprintf("must be at most %d characters, got %d", MaxIDLength, n))
+		v.Add(field, fmt.Sprintf("must be at most %d characters, got %d", MaxIDLength, n))
 	}
 }
 
-func checkStatus(v *violations, status string) {
+func checkStatus(v *validation.Violations, status string) {
 	if status == "" {
 		return
 	}
 	if _, ok := orderenum.ParseStatus(status); !ok {
-		v.add("status", fmt.Sprintf("unknown status %q (known: %s)", status, strings.Join(orderenum.StatusNames(), ", ")))
+		v.Add("status", fmt.Sprintf("unknown status %q (known: %s)", status, strings.Join(orderenum.StatusNames(), ", ")))
 	}
 }
 
 // checkPage validates the paging arguments and returns the page size to use
 // and where the page starts (nil: at the newest order).
-func checkPage(v *violations, pageSize int32, pageToken, query string) (int, *Position) {
+func checkPage(v *validation.Violations, pageSize int32, pageToken, query string) (int, *Position) {
 	size := int(pageSize)
 	switch {
 	case pageSize == 0:
 		size = DefaultPageSize
 	case pageSize < 0 || pageSize > MaxPageSize:
-		v.add("pageSize", fmt.Sprintf("must be between 1 and %d (0 means %d), got %d", MaxPageSize, DefaultPageSize, pageSize))
+		v.Add("pageSize", fmt.Sprintf("must be between 1 and %d (0 means %d), got %d", MaxPageSize, DefaultPageSize, pageSize))
 	}
 	if pageToken == "" {
 		return size, nil
 	}
 	pos, err := DecodePageToken(pageToken, query)
 	if err != nil {
-		v.add("pageToken", err.Error())
+		v.Add("pageToken", err.Error())
 		return size, nil
 	}
 	return size, &pos

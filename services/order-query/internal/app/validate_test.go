@@ -6,17 +6,19 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/orderflow/orderflow/shared/validation"
 )
 
-// fields returns the fields a *ValidationError names, or nil for nil.
+// fields returns the fields a *validation.Error names, or nil for nil.
 func fields(t *testing.T, err error) []string {
 	t.Helper()
 	if err == nil {
 		return nil
 	}
-	var ve *ValidationError
+	var ve *validation.Error
 	if !errors.As(err, &ve) {
-		t.Fatalf("error = %v (%T), want a *ValidationError", err, err)
+		t.Fatalf("error = %v (%T), want a *validation.Error", err, err)
 	}
 	out := make([]string, len(ve.Violations))
 	for i, v := range ve.Violations {

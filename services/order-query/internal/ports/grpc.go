@@ -10,13 +10,12 @@ import (
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
-	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/orderflow/orderflow/services/order-query/internal/app"
 	orderv1 "github.com/orderflow/orderflow/shared/gen/orderflow/order/v1"
 	"github.com/orderflow/orderflow/shared/orderdoc"
-	"github.com/orderflow/orderflow/shared/orderenum"
 	"github.com/orderflow/orderflow/shared/server"
+	"github.com/orderflow/orderflow/shared/validation"
 )
 
 // GRPC implements orderv1.OrderQueryServiceServer. Each call's deadline,
@@ -39,7 +38,7 @@ func (g *GRPC) GetOrder(ctx context.Context, req *orderv1.GetOrderViewRequest) (
 	if err != nil {
 		return nil, g.toStatus(ctx, err)
 	}
-	return &orderv1.GetOrderViewResponse{Order: ToProto(view.Order), Stale: view.Stale}, nil
+	return &orderv1.GetOrderViewResponse{Order: orderdoc.Proto(view.Order), Stale: view.Stale}, nil
 }
 
 // ListUserOrders lists a user's orders, newest first.
@@ -70,14 +69,10 @@ func (g *GRPC) ListShopOrders(ctx context.Context, req *orderv1.ListShopOrdersRe
 // toStatus is the one place use-case and infrastructure errors become gRPC
 // status codes.
 func (g *GRPC) toStatus(ctx context.Context, err error) error {
-	var validation *app.ValidationError
+	var invalid *validation.Error
 	switch {
-	case errors.As(err, &validation):
-		violations := make([]server.FieldViolation, len(validation.Violations))
-		for i, v := range validation.Violations {
-			violations[i] = server.FieldViolation{Field: v.Field, Description: v.Description}
-		}
-		return server.InvalidArgument(validation.Error(), violations)
+	case errors.As(err, &invalid):
+		return server.InvalidArgument(invalid.Error(), invalid.Violations)
 	case errors.Is(err, app.ErrNotFound):
 		return status.Error(codes.NotFound, "order not found")
 	case errors.Is(err, app.ErrUnavailable):
@@ -96,33 +91,7 @@ func (g *GRPC) toStatus(ctx context.Context, err error) error {
 func toListResponse(page *app.Page) *orderv1.ListOrdersResponse {
 	orders := make([]*orderv1.Order, len(page.Orders))
 	for i := range page.Orders {
-		orders[i] = ToProto(&page.Orders[i])
+		orders[i] = orderdoc.Proto(&page.Orders[i])
 	}
 	return &orderv1.ListOrdersResponse{Orders: orders, NextPageToken: page.NextPageToken}
-}
-
-// ToProto converts an order document to its protocol message, the same
-// shape the command service returns.
-func ToProto(d *orderdoc.Document) *orderv1.Order {
-	items := make([]*orderv1.OrderItem, len(d.Items))
-	for i, it := range d.Items {
-		items[i] = &orderv1.OrderItem{MenuId: it.MenuID, Name: it.Name, Quantity: it.Quantity, UnitPrice: it.UnitPrice}
-	}
-	history := make([]*orderv1.StatusChange, len(d.StatusHistory))
-	for i, c := range d.StatusHistory {
-		history[i] = &orderv1.StatusChange{Status: toStatusEnum(c.Status), Version: c.Version, ChangedAt: timestamppb.New(c.ChangedAt)}
-	}
-	return &orderv1.Order{
-		OrderNo: d.OrderNo, Status: toStatusEnum(d.Status), UserId: d.UserID, ShopId: d.ShopID,
-		Items: items, TotalAmount: d.TotalAmount, PlacedAt: timestamppb.New(d.PlacedAt), Version: d.Version,
-		DeliveryAddress: d.DeliveryAddress, UpdatedAt: timestamppb.New(d.UpdatedAt), CancelReason: d.CancelReason,
-		StatusHistory: history,
-	}
-}
-
-// toStatusEnum maps a document's status name; a name this build does not
-// know becomes STATUS_UNSPECIFIED rather than failing the read.
-func toStatusEnum(name string) orderv1.Order_Status {
-	s, _ := orderenum.ParseStatus(name)
-	return s
 }

@@ -13,8 +13,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/orderflow/orderflow/services/order-query/internal/app"
-	orderv1 "github.com/orderflow/orderflow/shared/gen/orderflow/order/v1"
-	"github.com/orderflow/orderflow/shared/orderdoc"
+	"github.com/orderflow/orderflow/shared/validation"
 )
 
 func TestToStatus(t *testing.T) {
@@ -25,7 +24,7 @@ func TestToStatus(t *testing.T) {
 		err  error
 		want codes.Code
 	}{
-		{"validation", &app.ValidationError{Violations: []app.FieldViolation{{Field: "pageToken", Description: "bad"}}}, codes.InvalidArgument},
+		{"validation", &validation.Error{Violations: []validation.FieldViolation{{Field: "pageToken", Description: "bad"}}}, codes.InvalidArgument},
 		{"not found", fmt.Errorf("reading: %w", app.ErrNotFound), codes.NotFound},
 		{"store unreachable", fmt.Errorf("%w: %w", app.ErrUnavailable, context.DeadlineExceeded), codes.Unavailable},
 		{"deadline", fmt.Errorf("reading: %w", context.DeadlineExceeded), codes.DeadlineExceeded},
@@ -50,32 +49,6 @@ func TestToStatus(t *testing.T) {
 				if !ok || br.GetFieldViolations()[0].GetField() != "pageToken" {
 					t.Errorf("details %v, want a violation of pageToken", st.Details())
 				}
-			}
-		})
-	}
-}
-
-func TestToProtoStatusNames(t *testing.T) {
-	t.Parallel()
-	tests := []struct {
-		name string
-		want orderv1.Order_Status
-	}{
-		{"PLACED", orderv1.Order_PLACED},
-		{"ACCEPTED", orderv1.Order_ACCEPTED},
-		{"DELIVERING", orderv1.Order_DELIVERING},
-		{"DELIVERED", orderv1.Order_DELIVERED},
-		{"CANCELLED", orderv1.Order_CANCELLED},
-		{"SOMETHING_NEW", orderv1.Order_STATUS_UNSPECIFIED},
-		{"", orderv1.Order_STATUS_UNSPECIFIED},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			t.Parallel()
-			o := ToProto(&orderdoc.Document{OrderNo: 1, Status: tc.name,
-				StatusHistory: []orderdoc.StatusChange{{Status: tc.name, Version: 1}}})
-			if o.GetStatus() != tc.want || o.GetStatusHistory()[0].GetStatus() != tc.want {
-				t.Errorf("status %s, history %s, want %s", o.GetStatus(), o.GetStatusHistory()[0].GetStatus(), tc.want)
 			}
 		})
 	}

@@ -45,7 +45,12 @@ func TestConfigRejected(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			_, err := config.LoadFrom[service.Config](tc.env)
+			// Parsing refuses what does not parse; New refuses the rest,
+			// before it connects to anything.
+			cfg, err := config.LoadFrom[service.Config](tc.env)
+			if err == nil {
+				_, err = service.New(context.Background(), cfg, slog.New(slog.NewJSONHandler(io.Discard, nil)))
+			}
 			if err == nil || !strings.Contains(err.Error(), tc.wantText) {
 				t.Errorf("error = %v, want one naming %s", err, tc.wantText)
 			}

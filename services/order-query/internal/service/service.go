@@ -10,9 +10,9 @@ import (
 	"log/slog"
 	"time"
 
-	mongodriver "go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo"
 
-	"github.com/orderflow/orderflow/services/order-query/internal/adapters/mongo"
+	"github.com/orderflow/orderflow/services/order-query/internal/adapters/readstore"
 	"github.com/orderflow/orderflow/services/order-query/internal/app"
 	"github.com/orderflow/orderflow/services/order-query/internal/ports"
 	"github.com/orderflow/orderflow/shared/gen"
@@ -76,7 +76,7 @@ func (c *Config) Validate() error {
 type Service struct {
 	logger   *slog.Logger
 	useCases *app.Service
-	client   *mongodriver.Client
+	client   *mongo.Client
 	tracing  *observability.Tracing
 	server   *server.Server
 }
@@ -85,7 +85,7 @@ type Service struct {
 // the ports. It does not serve until Run.
 func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Service, error) {
 	if err := cfg.Validate(); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("invalid configuration: %w", err)
 	}
 	startCtx, cancel := context.WithTimeout(ctx, cfg.StartupTimeout)
 	defer cancel()
@@ -103,7 +103,7 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Service, error)
 	if err != nil {
 		return nil, err
 	}
-	store := mongo.NewStore(client.Database(cfg.MongoDatabase), tracing.Tracer("github.com/orderflow/orderflow/services/order-query"))
+	store := readstore.NewStore(client.Database(cfg.MongoDatabase), tracing.Tracer("github.com/orderflow/orderflow/services/order-query"))
 	if err := store.EnsureIndexes(startCtx); err != nil {
 		return nil, err
 	}

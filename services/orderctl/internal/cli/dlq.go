@@ -18,7 +18,7 @@ import (
 	"github.com/orderflow/orderflow/shared/kafkax"
 )
 
-func newDLQCmd() *cobra.Command {
+func newDLQCmd(s Settings) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "dlq",
 		Short: "Work off the projector's dead letters: list, show, replay (re-project through the projector's code, audited)",
@@ -28,7 +28,7 @@ in-process: re-read from the shard, write the document (version-guarded), publis
 events. Worked-off entries are marked in MongoDB (dlq_resolved) and every replay is audited
 (dlq_replays); the topic itself is never written.`,
 	}
-	cmd.AddCommand(newDLQListCmd(), newDLQCountCmd(), newDLQShowCmd(), newDLQReplayCmd())
+	cmd.AddCommand(newDLQListCmd(s), newDLQCountCmd(s), newDLQShowCmd(s), newDLQReplayCmd(s))
 	return cmd
 }
 
@@ -98,7 +98,7 @@ func dlqSummary(w io.Writer, p dlq.Page, shown int) {
 	fmt.Fprintf(w, "dlq: matched=%d unresolved=%d shown=%d\n", p.Matched, p.Unresolved, shown)
 }
 
-func newDLQListCmd() *cobra.Command {
+func newDLQListCmd(s Settings) *cobra.Command {
 	var (
 		rf                readSideFlags
 		ff                dlqFilterFlags
@@ -142,7 +142,7 @@ func newDLQListCmd() *cobra.Command {
 			return unresolvedError(page, failIfAny)
 		},
 	}
-	rf.bind(cmd, true)
+	rf.bind(cmd, s, true)
 	ff.bind(cmd, "reason")
 	cmd.Flags().IntVar(&pageSize, "page-size", 100, "entries per page")
 	cmd.Flags().StringVar(&pageToken, "page-token", "", "the token the previous page printed")
@@ -152,7 +152,7 @@ func newDLQListCmd() *cobra.Command {
 	return cmd
 }
 
-func newDLQCountCmd() *cobra.Command {
+func newDLQCountCmd(s Settings) *cobra.Command {
 	var (
 		rf        readSideFlags
 		ff        dlqFilterFlags
@@ -170,7 +170,7 @@ func newDLQCountCmd() *cobra.Command {
 			return unresolvedError(page, failIfAny)
 		},
 	}
-	rf.bind(cmd, true)
+	rf.bind(cmd, s, true)
 	ff.bind(cmd, "reason")
 	cmd.Flags().BoolVar(&failIfAny, "fail-if-any", false, "exit non-zero when any selected entry is not worked off")
 	return cmd
@@ -273,7 +273,7 @@ func writeEntriesJSON(w io.Writer, entries []dlq.Entry) error {
 	return nil
 }
 
-func newDLQShowCmd() *cobra.Command {
+func newDLQShowCmd(s Settings) *cobra.Command {
 	var rf readSideFlags
 	cmd := &cobra.Command{
 		Use:   "show PARTITION/OFFSET",
@@ -316,11 +316,11 @@ func newDLQShowCmd() *cobra.Command {
 			return nil
 		},
 	}
-	rf.bind(cmd, true)
+	rf.bind(cmd, s, true)
 	return cmd
 }
 
-func newDLQReplayCmd() *cobra.Command {
+func newDLQReplayCmd(s Settings) *cobra.Command {
 	var (
 		rf              readSideFlags
 		ff              dlqFilterFlags
@@ -397,7 +397,7 @@ marks them worked off (with the reason). Every run, dry or not, is recorded in d
 			return err
 		},
 	}
-	rf.bind(cmd, true)
+	rf.bind(cmd, s, true)
 	ff.bind(cmd, "dlq-reason")
 	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "only count what would be replayed (audited too)")
 	cmd.Flags().BoolVar(&discard, "discard", false, "mark the selected undecodable entries worked off")

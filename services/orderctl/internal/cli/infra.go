@@ -12,6 +12,7 @@ import (
 	"github.com/orderflow/orderflow/shared/kafkax"
 	"github.com/orderflow/orderflow/shared/mongox"
 	"github.com/orderflow/orderflow/shared/shard"
+	"github.com/orderflow/orderflow/shared/wait"
 )
 
 func newInfraCmd() *cobra.Command {
@@ -87,15 +88,13 @@ func waitAll(ctx context.Context, probes []probe, timeout time.Duration, ready f
 					ready(p, time.Since(start))
 					return
 				}
-				select {
-				case <-ctx.Done():
+				if !wait.Sleep(ctx, 200*time.Millisecond) {
 					msg := fmt.Sprintf("%s (%s) not ready after %s: %v", p.component, p.target, timeout, last)
 					if p.log != "" {
 						msg += "; see its log: " + p.log
 					}
 					errs[i] = errors.New(msg)
 					return
-				case <-time.After(200 * time.Millisecond):
 				}
 			}
 		})

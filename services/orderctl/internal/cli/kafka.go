@@ -9,7 +9,7 @@ import (
 	"github.com/orderflow/orderflow/shared/kafkax"
 )
 
-func newKafkaCmd() *cobra.Command {
+func newKafkaCmd(s Settings) *cobra.Command {
 	cmd := &cobra.Command{Use: "kafka", Short: "Manage the Kafka topics"}
 	var (
 		brokers     string
@@ -31,7 +31,7 @@ func newKafkaCmd() *cobra.Command {
 			return nil
 		},
 	}
-	create.Flags().StringVar(&brokers, "brokers", "127.0.0.1:19092", "Kafka bootstrap servers, comma-separated")
+	create.Flags().StringVar(&brokers, "brokers", s.KafkaBrokers, "Kafka bootstrap servers, comma-separated ($ORDERFLOW_KAFKA_BROKERS)")
 	create.Flags().Int32Var(&partitions, "partitions", 12, "partitions of each new topic")
 	create.Flags().Int16Var(&replication, "replication", 1, "replication factor of each new topic")
 	cmd.AddCommand(create)

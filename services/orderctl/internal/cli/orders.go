@@ -10,7 +10,7 @@ import (
 	"github.com/orderflow/orderflow/shared/lifecycle/retention"
 )
 
-func newOrdersCmd() *cobra.Command {
+func newOrdersCmd(s Settings) *cobra.Command {
 	cmd := &cobra.Command{Use: "orders", Short: "The write side's order lifecycle"}
 	var (
 		topology, mongoURI, database, at string
@@ -74,9 +74,8 @@ retired.`,
 			return nil
 		},
 	}
-	purge.Flags().StringVar(&topology, "topology", defaultTopology(), "topology file (default $ORDERFLOW_TOPOLOGY_FILE)")
-	purge.Flags().StringVar(&mongoURI, "mongo", defaultMongoURI(), "MongoDB URI (default $ORDERFLOW_MONGO_URI)")
-	purge.Flags().StringVar(&database, "mongo-database", "orderflow", "MongoDB database of the read side")
+	bindTopology(purge.Flags(), &topology, s)
+	bindMongo(purge.Flags(), &mongoURI, &database, s)
 	purge.Flags().DurationVar(&retain, "retention", retention.Min, "keep orders placed within this long (at least 720h)")
 	purge.Flags().IntVar(&batch, "batch", 500, "orders per delete transaction")
 	purge.Flags().BoolVar(&dryRun, "dry-run", false, "only count")

@@ -27,20 +27,13 @@ func (f *outboxFlags) store() (*outbox.Store, func(), error) {
 	return outbox.NewStore(pools, time.Now), func() { _ = pools.Close() }, nil
 }
 
-func defaultTopology() string {
-	if v := os.Getenv("ORDERFLOW_TOPOLOGY_FILE"); v != "" {
-		return v
-	}
-	return ".state/topology.json"
-}
-
-func newOutboxCmd() *cobra.Command {
+func newOutboxCmd(s Settings) *cobra.Command {
 	f := &outboxFlags{}
 	cmd := &cobra.Command{
 		Use:   "outbox",
 		Short: "Inspect the shards' outboxes and replay failed messages (works on the shards directly)",
 	}
-	cmd.PersistentFlags().StringVar(&f.topology, "topology", defaultTopology(), "topology file (default $ORDERFLOW_TOPOLOGY_FILE)")
+	bindTopology(cmd.PersistentFlags(), &f.topology, s)
 	cmd.AddCommand(newOutboxStatsCmd(f), newOutboxListCmd(f), newOutboxShowCmd(f), newOutboxReplayCmd(f))
 	return cmd
 }

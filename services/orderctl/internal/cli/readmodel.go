@@ -11,9 +11,9 @@ import (
 	"github.com/orderflow/orderflow/services/orderctl/internal/readmodel"
 )
 
-func newReadModelCmd() *cobra.Command {
+func newReadModelCmd(s Settings) *cobra.Command {
 	cmd := &cobra.Command{Use: "readmodel", Short: "Rebuild the read side's documents from the shards"}
-	cmd.AddCommand(newRebuildCmd())
+	cmd.AddCommand(newRebuildCmd(s))
 	return cmd
 }
 
@@ -43,7 +43,7 @@ func printRebuild(w io.Writer, rep readmodel.Report, took time.Duration) {
 		rep.Orders, rep.Projected, rep.Current, rep.External, len(rep.Missing), took.Round(time.Millisecond))
 }
 
-func newRebuildCmd() *cobra.Command {
+func newRebuildCmd(s Settings) *cobra.Command {
 	var (
 		rf     readSideFlags
 		bf     rebuildFlags
@@ -116,7 +116,7 @@ externalVersion, so its external events are published again under the same event
 			return err
 		},
 	}
-	rf.bind(cmd, true)
+	rf.bind(cmd, s, true)
 	bf.bind(cmd)
 	mf.bind(cmd)
 	cmd.Flags().StringVar(&since, "since", "", "only orders placed at or after (RFC 3339, or a duration ago such as 24h)")

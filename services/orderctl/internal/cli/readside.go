@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"os"
 	"strings"
 	"time"
 
@@ -13,7 +12,6 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo"
 
 	"github.com/orderflow/orderflow/services/orderctl/internal/readmodel"
-	"github.com/orderflow/orderflow/shared/kafkax"
 	"github.com/orderflow/orderflow/shared/mongox"
 	"github.com/orderflow/orderflow/shared/projection"
 	"github.com/orderflow/orderflow/shared/projection/docstore"
@@ -22,30 +20,22 @@ import (
 	"github.com/orderflow/orderflow/shared/shard"
 )
 
-func envOr(name, fallback string) string {
-	if v := os.Getenv(name); v != "" {
-		return v
-	}
-	return fallback
-}
-
 // readSideFlags are the flags of the commands that work on the read side:
-// where the shards, MongoDB and Kafka are, with the services' defaults.
+// where the shards, MongoDB and Kafka are, defaulting to the settings.
 type readSideFlags struct {
 	topology, mongoURI, database string
 	brokers, dlqTopic, external  string
 	maxWait                      time.Duration
 }
 
-func (f *readSideFlags) bind(cmd *cobra.Command, kafka bool) {
+func (f *readSideFlags) bind(cmd *cobra.Command, s Settings, kafka bool) {
 	fl := cmd.Flags()
-	fl.StringVar(&f.topology, "topology", defaultTopology(), "topology file (default $ORDERFLOW_TOPOLOGY_FILE)")
-	fl.StringVar(&f.mongoURI, "mongo", defaultMongoURI(), "MongoDB URI (default $ORDERFLOW_MONGO_URI)")
-	fl.StringVar(&f.database, "mongo-database", envOr("ORDERFLOW_MONGO_DATABASE", "orderflow"), "MongoDB database of the read side (default $ORDERFLOW_MONGO_DATABASE)")
+	bindTopology(fl, &f.topology, s)
+	bindMongo(fl, &f.mongoURI, &f.database, s)
 	if kafka {
-		fl.StringVar(&f.brokers, "brokers", envOr("ORDERFLOW_KAFKA_BROKERS", "127.0.0.1:19092"), "Kafka bootstrap servers, comma-separated (default $ORDERFLOW_KAFKA_BROKERS)")
-		fl.StringVar(&f.dlqTopic, "dlq-topic", envOr("ORDERFLOW_DLQ_TOPIC", kafkax.TopicInternalDLQ), "dead-letter topic (default $ORDERFLOW_DLQ_TOPIC)")
-		fl.StringVar(&f.external, "external-topic", envOr("ORDERFLOW_EXTERNAL_TOPIC", kafkax.TopicExternal), "topic of the external events (default $ORDERFLOW_EXTERNAL_TOPIC)")
+		fl.StringVar(&f.brokers, "brokers", s.KafkaBrokers, "Kafka bootstrap servers, comma-separated ($ORDERFLOW_KAFKA_BROKERS)")
+		fl.StringVar(&f.dlqTopic, "dlq-topic", s.DLQTopic, "dead-letter topic ($ORDERFLOW_DLQ_TOPIC)")
+		fl.StringVar(&f.external, "external-topic", s.ExternalTopic, "topic of the external events ($ORDERFLOW_EXTERNAL_TOPIC)")
 		fl.DurationVar(&f.maxWait, "max-wait", 2*time.Minute, "how long one batch waits out an outage of the shards, MongoDB or Kafka (with back-off) before the command gives up")
 	}
 }

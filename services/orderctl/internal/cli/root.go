@@ -7,8 +7,21 @@ import (
 	"github.com/spf13/cobra"
 )
 
-// New returns the root command writing results to out and progress to errOut.
+// New returns the root command writing results to out and progress to
+// errOut, with its flags' defaults read from the ORDERFLOW_* variables
+// (Settings). A variable that does not parse fails every command.
 func New(out, errOut io.Writer) *cobra.Command {
+	s, err := LoadSettings(nil)
+	root := NewWithSettings(out, errOut, s)
+	if err != nil {
+		root.PersistentPreRunE = func(*cobra.Command, []string) error { return err }
+	}
+	return root
+}
+
+// NewWithSettings is New with the given settings instead of the process
+// environment's.
+func NewWithSettings(out, errOut io.Writer, s Settings) *cobra.Command {
 	root := &cobra.Command{
 		Use:   "orderctl",
 		Short: "Operate orderflow: status, schema, infrastructure, topics, outbox, shards, purge, verify, dead letters, read-model rebuild",
@@ -31,7 +44,7 @@ Runbooks: docs/runbooks/outbox.md, docs/runbooks/read-side.md.`,
 	}
 	root.SetOut(out)
 	root.SetErr(errOut)
-	root.AddCommand(newMigrateCmd(), newInfraCmd(), newKafkaCmd(), newOutboxCmd(), newVerifyCmd(), newOrdersCmd(), newShardsCmd(),
-		newDLQCmd(), newReadModelCmd(), newStatusCmd())
+	root.AddCommand(newMigrateCmd(), newInfraCmd(), newKafkaCmd(s), newOutboxCmd(s), newVerifyCmd(s), newOrdersCmd(s), newShardsCmd(s),
+		newDLQCmd(s), newReadModelCmd(s), newStatusCmd(s))
 	return root
 }

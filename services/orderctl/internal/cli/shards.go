@@ -12,10 +12,10 @@ import (
 	"github.com/orderflow/orderflow/shared/shard"
 )
 
-func newShardsCmd() *cobra.Command {
+func newShardsCmd(s Settings) *cobra.Command {
 	cmd := &cobra.Command{Use: "shards", Short: "The shard topology: list, add, retire-epoch"}
 	var topology string
-	cmd.PersistentFlags().StringVar(&topology, "topology", defaultTopology(), "topology file (default $ORDERFLOW_TOPOLOGY_FILE)")
+	bindTopology(cmd.PersistentFlags(), &topology, s)
 
 	var name string
 	var headroom int64
@@ -146,8 +146,7 @@ themselves; the read side keeps the documents of those orders.`,
 			return nil
 		},
 	}
-	retire.Flags().StringVar(&mongoURI, "mongo", defaultMongoURI(), "MongoDB URI (default $ORDERFLOW_MONGO_URI)")
-	retire.Flags().StringVar(&database, "mongo-database", "orderflow", "MongoDB database of the read side")
+	bindMongo(retire.Flags(), &mongoURI, &database, s)
 	cmd.AddCommand(add, list, retire)
 	return cmd
 }

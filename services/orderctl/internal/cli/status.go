@@ -11,7 +11,6 @@ import (
 	"golang.org/x/term"
 
 	sysstatus "github.com/orderflow/orderflow/services/orderctl/internal/status"
-	"github.com/orderflow/orderflow/shared/kafkax"
 	"github.com/orderflow/orderflow/shared/shard"
 )
 
@@ -29,7 +28,7 @@ func (e *AttentionError) Error() string {
 	return fmt.Sprintf("%d problem(s) need attention", e.Problems)
 }
 
-func newStatusCmd() *cobra.Command {
+func newStatusCmd(s Settings) *cobra.Command {
 	var (
 		rf             readSideFlags
 		groups, topics []string
@@ -93,14 +92,11 @@ the report for scripts (schema: docs/runbooks/outbox.md). Colour only on a termi
 			return nil
 		},
 	}
-	rf.bind(cmd, true)
+	rf.bind(cmd, s, true)
 	fl := cmd.Flags()
-	fl.StringSliceVar(&groups, "group", []string{envOr("ORDERFLOW_PROJECTOR_GROUP", "order-projector")},
-		"consumer groups whose lag is checked (default $ORDERFLOW_PROJECTOR_GROUP)")
-	fl.StringSliceVar(&topics, "topic", []string{envOr("ORDERFLOW_PROJECTOR_TOPIC", kafkax.TopicInternal)},
-		"topics the groups consume (default $ORDERFLOW_PROJECTOR_TOPIC)")
-	fl.StringVar(&promURL, "prometheus", envOr("ORDERFLOW_PROMETHEUS_URL", "http://127.0.0.1:9095"),
-		`Prometheus base URL (default $ORDERFLOW_PROMETHEUS_URL; "" skips it)`)
+	fl.StringSliceVar(&groups, "group", []string{s.ProjectorGroup}, "consumer groups whose lag is checked ($ORDERFLOW_PROJECTOR_GROUP)")
+	fl.StringSliceVar(&topics, "topic", []string{s.ProjectorTopic}, "topics the groups consume ($ORDERFLOW_PROJECTOR_TOPIC)")
+	fl.StringVar(&promURL, "prometheus", s.PrometheusURL, `Prometheus base URL ($ORDERFLOW_PROMETHEUS_URL; "" skips it)`)
 	fl.DurationVar(&maxAge, "max-pending-age", sysstatus.DefaultMaxPendingAge, "oldest PENDING outbox row older than this needs attention")
 	fl.Int64Var(&maxLag, "max-lag", sysstatus.DefaultMaxLag, "consumer lag (messages per topic) above this needs attention")
 	fl.DurationVar(&timeout, "timeout", sysstatus.DefaultTimeout, "deadline of each check")

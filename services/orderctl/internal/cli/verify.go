@@ -3,7 +3,6 @@ package cli
 import (
 	"fmt"
 	"io"
-	"os"
 	"sort"
 	"time"
 
@@ -12,14 +11,7 @@ import (
 	"github.com/orderflow/orderflow/services/orderctl/internal/verify"
 )
 
-func defaultMongoURI() string {
-	if v := os.Getenv("ORDERFLOW_MONGO_URI"); v != "" {
-		return v
-	}
-	return "mongodb://127.0.0.1:27017"
-}
-
-func newVerifyCmd() *cobra.Command {
+func newVerifyCmd(s Settings) *cobra.Command {
 	var (
 		rf             readSideFlags
 		bf             rebuildFlags
@@ -78,7 +70,7 @@ or any other kind of mismatch was found (those need other remedies: outbox repla
 			return runRepair(cmd, &rf, &bf, v, rep)
 		},
 	}
-	rf.bind(cmd, true)
+	rf.bind(cmd, s, true)
 	bf.bind(cmd)
 	cmd.Flags().StringVar(&since, "since", "", "only orders placed at or after (RFC 3339, or a duration ago such as 24h)")
 	cmd.Flags().StringVar(&until, "until", "", "only orders placed before (RFC 3339, or a duration ago)")

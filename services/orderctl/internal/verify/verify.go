@@ -157,11 +157,10 @@ func readPage(ctx context.Context, db *sql.DB, query string, args []any) ([]orde
 func (v *Verifier) checkPage(ctx context.Context, name string, db *sql.DB, page []order, add func(Mismatch)) error {
 	topo := v.pools.Topology()
 	nos := make([]int64, len(page))
-	args := make([]any, len(page))
 	for i, o := range page {
-		nos[i], args[i] = o.no, o.no
+		nos[i] = o.no
 	}
-	in := strings.TrimSuffix(strings.Repeat("?,", len(page)), ",")
+	in, args := sqlrows.In(nos)
 
 	// Placement: the order must live where its epoch routes it, and only there.
 	for _, o := range page {

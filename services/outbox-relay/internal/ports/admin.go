@@ -22,6 +22,7 @@ import (
 	"github.com/orderflow/orderflow/shared/outbox"
 	"github.com/orderflow/orderflow/shared/server"
 	"github.com/orderflow/orderflow/shared/shard"
+	"github.com/orderflow/orderflow/shared/validation"
 )
 
 // Admin implements outboxv1.OutboxAdminServiceServer. Each call's deadline
@@ -122,10 +123,10 @@ func (a *Admin) ReplayOutboxMessages(ctx context.Context, req *outboxv1.ReplayOu
 }
 
 func (a *Admin) toStatus(ctx context.Context, err error) error {
-	var fe *outbox.FieldError
+	var invalid *validation.Error
 	switch {
-	case errors.As(err, &fe):
-		return server.InvalidArgument(fe.Error(), []server.FieldViolation{{Field: fe.Field, Description: fe.Reason}})
+	case errors.As(err, &invalid):
+		return server.InvalidArgument(invalid.Error(), invalid.Violations)
 	case errors.Is(err, outbox.ErrNotFound):
 		return status.Error(codes.NotFound, err.Error())
 	case errors.Is(err, shard.ErrUnavailable):

@@ -8,6 +8,7 @@ import (
 
 	"github.com/orderflow/orderflow/shared/observability"
 	"github.com/orderflow/orderflow/shared/outbox"
+	"github.com/orderflow/orderflow/shared/wait"
 )
 
 // Metrics are the relay's Prometheus series, per shard.
@@ -86,7 +87,7 @@ func (m *Metrics) WatchBacklog(ctx context.Context, store *outbox.Store, interva
 			m.failed.WithLabelValues(s.Shard).Set(float64(s.Failed))
 			m.oldestAge.WithLabelValues(s.Shard).Set(s.OldestPendingAge.Seconds())
 		}
-		sleep(ctx, interval)
+		wait.Sleep(ctx, interval)
 		if ctx.Err() != nil {
 			return
 		}

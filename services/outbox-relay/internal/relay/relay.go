@@ -11,7 +11,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"sync"
 	"time"
 
@@ -19,16 +18,26 @@ import (
 
 	"github.com/orderflow/orderflow/shared/observability"
 	"github.com/orderflow/orderflow/shared/outbox"
+	"github.com/orderflow/orderflow/shared/wait"
 )
 
-// Lease is ownership of one shard's outbox.
+// Lease is ownership of one shard.
 type Lease interface {
+	// Outbox is the shard's outbox, worked on the lease's connection, so
+	// that the rows are only touched while the lease holds.
+	Outbox() Outbox
+	// Heartbeat checks that the lease still holds.
+	Heartbeat(ctx context.Context) error
+	// Release gives the shard up.
+	Release()
+}
+
+// Outbox is the relay's work on one shard's outbox (outbox.Publishing).
+type Outbox interface {
 	Claim(ctx context.Context, limit int, now time.Time) ([]outbox.Message, error)
 	MarkPublished(ctx context.Context, ids []int64, at time.Time) error
-	RecordFailures(ctx context.Context, failures []Failure) error
-	Cleanup(ctx context.Context, olderThan time.Time, limit int) (int64, error)
-	Heartbeat(ctx context.Context) error
-	Release()
+	RecordFailures(ctx context.Context, failures []outbox.Failure) error
+	DeletePublished(ctx context.Context, olderThan time.Time, limit int) (int64, error)
 }
 
 // Locker takes a shard's lease without waiting; ok is false when another
@@ -48,16 +57,6 @@ type Publisher interface {
 	Healthy(ctx context.Context) error
 }
 
-// Failure is the new state of a row whose publish failed.
-type Failure struct {
-	ID            int64
-	Attempts      int32
-	Error         string
-	NextAttemptAt time.Time
-	// Failed parks the row as FAILED (attempts used up).
-	Failed bool
-}
-
 // Config tunes the relay.
 type Config struct {
 	// BatchSize is the most rows claimed and published at once per shard.
@@ -75,9 +74,9 @@ type Config struct {
 	RetryBase, RetryMax time.Duration
 	// OutageMaxWait caps the wait between attempts while Kafka is down.
 	OutageMaxWait time.Duration
-	// Retention is how long PUBLISHED rows are kept; CleanupInterval how
-	// often they are deleted, CleanupBatch rows per statement.
-	Retention       time.Duration
+	// OutboxRetention is how long PUBLISHED rows are kept; CleanupInterval
+	// how often they are deleted, CleanupBatch rows per statement.
+	OutboxRetention time.Duration
 	CleanupInterval time.Duration
 	CleanupBatch    int
 }
@@ -90,7 +89,7 @@ func (c Config) Validate() error {
 	case c.MaxAttempts < 1:
 		return errors.New("max attempts must be at least 1")
 	case c.IdleWait <= 0 || c.AcquireInterval <= 0 || c.HeartbeatInterval <= 0 || c.RetryBase <= 0 ||
-		c.RetryMax < c.RetryBase || c.OutageMaxWait <= 0 || c.Retention <= 0 || c.CleanupInterval <= 0 || c.CleanupBatch < 1:
+		c.RetryMax < c.RetryBase || c.OutageMaxWait <= 0 || c.OutboxRetention <= 0 || c.CleanupInterval <= 0 || c.CleanupBatch < 1:
 		return errors.New("intervals, retention and cleanup batch must be positive, and retry max at least retry base")
 	}
 	return nil
@@ -128,7 +127,7 @@ func (r *Relay) Run(ctx context.Context) error {
 				wg.Go(func() { r.runShard(ctx, s) })
 			}
 		}
-		sleep(ctx, r.cfg.AcquireInterval)
+		wait.Sleep(ctx, r.cfg.AcquireInterval)
 		if ctx.Err() != nil {
 			wg.Wait()
 			return nil
@@ -146,12 +145,12 @@ func (r *Relay) runShard(ctx context.Context, shard string) {
 	unreachable.InitialInterval = r.cfg.AcquireInterval
 	unreachable.MaxInterval = max(r.cfg.OutageMaxWait, r.cfg.AcquireInterval)
 	for ctx.Err() == nil {
-		wait := r.cfg.AcquireInterval
+		pause := r.cfg.AcquireInterval
 		lease, ok, err := r.locker.Acquire(ctx, shard)
 		switch {
 		case err != nil:
 			log.WarnContext(ctx, "acquiring shard lease failed", slog.Any("error", err))
-			wait = unreachable.NextBackOff()
+			pause = unreachable.NextBackOff()
 		case ok:
 			unreachable.Reset()
 			log.InfoContext(ctx, "took over shard")
@@ -165,7 +164,7 @@ func (r *Relay) runShard(ctx context.Context, shard string) {
 		default:
 			unreachable.Reset()
 		}
-		sleep(ctx, wait)
+		wait.Sleep(ctx, pause)
 	}
 }
 
@@ -194,12 +193,12 @@ func (r *Relay) work(ctx context.Context, shard string, lease Lease) error {
 			lastBeat = now
 		}
 		if now.Sub(lastCleanup) >= r.cfg.CleanupInterval {
-			if err := r.cleanup(ctx, shard, lease); err != nil {
+			if err := r.cleanup(ctx, shard, lease.Outbox()); err != nil {
 				return err
 			}
 			lastCleanup = now
 		}
-		published, transient, err := r.publishBatch(context.WithoutCancel(ctx), shard, lease)
+		published, transient, err := r.publishBatch(context.WithoutCancel(ctx), shard, lease.Outbox())
 		if err != nil {
 			return err
 		}
@@ -210,7 +209,7 @@ func (r *Relay) work(ctx context.Context, shard string, lease Lease) error {
 				r.logger.WarnContext(ctx, "kafka cannot take messages now; waiting without spending attempts",
 					slog.String("shard", shard), slog.Any("error", transient), slog.Any("cluster", r.pub.Healthy(ctx)))
 			}
-			sleep(ctx, outage.NextBackOff())
+			wait.Sleep(ctx, outage.NextBackOff())
 			continue
 		case inOutage:
 			inOutage = false
@@ -218,7 +217,7 @@ func (r *Relay) work(ctx context.Context, shard string, lease Lease) error {
 		}
 		outage.Reset()
 		if published == 0 {
-			sleep(ctx, r.cfg.IdleWait)
+			wait.Sleep(ctx, r.cfg.IdleWait)
 		}
 	}
 }
@@ -226,8 +225,8 @@ func (r *Relay) work(ctx context.Context, shard string, lease Lease) error {
 // publishBatch claims, publishes and records one batch. It returns how many
 // rows were published and, when Kafka could not take some for now, one of
 // those failures.
-func (r *Relay) publishBatch(ctx context.Context, shard string, lease Lease) (published int, transient, err error) {
-	msgs, err := lease.Claim(ctx, r.cfg.BatchSize, r.now())
+func (r *Relay) publishBatch(ctx context.Context, shard string, box Outbox) (published int, transient, err error) {
+	msgs, err := box.Claim(ctx, r.cfg.BatchSize, r.now())
 	if err != nil || len(msgs) == 0 {
 		return 0, nil, err
 	}
@@ -243,7 +242,7 @@ func (r *Relay) publishBatch(ctx context.Context, shard string, lease Lease) (pu
 			failed = append(failed, i)
 		}
 	}
-	if err := lease.MarkPublished(ctx, ok, ackedAt); err != nil {
+	if err := box.MarkPublished(ctx, ok, ackedAt); err != nil {
 		// Kafka has them; they stay PENDING and are published again later
 		// (at-least-once), never lost.
 		return 0, nil, err
@@ -271,12 +270,12 @@ func (r *Relay) publishBatch(ctx context.Context, shard string, lease Lease) (pu
 		return len(ok), transient, nil
 	}
 	failed = rowFailed
-	failures := make([]Failure, len(failed))
+	failures := make([]outbox.Failure, len(failed))
 	for j, i := range failed {
 		m := msgs[i]
 		attempts := m.Attempts + 1
-		failures[j] = Failure{ID: m.ID, Attempts: attempts, Error: results[i].Error(),
-			Failed: attempts >= r.cfg.MaxAttempts, NextAttemptAt: ackedAt.Add(RetryDelay(attempts, r.cfg.RetryBase, r.cfg.RetryMax, rand.Float64))}
+		failures[j] = outbox.Failure{ID: m.ID, Attempts: attempts, Error: results[i].Error(),
+			Failed: attempts >= r.cfg.MaxAttempts, NextAttemptAt: ackedAt.Add(RetryDelay(attempts, r.cfg.RetryBase, r.cfg.RetryMax))}
 		if failures[j].Failed {
 			// Logged in the row's trace (the command that wrote it).
 			r.logger.ErrorContext(observability.WithTraceparent(ctx, m.Traceparent), "outbox row parked as FAILED", slog.String("shard", shard), slog.Int64("id", m.ID),
@@ -284,13 +283,13 @@ func (r *Relay) publishBatch(ctx context.Context, shard string, lease Lease) (pu
 		}
 	}
 	r.metrics.failures.WithLabelValues(shard, "row").Add(float64(len(failed)))
-	return len(ok), transient, lease.RecordFailures(ctx, failures)
+	return len(ok), transient, box.RecordFailures(ctx, failures)
 }
 
-func (r *Relay) cleanup(ctx context.Context, shard string, lease Lease) error {
-	olderThan := r.now().Add(-r.cfg.Retention)
+func (r *Relay) cleanup(ctx context.Context, shard string, box Outbox) error {
+	olderThan := r.now().Add(-r.cfg.OutboxRetention)
 	for ctx.Err() == nil {
-		n, err := lease.Cleanup(ctx, olderThan, r.cfg.CleanupBatch)
+		n, err := box.DeletePublished(ctx, olderThan, r.cfg.CleanupBatch)
 		if err != nil {
 			return err
 		}
@@ -302,23 +301,24 @@ func (r *Relay) cleanup(ctx context.Context, shard string, lease Lease) error {
 	return nil
 }
 
-// RetryDelay is the wait before attempt+1: exponential from base, capped at
-// max, with full jitter between half and the whole of it so that rows that
-// failed together do not retry together. random returns [0,1).
-func RetryDelay(attempt int32, base, max time.Duration, random func() float64) time.Duration {
-	d := base
-	for i := int32(1); i < attempt && d < max; i++ {
-		d *= 2
+// RetryDelay is the wait before attempt+1: an exponential back-off from base,
+// doubling per attempt and capped at max, with each wait drawn at random
+// between half and the whole of it, so that rows that failed together do not
+// retry together. backoff/v5 draws its waits around a centre, within a
+// randomization factor of it: a centre of 3/4 of the step and a factor of
+// 1/3 give exactly [step/2, step].
+func RetryDelay(attempt int32, base, max time.Duration) time.Duration {
+	b := &backoff.ExponentialBackOff{
+		InitialInterval:     base / 4 * 3,
+		RandomizationFactor: 1.0 / 3,
+		Multiplier:          2,
+		MaxInterval:         max / 4 * 3,
 	}
-	d = min(d, max)
-	return d/2 + time.Duration(random()*float64(d/2))
-}
-
-func sleep(ctx context.Context, d time.Duration) {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-	case <-t.C:
+	// The row's attempts are kept on the row, not in b: replay the steps up
+	// to this attempt. Past 64 doublings every step is the cap.
+	d := b.NextBackOff()
+	for i := int32(1); i < min(attempt, 64); i++ {
+		d = b.NextBackOff()
 	}
+	return d
 }

@@ -20,21 +20,29 @@ func TestRetryDelay(t *testing.T) {
 	tests := []struct {
 		name    string
 		attempt int32
-		random  float64
-		want    time.Duration
+		// step is the un-jittered wait; every draw lies in [step/2, step].
+		step time.Duration
 	}{
-		{name: "first retry, least jitter", attempt: 1, random: 0, want: 500 * time.Millisecond},
-		{name: "first retry, most jitter", attempt: 1, random: 0.999999, want: 999999500 * time.Nanosecond},
-		{name: "doubles each attempt", attempt: 3, random: 0, want: 2 * time.Second},
-		{name: "capped at max", attempt: 10, random: 0, want: 30 * time.Second},
-		{name: "capped at max for huge attempts", attempt: 1000, random: 0.5, want: 45 * time.Second},
+		{name: "first retry", attempt: 1, step: time.Second},
+		{name: "doubles each attempt", attempt: 3, step: 4 * time.Second},
+		{name: "just below the cap", attempt: 6, step: 32 * time.Second},
+		{name: "capped at max", attempt: 10, step: time.Minute},
+		{name: "capped at max for huge attempts", attempt: 1000, step: time.Minute},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			got := RetryDelay(tc.attempt, base, maxDelay, func() float64 { return tc.random })
-			if got != tc.want {
-				t.Errorf("RetryDelay(%d) = %s, want %s", tc.attempt, got, tc.want)
+			lo, hi := tc.step, time.Duration(0)
+			for range 2000 {
+				got := RetryDelay(tc.attempt, base, maxDelay)
+				if got < tc.step/2 || got > tc.step {
+					t.Fatalf("RetryDelay(%d) = %s, want within [%s, %s]", tc.attempt, got, tc.step/2, tc.step)
+				}
+				lo, hi = min(lo, got), max(hi, got)
+			}
+			// The jitter spreads the waits over the range, not onto one value.
+			if spread := hi - lo; spread < tc.step/4 {
+				t.Errorf("RetryDelay(%d) drew %s..%s over 2000 calls, want a spread of at least %s", tc.attempt, lo, hi, tc.step/4)
 			}
 		})
 	}
@@ -45,7 +53,7 @@ func TestRetryDelay(t *testing.T) {
 type fakeLease struct {
 	rows      []outbox.Message
 	published []int64
-	failures  []Failure
+	failures  []outbox.Failure
 }
 
 func (f *fakeLease) Claim(context.Context, int, time.Time) ([]outbox.Message, error) {
@@ -55,13 +63,14 @@ func (f *fakeLease) MarkPublished(_ context.Context, ids []int64, _ time.Time) e
 	f.published = append(f.published, ids...)
 	return nil
 }
-func (f *fakeLease) RecordFailures(_ context.Context, fs []Failure) error {
+func (f *fakeLease) RecordFailures(_ context.Context, fs []outbox.Failure) error {
 	f.failures = append(f.failures, fs...)
 	return nil
 }
-func (f *fakeLease) Cleanup(context.Context, time.Time, int) (int64, error) { return 0, nil }
-func (f *fakeLease) Heartbeat(context.Context) error                        { return nil }
-func (f *fakeLease) Release()                                               {}
+func (f *fakeLease) DeletePublished(context.Context, time.Time, int) (int64, error) { return 0, nil }
+func (f *fakeLease) Outbox() Outbox                                                 { return f }
+func (f *fakeLease) Heartbeat(context.Context) error                                { return nil }
+func (f *fakeLease) Release()                                                       {}
 
 var errTransient = errors.New("leader not available")
 
@@ -105,7 +114,7 @@ func TestPublishBatchDecisions(t *testing.T) {
 			r, err := New(func() []string { return []string{"s"} }, nil, &fakePublisher{results: tc.results}, Config{
 				BatchSize: 10, IdleWait: time.Millisecond, AcquireInterval: time.Millisecond, HeartbeatInterval: time.Second,
 				MaxAttempts: 3, RetryBase: time.Second, RetryMax: time.Minute, OutageMaxWait: time.Second,
-				Retention: time.Hour, CleanupInterval: time.Minute, CleanupBatch: 10,
+				OutboxRetention: time.Hour, CleanupInterval: time.Minute, CleanupBatch: 10,
 			}, NewMetrics(prometheus.NewRegistry()), slog.New(slog.NewTextHandler(io.Discard, nil)), func() time.Time { return now })
 			if err != nil {
 				t.Fatal(err)

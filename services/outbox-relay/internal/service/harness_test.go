@@ -29,7 +29,7 @@ func testConfig(topic string, brokers []string) service.Config {
 		RelayID: "relay-test", KafkaBrokers: joinBrokers(brokers), Topic: topic, LogLevel: "info", Shard: testinfra.TestPool(),
 		BatchSize: 200, IdleWait: 10 * time.Millisecond, AcquireInterval: 200 * time.Millisecond, HeartbeatInterval: time.Second,
 		MaxAttempts: 10, RetryBase: 20 * time.Millisecond, RetryMax: 200 * time.Millisecond, OutageMaxWait: 500 * time.Millisecond,
-		Retention: 168 * time.Hour, CleanupInterval: time.Minute, CleanupBatch: 1000, BacklogInterval: 200 * time.Millisecond,
+		OutboxRetention: 168 * time.Hour, CleanupInterval: time.Minute, CleanupBatch: 1000, BacklogInterval: 200 * time.Millisecond,
 		AdminGRPCAddr: "127.0.0.1:0", AdminHTTPAddr: "127.0.0.1:0", AdminToken: token,
 		RequestTimeout: 10 * time.Second, ShutdownTimeout: 5 * time.Second,
 	}

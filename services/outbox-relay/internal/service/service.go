@@ -14,8 +14,8 @@ import (
 
 	"google.golang.org/grpc"
 
-	"github.com/orderflow/orderflow/services/outbox-relay/internal/adapters/kafka"
-	"github.com/orderflow/orderflow/services/outbox-relay/internal/adapters/mysql"
+	"github.com/orderflow/orderflow/services/outbox-relay/internal/adapters/lease"
+	"github.com/orderflow/orderflow/services/outbox-relay/internal/adapters/publisher"
 	"github.com/orderflow/orderflow/services/outbox-relay/internal/ports"
 	"github.com/orderflow/orderflow/services/outbox-relay/internal/relay"
 	"github.com/orderflow/orderflow/shared/gen"
@@ -57,8 +57,9 @@ type Config struct {
 	RetryMax  time.Duration `env:"RELAY_RETRY_MAX" envDefault:"5m"`
 	// OutageMaxWait caps the wait between tries while Kafka is unreachable.
 	OutageMaxWait time.Duration `env:"RELAY_OUTAGE_MAX_WAIT" envDefault:"5s"`
-	// Retention keeps PUBLISHED rows this long before cleanup deletes them.
-	Retention time.Duration `env:"RELAY_RETENTION" envDefault:"168h"`
+	// OutboxRetention keeps PUBLISHED outbox rows this long before cleanup
+	// deletes them.
+	OutboxRetention time.Duration `env:"OUTBOX_RETENTION" envDefault:"168h"`
 	// CleanupInterval and CleanupBatch pace the deletes.
 	CleanupInterval time.Duration `env:"RELAY_CLEANUP_INTERVAL" envDefault:"1m"`
 	CleanupBatch    int           `env:"RELAY_CLEANUP_BATCH" envDefault:"1000"`
@@ -82,28 +83,20 @@ type Config struct {
 	TopologyReload time.Duration `env:"TOPOLOGY_RELOAD" envDefault:"1s"`
 }
 
-// Validate checks what parsing does not.
+// Validate checks what parsing does not and no constructor New calls
+// checks itself: the relay's settings are checked by relay.New, the shard
+// pools by shard.Open and the admin token by ports.NewAuth, once each.
 func (c *Config) Validate() error {
-	var errs []error
-	if c.AdminToken == "" {
-		errs = append(errs, errors.New("ORDERFLOW_ADMIN_TOKEN is required (the admin API refuses calls without it)"))
-	}
 	if c.Topic == "" || c.KafkaBrokers == "" {
-		errs = append(errs, errors.New("ORDERFLOW_RELAY_TOPIC and ORDERFLOW_KAFKA_BROKERS must not be empty"))
+		return errors.New("ORDERFLOW_RELAY_TOPIC and ORDERFLOW_KAFKA_BROKERS must not be empty")
 	}
-	if err := c.relayConfig().Validate(); err != nil {
-		errs = append(errs, fmt.Errorf("ORDERFLOW_RELAY_*: %w", err))
-	}
-	if err := c.Shard.Validate(); err != nil {
-		errs = append(errs, fmt.Errorf("ORDERFLOW_SHARD_*: %w", err))
-	}
-	return errors.Join(errs...)
+	return nil
 }
 
 func (c *Config) relayConfig() relay.Config {
 	return relay.Config{BatchSize: c.BatchSize, IdleWait: c.IdleWait, AcquireInterval: c.AcquireInterval,
 		HeartbeatInterval: c.HeartbeatInterval, MaxAttempts: c.MaxAttempts, RetryBase: c.RetryBase, RetryMax: c.RetryMax,
-		OutageMaxWait: c.OutageMaxWait, Retention: c.Retention, CleanupInterval: c.CleanupInterval, CleanupBatch: c.CleanupBatch}
+		OutageMaxWait: c.OutageMaxWait, OutboxRetention: c.OutboxRetention, CleanupInterval: c.CleanupInterval, CleanupBatch: c.CleanupBatch}
 }
 
 // Service is a running relay.
@@ -111,7 +104,7 @@ type Service struct {
 	cfg       Config
 	logger    *slog.Logger
 	pools     *shard.Pools
-	publisher *kafka.Publisher
+	publisher *publisher.Publisher
 	relay     *relay.Relay
 	metrics   *relay.Metrics
 	store     *outbox.Store
@@ -122,7 +115,7 @@ type Service struct {
 // New builds the relay and binds the admin ports.
 func New(ctx context.Context, cfg Config, topo shard.Topology, logger *slog.Logger) (*Service, error) {
 	if err := cfg.Validate(); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("invalid configuration: %w", err)
 	}
 	if cfg.RelayID == "" {
 		host, _ := os.Hostname()
@@ -146,17 +139,17 @@ func New(ctx context.Context, cfg Config, topo shard.Topology, logger *slog.Logg
 	if err != nil {
 		return nil, err
 	}
-	publisher := kafka.NewPublisher(brokers, cfg.Topic, "orderflow-relay-"+cfg.RelayID, tracing)
-	r, err := relay.New(func() []string { return pools.Topology().Names() }, mysql.NewLocker(pools, cfg.RelayID), publisher, cfg.relayConfig(), metrics,
+	pub := publisher.NewPublisher(brokers, cfg.Topic, "orderflow-relay-"+cfg.RelayID, tracing)
+	r, err := relay.New(func() []string { return pools.Topology().Names() }, lease.NewLocker(pools, cfg.RelayID), pub, cfg.relayConfig(), metrics,
 		logger.With(slog.String("relay_id", cfg.RelayID)), time.Now)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("ORDERFLOW_RELAY_*: %w", err)
 	}
 	store := outbox.NewStore(pools, time.Now)
 
 	auth, err := ports.NewAuth(cfg.AdminToken)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("ORDERFLOW_ADMIN_TOKEN: %w", err)
 	}
 	admin := ports.NewAdmin(store, metrics, logger)
 	grpcServer, err := server.NewGRPCServer(server.GRPCOptions{Logger: logger, Registry: registry, Tracing: tracing,
@@ -201,7 +194,7 @@ func New(ctx context.Context, cfg Config, topo shard.Topology, logger *slog.Logg
 		return nil, err
 	}
 	ok = true
-	return &Service{cfg: cfg, logger: logger, pools: pools, publisher: publisher, relay: r, metrics: metrics, store: store,
+	return &Service{cfg: cfg, logger: logger, pools: pools, publisher: pub, relay: r, metrics: metrics, store: store,
 		server: srv, tracing: tracing}, nil
 }
 

@@ -1,8 +1,8 @@
-// Package mongo reads the order documents from MongoDB (or the
+// Package readstore reads the order documents from MongoDB (or the
 // wire-compatible stand-in of the local infrastructure). It uses only plain
 // finds with equality and range filters, a sort and a limit, which both
 // servers support.
-package mongo
+package readstore
 
 import (
 	"context"
@@ -10,7 +10,7 @@ import (
 	"fmt"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
-	mongodriver "go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 	"go.mongodb.org/mongo-driver/v2/x/mongo/driver/topology"
 	"go.opentelemetry.io/otel/attribute"
@@ -23,13 +23,13 @@ import (
 
 // Store implements app.Store over the orders collection.
 type Store struct {
-	coll   *mongodriver.Collection
+	coll   *mongo.Collection
 	tracer trace.Tracer
 }
 
 // NewStore returns a store over db's orders collection. Every read is a
 // client span of tracer, a child of the request's span.
-func NewStore(db *mongodriver.Database, tracer trace.Tracer) *Store {
+func NewStore(db *mongo.Database, tracer trace.Tracer) *Store {
 	return &Store{coll: db.Collection(orderdoc.Collection), tracer: tracer}
 }
 
@@ -52,7 +52,7 @@ func (s *Store) startSpan(ctx context.Context, name string, attrs ...attribute.K
 }
 
 // Collection is the collection the store reads.
-func (s *Store) Collection() *mongodriver.Collection { return s.coll }
+func (s *Store) Collection() *mongo.Collection { return s.coll }
 
 // EnsureIndexes creates the indexes the list queries need; it is idempotent.
 func (s *Store) EnsureIndexes(ctx context.Context) error {
@@ -65,7 +65,7 @@ func (s *Store) Get(ctx context.Context, orderNo int64) (_ *orderdoc.Document, e
 	defer func() { end(err) }()
 	var doc orderdoc.Document
 	err = s.coll.FindOne(ctx, bson.D{{Key: "_id", Value: orderNo}}).Decode(&doc)
-	if errors.Is(err, mongodriver.ErrNoDocuments) {
+	if errors.Is(err, mongo.ErrNoDocuments) {
 		return nil, app.ErrNotFound
 	}
 	if err != nil {
@@ -154,7 +154,7 @@ func classify(ctx context.Context, err error) error {
 	if err == nil || ctx.Err() != nil {
 		return err
 	}
-	if mongodriver.IsNetworkError(err) || errors.Is(err, mongodriver.ErrClientDisconnected) ||
+	if mongo.IsNetworkError(err) || errors.Is(err, mongo.ErrClientDisconnected) ||
 		errors.As(err, new(topology.ServerSelectionError)) {
 		return fmt.Errorf("%w: %w", app.ErrUnavailable, err)
 	}

@@ -1,4 +1,4 @@
-package kafka
+package eventstream
 
 import (
 	"context"
@@ -17,6 +17,7 @@ import (
 
 	"github.com/orderflow/orderflow/services/order-projector/internal/failure"
 	eventsv1 "github.com/orderflow/orderflow/shared/gen/orderflow/events/v1"
+	"github.com/orderflow/orderflow/shared/observability"
 	"github.com/orderflow/orderflow/shared/projection"
 	"github.com/orderflow/orderflow/shared/shard"
 )
@@ -155,7 +156,7 @@ func TestLaneHandlesEachKindOfFailure(t *testing.T) {
 			p := &script{answer: tt.answer}
 			dlq := &dlqRecorder{failures: tt.dlqFailures}
 			m := NewMetrics(prometheus.NewRegistry())
-			h := NewHandler(p, dlq, HandlerConfig{BatchSize: 10, Linger: time.Millisecond, MaxAttempts: 3, RetryBase: time.Millisecond,
+			h := newHandler(t, p, dlq, HandlerConfig{BatchSize: 10, Linger: time.Millisecond, MaxAttempts: 3, RetryBase: time.Millisecond,
 				OutageWaitMin: time.Millisecond, OutageWaitMax: 4 * time.Millisecond}, m, slog.New(slog.NewTextHandler(io.Discard, nil)), testTracing(t))
 			var msgs []*sarama.ConsumerMessage
 			for _, no := range tt.batch {
@@ -202,7 +203,8 @@ func TestLaneHandlesEachKindOfFailure(t *testing.T) {
 // The outage waits grow from the first wait to the cap and stay there.
 func TestOutageWaitsGrowToTheCap(t *testing.T) {
 	t.Parallel()
-	h := NewHandler(&script{}, &dlqRecorder{}, HandlerConfig{OutageWaitMin: 200 * time.Millisecond, OutageWaitMax: 5 * time.Second},
+	h := newHandler(t, &script{}, &dlqRecorder{}, HandlerConfig{BatchSize: 1, Linger: time.Millisecond, MaxAttempts: 1, RetryBase: time.Millisecond,
+		OutageWaitMin: 200 * time.Millisecond, OutageWaitMax: 5 * time.Second},
 		NewMetrics(prometheus.NewRegistry()), slog.New(slog.NewTextHandler(io.Discard, nil)), testTracing(t))
 	l := h.newLane()
 	var waits []time.Duration
@@ -219,5 +221,49 @@ func TestOutageWaitsGrowToTheCap(t *testing.T) {
 	}
 	if last := waits[len(waits)-1]; last < 4*time.Second {
 		t.Errorf("waits %v never reach the 5 s cap", waits)
+	}
+}
+
+// newHandler is NewHandler for a configuration the test knows is valid.
+func newHandler(t *testing.T, p Projector, dlq DeadLetters, cfg HandlerConfig, m *Metrics, logger *slog.Logger, tracing *observability.Tracing) *Handler {
+	t.Helper()
+	h, err := NewHandler(p, dlq, cfg, m, logger, tracing)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h
+}
+
+func TestHandlerConfigValidate(t *testing.T) {
+	t.Parallel()
+	valid := HandlerConfig{BatchSize: 10, Linger: time.Millisecond, MaxAttempts: 3, RetryBase: time.Millisecond,
+		OutageWaitMin: time.Millisecond, OutageWaitMax: time.Second}
+	tests := []struct {
+		name    string
+		change  func(*HandlerConfig)
+		wantErr bool
+	}{
+		{name: "valid, lanes defaulted", change: func(*HandlerConfig) {}},
+		{name: "zero batch size", change: func(c *HandlerConfig) { c.BatchSize = 0 }, wantErr: true},
+		{name: "negative lanes", change: func(c *HandlerConfig) { c.Lanes = -1 }, wantErr: true},
+		{name: "zero attempts", change: func(c *HandlerConfig) { c.MaxAttempts = 0 }, wantErr: true},
+		{name: "zero linger", change: func(c *HandlerConfig) { c.Linger = 0 }, wantErr: true},
+		{name: "zero retry base", change: func(c *HandlerConfig) { c.RetryBase = 0 }, wantErr: true},
+		{name: "outage max below min", change: func(c *HandlerConfig) { c.OutageWaitMax = c.OutageWaitMin / 2 }, wantErr: true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			cfg := valid
+			tc.change(&cfg)
+			h, err := NewHandler(&script{}, &dlqRecorder{}, cfg, NewMetrics(prometheus.NewRegistry()),
+				slog.New(slog.NewTextHandler(io.Discard, nil)), testTracing(t))
+			if (err != nil) != tc.wantErr {
+				t.Fatalf("NewHandler error = %v, want error %v", err, tc.wantErr)
+			}
+			if err == nil && h.cfg.Lanes != 1 {
+				t.Errorf("lanes = %d, want the default 1", h.cfg.Lanes)
+			}
+		})
 	}
 }

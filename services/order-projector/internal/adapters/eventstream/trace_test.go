@@ -1,4 +1,4 @@
-package kafka
+package eventstream
 
 import (
 	"bytes"
@@ -75,7 +75,7 @@ func TestEventSpanContinuesTheMessagesTrace(t *testing.T) {
 			var logs bytes.Buffer
 			logger := logging.New(&logs, slog.LevelInfo, "order-projector")
 			p := &spanSeer{seen: map[int64]trace.SpanContext{}, err: tt.projectErr}
-			h := NewHandler(p, &dlqRecorder{}, HandlerConfig{BatchSize: 10, MaxAttempts: 1, RetryBase: 1, OutageWaitMin: 1, OutageWaitMax: 1},
+			h := newHandler(t, p, &dlqRecorder{}, HandlerConfig{BatchSize: 10, Linger: 1, MaxAttempts: 1, RetryBase: 1, OutageWaitMin: 1, OutageWaitMax: 1},
 				NewMetrics(prometheus.NewRegistry()), logger, tr)
 			msg := event(t, 7, "OrderPlaced")
 			msg.Headers = []*sarama.RecordHeader{{Key: []byte(kafkax.HeaderTraceparent), Value: []byte("00-" + traceID + "-" + relay + "-01")}}

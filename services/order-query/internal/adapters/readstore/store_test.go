@@ -1,4 +1,4 @@
-package mongo_test
+package readstore_test
 
 import (
 	"context"
@@ -8,11 +8,11 @@ import (
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
-	mongodriver "go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 	"go.opentelemetry.io/otel/trace/noop"
 
-	"github.com/orderflow/orderflow/services/order-query/internal/adapters/mongo"
+	"github.com/orderflow/orderflow/services/order-query/internal/adapters/readstore"
 	"github.com/orderflow/orderflow/services/order-query/internal/app"
 	"github.com/orderflow/orderflow/shared/orderdoc"
 	"github.com/orderflow/orderflow/shared/projection"
@@ -22,9 +22,9 @@ import (
 
 var at = time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)
 
-func store(t *testing.T, docs ...orderdoc.Document) *mongo.Store {
+func store(t *testing.T, docs ...orderdoc.Document) *readstore.Store {
 	t.Helper()
-	s := mongo.NewStore(testinfra.MongoDatabase(t), noop.NewTracerProvider().Tracer(""))
+	s := readstore.NewStore(testinfra.MongoDatabase(t), noop.NewTracerProvider().Tracer(""))
 	if err := s.EnsureIndexes(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -104,13 +104,13 @@ func TestListOrdersAndStartsAfterAPosition(t *testing.T) {
 func TestUnreachableServerIsUnavailable(t *testing.T) {
 	t.Parallel()
 	// Nothing listens on port 1; no ping first, so the store sees the failure.
-	client, err := mongodriver.Connect(options.Client().ApplyURI("mongodb://127.0.0.1:1").
+	client, err := mongo.Connect(options.Client().ApplyURI("mongodb://127.0.0.1:1").
 		SetServerSelectionTimeout(200 * time.Millisecond))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = client.Disconnect(context.Background()) })
-	s := mongo.NewStore(client.Database("none"), noop.NewTracerProvider().Tracer(""))
+	s := readstore.NewStore(client.Database("none"), noop.NewTracerProvider().Tracer(""))
 	if _, err := s.Get(context.Background(), 1); !errors.Is(err, app.ErrUnavailable) {
 		t.Errorf("Get: %v, want app.ErrUnavailable", err)
 	}
@@ -226,12 +226,12 @@ func TestEnsureIndexesReplacesTheLegacyListIndexes(t *testing.T) {
 	db := testinfra.MongoDatabase(t)
 	coll := db.Collection(orderdoc.Collection)
 	ctx := context.Background()
-	legacy := mongodriver.IndexModel{Keys: bson.D{{Key: "userId", Value: 1}, {Key: "placedAt", Value: -1}, {Key: "_id", Value: -1}},
+	legacy := mongo.IndexModel{Keys: bson.D{{Key: "userId", Value: 1}, {Key: "placedAt", Value: -1}, {Key: "_id", Value: -1}},
 		Options: options.Index().SetName(orderdoc.LegacyIndexes[0])}
 	if _, err := coll.Indexes().CreateOne(ctx, legacy); err != nil {
 		t.Fatal(err)
 	}
-	s := mongo.NewStore(db, noop.NewTracerProvider().Tracer(""))
+	s := readstore.NewStore(db, noop.NewTracerProvider().Tracer(""))
 	for range 2 { // idempotent
 		if err := s.EnsureIndexes(ctx); err != nil {
 			t.Fatal(err)

@@ -1,8 +1,8 @@
-// Package kafka publishes outbox rows to Kafka with an idempotent sarama
+// Package publisher publishes outbox rows to Kafka with an idempotent sarama
 // producer: acks from all in-sync replicas, one request in flight per broker
 // (so retries cannot reorder a partition), the order number as the key (one
 // order's events share a partition).
-package kafka
+package publisher
 
 import (
 	"context"
@@ -32,7 +32,7 @@ import (
 )
 
 // tracerScope names the publisher's spans.
-const tracerScope = "github.com/orderflow/orderflow/services/outbox-relay/internal/adapters/kafka"
+const tracerScope = "github.com/orderflow/orderflow/services/outbox-relay/internal/adapters/publisher"
 
 // errProducerUnavailable wraps a failure to create the producer.
 var errProducerUnavailable = errors.New("connecting the producer")

@@ -1,4 +1,4 @@
-package kafka
+package publisher
 
 import (
 	"context"

@@ -1,7 +1,7 @@
-// Package mysql stores orders on the MySQL shards: the order, its items, its
+// Package orderstore stores orders on the MySQL shards: the order, its items, its
 // status history and its outbox event in one local transaction on the
 // order's shard. It also hands out order numbers from each shard's sequence.
-package mysql
+package orderstore
 
 import (
 	"context"

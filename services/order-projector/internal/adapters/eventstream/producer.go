@@ -1,7 +1,7 @@
-// Package kafka connects the projector to Kafka: the consumer-group handler
+// Package eventstream connects the projector to Kafka: the consumer-group handler
 // that batches internal events, and the producer of external events and dead
 // letters.
-package kafka
+package eventstream
 
 import (
 	"context"

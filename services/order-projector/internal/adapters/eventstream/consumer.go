@@ -1,4 +1,4 @@
-package kafka
+package eventstream
 
 import (
 	"cmp"
@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"slices"
 	"sync"
 	"time"
@@ -25,6 +26,7 @@ import (
 	"github.com/orderflow/orderflow/shared/observability"
 	"github.com/orderflow/orderflow/shared/orderenum"
 	"github.com/orderflow/orderflow/shared/projection"
+	"github.com/orderflow/orderflow/shared/wait"
 )
 
 // Projector applies a batch of events.
@@ -60,6 +62,28 @@ type HandlerConfig struct {
 	// doubles, none exceeds OutageWaitMax. Such waits spend no attempts:
 	// the events are not at fault.
 	OutageWaitMin, OutageWaitMax time.Duration
+}
+
+// setDefaults fills what may be left out: one lane.
+func (c *HandlerConfig) setDefaults() {
+	if c.Lanes == 0 {
+		c.Lanes = 1
+	}
+}
+
+// Validate checks the settings (after defaults).
+func (c HandlerConfig) Validate() error {
+	var errs []error
+	if c.BatchSize < 1 || c.MaxAttempts < 1 || c.Lanes < 1 {
+		errs = append(errs, errors.New("batch size, max attempts and lanes must be at least 1"))
+	}
+	if c.Linger <= 0 || c.RetryBase <= 0 {
+		errs = append(errs, errors.New("batch linger and retry base must be positive"))
+	}
+	if c.OutageWaitMin <= 0 || c.OutageWaitMax < c.OutageWaitMin {
+		errs = append(errs, errors.New("the outage wait minimum must be positive and the maximum not below it"))
+	}
+	return errors.Join(errs...)
 }
 
 // Handler is the sarama consumer-group handler of the projector. Offsets are
@@ -100,14 +124,18 @@ type claimed struct {
 }
 
 // tracerScope names the handler's spans.
-const tracerScope = "github.com/orderflow/orderflow/services/order-projector/internal/adapters/kafka"
+const tracerScope = "github.com/orderflow/orderflow/services/order-projector/internal/adapters/eventstream"
 
-// NewHandler returns the handler. Every event is a consumer span of
-// tracing whose parent is the trace context in the message's headers.
-func NewHandler(p Projector, dlq DeadLetters, cfg HandlerConfig, m *Metrics, logger *slog.Logger, tracing *observability.Tracing) *Handler {
-	cfg.Lanes = max(cfg.Lanes, 1)
+// NewHandler returns the handler, or an error when cfg is not valid. Every
+// event is a consumer span of tracing whose parent is the trace context in
+// the message's headers.
+func NewHandler(p Projector, dlq DeadLetters, cfg HandlerConfig, m *Metrics, logger *slog.Logger, tracing *observability.Tracing) (*Handler, error) {
+	cfg.setDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("projector handler config: %w", err)
+	}
 	return &Handler{projector: p, dlq: dlq, cfg: cfg, metrics: m, logger: logger, now: time.Now,
-		tracer: tracing.Tracer(tracerScope), propagator: tracing.Propagator}
+		tracer: tracing.Tracer(tracerScope), propagator: tracing.Propagator}, nil
 }
 
 // Setup is called when partitions are assigned: it deals them round the
@@ -354,7 +382,9 @@ func (l *lane) apply(ctx context.Context, batch []*sarama.ConsumerMessage) error
 // in a row, so that a conflict that never clears cannot loop forever).
 func (l *lane) project(ctx context.Context, items []decoded) ([]decoded, error) {
 	h := l.h
-	wait := h.cfg.RetryBase
+	// Each failed attempt waits twice as long as the one before, starting at
+	// RetryBase, without jitter; MaxAttempts, not a cap, bounds the waits.
+	delays := &backoff.ExponentialBackOff{InitialInterval: h.cfg.RetryBase, Multiplier: 2, MaxInterval: time.Duration(math.MaxInt64)}
 	attempt, conflicts := 1, 0
 	for len(items) > 0 {
 		events := make([]*eventsv1.OrderEvent, len(items))
@@ -390,7 +420,7 @@ func (l *lane) project(ctx context.Context, items []decoded) ([]decoded, error) 
 				conflicts++
 				h.metrics.conflicts.Inc()
 				h.logger.InfoContext(ctx, "documents changed meanwhile; applying again", slog.Int("events", len(events)), slog.Any("error", err))
-				if !sleep(ctx, h.cfg.RetryBase) {
+				if !wait.Sleep(ctx, h.cfg.RetryBase) {
 					return items, ctx.Err()
 				}
 				continue
@@ -402,10 +432,9 @@ func (l *lane) project(ctx context.Context, items []decoded) ([]decoded, error) 
 			return items, err
 		}
 		attempt++
-		if !sleep(ctx, wait) {
+		if !wait.Sleep(ctx, delays.NextBackOff()) {
 			return items, ctx.Err()
 		}
-		wait *= 2
 	}
 	return nil, nil
 }
@@ -442,7 +471,7 @@ func (l *lane) waitOutage(ctx context.Context, dep failure.Dependency, err error
 	l.h.metrics.up.WithLabelValues(string(dep)).Set(0)
 	l.h.logger.WarnContext(ctx, "dependency unreachable; waiting before applying the batch again",
 		slog.String("dependency", string(dep)), slog.Duration("wait", d), slog.Any("error", err))
-	return sleep(ctx, d)
+	return wait.Sleep(ctx, d)
 }
 
 // recovered resets the outage back-off after a success.
@@ -495,17 +524,6 @@ func (l *lane) deadLetter(ctx context.Context, msg *sarama.ConsumerMessage, ev *
 	}
 }
 
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
-}
-
 // Metrics are the projector's Prometheus series.
 type Metrics struct {
 	events       *prometheus.CounterVec
@@ -553,10 +571,10 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Partitions this instance consumes now."}),
 		lagSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "orderflow_projector_lag_seconds",
 			Help:    "From the event's occurred_at to its document being written.",
-			Buckets: []float64{.01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60}}),
+			Buckets: observability.PipelineBuckets()}),
 		batchSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "orderflow_projector_batch_seconds",
 			Help:    "Time to apply one batch (shard reads, MongoDB writes, external events).",
-			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5}}),
+			Buckets: observability.BatchBuckets()}),
 		batchEvents: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "orderflow_projector_batch_events",
 			Help:    "Events in one batch (all partitions of a lane).",
 			Buckets: prometheus.ExponentialBuckets(1, 2, 11)}),

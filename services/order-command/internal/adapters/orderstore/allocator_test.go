@@ -1,4 +1,4 @@
-package mysql_test
+package orderstore_test
 
 import (
 	"context"
@@ -8,14 +8,14 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/orderflow/orderflow/services/order-command/internal/adapters/mysql"
+	"github.com/orderflow/orderflow/services/order-command/internal/adapters/orderstore"
 	"github.com/orderflow/orderflow/shared/shard"
 	"github.com/orderflow/orderflow/shared/testinfra"
 )
 
-func newAllocator(t *testing.T, pools *shard.Pools, block int) *mysql.Allocator {
+func newAllocator(t *testing.T, pools *shard.Pools, block int) *orderstore.Allocator {
 	t.Helper()
-	a, err := mysql.NewAllocator(pools, block, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	a, err := orderstore.NewAllocator(pools, block, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -29,7 +29,7 @@ func TestAllocatorNumbersAreUniqueAcrossInstancesAndRestarts(t *testing.T) {
 	t.Parallel()
 	topo := testinfra.Shards(t, 2)
 	pools := testinfra.OpenShards(t, topo)
-	instances := []*mysql.Allocator{newAllocator(t, pools, 7), newAllocator(t, pools, 7)}
+	instances := []*orderstore.Allocator{newAllocator(t, pools, 7), newAllocator(t, pools, 7)}
 	var mu sync.Mutex
 	seen := map[int64]string{}
 	var wg sync.WaitGroup
@@ -126,7 +126,7 @@ func TestAllocatorStopsAtTheNextEpoch(t *testing.T) {
 	var got []int64
 	for {
 		n, err := a.Next(context.Background(), topo, old)
-		if errors.Is(err, mysql.ErrEpochExhausted) {
+		if errors.Is(err, orderstore.ErrEpochExhausted) {
 			break
 		}
 		if err != nil {
