@@ -21,7 +21,7 @@ import (
 func newDLQCmd(s Settings) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "dlq",
-		Short: "Work off the projector's dead letters: list, show, replay (re-project through the projector's code, audited)",
+		Short: "The projector's dead letters: list, count and show them, replay them through the projector's code (audited)",
 		Long: `The projector sends events that keep failing to the dead-letter topic. These commands read it
 (without consuming it), show why each entry failed, and replay entries by re-projecting their orders
 in-process: re-read from the shard, write the document (version-guarded), publish the external

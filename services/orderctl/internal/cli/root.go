@@ -2,7 +2,9 @@
 package cli
 
 import (
+	"fmt"
 	"io"
+	"strings"
 
 	"github.com/spf13/cobra"
 )
@@ -23,22 +25,8 @@ func New(out, errOut io.Writer) *cobra.Command {
 // environment's.
 func NewWithSettings(out, errOut io.Writer, s Settings) *cobra.Command {
 	root := &cobra.Command{
-		Use:   "orderctl",
-		Short: "Operate orderflow: status, schema, infrastructure, topics, outbox, shards, purge, verify, dead letters, read-model rebuild",
-		Long: `orderctl operates orderflow. Its commands:
-
-  status                          what needs attention now: shards, outbox, lag, dead letters, alerts
-  migrate                         apply the schema migrations to every shard
-  infra wait                      wait until the shards, Kafka and MongoDB answer
-  kafka create-topics             create missing topics
-  outbox stats|list|show|replay   the shards' outboxes; replay FAILED rows (audited)
-  shards list|add|retire-epoch    the shard topology and its epochs
-  orders purge                    remove orders past the retention (read side complete only)
-  verify [--repair]               shards against the read side; --repair re-projects missing/stale documents
-  dlq list|count|show|replay      the projector's dead letters; replay re-projects them (audited)
-  readmodel rebuild               re-project orders from the shards into the read side (rate-limited, resumable)
-
-Runbooks: docs/runbooks/outbox.md, docs/runbooks/read-side.md.`,
+		Use:           "orderctl",
+		Short:         "Operate orderflow: inspect, repair and change the shards, the outbox, the read side and the topics",
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
@@ -46,5 +34,39 @@ Runbooks: docs/runbooks/outbox.md, docs/runbooks/read-side.md.`,
 	root.SetErr(errOut)
 	root.AddCommand(newMigrateCmd(), newInfraCmd(), newKafkaCmd(s), newOutboxCmd(s), newVerifyCmd(s), newOrdersCmd(s), newShardsCmd(s),
 		newDLQCmd(s), newReadModelCmd(s), newStatusCmd(s))
+	root.Long = rootHelp(root)
 	return root
+}
+
+// rootHelp is the root command's long help: every command that runs
+// something, by its full path and arguments, with its short help. It is
+// derived from the command tree, so it lists every command there is
+// (cobra's own help and completion aside, which its usage lists).
+func rootHelp(root *cobra.Command) string {
+	type line struct{ use, short string }
+	var lines []line
+	width := 0
+	var walk func(c *cobra.Command, prefix string)
+	walk = func(c *cobra.Command, prefix string) {
+		for _, sub := range c.Commands() {
+			if !sub.IsAvailableCommand() || sub.Name() == "help" || sub.Name() == "completion" {
+				continue
+			}
+			if sub.HasAvailableSubCommands() {
+				walk(sub, prefix+sub.Name()+" ")
+				continue
+			}
+			use := prefix + sub.Use
+			lines = append(lines, line{use, sub.Short})
+			width = max(width, len(use))
+		}
+	}
+	walk(root, "")
+	var b strings.Builder
+	b.WriteString("orderctl operates orderflow. Its commands:\n\n")
+	for _, l := range lines {
+		fmt.Fprintf(&b, "  %-*s  %s\n", width, l.use, l.short)
+	}
+	b.WriteString("\nRunbooks: docs/runbooks/outbox.md, docs/runbooks/read-side.md.")
+	return b.String()
 }

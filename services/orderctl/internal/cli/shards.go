@@ -13,7 +13,7 @@ import (
 )
 
 func newShardsCmd(s Settings) *cobra.Command {
-	cmd := &cobra.Command{Use: "shards", Short: "The shard topology: list, add, retire-epoch"}
+	cmd := &cobra.Command{Use: "shards", Short: "The shard topology and its epochs: list them, add a shard, retire an emptied epoch"}
 	var topology string
 	bindTopology(cmd.PersistentFlags(), &topology, s)
 
