@@ -72,7 +72,10 @@ type Config struct {
 	MaxAttempts int32
 	// RetryBase and RetryMax bound the per-row back-off.
 	RetryBase, RetryMax time.Duration
-	// OutageMaxWait caps the wait between attempts while Kafka is down.
+	// OutageMaxWait is the step the waits grow to while Kafka cannot take
+	// rows, or a shard cannot be reached. Each wait is drawn within ±50 %
+	// of its step (backoff/v5's default randomization factor), so one wait
+	// can be up to 1.5 × OutageMaxWait.
 	OutageMaxWait time.Duration
 	// OutboxRetention is how long PUBLISHED rows are kept; CleanupInterval
 	// how often they are deleted, CleanupBatch rows per statement.
@@ -137,8 +140,10 @@ func (r *Relay) Run(ctx context.Context) error {
 
 // runShard takes the shard whenever nobody holds it and works it. A shard
 // that cannot be reached (down, hung, its circuit breaker open) is tried
-// again with exponential back-off up to OutageMaxWait, not every
-// AcquireInterval: a shard that is gone costs a try every few seconds.
+// again with exponential back-off, not every AcquireInterval: the step
+// starts at AcquireInterval and grows 1.5× per failure to
+// max(OutageMaxWait, AcquireInterval), each wait drawn within ±50 % of its
+// step, so a shard that is gone costs a try every few seconds.
 func (r *Relay) runShard(ctx context.Context, shard string) {
 	log := r.logger.With(slog.String("shard", shard))
 	unreachable := backoff.NewExponentialBackOff()
@@ -169,9 +174,10 @@ func (r *Relay) runShard(ctx context.Context, shard string) {
 }
 
 // work publishes the shard's rows for as long as the lease holds. While
-// Kafka cannot take rows it waits with exponential back-off (up to
-// OutageMaxWait) between batches, and checks the cluster once per outage,
-// for the log.
+// Kafka cannot take rows it waits with exponential back-off between
+// batches (the step starts at 100 ms and grows 1.5× per batch to
+// OutageMaxWait, each wait drawn within ±50 % of its step, so up to
+// 1.5 × OutageMaxWait), and checks the cluster once per outage, for the log.
 func (r *Relay) work(ctx context.Context, shard string, lease Lease) error {
 	lastBeat := r.now()
 	lastCleanup := time.Time{}
@@ -180,8 +186,11 @@ func (r *Relay) work(ctx context.Context, shard string, lease Lease) error {
 	outage.MaxInterval = r.cfg.OutageMaxWait
 	inOutage := false
 	for {
-		// A batch in flight is finished even when ctx ends: work runs on a
-		// context that only the lease's failure ends.
+		// ctx is checked only between batches: a batch in flight is
+		// finished even when ctx ends, because publishBatch runs on
+		// context.WithoutCancel(ctx). What bounds it then is the shard's
+		// statement timeout and circuit breaker (every outbox statement goes
+		// through shard.Pools.Call) and the producer's own timeouts.
 		if ctx.Err() != nil {
 			return nil
 		}

@@ -55,7 +55,9 @@ type Config struct {
 	// RetryBase and RetryMax bound the per-row exponential back-off.
 	RetryBase time.Duration `env:"RELAY_RETRY_BASE" envDefault:"1s"`
 	RetryMax  time.Duration `env:"RELAY_RETRY_MAX" envDefault:"5m"`
-	// OutageMaxWait caps the wait between tries while Kafka is unreachable.
+	// OutageMaxWait is the step the waits grow to while Kafka cannot take
+	// rows or a shard cannot be reached; a single wait, drawn within ±50 %
+	// of its step, can reach 1.5 × OutageMaxWait (relay.Config).
 	OutageMaxWait time.Duration `env:"RELAY_OUTAGE_MAX_WAIT" envDefault:"5s"`
 	// OutboxRetention keeps PUBLISHED outbox rows this long before cleanup
 	// deletes them.
