@@ -64,11 +64,13 @@ type Config struct {
 	// topic, for failures that are neither an outage (waited out, no
 	// attempt spent) nor poison (dead-lettered at once).
 	MaxAttempts int `env:"PROJECTOR_MAX_ATTEMPTS" envDefault:"5"`
-	// RetryBase is the first wait between attempts.
+	// RetryBase is the first wait between attempts (it doubles per
+	// attempt) and the wait before applying a batch again after a conflict.
 	RetryBase time.Duration `env:"PROJECTOR_RETRY_BASE" envDefault:"200ms"`
 	// OutageWaitMin and OutageWaitMax bound the waits while a shard,
-	// MongoDB or Kafka is unreachable or hung: exponential from the first
-	// to the second, and the batch is applied again after each.
+	// MongoDB or Kafka is unreachable or hung: doubling from the first,
+	// each drawn within ±20 % and cut at the second, and the batch is
+	// applied again after each (eventstream.HandlerConfig).
 	OutageWaitMin time.Duration `env:"PROJECTOR_OUTAGE_WAIT_MIN" envDefault:"200ms"`
 	OutageWaitMax time.Duration `env:"PROJECTOR_OUTAGE_WAIT_MAX" envDefault:"5s"`
 	// MongoTimeout bounds each MongoDB operation of a batch.

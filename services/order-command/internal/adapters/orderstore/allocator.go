@@ -17,7 +17,7 @@ var ErrEpochExhausted = shard.ErrEpochExhausted
 // Allocator hands out order numbers without a database round trip per
 // order. Each (epoch, shard) has a sequence row on that shard holding the
 // next number of the shard's residue class; an instance reserves a block of
-// BlockSize numbers at a time and fetches the next block in the background
+// blockSize numbers (NewAllocator) at a time and fetches the next block in the background
 // when a quarter of the current one is left, so a short outage of the
 // sequence does not stop orders while numbers remain. Numbers of a block
 // that a crashed instance never used are skipped, never reused.

@@ -55,12 +55,14 @@ type HandlerConfig struct {
 	// MaxAttempts failed applications (for reasons that are neither an
 	// outage nor poison) send an event to the dead-letter topic.
 	MaxAttempts int
-	// RetryBase is the first wait between attempts; it doubles.
+	// RetryBase is the first wait between attempts; it doubles. It is
+	// also the wait before a batch that met a conflict is applied again.
 	RetryBase time.Duration
 	// OutageWaitMin and OutageWaitMax bound the waits while a dependency
-	// is unreachable: the first wait is about OutageWaitMin, each next one
-	// doubles, none exceeds OutageWaitMax. Such waits spend no attempts:
-	// the events are not at fault.
+	// is unreachable: the first wait is OutageWaitMin ±20 %, each next
+	// step doubles, and every wait is cut at OutageWaitMax (backoff/v5's
+	// randomization alone would let it reach 1.2 × OutageWaitMax). Such
+	// waits spend no attempts: the events are not at fault.
 	OutageWaitMin, OutageWaitMax time.Duration
 }
 
