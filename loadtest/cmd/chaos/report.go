@@ -23,6 +23,9 @@ type FaultResult struct {
 	Shard          int     `json:"shard"`
 	DownSeconds    float64 `json:"downSeconds"`
 	RecoverSeconds float64 `json:"recoverSeconds"`
+	// HealSeconds is, for a broker restart, the time from the restart
+	// until every partition had all its replicas in sync again.
+	HealSeconds float64 `json:"healSeconds,omitempty"`
 	// Problem is an injection or recovery that did not go as planned.
 	Problem string `json:"problem,omitempty"`
 	// Converged: every version confirmed by the end of the fault became
@@ -87,6 +90,7 @@ type Report struct {
 	Args        []string       `json:"args"`
 	Rate        int            `json:"rate"`
 	Short       bool           `json:"short"`
+	Cluster     bool           `json:"cluster"`
 	RunID       string         `json:"runId"`
 	State       string         `json:"state"`
 	StartedAt   time.Time      `json:"startedAt"`
