@@ -129,3 +129,50 @@ func (s *system) underReplicated() (int, error) {
 	}
 	return behind, nil
 }
+
+// checkReplication proves the cluster is set up to lose a broker: every
+// order topic keeps replicas copies of each partition and refuses a write
+// that fewer than minISR of them hold (the producers wait for all in-sync
+// replicas).
+func (s *system) checkReplication(replicas, minISR int) error {
+	brokers := strings.Split(s.kafkaBrokers(), ",")
+	client, err := sarama.NewClient(brokers, sarama.NewConfig())
+	if err != nil {
+		return err
+	}
+	defer client.Close()
+	admin, err := sarama.NewClusterAdminFromClient(client)
+	if err != nil {
+		return err
+	}
+	for _, topic := range []string{"orders.internal.v1", "orders.internal.dlq.v1", "orders.external.v1"} {
+		parts, err := client.Partitions(topic)
+		if err != nil {
+			return fmt.Errorf("%s: %w", topic, err)
+		}
+		for _, p := range parts {
+			r, err := client.Replicas(topic, p)
+			if err != nil {
+				return fmt.Errorf("%s/%d: %w", topic, p, err)
+			}
+			if len(r) != replicas {
+				return fmt.Errorf("%s/%d has %d replicas, want %d", topic, p, len(r), replicas)
+			}
+		}
+		entries, err := admin.DescribeConfig(sarama.ConfigResource{Type: sarama.TopicResource, Name: topic,
+			ConfigNames: []string{"min.insync.replicas"}})
+		if err != nil {
+			return fmt.Errorf("%s config: %w", topic, err)
+		}
+		got := ""
+		for _, e := range entries {
+			if e.Name == "min.insync.replicas" {
+				got = e.Value
+			}
+		}
+		if got != strconv.Itoa(minISR) {
+			return fmt.Errorf("%s has min.insync.replicas=%q, want %d", topic, got, minISR)
+		}
+	}
+	return nil
+}

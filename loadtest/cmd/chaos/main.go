@@ -159,6 +159,12 @@ func run(ctx context.Context, o options) (*Report, error) {
 		return nil, err
 	}
 	say("system up in %.0f s", time.Since(t0).Seconds())
+	if sys.cluster {
+		if err := sys.checkReplication(3, 2); err != nil {
+			return nil, fmt.Errorf("the cluster cannot lose a broker: %w", err)
+		}
+		say("every order topic has 3 replicas per partition and min.insync.replicas=2")
+	}
 
 	// The alerts of the private Prometheus, polled every second from now
 	// on. What the start-up raised (services not scraped yet) has to clear

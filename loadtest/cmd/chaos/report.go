@@ -394,6 +394,18 @@ func (r *Report) markdown() string {
 				}
 				fmt.Fprintf(&b, "| %s | %.0f | %s | %s | %s | %s |\n", f.Name, f.DownSeconds, a.Alert, fired, resolved, others)
 			}
+			if len(f.Alerts) == 0 {
+				others := strings.Join(f.OtherAlerts, ", ")
+				if others == "" {
+					others = "none"
+				}
+				fmt.Fprintf(&b, "| %s | %.0f | none expected | - | - | %s |\n", f.Name, f.DownSeconds, others)
+			}
+		}
+		for _, f := range r.Faults {
+			if f.HealSeconds > 0 {
+				fmt.Fprintf(&b, "\n%s: every partition had all its replicas in sync again %.1f s after the restart began\n", f.Name, f.HealSeconds)
+			}
 		}
 	}
 	if r.Clean != nil {
