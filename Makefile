@@ -16,7 +16,7 @@ help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
 
 .PHONY: up
-up: ## Install what is missing, start the infrastructure and every service
+up: ## Install what is missing, start the infrastructure and every service [CLUSTER=1: three brokers, four shards, two of each service]
 	scripts/infra up
 	scripts/services up
 
