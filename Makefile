@@ -16,7 +16,7 @@ help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
 
 .PHONY: up
-up: ## Install what is missing, start the infrastructure and every service
+up: ## Install what is missing, start the infrastructure and every service [CLUSTER=1: three brokers, four shards, two of each service]
 	scripts/infra up
 	scripts/services up
 
@@ -222,7 +222,12 @@ bench: up ## Every benchmark into one bench/results/<timestamp>/ with summary.md
 	go run ./loadtest/cmd/benchreport -dir $(BENCH_OUT)
 	@echo "report: $(BENCH_OUT)/summary.md"
 
-CHAOS_RATE ?= 60
+# CLUSTER=1: the private system has the cluster topology (three KRaft
+# brokers, four shards, two instances of every service) and the schedule
+# kills the active controller's broker and one instance of each service; its
+# load is lower, for the two cores the extra processes share.
+CHAOS_CLUSTER := $(if $(filter 1 true yes,$(CLUSTER)),-cluster)
+CHAOS_RATE ?= $(if $(CHAOS_CLUSTER),30,60)
 CHAOS_DURATION ?= 30s
 CHAOS_FAULTS ?= all
 CHAOS_OUT ?= $(STATE)/chaos/report.json
@@ -232,6 +237,11 @@ CHAOS_SEED ?= $(STATE)
 # A private system in $(STATE)/chaos on free ports: the shared infrastructure
 # and services keep running untouched. Exits non-zero when an order was lost.
 .PHONY: chaos
-chaos: ## Fault injection: kill and hang every part under load, then prove no confirmed order was lost [CHAOS_RATE= CHAOS_DURATION= CHAOS_FAULTS=]
-	go run ./loadtest/cmd/chaos -state $(STATE)/chaos -seed-libs $(CHAOS_SEED) -rate $(CHAOS_RATE) \
+chaos: ## Fault injection: kill and hang every part under load, then prove no confirmed order was lost [CLUSTER=1 CHAOS_RATE= CHAOS_DURATION= CHAOS_FAULTS=]
+	go run ./loadtest/cmd/chaos $(CHAOS_CLUSTER) -state $(STATE)/chaos -seed-libs $(CHAOS_SEED) -rate $(CHAOS_RATE) \
 		-duration $(CHAOS_DURATION) -faults $(CHAOS_FAULTS) -out $(CHAOS_OUT)
+
+.PHONY: chaos-short
+chaos-short: ## The short fault schedule (kills only, short down times), as make test runs it [CLUSTER=1 CHAOS_RATE=]
+	go run ./loadtest/cmd/chaos $(CHAOS_CLUSTER) -short -state $(STATE)/chaos -seed-libs $(CHAOS_SEED) -rate $(CHAOS_RATE) \
+		-out $(CHAOS_OUT)

@@ -7,8 +7,10 @@ import grpc from 'k6/net/grpc';
 import { check } from 'k6';
 import { scenario, grpcThresholds as thresholds, requestId, items } from './scenarios.js';
 
-const commandAddr = __ENV.COMMAND_GRPC || '127.0.0.1:9090';
-const queryAddr = __ENV.QUERY_GRPC || '127.0.0.1:9091';
+// Several instances, comma-separated: each VU keeps its connection to one,
+// the VUs spread over them in turn.
+const commandAddrs = (__ENV.COMMAND_GRPC || '127.0.0.1:9090').split(',');
+const queryAddrs = (__ENV.QUERY_GRPC || '127.0.0.1:9091').split(',');
 
 const command = new grpc.Client();
 command.load(['../../proto', '../../proto/third_party'], 'orderflow/order/v1/command_service.proto');
@@ -21,8 +23,8 @@ let connected = false;
 
 export default function () {
   if (!connected) {
-    command.connect(commandAddr, { plaintext: true });
-    query.connect(queryAddr, { plaintext: true });
+    command.connect(commandAddrs[__VU % commandAddrs.length], { plaintext: true });
+    query.connect(queryAddrs[__VU % queryAddrs.length], { plaintext: true });
     connected = true;
   }
   const req = {

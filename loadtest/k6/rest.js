@@ -3,12 +3,14 @@
 // delivery, some cancels, and the user's and shop's lists.
 //
 //   k6 run -e SCENARIO=steady -e RATE=500 loadtest/k6/rest.js
+//   k6 run -e COMMAND_URL=http://127.0.0.1:8080,http://127.0.0.1:8180 -e QUERY_URL=... rest.js   (a cluster)
 import http from 'k6/http';
 import { check } from 'k6';
 import { scenario, httpThresholds as thresholds, requestId, items, pick } from './scenarios.js';
 
-const command = __ENV.COMMAND_URL || 'http://127.0.0.1:8080';
-const query = __ENV.QUERY_URL || 'http://127.0.0.1:8081';
+// Several instances, comma-separated: each iteration takes the next one.
+const commands = (__ENV.COMMAND_URL || 'http://127.0.0.1:8080').split(',');
+const queries = (__ENV.QUERY_URL || 'http://127.0.0.1:8081').split(',');
 const users = 5000;
 const shops = 300;
 const json = { headers: { 'Content-Type': 'application/json' } };
@@ -24,6 +26,8 @@ function get(url, kind, name) {
 }
 
 export default function () {
+  const command = commands[(__VU + __ITER) % commands.length];
+  const query = queries[(__VU + __ITER) % queries.length];
   const user = `user-${Math.floor(Math.random() * users)}`;
   const shop = `shop-${Math.floor(Math.random() * shops)}`;
   const order = { requestId: requestId('k6'), userId: user, shopId: shop, items: items(), deliveryAddress: '1 Teheran-ro, Seoul' };

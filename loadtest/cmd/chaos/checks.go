@@ -100,7 +100,7 @@ func verify(ctx context.Context, s *system) (bool, string) {
 func dlq(brokers string) (int64, []DLQEntry, error) {
 	cfg := sarama.NewConfig()
 	cfg.Consumer.Return.Errors = true
-	client, err := sarama.NewClient([]string{brokers}, cfg)
+	client, err := sarama.NewClient(strings.Split(brokers, ","), cfg)
 	if err != nil {
 		return 0, nil, err
 	}

@@ -29,6 +29,9 @@ type fault struct {
 	// to. Its target is added to inject's (comma-separated) for recover.
 	escalate func(ctx context.Context, s *system, target string) (string, error)
 	recover  func(ctx context.Context, s *system, target string) error
+	// only is the topology the fault belongs to: "single" (one broker,
+	// one instance of order-command), "cluster", or "" for both.
+	only string
 	// alerts are the cause alerts the fault must raise within
 	// detectBudget (counted from the escalation when there is one) and
 	// that must resolve within resolveBudget of the recovery. The fault
@@ -130,20 +133,28 @@ var allFaults = []fault{
 		inject: killService("projector-a"), escalate: killOther("projector-a", "projector-b"), recover: restartServices,
 		alerts: []wantAlert{{name: "ProjectorNotConsuming"}}},
 	{name: "kafka-kill", what: "SIGKILL the Kafka broker, restart", shard: -1,
-		inject: signalInfra("kafka", syscall.SIGKILL), recover: infraUp, alerts: []wantAlert{{name: "KafkaUnreachable"}}},
+		only: "single", inject: signalInfra("kafka", syscall.SIGKILL), recover: infraUp, alerts: []wantAlert{{name: "KafkaUnreachable"}}},
+	{name: "broker-kill", what: "SIGKILL the Kafka node that is the active KRaft controller (a broker too); the other two elect a controller and keep every partition writable (RF 3, min ISR 2); restart it and wait until every partition is in sync again", shard: -1,
+		only: "cluster", inject: killController, recover: restartBroker},
 	{name: "shard-kill", what: fmt.Sprintf("SIGKILL MariaDB shard %d, restart after at least 30 s", faultedShard), shard: faultedShard,
 		minDown: 30 * time.Second, inject: signalInfra(shardServer, syscall.SIGKILL), recover: infraUp,
 		alerts: []wantAlert{shardUnreachable}},
 	{name: "command-kill", what: "SIGKILL order-command, restart", shard: -1,
-		inject: killService("order-command"), recover: restartServices,
+		only: "single", inject: killService("order-command"), recover: restartServices,
 		alerts: []wantAlert{{name: "ServiceDown", labels: map[string]string{"job": "order-command"}}}},
+	{name: "command-instance-kill", what: "SIGKILL one order-command instance while the other keeps serving (the client's calls move to it), restart", shard: -1,
+		only: "cluster", inject: killService("order-command"), recover: restartServices,
+		alerts: []wantAlert{{name: "ServiceDown", labels: map[string]string{"job": "order-command"}}}},
+	{name: "query-instance-kill", what: "SIGKILL one order-query instance while the other keeps serving, restart", shard: -1,
+		only: "cluster", inject: killService("order-query"), recover: restartServices,
+		alerts: []wantAlert{{name: "ServiceDown", labels: map[string]string{"job": "order-query"}}}},
 	{name: "store-kill", what: "SIGKILL the read store (MongoDB stand-in, h2 file), restart", shard: -1,
 		inject: signalInfra("mongo", syscall.SIGKILL), recover: infraUp, alerts: []wantAlert{{name: "ReadStoreUnreachable"}}},
 	{name: "shard-hang", what: fmt.Sprintf("SIGSTOP MariaDB shard %d, SIGCONT after at least 30 s", faultedShard), shard: faultedShard,
 		minDown: 30 * time.Second, inject: signalInfra(shardServer, syscall.SIGSTOP), recover: cont,
 		alerts: []wantAlert{shardUnreachable}},
 	{name: "kafka-hang", what: "SIGSTOP the Kafka broker, SIGCONT after at least 30 s", shard: -1,
-		minDown: 30 * time.Second, inject: signalInfra("kafka", syscall.SIGSTOP), recover: cont,
+		only: "single", minDown: 30 * time.Second, inject: signalInfra("kafka", syscall.SIGSTOP), recover: cont,
 		alerts: []wantAlert{{name: "KafkaUnreachable"}}},
 	{name: "store-hang", what: "SIGSTOP the read store, SIGCONT after at least 30 s", shard: -1,
 		minDown: 30 * time.Second, inject: signalInfra("mongo", syscall.SIGSTOP), recover: cont,
@@ -156,6 +167,7 @@ var allFaults = []fault{
 var shortFaults = map[string]time.Duration{
 	"relay-kill": 10 * time.Second, "projector-kill": 10 * time.Second, "kafka-kill": 15 * time.Second,
 	"shard-kill": 30 * time.Second, "store-kill": 15 * time.Second,
+	"broker-kill": 15 * time.Second, "command-instance-kill": 10 * time.Second, "query-instance-kill": 10 * time.Second,
 }
 
 // planned is a fault with the down time it is run with.
@@ -164,9 +176,14 @@ type planned struct {
 	down time.Duration
 }
 
-// plan picks the faults to run: names (comma-separated, "all" for every
-// one) with down time each, or the short subset with its own.
-func plan(names string, down time.Duration, short bool) ([]planned, error) {
+// plan picks the faults of the topology (cluster or not) to run: names
+// (comma-separated, "all" for every one) with down time each, or the short
+// subset with its own.
+func plan(names string, down time.Duration, short, cluster bool) ([]planned, error) {
+	mode := "single"
+	if cluster {
+		mode = "cluster"
+	}
 	var out []planned
 	want := map[string]bool{}
 	if names != "" && names != "all" {
@@ -177,6 +194,12 @@ func plan(names string, down time.Duration, short bool) ([]planned, error) {
 	known := map[string]bool{}
 	for _, f := range allFaults {
 		known[f.name] = true
+		if f.only != "" && f.only != mode {
+			if want[f.name] {
+				return nil, fmt.Errorf("fault %s needs the %s topology", f.name, f.only)
+			}
+			continue
+		}
 		d := down
 		if short {
 			var ok bool

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"sync"
 	"time"
 
@@ -15,6 +16,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 
+	"github.com/orderflow/orderflow/loadtest/internal/orderapi"
 	orderv1 "github.com/orderflow/orderflow/shared/gen/orderflow/order/v1"
 )
 
@@ -71,7 +73,10 @@ type client struct {
 	queue chan *visit
 }
 
-func newClient(commandGRPC, queryGRPC, runID string, changeShare float64, retryFor time.Duration, shards int) (*client, error) {
+// newClient connects to every instance of order-command and order-query:
+// calls go round-robin over the instances that are up, so a killed one
+// costs only the calls in flight on it, which the retries absorb.
+func newClient(commandGRPC, queryGRPC []string, runID string, changeShare float64, retryFor time.Duration, shards int) (*client, error) {
 	// grpc-go backs off reconnecting up to 120 s by default: after a 30 s
 	// outage the channel would keep failing calls fast long after the
 	// server is back, an outage of the client's own making. A careful app
@@ -79,11 +84,11 @@ func newClient(commandGRPC, queryGRPC, runID string, changeShare float64, retryF
 	opts := []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials()),
 		grpc.WithConnectParams(grpc.ConnectParams{MinConnectTimeout: 2 * time.Second,
 			Backoff: grpcbackoff.Config{BaseDelay: 100 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: time.Second}})}
-	cc, err := grpc.NewClient(commandGRPC, opts...)
+	cc, err := orderapi.DialSpread(strings.Join(commandGRPC, ","), opts...)
 	if err != nil {
 		return nil, err
 	}
-	qc, err := grpc.NewClient(queryGRPC, opts...)
+	qc, err := orderapi.DialSpread(strings.Join(queryGRPC, ","), opts...)
 	if err != nil {
 		_ = cc.Close()
 		return nil, err

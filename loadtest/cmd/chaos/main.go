@@ -15,6 +15,7 @@
 //	go run ./loadtest/cmd/chaos -rate 60 -duration 30s -out .state/chaos/report.json
 //	go run ./loadtest/cmd/chaos -short         # the CI subset
 //	go run ./loadtest/cmd/chaos -clean 10m     # steady load, no fault: no alert may fire
+//	go run ./loadtest/cmd/chaos -cluster -rate 30   # CLUSTER=1's topology: a broker and instances killed
 package main
 
 import (
@@ -41,7 +42,7 @@ type options struct {
 	tail, convergeTimeout time.Duration
 	finalWait, retryFor   time.Duration
 	faults                string
-	short                 bool
+	short, cluster        bool
 	clean                 time.Duration
 	changeShare           float64
 	readers               int
@@ -56,6 +57,7 @@ func main() {
 	flag.IntVar(&o.rate, "rate", 60, "orders placed per second")
 	flag.DurationVar(&o.down, "duration", 30*time.Second, "down time of each fault (shard faults and hangs: at least 30 s)")
 	flag.StringVar(&o.faults, "faults", "all", "faults to inject, comma-separated (all, or none for a -clean run only): "+faultNames())
+	flag.BoolVar(&o.cluster, "cluster", false, "run the cluster topology (three KRaft brokers with RF 3 and min ISR 2, four shards, two instances of every service; what CLUSTER=1 make up starts) and its faults: the active controller's broker and one instance of each service killed")
 	flag.BoolVar(&o.short, "short", false, "the CI subset (relay, projector, broker, shard and store kills) with short down times")
 	flag.DurationVar(&o.clean, "clean", 0, "healthy load for this long first, during which no alert may fire; without -faults or -short no fault follows")
 	flag.DurationVar(&o.warmup, "warmup", 15*time.Second, "healthy load before the first fault")
@@ -126,7 +128,7 @@ func run(ctx context.Context, o options) (*Report, error) {
 	var faults []planned
 	var err error
 	if o.faults != "none" {
-		if faults, err = plan(o.faults, o.down, o.short); err != nil {
+		if faults, err = plan(o.faults, o.down, o.short, o.cluster); err != nil {
 			return nil, err
 		}
 	}
@@ -138,7 +140,11 @@ func run(ctx context.Context, o options) (*Report, error) {
 	if o.seedLibs == o.state {
 		o.seedLibs = ""
 	}
-	sys, err := newSystem(ctx, o.repo, o.state, o.seedLibs, say)
+	topo := singleTopology
+	if o.cluster {
+		topo = clusterTopology
+	}
+	sys, err := newSystem(ctx, topo, o.repo, o.state, o.seedLibs, say)
 	if err != nil {
 		return nil, err
 	}
@@ -153,6 +159,12 @@ func run(ctx context.Context, o options) (*Report, error) {
 		return nil, err
 	}
 	say("system up in %.0f s", time.Since(t0).Seconds())
+	if sys.cluster {
+		if err := sys.checkReplication(3, 2); err != nil {
+			return nil, fmt.Errorf("the cluster cannot lose a broker: %w", err)
+		}
+		say("every order topic has 3 replicas per partition and min.insync.replicas=2")
+	}
 
 	// The alerts of the private Prometheus, polled every second from now
 	// on. What the start-up raised (services not scraped yet) has to clear
@@ -171,12 +183,12 @@ func run(ctx context.Context, o options) (*Report, error) {
 	say("alerts quiet=%v %.0f s after start-up (firing: %v)", settled, settleSeconds, watch.firing())
 
 	runID := bench.RandomID()
-	c, err := newClient(sys.commandGRPC, sys.queryGRPC, runID, o.changeShare, o.retryFor, shardCount)
+	c, err := newClient(sys.commandGRPC, sys.queryGRPC, runID, o.changeShare, o.retryFor, sys.shards)
 	if err != nil {
 		return nil, err
 	}
 	defer c.close()
-	rep := &Report{Machine: bench.Machine(), Args: os.Args[1:], Rate: o.rate, Short: o.short, RunID: runID,
+	rep := &Report{Machine: bench.Machine(), Args: os.Args[1:], Rate: o.rate, Short: o.short, Cluster: o.cluster, RunID: runID,
 		State: o.state, StartedAt: time.Now(), SettleSeconds: settleSeconds}
 	if !settled {
 		rep.AlertProblems = append(rep.AlertProblems, fmt.Sprintf("alerts still firing or pending %.0f s after start-up: %v",
@@ -253,9 +265,14 @@ func run(ctx context.Context, o options) (*Report, error) {
 			}
 			r.DownSeconds = time.Since(r.start).Seconds()
 			say("%s: alerts firing after %.0f s: %v; recovering", f.name, time.Since(r.alertFrom).Seconds(), watch.firing())
+			sys.healed = 0
 			if err := f.recover(ctx, sys, target); err != nil {
 				r.Problem = fmt.Sprintf("recover: %v", err)
 				say("%s: recovering: %v", f.name, err)
+			}
+			if sys.healed > 0 {
+				r.HealSeconds = sys.healed.Seconds()
+				say("%s: every partition in sync again %.1f s after the restart", f.name, r.HealSeconds)
 			}
 		}
 		r.recovered = time.Now()

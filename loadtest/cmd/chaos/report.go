@@ -23,6 +23,9 @@ type FaultResult struct {
 	Shard          int     `json:"shard"`
 	DownSeconds    float64 `json:"downSeconds"`
 	RecoverSeconds float64 `json:"recoverSeconds"`
+	// HealSeconds is, for a broker restart, the time from the restart
+	// until every partition had all its replicas in sync again.
+	HealSeconds float64 `json:"healSeconds,omitempty"`
 	// Problem is an injection or recovery that did not go as planned.
 	Problem string `json:"problem,omitempty"`
 	// Converged: every version confirmed by the end of the fault became
@@ -87,6 +90,7 @@ type Report struct {
 	Args        []string       `json:"args"`
 	Rate        int            `json:"rate"`
 	Short       bool           `json:"short"`
+	Cluster     bool           `json:"cluster"`
 	RunID       string         `json:"runId"`
 	State       string         `json:"state"`
 	StartedAt   time.Time      `json:"startedAt"`
@@ -389,6 +393,18 @@ func (r *Report) markdown() string {
 					others = "none"
 				}
 				fmt.Fprintf(&b, "| %s | %.0f | %s | %s | %s | %s |\n", f.Name, f.DownSeconds, a.Alert, fired, resolved, others)
+			}
+			if len(f.Alerts) == 0 {
+				others := strings.Join(f.OtherAlerts, ", ")
+				if others == "" {
+					others = "none"
+				}
+				fmt.Fprintf(&b, "| %s | %.0f | none expected | - | - | %s |\n", f.Name, f.DownSeconds, others)
+			}
+		}
+		for _, f := range r.Faults {
+			if f.HealSeconds > 0 {
+				fmt.Fprintf(&b, "\n%s: every partition had all its replicas in sync again %.1f s after the restart began\n", f.Name, f.HealSeconds)
 			}
 		}
 	}

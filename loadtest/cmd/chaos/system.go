@@ -18,26 +18,46 @@ import (
 	"github.com/orderflow/orderflow/loadtest/internal/bench"
 )
 
-// shardCount is how many MariaDB shards the private system runs.
-const shardCount = 2
+// topology is the shape of the private system: shards, Kafka nodes and
+// instances of order-command and order-query (relays and projectors are
+// always two).
+type topology struct {
+	cluster    bool
+	shards     int
+	kafkaNodes int
+	instances  int
+}
 
-// system is a private orderflow: its own MariaDB shards, Kafka broker and
+// singleTopology is `make up`'s shape; clusterTopology is CLUSTER=1's:
+// three KRaft brokers whose topics keep three replicas and need two in
+// sync, four shards and two instances of every service.
+var (
+	singleTopology  = topology{shards: 2, kafkaNodes: 1, instances: 1}
+	clusterTopology = topology{cluster: true, shards: 4, kafkaNodes: 3, instances: 2}
+)
+
+// system is a private orderflow: its own MariaDB shards, Kafka broker(s) and
 // read store (started with scripts/infra in their own state directory and
 // on their own ports) and two relays, two projectors, order-command and
-// order-query started here, so that each can be killed, stopped and
-// restarted without touching anything else on the machine.
+// order-query (two of each in a cluster) started here, so that each can be
+// killed, stopped and restarted without touching anything else on the
+// machine.
 type system struct {
+	topology
 	repo, state                     string
 	shardBase, kafkaPort, kafkaCtrl int
 	mongoPort, prometheusPort       int
 	token                           string
 	services                        map[string]*service
 	order                           []string // start order of services
-	commandGRPC, queryGRPC          string
-	commandHTTP, queryHTTP          string
+	commandGRPC, queryGRPC          []string
+	commandHTTP, queryHTTP          []string
 	relayHTTP, projectorHTTP        []string
 	stopped                         map[int]bool // pids this tool SIGSTOPped
-	logf                            func(format string, args ...any)
+	// healed is how long the last broker restart took until every
+	// partition was fully replicated again (set by the broker fault).
+	healed time.Duration
+	logf   func(format string, args ...any)
 }
 
 // service is one service process of the private system.
@@ -51,14 +71,15 @@ type service struct {
 // newSystem picks free ports and prepares the state directory: it stops
 // what an earlier, interrupted run left running there and wipes its data,
 // keeping the fetched Kafka and read-store libraries and the binaries.
-func newSystem(ctx context.Context, repo, state, seedLibs string, logf func(string, ...any)) (*system, error) {
-	s := &system{repo: repo, state: state, services: map[string]*service{}, stopped: map[int]bool{}, logf: logf,
+func newSystem(ctx context.Context, topo topology, repo, state, seedLibs string, logf func(string, ...any)) (*system, error) {
+	s := &system{topology: topo, repo: repo, state: state, services: map[string]*service{}, stopped: map[int]bool{}, logf: logf,
 		token: "chaos-" + bench.RandomID() + bench.RandomID()}
 	if err := os.MkdirAll(filepath.Join(state, "run"), 0o755); err != nil {
 		return nil, err
 	}
 	s.stopLeftovers(ctx)
-	for _, p := range []string{"mysql", "kafka/data", "kafka/server.properties", "mongo/orders.h2", "mongo/orders.h2.mv.db",
+	for _, p := range []string{"mysql", "kafka/data", "kafka/server.properties", "kafka/node1", "kafka/node2", "kafka/node3",
+		"kafka/cluster-id", "mode", "prometheus.yml", "mongo/orders.h2", "mongo/orders.h2.mv.db",
 		"mongo/orders.h2.trace.db", "prometheus", "topology.json", "infra.env", "run", "logs"} {
 		if err := os.RemoveAll(filepath.Join(state, p)); err != nil {
 			return nil, err
@@ -77,10 +98,11 @@ func newSystem(ctx context.Context, repo, state, seedLibs string, logf func(stri
 		}
 	}
 	var err error
-	if s.shardBase, err = freeRun(shardCount); err != nil {
+	if s.shardBase, err = freeRun(s.shards); err != nil {
 		return nil, err
 	}
-	if s.kafkaPort, err = freeRun(2); err != nil {
+	// Node n listens on kafkaPort+2(n-1), its controller one above.
+	if s.kafkaPort, err = freeRun(2 * s.kafkaNodes); err != nil {
 		return nil, err
 	}
 	s.kafkaCtrl = s.kafkaPort + 1
@@ -90,8 +112,10 @@ func newSystem(ctx context.Context, repo, state, seedLibs string, logf func(stri
 	if s.prometheusPort, err = freeRun(1); err != nil {
 		return nil, err
 	}
-	s.commandHTTP, s.queryHTTP = bench.FreeAddr(), bench.FreeAddr()
-	s.commandGRPC, s.queryGRPC = bench.FreeAddr(), bench.FreeAddr()
+	for range s.instances {
+		s.commandHTTP, s.queryHTTP = append(s.commandHTTP, bench.FreeAddr()), append(s.queryHTTP, bench.FreeAddr())
+		s.commandGRPC, s.queryGRPC = append(s.commandGRPC, bench.FreeAddr()), append(s.queryGRPC, bench.FreeAddr())
+	}
 	s.relayHTTP = []string{bench.FreeAddr(), bench.FreeAddr()}
 	s.projectorHTTP = []string{bench.FreeAddr(), bench.FreeAddr()}
 	if err := s.writePrometheusConfig(); err != nil {
@@ -111,7 +135,7 @@ func (s *system) writePrometheusConfig() error {
 		job     string
 		targets []string
 	}{
-		{"order-command", []string{s.commandHTTP}}, {"order-query", []string{s.queryHTTP}},
+		{"order-command", s.commandHTTP}, {"order-query", s.queryHTTP},
 		{"outbox-relay", s.relayHTTP}, {"order-projector", s.projectorHTTP},
 	}
 	for _, j := range jobs {
@@ -177,7 +201,7 @@ func cleanEnv() []string {
 		k, _, _ := strings.Cut(kv, "=")
 		switch {
 		case strings.HasPrefix(k, "ORDERFLOW_"), strings.HasPrefix(k, "MONGO_"), strings.HasPrefix(k, "KAFKA_"),
-			k == "SHARDS", k == "SHARD_BASE_PORT":
+			k == "SHARDS", k == "SHARD_BASE_PORT", k == "CLUSTER", k == "SERVICES_PORT_OFFSET":
 			continue
 		}
 		out = append(out, kv)
@@ -186,9 +210,14 @@ func cleanEnv() []string {
 }
 
 func (s *system) infraEnv() []string {
+	cluster := "0"
+	if s.cluster {
+		cluster = "1"
+	}
 	return append(cleanEnv(),
+		"CLUSTER="+cluster,
 		"ORDERFLOW_STATE_DIR="+s.state,
-		"SHARDS="+strconv.Itoa(shardCount),
+		"SHARDS="+strconv.Itoa(s.shards),
 		"SHARD_BASE_PORT="+strconv.Itoa(s.shardBase),
 		"KAFKA_PORT="+strconv.Itoa(s.kafkaPort),
 		"KAFKA_CONTROLLER_PORT="+strconv.Itoa(s.kafkaCtrl),
@@ -222,20 +251,46 @@ func (s *system) infra(ctx context.Context, verb string) error {
 }
 
 func (s *system) topologyFile() string { return filepath.Join(s.state, "topology.json") }
-func (s *system) kafkaBrokers() string { return "127.0.0.1:" + strconv.Itoa(s.kafkaPort) }
-func (s *system) mongoURI() string     { return "mongodb://127.0.0.1:" + strconv.Itoa(s.mongoPort) }
-func (s *system) orderctl() string     { return filepath.Join(s.state, "bin", "orderctl") }
+
+// kafkaBrokers is the bootstrap list, every node's broker port.
+func (s *system) kafkaBrokers() string {
+	var b []string
+	for n := range s.kafkaNodes {
+		b = append(b, "127.0.0.1:"+strconv.Itoa(s.kafkaPort+2*n))
+	}
+	return strings.Join(b, ",")
+}
+func (s *system) mongoURI() string { return "mongodb://127.0.0.1:" + strconv.Itoa(s.mongoPort) }
+func (s *system) orderctl() string { return filepath.Join(s.state, "bin", "orderctl") }
 
 // shardDSN is the DSN of shard i's orderflow database.
 func (s *system) shardDSN(i int) string {
 	return fmt.Sprintf("root@tcp(127.0.0.1:%d)/orderflow", s.shardBase+i)
 }
 
+// kafkaServer is the scripts/infra pid name of Kafka node n (1..): "kafka"
+// for the single broker, "kafka-<n>" in a cluster.
+func (s *system) kafkaServer(n int) string {
+	if !s.cluster {
+		return "kafka"
+	}
+	return "kafka-" + strconv.Itoa(n)
+}
+
+// instanceName is the service name of instance i (0..) of order-command or
+// order-query: the first keeps the plain name.
+func instanceName(svc string, i int) string {
+	if i == 0 {
+		return svc
+	}
+	return fmt.Sprintf("%s-%c", svc, 'a'+i)
+}
+
 // up starts the infrastructure, builds the services and starts two relays,
 // two projectors, order-command and order-query.
 func (s *system) up(ctx context.Context) error {
-	s.logf("starting MariaDB x%d (ports %d..), Kafka (%d), read store (%d, h2), Prometheus (%s) in %s",
-		shardCount, s.shardBase, s.kafkaPort, s.mongoPort, s.prometheusURL(), s.state)
+	s.logf("starting MariaDB x%d (ports %d..), Kafka x%d (%s), read store (%d, h2), Prometheus (%s) in %s",
+		s.shards, s.shardBase, s.kafkaNodes, s.kafkaBrokers(), s.mongoPort, s.prometheusURL(), s.state)
 	if err := s.infra(ctx, "up"); err != nil {
 		return err
 	}
@@ -261,8 +316,14 @@ func (s *system) up(ctx context.Context) error {
 			readyURL: "http://" + http + "/readyz", env: append(append(cleanEnv(), common...), env...)}
 		s.order = append(s.order, name)
 	}
-	add("order-command", "order-command", s.commandHTTP, "ORDERFLOW_HTTP_ADDR="+s.commandHTTP, "ORDERFLOW_GRPC_ADDR="+s.commandGRPC)
-	add("order-query", "order-query", s.queryHTTP, "ORDERFLOW_HTTP_ADDR="+s.queryHTTP, "ORDERFLOW_GRPC_ADDR="+s.queryGRPC)
+	for i := range s.instances {
+		add(instanceName("order-command", i), "order-command", s.commandHTTP[i],
+			"ORDERFLOW_HTTP_ADDR="+s.commandHTTP[i], "ORDERFLOW_GRPC_ADDR="+s.commandGRPC[i])
+	}
+	for i := range s.instances {
+		add(instanceName("order-query", i), "order-query", s.queryHTTP[i],
+			"ORDERFLOW_HTTP_ADDR="+s.queryHTTP[i], "ORDERFLOW_GRPC_ADDR="+s.queryGRPC[i])
+	}
 	for i, id := range []string{"a", "b"} {
 		h := s.relayHTTP[i]
 		add("relay-"+id, "outbox-relay", h, "ORDERFLOW_RELAY_ID=relay-"+id,
@@ -430,7 +491,8 @@ func (s *system) stopLeftovers(ctx context.Context) {
 			_ = syscall.Kill(pid, syscall.SIGKILL)
 		}
 	}
-	for _, f := range []string{"kafka", "mongo", "mysql-shard0", "mysql-shard1"} {
+	for _, f := range []string{"kafka", "kafka-1", "kafka-2", "kafka-3", "mongo",
+		"mysql-shard0", "mysql-shard1", "mysql-shard2", "mysql-shard3"} {
 		if pid, err := s.infraPID(f); err == nil {
 			_ = syscall.Kill(pid, syscall.SIGCONT)
 		}

@@ -49,10 +49,10 @@ type options struct {
 func main() {
 	var o options
 	flag.StringVar(&o.api.Over, "over", "rest", "API to place and read over: rest or grpc")
-	flag.StringVar(&o.api.CommandREST, "command", "http://127.0.0.1:8080", "order-command REST base URL")
-	flag.StringVar(&o.api.QueryREST, "query", "http://127.0.0.1:8081", "order-query REST base URL")
-	flag.StringVar(&o.api.CommandGRPC, "command-grpc", "127.0.0.1:9090", "order-command gRPC address")
-	flag.StringVar(&o.api.QueryGRPC, "query-grpc", "127.0.0.1:9091", "order-query gRPC address")
+	flag.StringVar(&o.api.CommandREST, "command", "http://127.0.0.1:8080", "order-command REST base URL (several comma-separated: calls spread round-robin)")
+	flag.StringVar(&o.api.QueryREST, "query", "http://127.0.0.1:8081", "order-query REST base URL (several comma-separated: calls spread round-robin)")
+	flag.StringVar(&o.api.CommandGRPC, "command-grpc", "127.0.0.1:9090", "order-command gRPC address (several comma-separated: calls spread round-robin)")
+	flag.StringVar(&o.api.QueryGRPC, "query-grpc", "127.0.0.1:9091", "order-query gRPC address (several comma-separated: calls spread round-robin)")
 	flag.IntVar(&o.rate, "rate", 850, "orders placed per second")
 	flag.DurationVar(&o.duration, "duration", 10*time.Minute, "how long to place orders")
 	flag.IntVar(&o.day, "day", 3_000_000, "orders in a day of the reference system (for the projection)")

@@ -53,11 +53,11 @@ type options struct {
 
 func main() {
 	var o options
-	flag.StringVar(&o.command, "command", "http://127.0.0.1:8080", "order-command REST base URL")
-	flag.StringVar(&o.query, "query", "http://127.0.0.1:8081", "order-query REST base URL")
+	flag.StringVar(&o.command, "command", "http://127.0.0.1:8080", "order-command REST base URL (several comma-separated: calls spread round-robin)")
+	flag.StringVar(&o.query, "query", "http://127.0.0.1:8081", "order-query REST base URL (several comma-separated: calls spread round-robin)")
 	flag.StringVar(&o.over, "over", "rest", "API to place and read over: rest or grpc")
-	flag.StringVar(&o.commandGRPC, "command-grpc", "127.0.0.1:9090", "order-command gRPC address")
-	flag.StringVar(&o.queryGRPC, "query-grpc", "127.0.0.1:9091", "order-query gRPC address")
+	flag.StringVar(&o.commandGRPC, "command-grpc", "127.0.0.1:9090", "order-command gRPC address (several comma-separated: calls spread round-robin)")
+	flag.StringVar(&o.queryGRPC, "query-grpc", "127.0.0.1:9091", "order-query gRPC address (several comma-separated: calls spread round-robin)")
 	flag.StringVar(&o.rates, "rates", "200,500,1000", "orders per second, one phase each")
 	flag.DurationVar(&o.duration, "duration", 30*time.Second, "length of each phase")
 	flag.StringVar(&o.topology, "topology", ".state/topology.json", "topology file (for the backlog projector)")

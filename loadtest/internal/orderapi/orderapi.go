@@ -21,7 +21,8 @@ import (
 	orderv1 "github.com/orderflow/orderflow/shared/gen/orderflow/order/v1"
 )
 
-// Endpoints of the running services.
+// Endpoints of the running services. Each may list several instances,
+// comma-separated: calls are spread over them round-robin.
 type Endpoints struct {
 	// Over is "rest" or "grpc".
 	Over                   string
@@ -48,14 +49,14 @@ type Client interface {
 func New(e Endpoints) (Client, error) {
 	switch e.Over {
 	case "rest", "":
-		return &restClient{e: e, c: &http.Client{Timeout: 10 * time.Second,
+		return &restClient{command: newRotation(e.CommandREST), query: newRotation(e.QueryREST), c: &http.Client{Timeout: 10 * time.Second,
 			Transport: &http.Transport{MaxIdleConnsPerHost: 512, MaxConnsPerHost: 512}}}, nil
 	case "grpc":
-		cc, err := grpc.NewClient(e.CommandGRPC, grpc.WithTransportCredentials(insecure.NewCredentials()))
+		cc, err := DialSpread(e.CommandGRPC, grpc.WithTransportCredentials(insecure.NewCredentials()))
 		if err != nil {
 			return nil, err
 		}
-		qc, err := grpc.NewClient(e.QueryGRPC, grpc.WithTransportCredentials(insecure.NewCredentials()))
+		qc, err := DialSpread(e.QueryGRPC, grpc.WithTransportCredentials(insecure.NewCredentials()))
 		if err != nil {
 			_ = cc.Close()
 			return nil, err
@@ -70,8 +71,8 @@ func New(e Endpoints) (Client, error) {
 const callTimeout = 10 * time.Second
 
 type restClient struct {
-	e Endpoints
-	c *http.Client
+	command, query *rotation
+	c              *http.Client
 }
 
 type restOrder struct {
@@ -113,7 +114,7 @@ func (r *restClient) do(ctx context.Context, method, url, body string) (restOrde
 func (r *restClient) Place(ctx context.Context, requestID string, i int64) (int64, error) {
 	body := fmt.Sprintf(`{"requestId":%q,"userId":"user-%d","shopId":"shop-%d","deliveryAddress":"1 Teheran-ro, Seoul",`+
 		`"items":[{"menuId":"m-1","name":"Bibimbap","quantity":2,"unitPrice":"9000"}]}`, requestID, i%5000, i%300)
-	out, _, err := r.do(ctx, http.MethodPost, r.e.CommandREST+"/v1/orders", body)
+	out, _, err := r.do(ctx, http.MethodPost, r.command.url()+"/v1/orders", body)
 	if err != nil {
 		return 0, err
 	}
@@ -121,7 +122,7 @@ func (r *restClient) Place(ctx context.Context, requestID string, i int64) (int6
 }
 
 func (r *restClient) change(ctx context.Context, orderNo int64, verb, body string) (int64, error) {
-	out, _, err := r.do(ctx, http.MethodPost, fmt.Sprintf("%s/v1/orders/%d:%s", r.e.CommandREST, orderNo, verb), body)
+	out, _, err := r.do(ctx, http.MethodPost, fmt.Sprintf("%s/v1/orders/%d:%s", r.command.url(), orderNo, verb), body)
 	if err != nil {
 		return 0, err
 	}
@@ -137,7 +138,7 @@ func (r *restClient) Accept(ctx context.Context, orderNo int64) (int64, error) {
 }
 
 func (r *restClient) Read(ctx context.Context, orderNo, minVersion int64) (bool, error) {
-	out, code, err := r.do(ctx, http.MethodGet, fmt.Sprintf("%s/v1/orders/%d?minVersion=%d", r.e.QueryREST, orderNo, minVersion), "")
+	out, code, err := r.do(ctx, http.MethodGet, fmt.Sprintf("%s/v1/orders/%d?minVersion=%d", r.query.url(), orderNo, minVersion), "")
 	if code == http.StatusNotFound {
 		return false, nil
 	}
