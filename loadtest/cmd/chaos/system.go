@@ -53,7 +53,7 @@ type service struct {
 // keeping the fetched Kafka and read-store libraries and the binaries.
 func newSystem(ctx context.Context, repo, state, seedLibs string, logf func(string, ...any)) (*system, error) {
 	s := &system{repo: repo, state: state, services: map[string]*service{}, stopped: map[int]bool{}, logf: logf,
-		token: "chaos-" + bench.RandomID() + bench.RandomID()}
+		token: "chaos-" + bench.RandomID() + bench.RandomID() + bench.RandomID() + bench.RandomID()}
 	if err := os.MkdirAll(filepath.Join(state, "run"), 0o755); err != nil {
 		return nil, err
 	}

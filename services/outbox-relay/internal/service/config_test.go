@@ -29,7 +29,7 @@ func TestConfigOutboxRetention(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			tc.env["ORDERFLOW_ADMIN_TOKEN"] = "t"
+			tc.env["ORDERFLOW_ADMIN_TOKEN"] = token
 			cfg, err := config.LoadFrom[service.Config](tc.env)
 			if err != nil {
 				t.Fatal(err)
