@@ -130,6 +130,11 @@ func checkOneJSONValue(raw []byte) error {
 	}
 	for {
 		tok, err := dec.Token()
+		if errors.Is(err, io.EOF) {
+			// Not wrapped: the gateway's handlers take io.EOF for an empty
+			// body, and this one ended in the middle of a value.
+			return errors.New("malformed JSON: unexpected end of the body")
+		}
 		if err != nil {
 			return fmt.Errorf("malformed JSON: %w", err)
 		}
