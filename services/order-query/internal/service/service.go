@@ -77,7 +77,7 @@ func (c *Config) Validate() error {
 	if c.RequestTimeout <= 0 || c.StartupTimeout <= 0 || c.ShutdownTimeout <= 0 {
 		errs = append(errs, errors.New("ORDERFLOW_REQUEST_TIMEOUT, ORDERFLOW_STARTUP_TIMEOUT and ORDERFLOW_SHUTDOWN_TIMEOUT must be positive"))
 	}
-	if err := c.HTTP.ValidateFor(max(c.RequestTimeout, c.MinVersionWait)); err != nil {
+	if err := c.HTTP.ValidateFor(c.RequestTimeout); err != nil {
 		errs = append(errs, fmt.Errorf("ORDERFLOW_HTTP_*: %w", err))
 	}
 	return errors.Join(errs...)
