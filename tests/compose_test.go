@@ -54,7 +54,7 @@ var composeProject = sync.OnceValues(func() (*types.Project, error) {
 		cli.WithWorkingDirectory(root),
 		// The host environment stays out so that the result does not depend
 		// on who runs the test; the one variable the file requires is given.
-		cli.WithEnv([]string{"ORDERFLOW_ADMIN_TOKEN=compose-test"}),
+		cli.WithEnv([]string{"ORDERFLOW_ADMIN_TOKEN=compose-test-token-0123456789abcdef"}),
 	)
 	if err != nil {
 		return nil, fmt.Errorf("compose options: %w", err)

@@ -156,7 +156,7 @@ func startRelayProc(t *testing.T, id, topologyFile, topic string, extra ...strin
 	t.Helper()
 	env := append([]string{
 		"ORDERFLOW_RELAY_ID=" + id, "ORDERFLOW_TOPOLOGY_FILE=" + topologyFile, "ORDERFLOW_RELAY_TOPIC=" + topic,
-		"ORDERFLOW_KAFKA_BROKERS=" + strings.Join(testinfra.KafkaBrokers(), ","), "ORDERFLOW_ADMIN_TOKEN=e2e",
+		"ORDERFLOW_KAFKA_BROKERS=" + strings.Join(testinfra.KafkaBrokers(), ","), "ORDERFLOW_ADMIN_TOKEN=e2e-admin-token-0123456789abcdef",
 		"ORDERFLOW_ADMIN_GRPC_ADDR=" + addr(t), "ORDERFLOW_RELAY_ACQUIRE_INTERVAL=500ms", "ORDERFLOW_RELAY_BATCH_SIZE=100",
 		"ORDERFLOW_LOG_LEVEL=warn"}, extra...)
 	http := addr(t)

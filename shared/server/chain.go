@@ -46,6 +46,13 @@ type GRPCOptions struct {
 	// Unary runs last, after the deadline is set and before the handler (auth,
 	// for example).
 	Unary []grpc.UnaryServerInterceptor
+	// Stream runs last on streaming calls, reflection and health's Watch
+	// among them, after the metrics and recovery: a check that Unary makes
+	// (auth) must be made here too, or streams escape it.
+	Stream []grpc.StreamServerInterceptor
+	// Limits bounds the connections (concurrent streams, keepalive); zero
+	// fields: the defaults.
+	Limits GRPCConfig
 }
 
 // Validate checks the options NewGRPCServer cannot do without.
@@ -56,6 +63,9 @@ func (o *GRPCOptions) Validate() error {
 	}
 	if o.MaxRecvMsgBytes < 0 {
 		errs = append(errs, errors.New("server: MaxRecvMsgBytes must not be negative"))
+	}
+	if err := o.Limits.Validate(); err != nil {
+		errs = append(errs, fmt.Errorf("server: gRPC limits: %w", err))
 	}
 	errs = append(errs, o.Deadlines.Validate())
 	return errors.Join(errs...)
@@ -94,8 +104,11 @@ func (d Deadlines) budget(method string) time.Duration {
 // NewGRPCServer returns a gRPC server whose calls, from gRPC clients and
 // from the REST gateway alike, run through one chain: tracing (otelgrpc),
 // then the call log, the Prometheus metrics, panic recovery, the per-method
-// deadline and o.Unary. It also serves the standard health service and
-// reflection.
+// deadline and o.Unary (streams: the metrics, recovery and o.Stream). It
+// also serves the standard health service and reflection, which run the
+// same chain (so an auth interceptor in o.Unary and o.Stream covers
+// reflection too). o.Limits caps concurrent streams per connection and
+// enforces keepalive; o.MaxRecvMsgBytes caps a request message.
 func NewGRPCServer(o GRPCOptions) (*grpc.Server, error) {
 	if err := o.Validate(); err != nil {
 		return nil, err
@@ -125,8 +138,11 @@ func NewGRPCServer(o GRPCOptions) (*grpc.Server, error) {
 		grpc.StatsHandler(otelgrpc.NewServerHandler(
 			otelgrpc.WithTracerProvider(o.Tracing.Provider), otelgrpc.WithPropagators(o.Tracing.Propagator))),
 		grpc.ChainUnaryInterceptor(unary...),
-		grpc.ChainStreamInterceptor(metrics.StreamServerInterceptor(), recovery.StreamServerInterceptor(recoverPanic)),
+		grpc.ChainStreamInterceptor(append([]grpc.StreamServerInterceptor{
+			metrics.StreamServerInterceptor(), recovery.StreamServerInterceptor(recoverPanic),
+		}, o.Stream...)...),
 	}
+	opts = append(opts, o.Limits.serverOptions()...)
 	if o.MaxRecvMsgBytes > 0 {
 		opts = append(opts, grpc.MaxRecvMsgSize(o.MaxRecvMsgBytes))
 	}

@@ -97,7 +97,7 @@ func startEdge(t *testing.T) *edge {
 	}
 	handler := server.NewHTTPHandler(server.HTTPOptions{API: gateway, Registry: e.registry, MaxBodyBytes: 1 << 16})
 	srv, err := server.Listen(logger, server.Addrs{GRPC: "127.0.0.1:0", HTTP: "127.0.0.1:0", InProcess: inProcess},
-		grpcServer, handler, 5*time.Second)
+		grpcServer, handler, server.HTTPConfig{}, 5*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -18,24 +18,35 @@ import (
 )
 
 // NewGateway returns a grpc-gateway mux that speaks protojson with
-// lowerCamelCase names, emits unpopulated fields (clients see "stale":false
-// and empty page tokens), refuses unknown JSON fields, and reports request
-// decoding errors as INVALID_ARGUMENT with field violations. Its handlers
-// are registered with the Register...Handler functions on an InProcess
-// connection, so every REST request runs the gRPC server's chain.
+// lowerCamelCase names and emits unpopulated fields (clients see
+// "stale":false and empty page tokens). It is strict about what it takes: a
+// request body must be application/json (else 415) and exactly one JSON
+// value without unknown fields or duplicate keys (else INVALID_ARGUMENT with
+// a field violation naming the field); a path with routes for other methods
+// only is 405 with an Allow header, an unknown path or custom verb 404. A
+// form-encoded POST is never read as a GET (the gateway's path length
+// fallback and X-HTTP-Method-Override are off). Its handlers are registered
+// with the Register...Handler functions on an InProcess connection, so every
+// REST request runs the gRPC server's chain.
 func NewGateway(opts ...runtime.ServeMuxOption) *runtime.ServeMux {
-	marshaler := &runtime.HTTPBodyMarshaler{Marshaler: &runtime.JSONPb{
+	marshaler := &runtime.HTTPBodyMarshaler{Marshaler: strictJSON{Marshaler: &runtime.JSONPb{
 		MarshalOptions:   protojson.MarshalOptions{EmitUnpopulated: true},
 		UnmarshalOptions: protojson.UnmarshalOptions{DiscardUnknown: false},
-	}}
+	}}}
+	var mux *runtime.ServeMux
 	base := []runtime.ServeMuxOption{
 		runtime.WithMarshalerOption(runtime.MIMEWildcard, marshaler),
 		runtime.WithErrorHandler(errorHandler),
+		runtime.WithRoutingErrorHandler(routingErrorHandler),
+		runtime.WithDisablePathLengthFallback(),
+		runtime.WithDisableHTTPMethodOverride(),
 		runtime.WithIncomingHeaderMatcher(incomingHeader),
 		runtime.WithOutgoingHeaderMatcher(outgoingHeader),
-		runtime.WithMiddlewares(recordRouteMiddleware),
+		// probeRoute first: a probe goes no further than the route match.
+		runtime.WithMiddlewares(probeRoute(func() *runtime.ServeMux { return mux }), requireJSON(func() *runtime.ServeMux { return mux }), recordRouteMiddleware),
 	}
-	return runtime.NewServeMux(append(base, opts...)...)
+	mux = runtime.NewServeMux(append(base, opts...)...)
+	return mux
 }
 
 // incomingHeader forwards the W3C trace context headers as they are, so the
@@ -76,6 +87,9 @@ func recordRouteMiddleware(next runtime.HandlerFunc) runtime.HandlerFunc {
 
 var (
 	unknownFieldRE  = regexp.MustCompile(`unknown field "([^"]+)"`)
+	duplicateRE     = regexp.MustCompile(`duplicate (?:field|key) "([^"]+)"`)
+	tooManyRE       = regexp.MustCompile(`too many values for field "([a-zA-Z0-9_.]+)": (.*)`)
+	queryListRE     = regexp.MustCompile(`parsing list "([a-zA-Z0-9_.]+)": (.*)`)
 	invalidValueRE  = regexp.MustCompile(`invalid value for [a-z0-9 ]*field ([a-zA-Z0-9_]+): (.*)`)
 	pathParameterRE = regexp.MustCompile(`parameter: ([a-zA-Z0-9_.]+), error: (.*)`)
 	queryFieldRE    = regexp.MustCompile(`parsing field "([a-zA-Z0-9_.]+)": (.*)`)
@@ -110,6 +124,21 @@ func describeDecodeError(err error) error {
 	case unknownFieldRE.MatchString(msg):
 		name := unknownFieldRE.FindStringSubmatch(msg)[1]
 		return InvalidArgument("unknown field "+name, []validation.FieldViolation{{Field: name, Description: "unknown field"}})
+	case strings.Contains(msg, trailingDataText):
+		return InvalidArgument(trailingDataText, []validation.FieldViolation{{Field: "body", Description: "must be exactly one JSON value, with nothing after it"}})
+	case strings.Contains(msg, bodyTimeoutText):
+		return InvalidArgument(bodyTimeoutText, []validation.FieldViolation{{Field: "body", Description: "not received within the read timeout"}})
+	case duplicateRE.MatchString(msg):
+		name := duplicateRE.FindStringSubmatch(msg)[1]
+		return InvalidArgument("duplicate field "+name, []validation.FieldViolation{{Field: name, Description: "given more than once"}})
+	case tooManyRE.MatchString(msg):
+		m := tooManyRE.FindStringSubmatch(msg)
+		field := lowerCamel(m[1])
+		return InvalidArgument("invalid "+field, []validation.FieldViolation{{Field: field, Description: "given more than once: " + m[2]}})
+	case queryListRE.MatchString(msg):
+		m := queryListRE.FindStringSubmatch(msg)
+		field := lowerCamel(m[1])
+		return InvalidArgument("invalid "+field, []validation.FieldViolation{{Field: field, Description: "invalid value: " + m[2]}})
 	case invalidValueRE.MatchString(msg):
 		m := invalidValueRE.FindStringSubmatch(msg)
 		field := lowerCamel(m[1])

@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"encoding/json"
+	"log/slog"
 	"net/http"
 	"net/http/pprof"
 	"time"
@@ -26,8 +27,13 @@ type HTTPOptions struct {
 	OpenAPI []byte
 	// MaxBodyBytes caps request bodies; larger ones are refused with 400.
 	MaxBodyBytes int64
-	// Ready is run by /readyz.
+	// Ready is run by /readyz, which answers each component's name and
+	// state ("ok" or "unreachable") and never the error's text: a driver's
+	// error names hosts, ports, DSNs or socket paths, which are not for
+	// whoever can reach the port. The cause goes to Logger.
 	Ready ReadinessCheck
+	// Logger receives the cause of a failed readiness check; nil: none.
+	Logger *slog.Logger
 	// ReadyTimeout bounds one /readyz run.
 	ReadyTimeout time.Duration
 	// Registry holds the process's metrics, served at /metrics.
@@ -51,7 +57,7 @@ func NewHTTPHandler(o HTTPOptions) http.Handler {
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
-	mux.HandleFunc("GET /readyz", readyHandler(o.Ready, o.ReadyTimeout))
+	mux.HandleFunc("GET /readyz", readyHandler(o.Ready, o.ReadyTimeout, o.Logger))
 	if o.OpenAPI != nil {
 		mux.HandleFunc("GET /openapi.json", func(w http.ResponseWriter, _ *http.Request) {
 			w.Header().Set("Content-Type", "application/json")
@@ -100,7 +106,13 @@ func limitBody(next http.Handler, limit int64) http.Handler {
 	})
 }
 
-func readyHandler(check ReadinessCheck, timeout time.Duration) http.HandlerFunc {
+// Component states of /readyz.
+const (
+	stateOK          = "ok"
+	stateUnreachable = "unreachable"
+)
+
+func readyHandler(check ReadinessCheck, timeout time.Duration, logger *slog.Logger) http.HandlerFunc {
 	if timeout <= 0 {
 		timeout = 2 * time.Second
 	}
@@ -112,10 +124,13 @@ func readyHandler(check ReadinessCheck, timeout time.Duration) http.HandlerFunc 
 		if check != nil {
 			for name, err := range check(ctx) {
 				if err != nil {
-					checks[name] = err.Error()
+					checks[name] = stateUnreachable
 					ready = false
+					if logger != nil {
+						logger.WarnContext(ctx, "readiness check failed", slog.String("component", name), slog.Any("error", err))
+					}
 				} else {
-					checks[name] = "ok"
+					checks[name] = stateOK
 				}
 			}
 		}

@@ -34,7 +34,7 @@ func BenchmarkGatewayConnection(b *testing.B) {
 		b.Fatal(err)
 	}
 	srv, err := server.Listen(slog.New(slog.DiscardHandler), server.Addrs{GRPC: "127.0.0.1:0", HTTP: "127.0.0.1:0", InProcess: inProcess},
-		grpcServer, nil, 5*time.Second)
+		grpcServer, nil, server.HTTPConfig{}, 5*time.Second)
 	if err != nil {
 		b.Fatal(err)
 	}

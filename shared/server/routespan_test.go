@@ -69,7 +69,7 @@ func TestRESTSpansAreNamedByRoute(t *testing.T) {
 	}
 	handler := server.NewHTTPHandler(server.HTTPOptions{API: gateway, Registry: registry, Tracing: tracing})
 	srv, err := server.Listen(slog.New(slog.DiscardHandler), server.Addrs{GRPC: "127.0.0.1:0", HTTP: "127.0.0.1:0", InProcess: inProcess},
-		grpcServer, handler, 5*time.Second)
+		grpcServer, handler, server.HTTPConfig{}, 5*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -36,11 +36,16 @@ type Server struct {
 
 // Listen binds the ports now (so that a port already in use fails start-up,
 // and tests can listen on :0 and read the chosen address) without serving.
-func Listen(logger *slog.Logger, addrs Addrs, grpcServer *grpc.Server, handler http.Handler, shutdownTimeout time.Duration) (*Server, error) {
+// httpCfg bounds the HTTP port's connections (zero fields: the defaults).
+func Listen(logger *slog.Logger, addrs Addrs, grpcServer *grpc.Server, handler http.Handler, httpCfg HTTPConfig, shutdownTimeout time.Duration) (*Server, error) {
 	s := &Server{logger: logger, grpcServer: grpcServer, inProcess: addrs.InProcess, shutdownTimeout: shutdownTimeout}
 	if s.inProcess != nil && grpcServer == nil {
 		return nil, errors.New("an in-process gateway connection needs a gRPC server to call")
 	}
+	if err := httpCfg.Validate(); err != nil {
+		return nil, fmt.Errorf("HTTP settings: %w", err)
+	}
+	httpCfg = httpCfg.WithDefaults()
 	var err error
 	if grpcServer != nil {
 		if s.grpcLis, err = net.Listen("tcp", addrs.GRPC); err != nil {
@@ -55,8 +60,11 @@ func Listen(logger *slog.Logger, addrs Addrs, grpcServer *grpc.Server, handler h
 	}
 	s.httpServer = &http.Server{
 		Handler:           handler,
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       2 * time.Minute,
+		ReadTimeout:       httpCfg.ReadTimeout,
+		ReadHeaderTimeout: httpCfg.ReadHeaderTimeout,
+		WriteTimeout:      httpCfg.WriteTimeout,
+		IdleTimeout:       httpCfg.IdleTimeout,
+		MaxHeaderBytes:    httpCfg.MaxHeaderBytes,
 	}
 	return s, nil
 }

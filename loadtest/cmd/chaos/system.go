@@ -73,7 +73,7 @@ type service struct {
 // keeping the fetched Kafka and read-store libraries and the binaries.
 func newSystem(ctx context.Context, topo topology, repo, state, seedLibs string, logf func(string, ...any)) (*system, error) {
 	s := &system{topology: topo, repo: repo, state: state, services: map[string]*service{}, stopped: map[int]bool{}, logf: logf,
-		token: "chaos-" + bench.RandomID() + bench.RandomID()}
+		token: "chaos-" + bench.RandomID() + bench.RandomID() + bench.RandomID() + bench.RandomID()}
 	if err := os.MkdirAll(filepath.Join(state, "run"), 0o755); err != nil {
 		return nil, err
 	}

@@ -253,7 +253,7 @@ func startRelay(ctx context.Context, topo shard.Topology, topic, brokers string)
 	httpAddr, grpcAddr := bench.FreeAddr(), bench.FreeAddr()
 	return bench.StartProcess(ctx, dir, "./services/outbox-relay/cmd/outbox-relay", nil,
 		[]string{"ORDERFLOW_TOPOLOGY_FILE=" + topoFile, "ORDERFLOW_RELAY_TOPIC=" + topic, "ORDERFLOW_KAFKA_BROKERS=" + brokers,
-			"ORDERFLOW_ADMIN_TOKEN=bench", "ORDERFLOW_ADMIN_HTTP_ADDR=" + httpAddr, "ORDERFLOW_ADMIN_GRPC_ADDR=" + grpcAddr, "ORDERFLOW_LOG_LEVEL=warn"},
+			"ORDERFLOW_ADMIN_TOKEN=relaybench-admin-token-0123456789abcdef", "ORDERFLOW_ADMIN_HTTP_ADDR=" + httpAddr, "ORDERFLOW_ADMIN_GRPC_ADDR=" + grpcAddr, "ORDERFLOW_LOG_LEVEL=warn"},
 		"http://"+httpAddr+"/readyz")
 }
 

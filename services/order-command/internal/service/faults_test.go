@@ -2,9 +2,14 @@ package service_test
 
 import (
 	"context"
+	"fmt"
+	"net"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/go-sql-driver/mysql"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -47,8 +52,20 @@ func TestShardDownFailsOnlyItsRequestsAndRecovers(t *testing.T) {
 	}
 	code, body := h.do(http.MethodGet, "/readyz", "")
 	checks, _ := body["checks"].(map[string]any)
-	if code != http.StatusServiceUnavailable || checks["shard-0"] != "ok" || checks["shard-1"] == "ok" {
-		t.Errorf("/readyz with shard-1 down: HTTP %d %v", code, body)
+	if code != http.StatusServiceUnavailable || checks["shard-0"] != "ok" || checks["shard-1"] != "unreachable" {
+		t.Errorf("/readyz with shard-1 down: HTTP %d %v, want shard-0 ok and shard-1 unreachable", code, body)
+	}
+	// The driver's error names the shard's address; /readyz must not.
+	dsn, _ := topo.DSN("shard-1")
+	cfg, err := mysql.ParseDSN(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, port, _ := net.SplitHostPort(cfg.Addr)
+	for _, leak := range []string{cfg.Addr, ":" + port, cfg.DBName, cfg.User + ":", "tcp", ".sock"} {
+		if strings.Contains(fmt.Sprint(body), leak) {
+			t.Errorf("/readyz with shard-1 down shows %q: %v", leak, body)
+		}
 	}
 	code, body = h.do(http.MethodPost, "/v1/orders", placeBody(requestIDOn(t, topo, "shard-1", "rest-down")))
 	if code != http.StatusServiceUnavailable || body["code"] != float64(14) {

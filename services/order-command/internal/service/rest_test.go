@@ -153,6 +153,7 @@ func TestRESTCarriesTheCallersTrace(t *testing.T) {
 	topo := testinfra.Shards(t, 1)
 	h := start(t, topo)
 	req, _ := http.NewRequest(http.MethodPost, h.base+"/v1/orders", strings.NewReader(placeBody("traced-1")))
+	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")
 	resp, err := h.http.Do(req)
 	if err != nil {

@@ -62,6 +62,12 @@ type Config struct {
 	// TopologyReload is how often the topology file is checked for a new
 	// epoch (orderctl shards add); 0 turns reloading off.
 	TopologyReload time.Duration `env:"TOPOLOGY_RELOAD" envDefault:"1s"`
+	// HTTP bounds the HTTP port's connections (ORDERFLOW_HTTP_READ_TIMEOUT,
+	// _READ_HEADER_TIMEOUT, _WRITE_TIMEOUT, _IDLE_TIMEOUT, _MAX_HEADER_BYTES).
+	HTTP server.HTTPConfig `envPrefix:"HTTP_"`
+	// GRPC bounds the gRPC port's connections
+	// (ORDERFLOW_GRPC_MAX_CONCURRENT_STREAMS, _KEEPALIVE_*, _MAX_CONNECTION_IDLE).
+	GRPC server.GRPCConfig `envPrefix:"GRPC_"`
 }
 
 // Validate checks the values that parsing alone does not and that no
@@ -75,6 +81,9 @@ func (c *Config) Validate() error {
 	}
 	if c.RequestTimeout <= 0 || c.StartupTimeout <= 0 || c.ShutdownTimeout <= 0 {
 		errs = append(errs, errors.New("ORDERFLOW_REQUEST_TIMEOUT, ORDERFLOW_STARTUP_TIMEOUT and ORDERFLOW_SHUTDOWN_TIMEOUT must be positive"))
+	}
+	if err := c.HTTP.ValidateFor(c.RequestTimeout); err != nil {
+		errs = append(errs, fmt.Errorf("ORDERFLOW_HTTP_*: %w", err))
 	}
 	return errors.Join(errs...)
 }
@@ -132,7 +141,7 @@ func New(ctx context.Context, cfg Config, topo shard.Topology, logger *slog.Logg
 	registry.MustRegister(pools.Collector())
 	grpcServer, err := server.NewGRPCServer(server.GRPCOptions{
 		Logger: logger, Registry: registry, Tracing: tracing, MaxRecvMsgBytes: int(cfg.MaxBodyBytes),
-		Deadlines: server.Deadlines{Default: cfg.RequestTimeout},
+		Deadlines: server.Deadlines{Default: cfg.RequestTimeout}, Limits: cfg.GRPC,
 	})
 	if err != nil {
 		return nil, err
@@ -158,10 +167,10 @@ func New(ctx context.Context, cfg Config, topo shard.Topology, logger *slog.Logg
 	}
 	handler := server.NewHTTPHandler(server.HTTPOptions{
 		API: gateway, OpenAPI: openAPI, MaxBodyBytes: cfg.MaxBodyBytes, Tracing: tracing,
-		Ready: pools.Ping, ReadyTimeout: 2 * time.Second, Registry: registry, Profiling: cfg.Profiling,
+		Ready: pools.Ping, ReadyTimeout: 2 * time.Second, Logger: logger, Registry: registry, Profiling: cfg.Profiling,
 	})
 	srv, err := server.Listen(logger, server.Addrs{GRPC: cfg.GRPCAddr, HTTP: cfg.HTTPAddr, InProcess: inProcess},
-		grpcServer, handler, cfg.ShutdownTimeout)
+		grpcServer, handler, cfg.HTTP, cfg.ShutdownTimeout)
 	if err != nil {
 		return nil, err
 	}

@@ -93,10 +93,15 @@ type Config struct {
 	// TopologyReload is how often the topology file is checked for a new
 	// shard; 0 turns reloading off.
 	TopologyReload time.Duration `env:"TOPOLOGY_RELOAD" envDefault:"1s"`
+	// HTTP bounds the operations port's connections
+	// (ORDERFLOW_HTTP_READ_TIMEOUT, _READ_HEADER_TIMEOUT, _WRITE_TIMEOUT,
+	// _IDLE_TIMEOUT, _MAX_HEADER_BYTES).
+	HTTP server.HTTPConfig `envPrefix:"HTTP_"`
 }
 
 // Validate checks what parsing does not and no constructor New calls
-// checks itself: the shard pools are checked by shard.Open, batching,
+// checks itself: the HTTP settings are checked by server.Listen, the shard
+// pools by shard.Open, batching,
 // retries and outage waits by eventstream.NewHandler, once each.
 func (c *Config) Validate() error {
 	var errs []error
@@ -217,8 +222,8 @@ func New(ctx context.Context, cfg Config, topo shard.Topology, logger *slog.Logg
 		return checks
 	}
 	handler := server.NewHTTPHandler(server.HTTPOptions{API: http404(), Ready: ready, ReadyTimeout: 3 * time.Second,
-		Registry: registry, Profiling: cfg.Profiling})
-	if s.server, err = server.Listen(logger, server.Addrs{HTTP: cfg.HTTPAddr}, nil, handler, cfg.ShutdownTimeout); err != nil {
+		Logger: logger, Registry: registry, Profiling: cfg.Profiling})
+	if s.server, err = server.Listen(logger, server.Addrs{HTTP: cfg.HTTPAddr}, nil, handler, cfg.HTTP, cfg.ShutdownTimeout); err != nil {
 		return nil, err
 	}
 	ok = true

@@ -10,6 +10,7 @@ import (
 
 	"github.com/orderflow/orderflow/services/order-query/internal/service"
 	"github.com/orderflow/orderflow/shared/config"
+	"github.com/orderflow/orderflow/shared/server"
 )
 
 func TestConfigDefaults(t *testing.T) {
@@ -23,6 +24,8 @@ func TestConfigDefaults(t *testing.T) {
 		MongoURI: "mongodb://127.0.0.1:27017", MongoDatabase: "orderflow", LogLevel: "info",
 		MinVersionWait: 2 * time.Second, RequestTimeout: 5 * time.Second, StartupTimeout: 30 * time.Second,
 		ShutdownTimeout: 20 * time.Second, MaxBodyBytes: 65536, Profiling: false,
+		// The environment's defaults are the ones code gets for zero fields.
+		HTTP: server.HTTPConfig{}.WithDefaults(), GRPC: server.GRPCConfig{KeepalivePermitWithoutStream: true}.WithDefaults(),
 	}
 	if cfg != want {
 		t.Errorf("defaults\n%+v\nwant\n%+v", cfg, want)
@@ -41,6 +44,9 @@ func TestConfigRejected(t *testing.T) {
 		{"zero request timeout", map[string]string{"ORDERFLOW_REQUEST_TIMEOUT": "0s"}, "ORDERFLOW_REQUEST_TIMEOUT"},
 		{"tiny body limit", map[string]string{"ORDERFLOW_MAX_BODY_BYTES": "10"}, "ORDERFLOW_MAX_BODY_BYTES"},
 		{"pprof not a boolean", map[string]string{"ORDERFLOW_PPROF": "maybe"}, "ORDERFLOW_PPROF"},
+		{"write timeout not above the request timeout", map[string]string{"ORDERFLOW_HTTP_WRITE_TIMEOUT": "5s"}, "ORDERFLOW_HTTP_*"},
+		{"unparsable read timeout", map[string]string{"ORDERFLOW_HTTP_READ_TIMEOUT": "slow"}, "ORDERFLOW_HTTP_READ_TIMEOUT"},
+		{"unparsable stream limit", map[string]string{"ORDERFLOW_GRPC_MAX_CONCURRENT_STREAMS": "-1"}, "ORDERFLOW_GRPC_MAX_CONCURRENT_STREAMS"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

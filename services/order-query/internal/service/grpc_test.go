@@ -50,7 +50,9 @@ func TestGRPCGetOrder(t *testing.T) {
 
 func TestGRPCMinVersionWaitEndsBeforeTheCallersDeadline(t *testing.T) {
 	t.Parallel()
-	h := start(t, func(c *service.Config) { c.MinVersionWait = time.Minute; c.RequestTimeout = time.Minute })
+	h := start(t, func(c *service.Config) {
+		c.MinVersionWait, c.RequestTimeout, c.HTTP.WriteTimeout = time.Minute, time.Minute, 2*time.Minute
+	})
 	h.put(doc(5, "user-1", "shop-1", 0))
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()

@@ -49,6 +49,14 @@ type Config struct {
 	MaxBodyBytes int64 `env:"MAX_BODY_BYTES" envDefault:"65536"`
 	// Profiling serves /debug/pprof/ on the HTTP port.
 	Profiling bool `env:"PPROF" envDefault:"false"`
+	// HTTP bounds the HTTP port's connections (ORDERFLOW_HTTP_READ_TIMEOUT,
+	// _READ_HEADER_TIMEOUT, _WRITE_TIMEOUT, _IDLE_TIMEOUT, _MAX_HEADER_BYTES);
+	// the write timeout must exceed RequestTimeout, which bounds a
+	// minVersion wait.
+	HTTP server.HTTPConfig `envPrefix:"HTTP_"`
+	// GRPC bounds the gRPC port's connections
+	// (ORDERFLOW_GRPC_MAX_CONCURRENT_STREAMS, _KEEPALIVE_*, _MAX_CONNECTION_IDLE).
+	GRPC server.GRPCConfig `envPrefix:"GRPC_"`
 }
 
 // Validate checks the values that parsing alone does not.
@@ -68,6 +76,9 @@ func (c *Config) Validate() error {
 	}
 	if c.RequestTimeout <= 0 || c.StartupTimeout <= 0 || c.ShutdownTimeout <= 0 {
 		errs = append(errs, errors.New("ORDERFLOW_REQUEST_TIMEOUT, ORDERFLOW_STARTUP_TIMEOUT and ORDERFLOW_SHUTDOWN_TIMEOUT must be positive"))
+	}
+	if err := c.HTTP.ValidateFor(c.RequestTimeout); err != nil {
+		errs = append(errs, fmt.Errorf("ORDERFLOW_HTTP_*: %w", err))
 	}
 	return errors.Join(errs...)
 }
@@ -116,7 +127,7 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Service, error)
 	registry := observability.NewRegistry()
 	grpcServer, err := server.NewGRPCServer(server.GRPCOptions{
 		Logger: logger, Registry: registry, Tracing: tracing, MaxRecvMsgBytes: int(cfg.MaxBodyBytes),
-		Deadlines: server.Deadlines{Default: cfg.RequestTimeout},
+		Deadlines: server.Deadlines{Default: cfg.RequestTimeout}, Limits: cfg.GRPC,
 	})
 	if err != nil {
 		return nil, err
@@ -145,10 +156,10 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Service, error)
 		Ready: func(ctx context.Context) map[string]error {
 			return map[string]error{"mongodb": mongox.Ping(ctx, client)}
 		},
-		ReadyTimeout: 2 * time.Second, Registry: registry, Profiling: cfg.Profiling,
+		ReadyTimeout: 2 * time.Second, Logger: logger, Registry: registry, Profiling: cfg.Profiling,
 	})
 	srv, err := server.Listen(logger, server.Addrs{GRPC: cfg.GRPCAddr, HTTP: cfg.HTTPAddr, InProcess: inProcess},
-		grpcServer, handler, cfg.ShutdownTimeout)
+		grpcServer, handler, cfg.HTTP, cfg.ShutdownTimeout)
 	if err != nil {
 		return nil, err
 	}

@@ -7,9 +7,11 @@ import (
 	"context"
 	"crypto/subtle"
 	"errors"
+	"fmt"
 	"log/slog"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -177,15 +179,21 @@ func fromTimestamp(ts *timestamppb.Timestamp) time.Time {
 	return ts.AsTime()
 }
 
-// Auth checks the bearer token of every call, gRPC and REST alike (the
-// gateway calls the gRPC server in-process and forwards the Authorization
-// header as "authorization" metadata).
+// Auth checks the bearer token of every call, unary and streaming, gRPC and
+// REST alike (the gateway calls the gRPC server in-process and forwards the
+// Authorization header as "authorization" metadata).
 type Auth struct{ token []byte }
 
-// NewAuth returns the check for token (which must not be empty).
+// MinTokenLength is the shortest admin token NewAuth accepts: 32 characters
+// (`head -c 24 /dev/urandom | base64` or `openssl rand -hex 16` make one),
+// too many to guess.
+const MinTokenLength = 32
+
+// NewAuth returns the check for token, which must be at least
+// MinTokenLength characters long.
 func NewAuth(token string) (*Auth, error) {
-	if token == "" {
-		return nil, errors.New("the admin token is empty")
+	if n := utf8.RuneCountInString(token); n < MinTokenLength {
+		return nil, fmt.Errorf("the admin token must be at least %d characters long, it has %d", MinTokenLength, n)
 	}
 	return &Auth{token: []byte(token)}, nil
 }
@@ -202,15 +210,35 @@ var challenge = metadata.Pairs("www-authenticate", `Bearer realm="orderflow-admi
 // Unary refuses calls without the token (health checks excepted) with
 // UNAUTHENTICATED, HTTP 401 over REST.
 func (a *Auth) Unary(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
-	if strings.HasPrefix(info.FullMethod, "/grpc.health.v1.Health/") {
-		return handler(ctx, req)
+	if err := a.check(ctx, info.FullMethod); err != nil {
+		_ = grpc.SetHeader(ctx, challenge)
+		return nil, err
+	}
+	return handler(ctx, req)
+}
+
+// Stream refuses streaming calls without the token (health's Watch
+// excepted) with UNAUTHENTICATED: reflection is one, and would otherwise
+// describe the admin API to anyone.
+func (a *Auth) Stream(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
+	if err := a.check(ss.Context(), info.FullMethod); err != nil {
+		_ = ss.SetHeader(challenge)
+		return err
+	}
+	return handler(srv, ss)
+}
+
+// check passes health checks (probes carry no token) and calls with the
+// token.
+func (a *Auth) check(ctx context.Context, method string) error {
+	if strings.HasPrefix(method, "/grpc.health.v1.Health/") {
+		return nil
 	}
 	md, _ := metadata.FromIncomingContext(ctx)
 	for _, v := range md.Get("authorization") {
 		if a.valid(v) {
-			return handler(ctx, req)
+			return nil
 		}
 	}
-	_ = grpc.SetHeader(ctx, challenge)
-	return nil, status.Error(codes.Unauthenticated, "missing or wrong bearer token")
+	return status.Error(codes.Unauthenticated, "missing or wrong bearer token")
 }

@@ -29,7 +29,7 @@ func TestConfigOutboxRetention(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			tc.env["ORDERFLOW_ADMIN_TOKEN"] = "t"
+			tc.env["ORDERFLOW_ADMIN_TOKEN"] = token
 			cfg, err := config.LoadFrom[service.Config](tc.env)
 			if err != nil {
 				t.Fatal(err)
@@ -52,6 +52,9 @@ func TestNewRejectsConfig(t *testing.T) {
 		wantText string
 	}{
 		{name: "no admin token", change: func(c *service.Config) { c.AdminToken = "" }, wantText: "ORDERFLOW_ADMIN_TOKEN"},
+		{name: "admin token of 31 characters", change: func(c *service.Config) { c.AdminToken = strings.Repeat("t", 31) }, wantText: "at least 32 characters"},
+		{name: "write timeout under the request timeout", change: func(c *service.Config) { c.AdminHTTP.WriteTimeout = c.RequestTimeout }, wantText: "ORDERFLOW_ADMIN_HTTP_*"},
+		{name: "negative gRPC keepalive", change: func(c *service.Config) { c.AdminGRPC.KeepaliveMinTime = -time.Second }, wantText: "KEEPALIVE_MIN_TIME"},
 		{name: "no topic", change: func(c *service.Config) { c.Topic = "" }, wantText: "ORDERFLOW_RELAY_TOPIC"},
 		{name: "zero batch size", change: func(c *service.Config) { c.BatchSize = 0 }, wantText: "batch size"},
 		{name: "retry max below base", change: func(c *service.Config) { c.RetryMax = c.RetryBase / 2 }, wantText: "ORDERFLOW_RELAY_*"},

@@ -22,7 +22,7 @@ import (
 	"github.com/orderflow/orderflow/shared/testinfra"
 )
 
-const token = "test-admin-token"
+const token = "test-admin-token-0123456789abcdef"
 
 func testConfig(topic string, brokers []string) service.Config {
 	return service.Config{

@@ -83,16 +83,30 @@ type Config struct {
 	// TopologyReload is how often the topology file is checked for a new
 	// shard; 0 turns reloading off.
 	TopologyReload time.Duration `env:"TOPOLOGY_RELOAD" envDefault:"1s"`
+	// AdminHTTP bounds the admin HTTP port's connections
+	// (ORDERFLOW_ADMIN_HTTP_READ_TIMEOUT, _READ_HEADER_TIMEOUT,
+	// _WRITE_TIMEOUT, _IDLE_TIMEOUT, _MAX_HEADER_BYTES). A replay has no
+	// deadline: one over REST that outlasts the write timeout still
+	// commits, but its answer is lost.
+	AdminHTTP server.HTTPConfig `envPrefix:"ADMIN_HTTP_"`
+	// AdminGRPC bounds the admin gRPC port's connections
+	// (ORDERFLOW_ADMIN_GRPC_MAX_CONCURRENT_STREAMS, _KEEPALIVE_*,
+	// _MAX_CONNECTION_IDLE).
+	AdminGRPC server.GRPCConfig `envPrefix:"ADMIN_GRPC_"`
 }
 
 // Validate checks what parsing does not and no constructor New calls
 // checks itself: the relay's settings are checked by relay.New, the shard
 // pools by shard.Open and the admin token by ports.NewAuth, once each.
 func (c *Config) Validate() error {
+	var errs []error
 	if c.Topic == "" || c.KafkaBrokers == "" {
-		return errors.New("ORDERFLOW_RELAY_TOPIC and ORDERFLOW_KAFKA_BROKERS must not be empty")
+		errs = append(errs, errors.New("ORDERFLOW_RELAY_TOPIC and ORDERFLOW_KAFKA_BROKERS must not be empty"))
 	}
-	return nil
+	if err := c.AdminHTTP.ValidateFor(c.RequestTimeout); err != nil {
+		errs = append(errs, fmt.Errorf("ORDERFLOW_ADMIN_HTTP_*: %w", err))
+	}
+	return errors.Join(errs...)
 }
 
 func (c *Config) relayConfig() relay.Config {
@@ -155,7 +169,10 @@ func New(ctx context.Context, cfg Config, topo shard.Topology, logger *slog.Logg
 	}
 	admin := ports.NewAdmin(store, metrics, logger)
 	grpcServer, err := server.NewGRPCServer(server.GRPCOptions{Logger: logger, Registry: registry, Tracing: tracing,
-		MaxRecvMsgBytes: 1 << 20, Unary: []grpc.UnaryServerInterceptor{auth.Unary},
+		MaxRecvMsgBytes: 1 << 20, Limits: cfg.AdminGRPC,
+		// Every call needs the token, streams too: reflection (which
+		// describes the whole admin API) is a stream.
+		Unary: []grpc.UnaryServerInterceptor{auth.Unary}, Stream: []grpc.StreamServerInterceptor{auth.Stream},
 		Deadlines: server.Deadlines{Default: cfg.RequestTimeout, PerMethod: map[string]time.Duration{
 			// A replay by filter may touch many rows, one shard's
 			// transaction after another; a deadline could stop it between
@@ -189,9 +206,9 @@ func New(ctx context.Context, cfg Config, topo shard.Topology, logger *slog.Logg
 		return checks
 	}
 	handler := server.NewHTTPHandler(server.HTTPOptions{API: gateway, OpenAPI: openAPI, MaxBodyBytes: 1 << 20, Tracing: tracing,
-		Ready: ready, ReadyTimeout: 3 * time.Second, Registry: registry, Profiling: cfg.Profiling})
+		Ready: ready, ReadyTimeout: 3 * time.Second, Logger: logger, Registry: registry, Profiling: cfg.Profiling})
 	srv, err := server.Listen(logger, server.Addrs{GRPC: cfg.AdminGRPCAddr, HTTP: cfg.AdminHTTPAddr, InProcess: inProcess},
-		grpcServer, handler, cfg.ShutdownTimeout)
+		grpcServer, handler, cfg.AdminHTTP, cfg.ShutdownTimeout)
 	if err != nil {
 		return nil, err
 	}
