@@ -2,7 +2,6 @@ package testinfra
 
 import (
 	"context"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -72,12 +71,11 @@ func findBinary(name string) string {
 }
 
 func freePort(t testing.TB) int {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	port, err := FreePort()
 	if err != nil {
-		t.Fatalf("testinfra: finding a free port: %v", err)
+		t.Fatalf("testinfra: %v", err)
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	return port
 }
 
 // ServerDSN is the DSN of the server without a database.

@@ -10,10 +10,10 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
-	"net"
 	"os"
 	"runtime"
 	"slices"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -22,6 +22,7 @@ import (
 
 	"github.com/orderflow/orderflow/migrations"
 	"github.com/orderflow/orderflow/shared/shard"
+	"github.com/orderflow/orderflow/shared/testinfra"
 )
 
 // Result is one measured phase.
@@ -185,12 +186,11 @@ func RandomID() string {
 
 // FreeAddr is a loopback address with a port nothing listens on now.
 func FreeAddr() string {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	port, err := testinfra.FreePort()
 	if err != nil {
 		return "127.0.0.1:0"
 	}
-	defer l.Close()
-	return l.Addr().String()
+	return "127.0.0.1:" + strconv.Itoa(port)
 }
 
 // Machine describes where the run happened.
