@@ -21,7 +21,7 @@ func TestConfigDefaults(t *testing.T) {
 	want := service.Config{
 		GRPCAddr: "127.0.0.1:9091", HTTPAddr: "127.0.0.1:8081",
 		MongoURI: "mongodb://127.0.0.1:27017", MongoDatabase: "orderflow", LogLevel: "info",
-		MinVersionWait: 2 * time.Second, RequestTimeout: 5 * time.Second, StartupTimeout: 30 * time.Second,
+		MinVersionWait: 2 * time.Second, MaxWaitingReads: 2000, WaitPollBatch: 500, RequestTimeout: 5 * time.Second, StartupTimeout: 30 * time.Second,
 		ShutdownTimeout: 20 * time.Second, MaxBodyBytes: 65536, Profiling: false,
 	}
 	if cfg != want {
@@ -39,6 +39,9 @@ func TestConfigRejected(t *testing.T) {
 		{"unparsable wait", map[string]string{"ORDERFLOW_MIN_VERSION_WAIT": "soon"}, "ORDERFLOW_MIN_VERSION_WAIT"},
 		{"negative wait", map[string]string{"ORDERFLOW_MIN_VERSION_WAIT": "-1s"}, "ORDERFLOW_MIN_VERSION_WAIT"},
 		{"zero request timeout", map[string]string{"ORDERFLOW_REQUEST_TIMEOUT": "0s"}, "ORDERFLOW_REQUEST_TIMEOUT"},
+		{"no waiting reads", map[string]string{"ORDERFLOW_MAX_WAITING_READS": "0"}, "ORDERFLOW_MAX_WAITING_READS"},
+		{"negative waiting reads", map[string]string{"ORDERFLOW_MAX_WAITING_READS": "-5"}, "ORDERFLOW_MAX_WAITING_READS"},
+		{"empty poll batch", map[string]string{"ORDERFLOW_WAIT_POLL_BATCH": "0"}, "ORDERFLOW_WAIT_POLL_BATCH"},
 		{"tiny body limit", map[string]string{"ORDERFLOW_MAX_BODY_BYTES": "10"}, "ORDERFLOW_MAX_BODY_BYTES"},
 		{"pprof not a boolean", map[string]string{"ORDERFLOW_PPROF": "maybe"}, "ORDERFLOW_PPROF"},
 	}

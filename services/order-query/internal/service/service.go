@@ -37,6 +37,13 @@ type Config struct {
 	// MinVersionWait is the longest a read with minVersion waits for the
 	// projector before answering with an older document and stale=true.
 	MinVersionWait time.Duration `env:"MIN_VERSION_WAIT" envDefault:"2s"`
+	// MaxWaitingReads is the most reads with minVersion that wait at once;
+	// a read that would wait beyond it is refused with RESOURCE_EXHAUSTED
+	// (HTTP 429) and a retry hint.
+	MaxWaitingReads int `env:"MAX_WAITING_READS" envDefault:"2000"`
+	// WaitPollBatch is the most order numbers one query of the shared poll
+	// of the waiting reads asks for.
+	WaitPollBatch int `env:"WAIT_POLL_BATCH" envDefault:"500"`
 	// RequestTimeout bounds the work of one request, gRPC or REST, a
 	// minVersion wait included (the server chain's deadline).
 	RequestTimeout time.Duration `env:"REQUEST_TIMEOUT" envDefault:"5s"`
@@ -62,6 +69,12 @@ func (c *Config) Validate() error {
 	}
 	if c.MinVersionWait < 0 {
 		errs = append(errs, errors.New("ORDERFLOW_MIN_VERSION_WAIT must not be negative"))
+	}
+	if c.MaxWaitingReads < 1 {
+		errs = append(errs, errors.New("ORDERFLOW_MAX_WAITING_READS must be at least 1"))
+	}
+	if c.WaitPollBatch < 1 {
+		errs = append(errs, errors.New("ORDERFLOW_WAIT_POLL_BATCH must be at least 1"))
 	}
 	if c.MaxBodyBytes < 1024 {
 		errs = append(errs, errors.New("ORDERFLOW_MAX_BODY_BYTES must be at least 1024"))
@@ -108,7 +121,8 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Service, error)
 		return nil, err
 	}
 
-	useCases, err := app.New(store, app.Config{MinVersionWait: cfg.MinVersionWait})
+	useCases, err := app.New(store, app.Config{MinVersionWait: cfg.MinVersionWait,
+		MaxWaiting: cfg.MaxWaitingReads, PollBatch: cfg.WaitPollBatch})
 	if err != nil {
 		return nil, err
 	}
