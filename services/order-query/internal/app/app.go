@@ -29,6 +29,17 @@ type Store interface {
 	Documents(ctx context.Context, orderNos []int64) (map[int64]*orderdoc.Document, error)
 }
 
+// Orders tells whether an order was ever placed, from the command side's
+// source of truth (the order's shard). The query side asks it only about
+// an order it has no document of, so that a read waiting for a version of
+// an order that does not exist is refused at once instead of holding a
+// wait.
+type Orders interface {
+	// Exists reports whether the order is on its shard; an error when that
+	// cannot be told (the shard is down, say).
+	Exists(ctx context.Context, orderNo int64) (bool, error)
+}
+
 // ListQuery selects a page of orders. Exactly one of UserID and ShopID is
 // set; Status only filters a shop's orders.
 type ListQuery struct {
@@ -84,13 +95,17 @@ const (
 // Service runs the use cases.
 type Service struct {
 	store   Store
+	orders  Orders
 	cfg     Config
 	waiters *waiters
 	stop    context.CancelFunc
 }
 
-// New returns the use cases over store.
-func New(store Store, cfg Config) (*Service, error) {
+// New returns the use cases over store. orders, when not nil, is asked
+// whether an order with no document exists before a read waits for it; nil
+// means no source of truth is configured, and such a read waits as any
+// other (the document may only be late).
+func New(store Store, orders Orders, cfg Config) (*Service, error) {
 	if store == nil {
 		return nil, errors.New("app: store is required")
 	}
@@ -116,7 +131,7 @@ func New(store Store, cfg Config) (*Service, error) {
 		cfg.PollBatch = DefaultPollBatch
 	}
 	ctx, stop := context.WithCancel(context.Background())
-	s := &Service{store: store, cfg: cfg, waiters: newWaiters(store, cfg.PollInterval, cfg.MaxWaiting, cfg.PollBatch), stop: stop}
+	s := &Service{store: store, orders: orders, cfg: cfg, waiters: newWaiters(store, cfg.PollInterval, cfg.MaxWaiting, cfg.PollBatch), stop: stop}
 	go s.waiters.run(ctx)
 	return s, nil
 }
@@ -134,9 +149,13 @@ type OrderView struct {
 
 // GetOrder reads an order. With minVersion > 0 it re-reads the document
 // until its version reaches minVersion, for at most the configured wait and
-// never past ctx's deadline, and then answers with what there is. A read
-// that would wait while MaxWaiting reads already do fails at once with
-// ErrTooManyWaiting.
+// never past ctx's deadline, and then answers with what there is. An order
+// with no document that its shard does not have either is ErrNotFound at
+// once: it was never placed, so no version of it will come (an order just
+// placed, which the projector has not reached yet, is on its shard and is
+// waited for). When the shard cannot tell, the read waits: the document may
+// only be late. A read that would wait while MaxWaiting reads already do
+// fails at once with ErrTooManyWaiting.
 func (s *Service) GetOrder(ctx context.Context, orderNo int64, minVersion int32) (*OrderView, error) {
 	if err := ValidateGet(orderNo, minVersion); err != nil {
 		return nil, err
@@ -147,6 +166,15 @@ func (s *Service) GetOrder(ctx context.Context, orderNo int64, minVersion int32)
 	}
 	if minVersion == 0 || (doc != nil && doc.Version >= minVersion) {
 		return found(doc, false)
+	}
+	if doc == nil && s.orders != nil {
+		exists, err := s.orders.Exists(ctx, orderNo)
+		if ctxErr := ctx.Err(); ctxErr != nil {
+			return nil, ctxErr
+		}
+		if err == nil && !exists {
+			return nil, ErrNotFound
+		}
 	}
 
 	wait := s.cfg.MinVersionWait

@@ -113,7 +113,7 @@ func TestGetOrder(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			store := &fakeStore{versions: tc.versions}
-			svc, err := New(store, Config{MinVersionWait: tc.wait, PollInterval: time.Millisecond})
+			svc, err := New(store, nil, Config{MinVersionWait: tc.wait, PollInterval: time.Millisecond})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -171,7 +171,7 @@ func (c *countingStore) Documents(_ context.Context, orderNos []int64) (map[int6
 func TestWaitingReadsShareOneQueryPerPoll(t *testing.T) {
 	t.Parallel()
 	store := &countingStore{}
-	svc, err := New(store, Config{MinVersionWait: time.Minute, PollInterval: 5 * time.Millisecond})
+	svc, err := New(store, nil, Config{MinVersionWait: time.Minute, PollInterval: 5 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -210,7 +210,7 @@ func TestWaitingReadsShareOneQueryPerPoll(t *testing.T) {
 func TestGetOrderWaitEndsBeforeTheRequestDeadline(t *testing.T) {
 	t.Parallel()
 	store := &fakeStore{versions: []int32{1}}
-	svc, err := New(store, Config{MinVersionWait: time.Hour, PollInterval: time.Millisecond})
+	svc, err := New(store, nil, Config{MinVersionWait: time.Hour, PollInterval: time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -231,7 +231,7 @@ func TestGetOrderWaitEndsBeforeTheRequestDeadline(t *testing.T) {
 func TestGetOrderCallerGoesAway(t *testing.T) {
 	t.Parallel()
 	store := &fakeStore{versions: []int32{1}}
-	svc, err := New(store, Config{MinVersionWait: time.Hour, PollInterval: time.Millisecond})
+	svc, err := New(store, nil, Config{MinVersionWait: time.Hour, PollInterval: time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -256,7 +256,7 @@ func TestGetOrderCallerGoesAway(t *testing.T) {
 func TestGetOrderStoreFailure(t *testing.T) {
 	t.Parallel()
 	boom := errors.New("boom")
-	svc, err := New(&fakeStore{getErr: boom}, Config{})
+	svc, err := New(&fakeStore{getErr: boom}, nil, Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -273,7 +273,7 @@ func TestListPagesThroughEverything(t *testing.T) {
 	for i := range 11 {
 		docs = append(docs, orderdoc.Document{OrderNo: int64(100 - i), PlacedAt: base.Add(-time.Duration(i/2) * time.Second)})
 	}
-	svc, err := New(&fakeStore{docs: docs}, Config{})
+	svc, err := New(&fakeStore{docs: docs}, nil, Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -324,7 +324,7 @@ func TestNewRejectsBadConfig(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			if _, err := New(tc.store, tc.cfg); err == nil {
+			if _, err := New(tc.store, nil, tc.cfg); err == nil {
 				t.Error("New accepted the configuration")
 			}
 		})
@@ -338,7 +338,7 @@ func TestWaitingReadsAreBounded(t *testing.T) {
 	t.Parallel()
 	const limit, extra = 3, 2
 	store := &countingStore{} // version 1 for every order, never 2
-	svc, err := New(store, Config{MinVersionWait: time.Hour, PollInterval: time.Millisecond, MaxWaiting: limit})
+	svc, err := New(store, nil, Config{MinVersionWait: time.Hour, PollInterval: time.Millisecond, MaxWaiting: limit})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -432,7 +432,7 @@ func TestPollQueriesInBatches(t *testing.T) {
 	t.Parallel()
 	const readers, batch = 10, 4
 	store := &batchStore{}
-	svc, err := New(store, Config{MinVersionWait: time.Minute, PollInterval: 5 * time.Millisecond, PollBatch: batch})
+	svc, err := New(store, nil, Config{MinVersionWait: time.Minute, PollInterval: 5 * time.Millisecond, PollBatch: batch})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -459,5 +459,67 @@ func TestPollQueriesInBatches(t *testing.T) {
 	}
 	if largest, _ := store.asked(); largest > batch {
 		t.Errorf("a poll query asked for %d order numbers, want at most %d", largest, batch)
+	}
+}
+
+// fakeOrders answers Exists from a set, or with err.
+type fakeOrders struct {
+	placed map[int64]bool
+	err    error
+	asked  atomic.Int64
+}
+
+func (f *fakeOrders) Exists(_ context.Context, orderNo int64) (bool, error) {
+	f.asked.Add(1)
+	return f.placed[orderNo], f.err
+}
+
+// A read with a minimum version of an order with no document asks the
+// source of truth: an order never placed is NOT_FOUND at once; one that
+// was placed, or one the shard cannot tell about, is waited for.
+func TestGetOrderAsksWhetherAMissingOrderExists(t *testing.T) {
+	t.Parallel()
+	const wait = time.Minute
+	tests := []struct {
+		name       string
+		versions   []int32
+		orders     *fakeOrders
+		minVersion int32
+		want       int32 // 0: NOT_FOUND
+		wantAsked  int64
+	}{
+		{name: "never placed", orders: &fakeOrders{}, minVersion: 1, wantAsked: 1},
+		{name: "never placed, a later version", orders: &fakeOrders{}, minVersion: 4, wantAsked: 1},
+		{name: "placed, projected while waiting", versions: []int32{0, 0, 1}, orders: &fakeOrders{placed: map[int64]bool{7: true}},
+			minVersion: 1, want: 1, wantAsked: 1},
+		{name: "the shard cannot tell", versions: []int32{0, 1}, orders: &fakeOrders{err: errors.New("shard down")},
+			minVersion: 1, want: 1, wantAsked: 1},
+		{name: "a document exists: nothing asked", versions: []int32{1, 2}, orders: &fakeOrders{}, minVersion: 2, want: 2},
+		{name: "no minimum version: nothing asked", orders: &fakeOrders{}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			svc, err := New(&fakeStore{versions: tc.versions}, tc.orders, Config{MinVersionWait: wait, PollInterval: time.Millisecond})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer svc.Close()
+			began := time.Now()
+			view, err := svc.GetOrder(t.Context(), 7, tc.minVersion)
+			if tc.want == 0 {
+				if !errors.Is(err, ErrNotFound) {
+					t.Fatalf("GetOrder = %+v, %v; want ErrNotFound", view, err)
+				}
+				if took := time.Since(began); took > wait/2 {
+					t.Errorf("NOT_FOUND after %s: the read waited", took)
+				}
+			} else if err != nil || view.Order.Version != tc.want || view.Stale {
+				t.Fatalf("GetOrder = %+v, %v; want version %d, not stale", view, err, tc.want)
+			}
+			if got := tc.orders.asked.Load(); got != tc.wantAsked {
+				t.Errorf("asked the source of truth %d times, want %d", got, tc.wantAsked)
+			}
+		})
 	}
 }

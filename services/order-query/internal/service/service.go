@@ -8,11 +8,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/mongo"
 
 	"github.com/orderflow/orderflow/services/order-query/internal/adapters/readstore"
+	"github.com/orderflow/orderflow/services/order-query/internal/adapters/shards"
 	"github.com/orderflow/orderflow/services/order-query/internal/app"
 	"github.com/orderflow/orderflow/services/order-query/internal/ports"
 	"github.com/orderflow/orderflow/shared/gen"
@@ -20,6 +22,7 @@ import (
 	"github.com/orderflow/orderflow/shared/mongox"
 	"github.com/orderflow/orderflow/shared/observability"
 	"github.com/orderflow/orderflow/shared/server"
+	"github.com/orderflow/orderflow/shared/shard"
 )
 
 // Config is the service's configuration, read from ORDERFLOW_* variables.
@@ -56,6 +59,18 @@ type Config struct {
 	MaxBodyBytes int64 `env:"MAX_BODY_BYTES" envDefault:"65536"`
 	// Profiling serves /debug/pprof/ on the HTTP port.
 	Profiling bool `env:"PPROF" envDefault:"false"`
+	// TopologyFile, when set, is the command side's shard topology: a read
+	// with minVersion of an order that has no document asks the order's
+	// shard whether it was placed, and answers NOT_FOUND at once when it
+	// was not. Empty: no shard is asked, and such a read waits for the
+	// document like any other.
+	TopologyFile string `env:"TOPOLOGY_FILE"`
+	// TopologyReload is how often the topology file is checked for an added
+	// shard (0: never).
+	TopologyReload time.Duration `env:"TOPOLOGY_RELOAD" envDefault:"1s"`
+	// Shard sizes each shard's connection pool (ORDERFLOW_SHARD_*), used
+	// only with TopologyFile.
+	Shard shard.PoolConfig `envPrefix:"SHARD_"`
 }
 
 // Validate checks the values that parsing alone does not.
@@ -76,6 +91,9 @@ func (c *Config) Validate() error {
 	if c.WaitPollBatch < 1 {
 		errs = append(errs, errors.New("ORDERFLOW_WAIT_POLL_BATCH must be at least 1"))
 	}
+	if c.TopologyReload < 0 {
+		errs = append(errs, errors.New("ORDERFLOW_TOPOLOGY_RELOAD must not be negative"))
+	}
 	if c.MaxBodyBytes < 1024 {
 		errs = append(errs, errors.New("ORDERFLOW_MAX_BODY_BYTES must be at least 1024"))
 	}
@@ -87,11 +105,15 @@ func (c *Config) Validate() error {
 
 // Service is a running order-query process.
 type Service struct {
+	cfg      Config
 	logger   *slog.Logger
 	useCases *app.Service
 	client   *mongo.Client
-	tracing  *observability.Tracing
-	server   *server.Server
+	// pools are the shards asked whether an order exists; nil without
+	// ORDERFLOW_TOPOLOGY_FILE.
+	pools   *shard.Pools
+	tracing *observability.Tracing
+	server  *server.Server
 }
 
 // New connects to MongoDB, creates the indexes the lists need, and binds
@@ -121,13 +143,36 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Service, error)
 		return nil, err
 	}
 
-	useCases, err := app.New(store, app.Config{MinVersionWait: cfg.MinVersionWait,
+	registry := observability.NewRegistry()
+	var pools *shard.Pools
+	var orders app.Orders
+	if cfg.TopologyFile != "" {
+		topo, err := shard.LoadTopology(cfg.TopologyFile)
+		if err != nil {
+			return nil, fmt.Errorf("ORDERFLOW_TOPOLOGY_FILE: %w", err)
+		}
+		// Opening connects to nothing: the query side starts, and serves
+		// from MongoDB, while a shard is down.
+		if pools, err = shard.Open(topo, cfg.Shard, shard.WithTracerProvider(tracing.ExportingProvider())); err != nil {
+			return nil, err
+		}
+		defer func() {
+			if !ok {
+				_ = pools.Close()
+			}
+		}()
+		registry.MustRegister(pools.Collector())
+		if orders, err = shards.NewOrders(pools); err != nil {
+			return nil, err
+		}
+	}
+
+	useCases, err := app.New(store, orders, app.Config{MinVersionWait: cfg.MinVersionWait,
 		MaxWaiting: cfg.MaxWaitingReads, PollBatch: cfg.WaitPollBatch})
 	if err != nil {
 		return nil, err
 	}
 
-	registry := observability.NewRegistry()
 	grpcServer, err := server.NewGRPCServer(server.GRPCOptions{
 		Logger: logger, Registry: registry, Tracing: tracing, MaxRecvMsgBytes: int(cfg.MaxBodyBytes),
 		Deadlines: server.Deadlines{Default: cfg.RequestTimeout},
@@ -167,7 +212,7 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Service, error)
 		return nil, err
 	}
 	ok = true
-	return &Service{logger: logger, useCases: useCases, client: client, tracing: tracing, server: srv}, nil
+	return &Service{cfg: cfg, logger: logger, useCases: useCases, client: client, pools: pools, tracing: tracing, server: srv}, nil
 }
 
 // GRPCAddr is the bound gRPC address.
@@ -177,11 +222,20 @@ func (s *Service) GRPCAddr() string { return s.server.GRPCAddr() }
 func (s *Service) HTTPAddr() string { return s.server.HTTPAddr() }
 
 // Run serves until ctx ends, drains in-flight requests, and disconnects
-// from MongoDB.
+// from MongoDB and the shards.
 func (s *Service) Run(ctx context.Context) error {
+	var watch sync.WaitGroup
+	if s.pools != nil && s.cfg.TopologyReload > 0 {
+		watch.Go(func() { shard.WatchTopology(ctx, s.cfg.TopologyFile, s.pools, s.cfg.TopologyReload, s.logger) })
+	}
 	err := s.server.Run(ctx)
+	watch.Wait()
 	s.useCases.Close()
 	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
-	return errors.Join(err, s.tracing.Shutdown(shutdownCtx), s.client.Disconnect(shutdownCtx))
+	errs := []error{err, s.tracing.Shutdown(shutdownCtx), s.client.Disconnect(shutdownCtx)}
+	if s.pools != nil {
+		errs = append(errs, s.pools.Close())
+	}
+	return errors.Join(errs...)
 }
