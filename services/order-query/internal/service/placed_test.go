@@ -20,21 +20,27 @@ import (
 )
 
 // withShards points the service at a fresh two-shard topology, written to a
-// file as ORDERFLOW_TOPOLOGY_FILE would name it, and returns the topology.
-func withShards(t *testing.T) (shard.Topology, func(*service.Config)) {
+// file as ORDERFLOW_TOPOLOGY_FILE would name it, and returns the topology
+// and the file.
+func withShards(t *testing.T) (shard.Topology, string, func(*service.Config)) {
 	t.Helper()
 	topo := testinfra.Shards(t, 2)
+	file := filepath.Join(t.TempDir(), "topology.json")
+	writeTopology(t, file, topo)
+	return topo, file, func(c *service.Config) {
+		c.TopologyFile = file
+		c.Shard = testinfra.TestPool()
+	}
+}
+
+func writeTopology(t *testing.T, file string, topo shard.Topology) {
+	t.Helper()
 	raw, err := json.Marshal(topo)
 	if err != nil {
 		t.Fatal(err)
 	}
-	file := filepath.Join(t.TempDir(), "topology.json")
 	if err := os.WriteFile(file, raw, 0o600); err != nil {
 		t.Fatal(err)
-	}
-	return topo, func(c *service.Config) {
-		c.TopologyFile = file
-		c.Shard = testinfra.TestPool()
 	}
 }
 
@@ -61,7 +67,7 @@ func placeOnShard(t *testing.T, topo shard.Topology, orderNo int64) {
 func TestMinVersionOfAnOrderNeverPlaced(t *testing.T) {
 	t.Parallel()
 	const wait = 4 * time.Second
-	topo, shards := withShards(t)
+	topo, _, shards := withShards(t)
 	h := start(t, shards, func(c *service.Config) { c.MinVersionWait = wait; c.RequestTimeout = 3 * wait })
 	placeOnShard(t, topo, 42)
 
@@ -120,14 +126,8 @@ func TestMinVersionOfAnOrderNeverPlaced(t *testing.T) {
 func TestMinVersionWaitsWhenTheShardCannotTell(t *testing.T) {
 	t.Parallel()
 	topo, private := testinfra.ShardsWithPrivate(t)
-	raw, err := json.Marshal(topo)
-	if err != nil {
-		t.Fatal(err)
-	}
 	file := filepath.Join(t.TempDir(), "topology.json")
-	if err := os.WriteFile(file, raw, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	writeTopology(t, file, topo)
 	h := start(t, func(c *service.Config) {
 		c.TopologyFile, c.Shard = file, testinfra.TestPool()
 		c.MinVersionWait, c.RequestTimeout = 4*time.Second, 12*time.Second
@@ -142,5 +142,45 @@ func TestMinVersionWaitsWhenTheShardCannotTell(t *testing.T) {
 	code, body := h.get("/v1/orders/51?minVersion=1")
 	if code != http.StatusOK || orderField(body, "version") != float64(1) || body["stale"] != false {
 		t.Fatalf("HTTP %d %v, want version 1, not stale", code, body)
+	}
+}
+
+// A shard added while the service runs, before its topology watch looked
+// again, does not make an order of the new epoch NOT_FOUND: the read loads
+// the topology before it reports an order of the newest epoch missing.
+func TestMinVersionOfAnOrderOnAShardAddedMeanwhile(t *testing.T) {
+	t.Parallel()
+	const wait = 4 * time.Second
+	topo, file, shards := withShards(t)
+	h := start(t, shards, func(c *service.Config) {
+		c.MinVersionWait, c.RequestTimeout = wait, 3*wait
+		c.TopologyReload = 0 // no watch: only the read's own reload sees the new epoch
+	})
+	added := testinfra.Shards(t, 1).Shards[0]
+	added.Name = "shard-2"
+	grown := shard.Topology{
+		Shards: append(append([]shard.Spec(nil), topo.Shards...), added),
+		Epochs: append(append([]shard.Epoch(nil), topo.Epochs...),
+			shard.Epoch{FirstOrderNo: 1000, Shards: []string{"shard-0", "shard-1", "shard-2"}}),
+	}
+	writeTopology(t, file, grown)
+	const orderNo = 1001 // 1001 % 3: shard-2; the old topology routes it to shard-1
+	if loc, err := grown.Route(orderNo); err != nil || loc.Shard != "shard-2" {
+		t.Fatalf("order %d routes to %v (%v), want shard-2", orderNo, loc, err)
+	}
+	placeOnShard(t, grown, orderNo)
+
+	projector := time.AfterFunc(200*time.Millisecond, func() { h.put(doc(orderNo, "user-1", "shop-1", 0)) })
+	t.Cleanup(func() { projector.Stop() })
+	code, body := h.get("/v1/orders/1001?minVersion=1")
+	if code != http.StatusOK || orderField(body, "version") != float64(1) {
+		t.Fatalf("HTTP %d %v, want version 1: the order is on the added shard", code, body)
+	}
+	began := time.Now()
+	if code, body := h.get("/v1/orders/1004?minVersion=1"); code != http.StatusNotFound {
+		t.Errorf("an order of the new epoch never placed: HTTP %d %v, want 404", code, body)
+	}
+	if took := time.Since(began); took >= wait/2 {
+		t.Errorf("NOT_FOUND after %s, want well within the %s wait", took, wait)
 	}
 }

@@ -162,7 +162,10 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Service, error)
 			}
 		}()
 		registry.MustRegister(pools.Collector())
-		if orders, err = shards.NewOrders(pools); err != nil {
+		reload := func(ctx context.Context) (bool, error) {
+			return shard.ReloadTopology(ctx, cfg.TopologyFile, pools, logger)
+		}
+		if orders, err = shards.NewOrders(pools, reload); err != nil {
 			return nil, err
 		}
 	}
