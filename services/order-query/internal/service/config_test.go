@@ -10,6 +10,7 @@ import (
 
 	"github.com/orderflow/orderflow/services/order-query/internal/service"
 	"github.com/orderflow/orderflow/shared/config"
+	"github.com/orderflow/orderflow/shared/shard"
 )
 
 func TestConfigDefaults(t *testing.T) {
@@ -23,6 +24,11 @@ func TestConfigDefaults(t *testing.T) {
 		MongoURI: "mongodb://127.0.0.1:27017", MongoDatabase: "orderflow", LogLevel: "info",
 		MinVersionWait: 2 * time.Second, MaxWaitingReads: 2000, WaitPollBatch: 500, RequestTimeout: 5 * time.Second, StartupTimeout: 30 * time.Second,
 		ShutdownTimeout: 20 * time.Second, MaxBodyBytes: 65536, Profiling: false,
+		// No topology: no shard is asked whether an order exists.
+		TopologyFile: "", TopologyReload: time.Second,
+		Shard: shard.PoolConfig{MaxOpenConns: 64, MaxIdleConns: 64, ConnMaxLifetime: 5 * time.Minute, DialTimeout: time.Second,
+			IOTimeout: 10 * time.Second, StatementTimeout: 800 * time.Millisecond, TxTimeout: 900 * time.Millisecond,
+			BreakerFailures: 5, BreakerQuiet: time.Second, BreakerOpenTimeout: time.Second, BreakerProbes: 1},
 	}
 	if cfg != want {
 		t.Errorf("defaults\n%+v\nwant\n%+v", cfg, want)
@@ -42,6 +48,9 @@ func TestConfigRejected(t *testing.T) {
 		{"no waiting reads", map[string]string{"ORDERFLOW_MAX_WAITING_READS": "0"}, "ORDERFLOW_MAX_WAITING_READS"},
 		{"negative waiting reads", map[string]string{"ORDERFLOW_MAX_WAITING_READS": "-5"}, "ORDERFLOW_MAX_WAITING_READS"},
 		{"empty poll batch", map[string]string{"ORDERFLOW_WAIT_POLL_BATCH": "0"}, "ORDERFLOW_WAIT_POLL_BATCH"},
+		{"negative topology reload", map[string]string{"ORDERFLOW_TOPOLOGY_RELOAD": "-1s"}, "ORDERFLOW_TOPOLOGY_RELOAD"},
+		{"topology file missing", map[string]string{"ORDERFLOW_TOPOLOGY_FILE": "/nonexistent/topology.json",
+			"ORDERFLOW_MONGO_URI": "mongodb://127.0.0.1:1", "ORDERFLOW_STARTUP_TIMEOUT": "300ms"}, "ORDERFLOW_TOPOLOGY_FILE"},
 		{"tiny body limit", map[string]string{"ORDERFLOW_MAX_BODY_BYTES": "10"}, "ORDERFLOW_MAX_BODY_BYTES"},
 		{"pprof not a boolean", map[string]string{"ORDERFLOW_PPROF": "maybe"}, "ORDERFLOW_PPROF"},
 	}

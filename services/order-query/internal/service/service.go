@@ -122,6 +122,15 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Service, error)
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("invalid configuration: %w", err)
 	}
+	// A topology file that does not load is a configuration error, told
+	// before anything is dialled.
+	var topo shard.Topology
+	if cfg.TopologyFile != "" {
+		var err error
+		if topo, err = shard.LoadTopology(cfg.TopologyFile); err != nil {
+			return nil, fmt.Errorf("ORDERFLOW_TOPOLOGY_FILE: %w", err)
+		}
+	}
 	startCtx, cancel := context.WithTimeout(ctx, cfg.StartupTimeout)
 	defer cancel()
 	client, err := mongox.Connect(startCtx, cfg.MongoURI)
@@ -147,10 +156,6 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Service, error)
 	var pools *shard.Pools
 	var orders app.Orders
 	if cfg.TopologyFile != "" {
-		topo, err := shard.LoadTopology(cfg.TopologyFile)
-		if err != nil {
-			return nil, fmt.Errorf("ORDERFLOW_TOPOLOGY_FILE: %w", err)
-		}
 		// Opening connects to nothing: the query side starts, and serves
 		// from MongoDB, while a shard is down.
 		if pools, err = shard.Open(topo, cfg.Shard, shard.WithTracerProvider(tracing.ExportingProvider())); err != nil {
