@@ -167,16 +167,6 @@ func (s *Service) GetOrder(ctx context.Context, orderNo int64, minVersion int32)
 	if minVersion == 0 || (doc != nil && doc.Version >= minVersion) {
 		return found(doc, false)
 	}
-	if doc == nil && s.orders != nil {
-		exists, err := s.orders.Exists(ctx, orderNo)
-		if ctxErr := ctx.Err(); ctxErr != nil {
-			return nil, ctxErr
-		}
-		if err == nil && !exists {
-			return nil, ErrNotFound
-		}
-	}
-
 	wait := s.cfg.MinVersionWait
 	if deadline, ok := ctx.Deadline(); ok {
 		remaining := time.Until(deadline)
@@ -184,6 +174,16 @@ func (s *Service) GetOrder(ctx context.Context, orderNo int64, minVersion int32)
 	}
 	if wait <= 0 {
 		return found(doc, true)
+	}
+	if doc == nil && s.orders != nil {
+		exists, err := s.orders.Exists(ctx, orderNo)
+		if ctxErr := ctx.Err(); ctxErr != nil {
+			return nil, ctxErr
+		}
+		// An error (the shard is down) is not an answer: the read waits.
+		if err == nil && !exists {
+			return nil, ErrNotFound
+		}
 	}
 	wt, ok := s.waiters.add(orderNo, minVersion)
 	if !ok {
