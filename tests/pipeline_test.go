@@ -52,7 +52,7 @@ func startPipeline(t *testing.T) *pipeline {
 			"ORDERFLOW_PROJECTOR_GROUP="+group, "ORDERFLOW_MONGO_URI="+testinfra.MongoURI(), "ORDERFLOW_MONGO_DATABASE="+db.Name(),
 			"ORDERFLOW_LOG_LEVEL=warn")
 	}
-	startProc(t, "order-query", p.query, "ORDERFLOW_HTTP_ADDR="+p.query, "ORDERFLOW_GRPC_ADDR="+p.queryGRPC,
+	startProc(t, "order-query", p.query, "ORDERFLOW_TOPOLOGY_FILE="+file, "ORDERFLOW_HTTP_ADDR="+p.query, "ORDERFLOW_GRPC_ADDR="+p.queryGRPC,
 		"ORDERFLOW_MONGO_URI="+testinfra.MongoURI(), "ORDERFLOW_MONGO_DATABASE="+db.Name(), "ORDERFLOW_LOG_LEVEL=warn")
 	return p
 }

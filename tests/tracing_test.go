@@ -49,7 +49,7 @@ func startTracedPipeline(t *testing.T, commandEnv, otherEnv []string) *tracedPip
 		"ORDERFLOW_KAFKA_BROKERS=" + strings.Join(testinfra.KafkaBrokers(), ","), "ORDERFLOW_PROJECTOR_TOPIC=" + internal,
 		"ORDERFLOW_EXTERNAL_TOPIC=" + external, "ORDERFLOW_DLQ_TOPIC=" + dlq, "ORDERFLOW_PROJECTOR_GROUP=" + testinfra.UniqueName(t, "projector"),
 		"ORDERFLOW_MONGO_URI=" + testinfra.MongoURI(), "ORDERFLOW_MONGO_DATABASE=" + db.Name(), "ORDERFLOW_LOG_LEVEL=warn"}, otherEnv...)...))
-	procs = append(procs, startProc(t, "order-query", p.query, append([]string{"ORDERFLOW_HTTP_ADDR=" + p.query, "ORDERFLOW_GRPC_ADDR=" + p.queryGRPC,
+	procs = append(procs, startProc(t, "order-query", p.query, append([]string{"ORDERFLOW_TOPOLOGY_FILE=" + file, "ORDERFLOW_HTTP_ADDR=" + p.query, "ORDERFLOW_GRPC_ADDR=" + p.queryGRPC,
 		"ORDERFLOW_MONGO_URI=" + testinfra.MongoURI(), "ORDERFLOW_MONGO_DATABASE=" + db.Name(), "ORDERFLOW_LOG_LEVEL=warn"}, otherEnv...)...))
 	return &tracedPipeline{pipeline: p, topo: topo, internal: internal, external: external, procs: procs}
 }

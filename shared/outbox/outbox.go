@@ -93,23 +93,35 @@ var ErrNotFound = errors.New("outbox message not found")
 
 // Validate checks a filter against the topology.
 func (f Filter) Validate(topo shard.Topology) error {
+	var v validation.Violations
+	f.check(&v, "", topo)
+	return v.Err()
+}
+
+// check adds a violation, its field prefixed with prefix ("filter." when
+// the filter is part of a larger request), for each bad field of f.
+func (f Filter) check(v *validation.Violations, prefix string, topo shard.Topology) {
 	if f.Shard != "" {
 		if _, ok := topo.DSN(f.Shard); !ok {
-			return validation.Invalid("shard", fmt.Sprintf("unknown shard %q (known: %s)", f.Shard, strings.Join(topo.Names(), ", ")))
+			v.Add(prefix+"shard", fmt.Sprintf("unknown shard %q (known: %s)", f.Shard, strings.Join(topo.Names(), ", ")))
 		}
 	}
 	switch f.Status {
 	case "", StatusPending, StatusPublished, StatusFailed:
 	default:
-		return validation.Invalid("status", fmt.Sprintf("unknown status %q", f.Status))
+		v.Add(prefix+"status", fmt.Sprintf("unknown status %q", f.Status))
 	}
 	if f.EventType != "" && !orderenum.KnownEventType(f.EventType) {
-		return validation.Invalid("eventType", fmt.Sprintf("unknown event type %q (known: %s)", f.EventType, strings.Join(orderenum.EventTypeNames(), ", ")))
+		v.Add(prefix+"eventType", fmt.Sprintf("unknown event type %q (known: %s)", f.EventType, strings.Join(orderenum.EventTypeNames(), ", ")))
 	}
 	if !f.Since.IsZero() && !f.Until.IsZero() && !f.Since.Before(f.Until) {
-		return validation.Invalid("until", "must be after since")
+		v.Add(prefix+"until", "must be after since")
 	}
-	return nil
+}
+
+// conditions tells whether f selects by anything but its shard.
+func (f Filter) conditions() bool {
+	return f.Status != "" || f.EventType != "" || !f.Since.IsZero() || !f.Until.IsZero()
 }
 
 // where renders the filter (without the shard) as SQL conditions.
@@ -267,8 +279,15 @@ func (s *Store) shardStats(ctx context.Context, name string, countPublished bool
 
 // Get reads one row.
 func (s *Store) Get(ctx context.Context, shardName string, id int64) (Message, error) {
+	var v validation.Violations
 	if _, ok := s.pools.Topology().DSN(shardName); !ok {
-		return Message{}, validation.Invalid("shard", fmt.Sprintf("unknown shard %q", shardName))
+		v.Add("shard", fmt.Sprintf("unknown shard %q", shardName))
+	}
+	if id < 1 {
+		v.Add("id", fmt.Sprintf("must be a positive id, got %d", id))
+	}
+	if err := v.Err(); err != nil {
+		return Message{}, err
 	}
 	db, err := s.pools.DB(shardName)
 	if err != nil {

@@ -45,46 +45,63 @@ const replayChunk = 1000
 // MaxReplayIDs bounds the ids of one request.
 const MaxReplayIDs = 10000
 
+// validate checks the request, and completes a replay by filter: the
+// request's shard becomes the filter's, and FAILED its default status. A
+// request names either ids or a filter, and at most one shard.
 func (r *ReplayRequest) validate(s *Store) error {
 	topo := s.pools.Topology()
-	reason := strings.TrimSpace(r.Reason)
-	switch {
+	var v validation.Violations
+	switch reason := strings.TrimSpace(r.Reason); {
 	case reason == "":
-		return validation.Invalid("reason", "must say why (it is recorded in the audit table)")
+		v.Add("reason", "must say why (it is recorded in the audit table)")
 	case utf8.RuneCountInString(reason) > 512:
-		return validation.Invalid("reason", "must be at most 512 characters")
+		v.Add("reason", "must be at most 512 characters")
+	}
+	switch {
 	case strings.TrimSpace(r.Actor) == "":
-		return validation.Invalid("actor", "must not be empty")
+		v.Add("actor", "must not be empty")
 	case utf8.RuneCountInString(r.Actor) > 128:
-		return validation.Invalid("actor", "must be at most 128 characters")
+		v.Add("actor", "must be at most 128 characters")
+	}
+	if r.Shard != "" && r.Filter.Shard != "" && r.Filter.Shard != r.Shard {
+		v.Add("filter.shard", fmt.Sprintf("names shard %q while shard names %q: a replay is of one shard or of the filter's", r.Filter.Shard, r.Shard))
 	}
 	if len(r.IDs) > 0 {
-		if r.Shard == "" {
-			return validation.Invalid("shard", "is required with ids")
+		switch _, known := topo.DSN(r.Shard); {
+		case r.Shard == "":
+			v.Add("shard", "is required with ids")
+		case !known:
+			v.Add("shard", fmt.Sprintf("unknown shard %q", r.Shard))
 		}
-		if _, ok := topo.DSN(r.Shard); !ok {
-			return validation.Invalid("shard", fmt.Sprintf("unknown shard %q", r.Shard))
+		if r.Filter.conditions() {
+			v.Add("filter", "cannot be combined with ids: replay either the given rows or the rows a filter matches")
 		}
 		if len(r.IDs) > MaxReplayIDs {
-			return validation.Invalid("ids", fmt.Sprintf("at most %d ids per request", MaxReplayIDs))
+			v.Add("ids", fmt.Sprintf("at most %d ids per request", MaxReplayIDs))
 		}
+		// The first bad id is enough to name: a list of thousands of ids
+		// would otherwise make as many violations.
 		for i, id := range r.IDs {
 			if id < 1 {
-				return validation.Invalid(fmt.Sprintf("ids[%d]", i), "must be a positive id")
+				v.Add(fmt.Sprintf("ids[%d]", i), fmt.Sprintf("must be a positive id, got %d", id))
+				break
 			}
 		}
-		return nil
+		return v.Err()
 	}
-	if r.Shard != "" && r.Filter.Shard == "" {
+	if _, known := topo.DSN(r.Shard); r.Shard != "" && !known {
+		v.Add("shard", fmt.Sprintf("unknown shard %q", r.Shard))
+	} else if r.Shard != "" && r.Filter.Shard == "" {
 		r.Filter.Shard = r.Shard
 	}
 	if r.Filter.Status == "" {
 		r.Filter.Status = StatusFailed
 	}
 	if r.Filter.Status == StatusPending {
-		return validation.Invalid("filter.status", "PENDING rows are already waiting to be published")
+		v.Add("filter.status", "PENDING rows are already waiting to be published")
 	}
-	return r.Filter.Validate(topo)
+	r.Filter.check(&v, "filter.", topo)
+	return v.Err()
 }
 
 // Replay puts the chosen rows back to PENDING with attempts, last error and

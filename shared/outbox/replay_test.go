@@ -4,6 +4,8 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -13,6 +15,7 @@ import (
 	"github.com/orderflow/orderflow/shared/outbox"
 	"github.com/orderflow/orderflow/shared/sqlrows"
 	"github.com/orderflow/orderflow/shared/testinfra"
+	"github.com/orderflow/orderflow/shared/validation"
 )
 
 var now = time.Date(2026, 12, 31, 12, 0, 0, 0, time.UTC)
@@ -151,6 +154,109 @@ func TestReplayAudit(t *testing.T) {
 					t.Errorf("audit %d: %s %q %d rows at %v, %d ids recorded; want oncall, topic fixed, %d rows at %v, %d ids",
 						i, a.actor, a.reason, a.rowCount, a.at, len(described.IDs), tc.wantAudits[i], now, len(req.IDs))
 				}
+			}
+		})
+	}
+}
+
+// A bad replay request names every bad field and changes nothing: no row
+// leaves FAILED and no audit row is written.
+func TestReplayRefusesBadRequests(t *testing.T) {
+	t.Parallel()
+	topo := testinfra.Shards(t, 2)
+	store := outbox.NewStore(testinfra.OpenShards(t, topo), func() time.Time { return now })
+	dbs := []*sql.DB{testinfra.DB(t, topo.Shards[0].DSN), testinfra.DB(t, topo.Shards[1].DSN)}
+	ids := putFailed(t, dbs[0], 3)
+	putFailed(t, dbs[1], 3)
+	valid := func(r outbox.ReplayRequest) outbox.ReplayRequest {
+		r.Reason, r.Actor = "topic fixed", "oncall"
+		return r
+	}
+	tests := []struct {
+		name       string
+		req        outbox.ReplayRequest
+		wantFields []string
+	}{
+		{name: "id zero", req: valid(outbox.ReplayRequest{Shard: "shard-0", IDs: []int64{ids[0], 0}}), wantFields: []string{"ids[1]"}},
+		{name: "negative id", req: valid(outbox.ReplayRequest{Shard: "shard-0", IDs: []int64{-4}}), wantFields: []string{"ids[0]"}},
+		{name: "ids and a filter", req: valid(outbox.ReplayRequest{Shard: "shard-0", IDs: ids, Filter: outbox.Filter{Status: outbox.StatusFailed}}),
+			wantFields: []string{"filter"}},
+		{name: "ids and a filter by time", req: valid(outbox.ReplayRequest{Shard: "shard-0", IDs: ids, Filter: outbox.Filter{Since: now.Add(-time.Hour)}}),
+			wantFields: []string{"filter"}},
+		{name: "ids and another shard's filter", req: valid(outbox.ReplayRequest{Shard: "shard-0", IDs: ids, Filter: outbox.Filter{Shard: "shard-1"}}),
+			wantFields: []string{"filter.shard"}},
+		{name: "two shards by filter", req: valid(outbox.ReplayRequest{Shard: "shard-0", Filter: outbox.Filter{Shard: "shard-1"}}),
+			wantFields: []string{"filter.shard"}},
+		{name: "unknown request shard by filter", req: valid(outbox.ReplayRequest{Shard: "shard-9"}), wantFields: []string{"shard"}},
+		{name: "since after until", req: valid(outbox.ReplayRequest{Filter: outbox.Filter{Since: now, Until: now.Add(-time.Hour)}}),
+			wantFields: []string{"filter.until"}},
+		{name: "unknown event type", req: valid(outbox.ReplayRequest{Filter: outbox.Filter{EventType: "OrderEaten"}}),
+			wantFields: []string{"filter.eventType"}},
+		{name: "every field wrong", req: outbox.ReplayRequest{Shard: "shard-0", Filter: outbox.Filter{Shard: "shard-1", Status: "LOST", EventType: "OrderEaten"}},
+			wantFields: []string{"reason", "actor", "filter.shard", "filter.status", "filter.eventType"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			for _, dryRun := range []bool{false, true} {
+				req := tc.req
+				req.DryRun = dryRun
+				res, err := store.Replay(t.Context(), req, nil)
+				var invalid *validation.Error
+				if !errors.As(err, &invalid) {
+					t.Fatalf("dry run %v: Replay() = %+v, %v; want a validation error", dryRun, res, err)
+				}
+				var fields []string
+				for _, v := range invalid.Violations {
+					fields = append(fields, v.Field)
+				}
+				if !slices.Equal(fields, tc.wantFields) {
+					t.Errorf("dry run %v: fields %v, want %v", dryRun, fields, tc.wantFields)
+				}
+			}
+			for i, db := range dbs {
+				if n := countStatus(t, db, "FAILED"); n != 3 {
+					t.Errorf("shard-%d: %d rows FAILED after a refused replay, want 3", i, n)
+				}
+				if a := audits(t, db); len(a) != 0 {
+					t.Errorf("shard-%d: audit rows %v after a refused replay, want none", i, a)
+				}
+			}
+		})
+	}
+	// The same shard named twice is one shard: allowed.
+	res, err := store.Replay(t.Context(), valid(outbox.ReplayRequest{Shard: "shard-0", IDs: ids[:1], Filter: outbox.Filter{Shard: "shard-0"}}), nil)
+	if err != nil || res.Total != 1 {
+		t.Errorf("replay of one id naming its shard twice: %+v, %v; want 1 row", res, err)
+	}
+}
+
+func TestGetRefusesBadIDs(t *testing.T) {
+	t.Parallel()
+	store := outbox.NewStore(testinfra.OpenShards(t, testinfra.Shards(t, 1)), time.Now)
+	tests := []struct {
+		name       string
+		shard      string
+		id         int64
+		wantFields []string
+	}{
+		{name: "id zero", shard: "shard-0", id: 0, wantFields: []string{"id"}},
+		{name: "negative id", shard: "shard-0", id: -1, wantFields: []string{"id"}},
+		{name: "unknown shard and id zero", shard: "shard-7", id: 0, wantFields: []string{"shard", "id"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			_, err := store.Get(t.Context(), tc.shard, tc.id)
+			var invalid *validation.Error
+			if !errors.As(err, &invalid) {
+				t.Fatalf("Get() error = %v, want a validation error", err)
+			}
+			var fields []string
+			for _, v := range invalid.Violations {
+				fields = append(fields, v.Field)
+			}
+			if !slices.Equal(fields, tc.wantFields) {
+				t.Errorf("fields %v, want %v", fields, tc.wantFields)
 			}
 		})
 	}

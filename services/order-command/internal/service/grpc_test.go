@@ -71,6 +71,16 @@ func TestGRPCOrderLifecycle(t *testing.T) {
 			_, err := h.grpc.GetOrder(ctx, &orderv1.GetOrderRequest{OrderNo: -3})
 			return err
 		}},
+		// An unknown number is bad input, never some default status; so is
+		// no status at all.
+		{name: "advance to an unknown status number", wantCode: codes.InvalidArgument, wantField: "status", call: func() error {
+			_, err := h.grpc.AdvanceOrder(ctx, &orderv1.AdvanceOrderRequest{OrderNo: o.GetOrderNo(), Status: 99})
+			return err
+		}},
+		{name: "advance without a status", wantCode: codes.InvalidArgument, wantField: "status", call: func() error {
+			_, err := h.grpc.AdvanceOrder(ctx, &orderv1.AdvanceOrderRequest{OrderNo: o.GetOrderNo()})
+			return err
+		}},
 		{name: "advance a cancelled order", wantCode: codes.FailedPrecondition, call: func() error {
 			_, err := h.grpc.AdvanceOrder(ctx, &orderv1.AdvanceOrderRequest{OrderNo: o.GetOrderNo(), Status: orderv1.Order_DELIVERING})
 			return err

@@ -242,6 +242,9 @@ func TestRESTRejectsBadInputAndChangesNothing(t *testing.T) {
 		{"advance non-numeric order number", "POST", "/v1/orders/abc:advance", `{"status":"ACCEPTED"}`, "orderNo"},
 		{"advance without status", "POST", "/v1/orders/" + orderNo + ":advance", `{}`, "status"},
 		{"advance to an unknown status", "POST", "/v1/orders/" + orderNo + ":advance", `{"status":"FLYING"}`, "status"},
+		{"advance to an unknown status number", "POST", "/v1/orders/" + orderNo + ":advance", `{"status":99}`, "status"},
+		{"advance to status number 0", "POST", "/v1/orders/" + orderNo + ":advance", `{"status":0}`, "status"},
+		{"advance to STATUS_UNSPECIFIED", "POST", "/v1/orders/" + orderNo + ":advance", `{"status":"STATUS_UNSPECIFIED"}`, "status"},
 		{"cancel without reason", "POST", "/v1/orders/" + orderNo + ":cancel", `{}`, "reason"},
 		{"cancel with a 513-character reason", "POST", "/v1/orders/" + orderNo + ":cancel", `{"reason":"` + strings.Repeat("r", 513) + `"}`, "reason"},
 	}

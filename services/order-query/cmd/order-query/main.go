@@ -32,8 +32,9 @@ func main() {
 }
 
 // run reads the configuration once and serves until SIGINT or SIGTERM. The
-// query side has no shards, so it does without the shared bootstrap, which
-// loads a shard topology.
+// query side's shard topology is optional (ORDERFLOW_TOPOLOGY_FILE: only to
+// ask whether an order exists), so it does without the shared bootstrap,
+// which requires one.
 func run() error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()

@@ -113,7 +113,7 @@ func TestGetOrder(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			store := &fakeStore{versions: tc.versions}
-			svc, err := New(store, Config{MinVersionWait: tc.wait, PollInterval: time.Millisecond})
+			svc, err := New(store, nil, Config{MinVersionWait: tc.wait, PollInterval: time.Millisecond})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -171,7 +171,7 @@ func (c *countingStore) Documents(_ context.Context, orderNos []int64) (map[int6
 func TestWaitingReadsShareOneQueryPerPoll(t *testing.T) {
 	t.Parallel()
 	store := &countingStore{}
-	svc, err := New(store, Config{MinVersionWait: time.Minute, PollInterval: 5 * time.Millisecond})
+	svc, err := New(store, nil, Config{MinVersionWait: time.Minute, PollInterval: 5 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -210,7 +210,7 @@ func TestWaitingReadsShareOneQueryPerPoll(t *testing.T) {
 func TestGetOrderWaitEndsBeforeTheRequestDeadline(t *testing.T) {
 	t.Parallel()
 	store := &fakeStore{versions: []int32{1}}
-	svc, err := New(store, Config{MinVersionWait: time.Hour, PollInterval: time.Millisecond})
+	svc, err := New(store, nil, Config{MinVersionWait: time.Hour, PollInterval: time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -231,7 +231,7 @@ func TestGetOrderWaitEndsBeforeTheRequestDeadline(t *testing.T) {
 func TestGetOrderCallerGoesAway(t *testing.T) {
 	t.Parallel()
 	store := &fakeStore{versions: []int32{1}}
-	svc, err := New(store, Config{MinVersionWait: time.Hour, PollInterval: time.Millisecond})
+	svc, err := New(store, nil, Config{MinVersionWait: time.Hour, PollInterval: time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -256,7 +256,7 @@ func TestGetOrderCallerGoesAway(t *testing.T) {
 func TestGetOrderStoreFailure(t *testing.T) {
 	t.Parallel()
 	boom := errors.New("boom")
-	svc, err := New(&fakeStore{getErr: boom}, Config{})
+	svc, err := New(&fakeStore{getErr: boom}, nil, Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -273,7 +273,7 @@ func TestListPagesThroughEverything(t *testing.T) {
 	for i := range 11 {
 		docs = append(docs, orderdoc.Document{OrderNo: int64(100 - i), PlacedAt: base.Add(-time.Duration(i/2) * time.Second)})
 	}
-	svc, err := New(&fakeStore{docs: docs}, Config{})
+	svc, err := New(&fakeStore{docs: docs}, nil, Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -318,12 +318,207 @@ func TestNewRejectsBadConfig(t *testing.T) {
 		{"no store", nil, Config{}},
 		{"negative wait", &fakeStore{}, Config{MinVersionWait: -time.Second}},
 		{"negative poll interval", &fakeStore{}, Config{PollInterval: -time.Second}},
+		{"negative waiting limit", &fakeStore{}, Config{MaxWaiting: -1}},
+		{"negative poll batch", &fakeStore{}, Config{PollBatch: -1}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			if _, err := New(tc.store, tc.cfg); err == nil {
+			if _, err := New(tc.store, nil, tc.cfg); err == nil {
 				t.Error("New accepted the configuration")
+			}
+		})
+	}
+}
+
+// Reads beyond the waiting limit are refused at once while the limit is
+// held, reads that need no wait are still served, and a place freed by a
+// read that ended is taken again.
+func TestWaitingReadsAreBounded(t *testing.T) {
+	t.Parallel()
+	const limit, extra = 3, 2
+	store := &countingStore{} // version 1 for every order, never 2
+	svc, err := New(store, nil, Config{MinVersionWait: time.Hour, PollInterval: time.Millisecond, MaxWaiting: limit})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer svc.Close()
+	ctx, release := context.WithCancel(t.Context())
+	defer release()
+	errs := make(chan error, limit+extra)
+	for i := range limit + extra {
+		go func() {
+			_, err := svc.GetOrder(ctx, int64(i+1), 2)
+			errs <- err
+		}()
+	}
+	for range extra {
+		if err := <-errs; !errors.Is(err, ErrTooManyWaiting) {
+			t.Fatalf("a read beyond the limit answered %v, want ErrTooManyWaiting", err)
+		}
+	}
+	select {
+	case err := <-errs:
+		t.Fatalf("a read within the limit ended while it waited: %v", err)
+	default:
+	}
+	tests := []struct {
+		name       string
+		minVersion int32
+		wantErr    error
+	}{
+		{name: "another wait is refused", minVersion: 5, wantErr: ErrTooManyWaiting},
+		{name: "a read without a minimum version is served", minVersion: 0},
+		{name: "a minimum version already reached is served", minVersion: 1},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			short, cancel := context.WithTimeout(t.Context(), time.Second)
+			defer cancel()
+			_, err := svc.GetOrder(short, 99, tc.minVersion)
+			if !errors.Is(err, tc.wantErr) {
+				t.Errorf("GetOrder(minVersion %d) = %v, want %v", tc.minVersion, err, tc.wantErr)
+			}
+		})
+	}
+	release()
+	for range limit {
+		if err := <-errs; !errors.Is(err, context.Canceled) {
+			t.Errorf("a held read ended with %v, want context.Canceled", err)
+		}
+	}
+	// The places are free again: a wait is admitted and ends stale by its
+	// own deadline.
+	short, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
+	defer cancel()
+	view, err := svc.GetOrder(short, 1, 2)
+	if err != nil || !view.Stale {
+		t.Errorf("after the release: view %+v error %v, want a stale answer", view, err)
+	}
+}
+
+// batchStore records the order numbers of every poll query and answers
+// version 2 once ready.
+type batchStore struct {
+	countingStore
+	mu      sync.Mutex
+	batches [][]int64
+}
+
+func (b *batchStore) Documents(ctx context.Context, orderNos []int64) (map[int64]*orderdoc.Document, error) {
+	b.mu.Lock()
+	b.batches = append(b.batches, slices.Clone(orderNos))
+	b.mu.Unlock()
+	return b.countingStore.Documents(ctx, orderNos)
+}
+
+// asked returns the largest batch and every order number asked so far.
+func (b *batchStore) asked() (int, map[int64]bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	largest, seen := 0, map[int64]bool{}
+	for _, batch := range b.batches {
+		largest = max(largest, len(batch))
+		for _, no := range batch {
+			seen[no] = true
+		}
+	}
+	return largest, seen
+}
+
+// The shared poll asks for at most PollBatch order numbers per query and
+// still reaches every waiting read.
+func TestPollQueriesInBatches(t *testing.T) {
+	t.Parallel()
+	const readers, batch = 10, 4
+	store := &batchStore{}
+	svc, err := New(store, nil, Config{MinVersionWait: time.Minute, PollInterval: 5 * time.Millisecond, PollBatch: batch})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer svc.Close()
+	results := make(chan error, readers)
+	for i := range readers {
+		go func() {
+			view, err := svc.GetOrder(t.Context(), int64(i+1), 2)
+			if err == nil && (view.Stale || view.Order.Version != 2) {
+				err = errors.New("released with an older document")
+			}
+			results <- err
+		}()
+	}
+	testinfra.Eventually(t, 10*time.Second, func() bool {
+		_, seen := store.asked()
+		return len(seen) == readers
+	}, "the poll never asked for every waiting order")
+	store.ready.Store(true)
+	for range readers {
+		if err := <-results; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if largest, _ := store.asked(); largest > batch {
+		t.Errorf("a poll query asked for %d order numbers, want at most %d", largest, batch)
+	}
+}
+
+// fakeOrders answers Exists from a set, or with err.
+type fakeOrders struct {
+	placed map[int64]bool
+	err    error
+	asked  atomic.Int64
+}
+
+func (f *fakeOrders) Exists(_ context.Context, orderNo int64) (bool, error) {
+	f.asked.Add(1)
+	return f.placed[orderNo], f.err
+}
+
+// A read with a minimum version of an order with no document asks the
+// source of truth: an order never placed is NOT_FOUND at once; one that
+// was placed, or one the shard cannot tell about, is waited for.
+func TestGetOrderAsksWhetherAMissingOrderExists(t *testing.T) {
+	t.Parallel()
+	const wait = time.Minute
+	tests := []struct {
+		name       string
+		versions   []int32
+		orders     *fakeOrders
+		minVersion int32
+		want       int32 // 0: NOT_FOUND
+		wantAsked  int64
+	}{
+		{name: "never placed", orders: &fakeOrders{}, minVersion: 1, wantAsked: 1},
+		{name: "never placed, a later version", orders: &fakeOrders{}, minVersion: 4, wantAsked: 1},
+		{name: "placed, projected while waiting", versions: []int32{0, 0, 1}, orders: &fakeOrders{placed: map[int64]bool{7: true}},
+			minVersion: 1, want: 1, wantAsked: 1},
+		{name: "the shard cannot tell", versions: []int32{0, 1}, orders: &fakeOrders{err: errors.New("shard down")},
+			minVersion: 1, want: 1, wantAsked: 1},
+		{name: "a document exists: nothing asked", versions: []int32{1, 2}, orders: &fakeOrders{}, minVersion: 2, want: 2},
+		{name: "no minimum version: nothing asked", orders: &fakeOrders{}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			svc, err := New(&fakeStore{versions: tc.versions}, tc.orders, Config{MinVersionWait: wait, PollInterval: time.Millisecond})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer svc.Close()
+			began := time.Now()
+			view, err := svc.GetOrder(t.Context(), 7, tc.minVersion)
+			if tc.want == 0 {
+				if !errors.Is(err, ErrNotFound) {
+					t.Fatalf("GetOrder = %+v, %v; want ErrNotFound", view, err)
+				}
+				if took := time.Since(began); took > wait/2 {
+					t.Errorf("NOT_FOUND after %s: the read waited", took)
+				}
+			} else if err != nil || view.Order.Version != tc.want || view.Stale {
+				t.Fatalf("GetOrder = %+v, %v; want version %d, not stale", view, err, tc.want)
+			}
+			if got := tc.orders.asked.Load(); got != tc.wantAsked {
+				t.Errorf("asked the source of truth %d times, want %d", got, tc.wantAsked)
 			}
 		})
 	}

@@ -100,7 +100,7 @@ func TestListValidation(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			store := &fakeStore{}
-			svc, err := New(store, Config{})
+			svc, err := New(store, nil, Config{})
 			if err != nil {
 				t.Fatal(err)
 			}

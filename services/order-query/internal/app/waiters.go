@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"slices"
 	"sync"
 	"time"
 
@@ -11,13 +12,20 @@ import (
 // waiters serves every read that waits for a version with one query per
 // poll interval for all of them: under load a read-your-writes wait is common,
 // and a thousand requests each re-reading their own document every interval
-// would put a thousand queries per interval on the database.
+// would put a thousand queries per interval on the database. How many wait
+// at once is bounded (max), and so is each query (batch order numbers), so
+// that reads asking for versions that never come cannot grow either.
 type waiters struct {
 	store    Store
 	interval time.Duration
+	max      int
+	batch    int
 
 	mu      sync.Mutex
 	pending map[int64][]*waiter
+	// count is the number of waiters in pending: a waiter counts from add
+	// until it leaves pending, released by a poll or removed.
+	count int
 }
 
 type waiter struct {
@@ -27,17 +35,22 @@ type waiter struct {
 	done chan struct{}
 }
 
-func newWaiters(store Store, interval time.Duration) *waiters {
-	return &waiters{store: store, interval: interval, pending: map[int64][]*waiter{}}
+func newWaiters(store Store, interval time.Duration, max, batch int) *waiters {
+	return &waiters{store: store, interval: interval, max: max, batch: batch, pending: map[int64][]*waiter{}}
 }
 
-// add registers a wait for orderNo to reach version min.
-func (w *waiters) add(orderNo int64, min int32) *waiter {
-	wt := &waiter{min: min, done: make(chan struct{})}
+// add registers a wait for orderNo to reach version min; false, and nothing
+// registered, when max waits are already registered.
+func (w *waiters) add(orderNo int64, min int32) (*waiter, bool) {
 	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.count >= w.max {
+		return nil, false
+	}
+	wt := &waiter{min: min, done: make(chan struct{})}
 	w.pending[orderNo] = append(w.pending[orderNo], wt)
-	w.mu.Unlock()
-	return wt
+	w.count++
+	return wt, true
 }
 
 // remove forgets a wait that ended without its version.
@@ -48,6 +61,7 @@ func (w *waiters) remove(orderNo int64, wt *waiter) {
 	for i, x := range list {
 		if x == wt {
 			list = append(list[:i], list[i+1:]...)
+			w.count--
 			break
 		}
 	}
@@ -72,10 +86,11 @@ func (w *waiters) run(ctx context.Context) {
 	}
 }
 
-// poll reads the documents of every awaited order in one query and hands
-// each satisfied wait its document, so that the released read needs no
-// query of its own. A failed read leaves them waiting; each ends
-// by its own deadline at the latest.
+// poll reads the documents of every awaited order, batch order numbers per
+// query, and hands each satisfied wait its document, so that the released
+// read needs no query of its own. A failed query leaves its batch waiting
+// (the other batches are still read); each wait ends by its own deadline at
+// the latest.
 func (w *waiters) poll(ctx context.Context) {
 	w.mu.Lock()
 	nos := make([]int64, 0, len(w.pending))
@@ -83,13 +98,20 @@ func (w *waiters) poll(ctx context.Context) {
 		nos = append(nos, no)
 	}
 	w.mu.Unlock()
-	if len(nos) == 0 {
-		return
+	for batch := range slices.Chunk(nos, w.batch) {
+		if ctx.Err() != nil {
+			return
+		}
+		docs, err := w.store.Documents(ctx, batch)
+		if err != nil {
+			continue
+		}
+		w.release(docs)
 	}
-	docs, err := w.store.Documents(ctx, nos)
-	if err != nil {
-		return
-	}
+}
+
+// release ends the waits that docs satisfy.
+func (w *waiters) release(docs map[int64]*orderdoc.Document) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	for no, doc := range docs {
@@ -100,6 +122,7 @@ func (w *waiters) poll(ctx context.Context) {
 				own := *doc // each read gets its own document to answer with
 				wt.doc = &own
 				close(wt.done)
+				w.count--
 			} else {
 				kept = append(kept, wt)
 			}

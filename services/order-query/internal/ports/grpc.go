@@ -7,9 +7,16 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"strconv"
+	"strings"
+	"time"
 
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/orderflow/orderflow/services/order-query/internal/app"
 	orderv1 "github.com/orderflow/orderflow/shared/gen/orderflow/order/v1"
@@ -75,6 +82,8 @@ func (g *GRPC) toStatus(ctx context.Context, err error) error {
 		return server.InvalidArgument(invalid.Error(), invalid.Violations)
 	case errors.Is(err, app.ErrNotFound):
 		return status.Error(codes.NotFound, "order not found")
+	case errors.Is(err, app.ErrTooManyWaiting):
+		return tooManyWaiting(ctx)
 	case errors.Is(err, app.ErrUnavailable):
 		g.logger.WarnContext(ctx, "order store unavailable", slog.Any("error", err))
 		return status.Error(codes.Unavailable, "the order store is unavailable; retry later")
@@ -86,6 +95,28 @@ func (g *GRPC) toStatus(ctx context.Context, err error) error {
 		// The chain's call log writes the cause, once.
 		return server.Internal(err)
 	}
+}
+
+// waitingRetryAfter is the retry hint of a read refused for the waiting
+// limit: waits end within MIN_VERSION_WAIT (2 s by default), most of them
+// much sooner, so a place is usually free a second later.
+const waitingRetryAfter = time.Second
+
+// tooManyWaiting is RESOURCE_EXHAUSTED (HTTP 429) with a google.rpc.RetryInfo
+// detail, which the REST gateway turns into a Retry-After header, and a
+// retry-after response header for gRPC clients that do not read details.
+func tooManyWaiting(ctx context.Context) error {
+	secs := int64(waitingRetryAfter / time.Second)
+	// Outside a gRPC call (no stream in ctx) there is no header to set; the
+	// detail still carries the hint.
+	_ = grpc.SetHeader(ctx, metadata.Pairs(strings.ToLower(server.RetryAfterHeader), strconv.FormatInt(secs, 10)))
+	st, err := status.New(codes.ResourceExhausted, "too many reads are waiting for a version; retry later or read without minVersion").
+		WithDetails(&errdetails.RetryInfo{RetryDelay: durationpb.New(waitingRetryAfter)})
+	if err != nil {
+		// Only a detail that cannot be marshalled fails here.
+		return status.Error(codes.ResourceExhausted, "too many reads are waiting for a version")
+	}
+	return st.Err()
 }
 
 func toListResponse(page *app.Page) *orderv1.ListOrdersResponse {

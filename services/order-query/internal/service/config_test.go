@@ -11,6 +11,7 @@ import (
 	"github.com/orderflow/orderflow/services/order-query/internal/service"
 	"github.com/orderflow/orderflow/shared/config"
 	"github.com/orderflow/orderflow/shared/server"
+	"github.com/orderflow/orderflow/shared/shard"
 )
 
 func TestConfigDefaults(t *testing.T) {
@@ -22,10 +23,15 @@ func TestConfigDefaults(t *testing.T) {
 	want := service.Config{
 		GRPCAddr: "127.0.0.1:9091", HTTPAddr: "127.0.0.1:8081",
 		MongoURI: "mongodb://127.0.0.1:27017", MongoDatabase: "orderflow", LogLevel: "info",
-		MinVersionWait: 2 * time.Second, RequestTimeout: 5 * time.Second, StartupTimeout: 30 * time.Second,
+		MinVersionWait: 2 * time.Second, MaxWaitingReads: 2000, WaitPollBatch: 500, RequestTimeout: 5 * time.Second, StartupTimeout: 30 * time.Second,
 		ShutdownTimeout: 20 * time.Second, MaxBodyBytes: 65536, Profiling: false,
 		// The environment's defaults are the ones code gets for zero fields.
 		HTTP: server.HTTPConfig{}.WithDefaults(), GRPC: server.GRPCConfig{KeepalivePermitWithoutStream: true}.WithDefaults(),
+		// No topology: no shard is asked whether an order exists.
+		TopologyFile: "", TopologyReload: time.Second,
+		Shard: shard.PoolConfig{MaxOpenConns: 64, MaxIdleConns: 64, ConnMaxLifetime: 5 * time.Minute, DialTimeout: time.Second,
+			IOTimeout: 10 * time.Second, StatementTimeout: 800 * time.Millisecond, TxTimeout: 900 * time.Millisecond,
+			BreakerFailures: 5, BreakerQuiet: time.Second, BreakerOpenTimeout: time.Second, BreakerProbes: 1},
 	}
 	if cfg != want {
 		t.Errorf("defaults\n%+v\nwant\n%+v", cfg, want)
@@ -42,6 +48,12 @@ func TestConfigRejected(t *testing.T) {
 		{"unparsable wait", map[string]string{"ORDERFLOW_MIN_VERSION_WAIT": "soon"}, "ORDERFLOW_MIN_VERSION_WAIT"},
 		{"negative wait", map[string]string{"ORDERFLOW_MIN_VERSION_WAIT": "-1s"}, "ORDERFLOW_MIN_VERSION_WAIT"},
 		{"zero request timeout", map[string]string{"ORDERFLOW_REQUEST_TIMEOUT": "0s"}, "ORDERFLOW_REQUEST_TIMEOUT"},
+		{"no waiting reads", map[string]string{"ORDERFLOW_MAX_WAITING_READS": "0"}, "ORDERFLOW_MAX_WAITING_READS"},
+		{"negative waiting reads", map[string]string{"ORDERFLOW_MAX_WAITING_READS": "-5"}, "ORDERFLOW_MAX_WAITING_READS"},
+		{"empty poll batch", map[string]string{"ORDERFLOW_WAIT_POLL_BATCH": "0"}, "ORDERFLOW_WAIT_POLL_BATCH"},
+		{"negative topology reload", map[string]string{"ORDERFLOW_TOPOLOGY_RELOAD": "-1s"}, "ORDERFLOW_TOPOLOGY_RELOAD"},
+		{"topology file missing", map[string]string{"ORDERFLOW_TOPOLOGY_FILE": "/nonexistent/topology.json",
+			"ORDERFLOW_MONGO_URI": "mongodb://127.0.0.1:1", "ORDERFLOW_STARTUP_TIMEOUT": "300ms"}, "ORDERFLOW_TOPOLOGY_FILE"},
 		{"tiny body limit", map[string]string{"ORDERFLOW_MAX_BODY_BYTES": "10"}, "ORDERFLOW_MAX_BODY_BYTES"},
 		{"pprof not a boolean", map[string]string{"ORDERFLOW_PPROF": "maybe"}, "ORDERFLOW_PPROF"},
 		{"write timeout not above the request timeout", map[string]string{"ORDERFLOW_HTTP_WRITE_TIMEOUT": "5s"}, "ORDERFLOW_HTTP_*"},

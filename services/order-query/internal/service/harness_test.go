@@ -40,7 +40,7 @@ func testConfig(db *mongo.Database) service.Config {
 	return service.Config{
 		GRPCAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0", LogLevel: "info",
 		MongoURI: testinfra.MongoURI(), MongoDatabase: db.Name(),
-		MinVersionWait: minVersionWait, RequestTimeout: 3 * time.Second,
+		MinVersionWait: minVersionWait, MaxWaitingReads: 100, WaitPollBatch: 50, RequestTimeout: 3 * time.Second,
 		StartupTimeout: 10 * time.Second, ShutdownTimeout: 5 * time.Second, MaxBodyBytes: 64 << 10,
 	}
 }

@@ -380,6 +380,7 @@ func TestRESTRejectsBadInput(t *testing.T) {
 	for path, field := range map[string]string{
 		"/v1/users/user-1/orders?pageSize=ten":  "pageSize",
 		"/v1/shops/shop-1/orders?status=FLYING": "status",
+		"/v1/shops/shop-1/orders?status=42":     "status",
 		"/v1/orders/1000?minVersion=x":          "minVersion",
 	} {
 		code, body := h.get(path)

@@ -8,11 +8,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/mongo"
 
 	"github.com/orderflow/orderflow/services/order-query/internal/adapters/readstore"
+	"github.com/orderflow/orderflow/services/order-query/internal/adapters/shards"
 	"github.com/orderflow/orderflow/services/order-query/internal/app"
 	"github.com/orderflow/orderflow/services/order-query/internal/ports"
 	"github.com/orderflow/orderflow/shared/gen"
@@ -20,6 +22,7 @@ import (
 	"github.com/orderflow/orderflow/shared/mongox"
 	"github.com/orderflow/orderflow/shared/observability"
 	"github.com/orderflow/orderflow/shared/server"
+	"github.com/orderflow/orderflow/shared/shard"
 )
 
 // Config is the service's configuration, read from ORDERFLOW_* variables.
@@ -37,6 +40,13 @@ type Config struct {
 	// MinVersionWait is the longest a read with minVersion waits for the
 	// projector before answering with an older document and stale=true.
 	MinVersionWait time.Duration `env:"MIN_VERSION_WAIT" envDefault:"2s"`
+	// MaxWaitingReads is the most reads with minVersion that wait at once;
+	// a read that would wait beyond it is refused with RESOURCE_EXHAUSTED
+	// (HTTP 429) and a retry hint.
+	MaxWaitingReads int `env:"MAX_WAITING_READS" envDefault:"2000"`
+	// WaitPollBatch is the most order numbers one query of the shared poll
+	// of the waiting reads asks for.
+	WaitPollBatch int `env:"WAIT_POLL_BATCH" envDefault:"500"`
 	// RequestTimeout bounds the work of one request, gRPC or REST, a
 	// minVersion wait included (the server chain's deadline).
 	RequestTimeout time.Duration `env:"REQUEST_TIMEOUT" envDefault:"5s"`
@@ -57,6 +67,18 @@ type Config struct {
 	// GRPC bounds the gRPC port's connections
 	// (ORDERFLOW_GRPC_MAX_CONCURRENT_STREAMS, _KEEPALIVE_*, _MAX_CONNECTION_IDLE).
 	GRPC server.GRPCConfig `envPrefix:"GRPC_"`
+	// TopologyFile, when set, is the command side's shard topology: a read
+	// with minVersion of an order that has no document asks the order's
+	// shard whether it was placed, and answers NOT_FOUND at once when it
+	// was not. Empty: no shard is asked, and such a read waits for the
+	// document like any other.
+	TopologyFile string `env:"TOPOLOGY_FILE"`
+	// TopologyReload is how often the topology file is checked for an added
+	// shard (0: never).
+	TopologyReload time.Duration `env:"TOPOLOGY_RELOAD" envDefault:"1s"`
+	// Shard sizes each shard's connection pool (ORDERFLOW_SHARD_*), used
+	// only with TopologyFile.
+	Shard shard.PoolConfig `envPrefix:"SHARD_"`
 }
 
 // Validate checks the values that parsing alone does not.
@@ -70,6 +92,15 @@ func (c *Config) Validate() error {
 	}
 	if c.MinVersionWait < 0 {
 		errs = append(errs, errors.New("ORDERFLOW_MIN_VERSION_WAIT must not be negative"))
+	}
+	if c.MaxWaitingReads < 1 {
+		errs = append(errs, errors.New("ORDERFLOW_MAX_WAITING_READS must be at least 1"))
+	}
+	if c.WaitPollBatch < 1 {
+		errs = append(errs, errors.New("ORDERFLOW_WAIT_POLL_BATCH must be at least 1"))
+	}
+	if c.TopologyReload < 0 {
+		errs = append(errs, errors.New("ORDERFLOW_TOPOLOGY_RELOAD must not be negative"))
 	}
 	if c.MaxBodyBytes < 1024 {
 		errs = append(errs, errors.New("ORDERFLOW_MAX_BODY_BYTES must be at least 1024"))
@@ -85,11 +116,15 @@ func (c *Config) Validate() error {
 
 // Service is a running order-query process.
 type Service struct {
+	cfg      Config
 	logger   *slog.Logger
 	useCases *app.Service
 	client   *mongo.Client
-	tracing  *observability.Tracing
-	server   *server.Server
+	// pools are the shards asked whether an order exists; nil without
+	// ORDERFLOW_TOPOLOGY_FILE.
+	pools   *shard.Pools
+	tracing *observability.Tracing
+	server  *server.Server
 }
 
 // New connects to MongoDB, creates the indexes the lists need, and binds
@@ -97,6 +132,15 @@ type Service struct {
 func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Service, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("invalid configuration: %w", err)
+	}
+	// A topology file that does not load is a configuration error, told
+	// before anything is dialled.
+	var topo shard.Topology
+	if cfg.TopologyFile != "" {
+		var err error
+		if topo, err = shard.LoadTopology(cfg.TopologyFile); err != nil {
+			return nil, fmt.Errorf("ORDERFLOW_TOPOLOGY_FILE: %w", err)
+		}
 	}
 	startCtx, cancel := context.WithTimeout(ctx, cfg.StartupTimeout)
 	defer cancel()
@@ -119,12 +163,35 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Service, error)
 		return nil, err
 	}
 
-	useCases, err := app.New(store, app.Config{MinVersionWait: cfg.MinVersionWait})
+	registry := observability.NewRegistry()
+	var pools *shard.Pools
+	var orders app.Orders
+	if cfg.TopologyFile != "" {
+		// Opening connects to nothing: the query side starts, and serves
+		// from MongoDB, while a shard is down.
+		if pools, err = shard.Open(topo, cfg.Shard, shard.WithTracerProvider(tracing.ExportingProvider())); err != nil {
+			return nil, err
+		}
+		defer func() {
+			if !ok {
+				_ = pools.Close()
+			}
+		}()
+		registry.MustRegister(pools.Collector())
+		reload := func(ctx context.Context) (bool, error) {
+			return shard.ReloadTopology(ctx, cfg.TopologyFile, pools, logger)
+		}
+		if orders, err = shards.NewOrders(pools, reload); err != nil {
+			return nil, err
+		}
+	}
+
+	useCases, err := app.New(store, orders, app.Config{MinVersionWait: cfg.MinVersionWait,
+		MaxWaiting: cfg.MaxWaitingReads, PollBatch: cfg.WaitPollBatch})
 	if err != nil {
 		return nil, err
 	}
 
-	registry := observability.NewRegistry()
 	grpcServer, err := server.NewGRPCServer(server.GRPCOptions{
 		Logger: logger, Registry: registry, Tracing: tracing, MaxRecvMsgBytes: int(cfg.MaxBodyBytes),
 		Deadlines: server.Deadlines{Default: cfg.RequestTimeout}, Limits: cfg.GRPC,
@@ -164,7 +231,7 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Service, error)
 		return nil, err
 	}
 	ok = true
-	return &Service{logger: logger, useCases: useCases, client: client, tracing: tracing, server: srv}, nil
+	return &Service{cfg: cfg, logger: logger, useCases: useCases, client: client, pools: pools, tracing: tracing, server: srv}, nil
 }
 
 // GRPCAddr is the bound gRPC address.
@@ -174,11 +241,20 @@ func (s *Service) GRPCAddr() string { return s.server.GRPCAddr() }
 func (s *Service) HTTPAddr() string { return s.server.HTTPAddr() }
 
 // Run serves until ctx ends, drains in-flight requests, and disconnects
-// from MongoDB.
+// from MongoDB and the shards.
 func (s *Service) Run(ctx context.Context) error {
+	var watch sync.WaitGroup
+	if s.pools != nil && s.cfg.TopologyReload > 0 {
+		watch.Go(func() { shard.WatchTopology(ctx, s.cfg.TopologyFile, s.pools, s.cfg.TopologyReload, s.logger) })
+	}
 	err := s.server.Run(ctx)
+	watch.Wait()
 	s.useCases.Close()
 	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
-	return errors.Join(err, s.tracing.Shutdown(shutdownCtx), s.client.Disconnect(shutdownCtx))
+	errs := []error{err, s.tracing.Shutdown(shutdownCtx), s.client.Disconnect(shutdownCtx)}
+	if s.pools != nil {
+		errs = append(errs, s.pools.Close())
+	}
+	return errors.Join(errs...)
 }

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -64,8 +65,11 @@ func (a *Admin) GetOutboxStats(ctx context.Context, _ *outboxv1.GetOutboxStatsRe
 
 // ListOutboxMessages lists rows page by page.
 func (a *Admin) ListOutboxMessages(ctx context.Context, req *outboxv1.ListOutboxMessagesRequest) (*outboxv1.ListOutboxMessagesResponse, error) {
-	f := outbox.Filter{Shard: req.GetShard(), Status: fromProtoStatus(req.GetStatus()), EventType: req.GetEventType(),
-		Since: fromTimestamp(req.GetSince()), Until: fromTimestamp(req.GetUntil())}
+	var v validation.Violations
+	f := toFilter(&v, "", req.GetShard(), req.GetStatus(), req.GetEventType(), req.GetSince(), req.GetUntil())
+	if err := v.Err(); err != nil {
+		return nil, a.toStatus(ctx, err)
+	}
 	msgs, next, err := a.store.List(ctx, f, int(req.GetPageSize()), req.GetPageToken())
 	if err != nil {
 		return nil, a.toStatus(ctx, err)
@@ -96,9 +100,17 @@ func (a *Admin) ReplayOutboxMessages(ctx context.Context, req *outboxv1.ReplayOu
 		}
 	}
 	r := outbox.ReplayRequest{Shard: req.GetShard(), IDs: req.GetIds(), DryRun: req.GetDryRun(), Reason: req.GetReason(), Actor: actor}
+	var v validation.Violations
 	if f := req.GetFilter(); f != nil {
-		r.Filter = outbox.Filter{Shard: f.GetShard(), Status: fromProtoStatus(f.GetStatus()), EventType: f.GetEventType(),
-			Since: fromTimestamp(f.GetSince()), Until: fromTimestamp(f.GetUntil())}
+		// A filter given at all, even an empty one, is a second way of
+		// naming rows; the store refuses the conditions it can see.
+		if len(r.IDs) > 0 {
+			v.Add("filter", "cannot be combined with ids: replay either the given rows or the rows a filter matches")
+		}
+		r.Filter = toFilter(&v, "filter.", f.GetShard(), f.GetStatus(), f.GetEventType(), f.GetSince(), f.GetUntil())
+	}
+	if err := v.Err(); err != nil {
+		return nil, a.toStatus(ctx, err)
 	}
 	// A replay by filter reports each committed chunk; the rest (a replay
 	// by ids, a shard's last chunk) is counted from the result, which
@@ -161,7 +173,33 @@ var statuses = map[outboxv1.MessageStatus]outbox.Status{
 	outboxv1.MessageStatus_MESSAGE_STATUS_FAILED:    outbox.StatusFailed,
 }
 
-func fromProtoStatus(s outboxv1.MessageStatus) outbox.Status { return statuses[s] }
+// toFilter converts a filter's fields, adding a violation (prefixed with
+// prefix) for a status number the enum does not have and for a timestamp
+// that is not one (seconds outside years 1 to 9999, nanos outside
+// 0..999,999,999). MESSAGE_STATUS_UNSPECIFIED is "no status given".
+func toFilter(v *validation.Violations, prefix, shardName string, st outboxv1.MessageStatus, eventType string, since, until *timestamppb.Timestamp) outbox.Filter {
+	f := outbox.Filter{Shard: shardName, EventType: eventType}
+	if st != outboxv1.MessageStatus_MESSAGE_STATUS_UNSPECIFIED {
+		s, ok := statuses[st]
+		if !ok {
+			v.Add(prefix+"status", fmt.Sprintf("unknown status number %d (known: %s)", int32(st), strings.Join(statusNames(), ", ")))
+		}
+		f.Status = s
+	}
+	f.Since = toTime(v, prefix+"since", since)
+	f.Until = toTime(v, prefix+"until", until)
+	return f
+}
+
+// statusNames are the names of the statuses a filter can ask for.
+func statusNames() []string {
+	names := make([]string, 0, len(statuses))
+	for st := range statuses {
+		names = append(names, st.String())
+	}
+	slices.Sort(names)
+	return names
+}
 
 func toProtoStatus(s outbox.Status) outboxv1.MessageStatus {
 	for k, v := range statuses {
@@ -172,8 +210,13 @@ func toProtoStatus(s outbox.Status) outboxv1.MessageStatus {
 	return outboxv1.MessageStatus_MESSAGE_STATUS_UNSPECIFIED
 }
 
-func fromTimestamp(ts *timestamppb.Timestamp) time.Time {
+// toTime converts an optional timestamp; nil is the zero time (no bound).
+func toTime(v *validation.Violations, field string, ts *timestamppb.Timestamp) time.Time {
 	if ts == nil {
+		return time.Time{}
+	}
+	if err := ts.CheckValid(); err != nil {
+		v.Add(field, fmt.Sprintf("invalid timestamp (seconds %d, nanos %d): must be within years 1 to 9999 with nanos 0 to 999999999", ts.GetSeconds(), ts.GetNanos()))
 		return time.Time{}
 	}
 	return ts.AsTime()

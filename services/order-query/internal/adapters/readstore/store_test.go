@@ -179,7 +179,7 @@ func TestListsKeepPlacementOrderWithinOneMillisecond(t *testing.T) {
 		t.Fatalf("List = %v, want %v", nos, want)
 	}
 
-	svc, err := app.New(s, app.Config{})
+	svc, err := app.New(s, nil, app.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -193,7 +193,8 @@ func (x *ListUserOrdersRequest) GetPageToken() string {
 type ListShopOrdersRequest struct {
 	state  protoimpl.MessageState `protogen:"open.v1"`
 	ShopId string                 `protobuf:"bytes,1,opt,name=shop_id,json=shopId,proto3" json:"shop_id,omitempty"`
-	// Only orders in this status (unset: all).
+	// Only orders in this status (unset: all). A number the enum does not
+	// have is INVALID_ARGUMENT, never "all".
 	Status        Order_Status `protobuf:"varint,2,opt,name=status,proto3,enum=orderflow.order.v1.Order_Status" json:"status,omitempty"`
 	PageSize      int32        `protobuf:"varint,3,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
 	PageToken     string       `protobuf:"bytes,4,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`

@@ -34,7 +34,12 @@ type OrderQueryServiceClient interface {
 	// One order. With min_version, waits up to a short deadline for the
 	// projector to reach that version, then answers with what there is and
 	// stale = true if it is still older (read-your-writes for clients that just
-	// changed the order).
+	// placed or changed the order). An order that was never placed is
+	// NOT_FOUND at once: the service asks the order's shard before it waits
+	// for an order it has no document of (when it is given the shard
+	// topology). A read that would wait while the configured number of reads
+	// already wait is RESOURCE_EXHAUSTED (HTTP 429) with a google.rpc.RetryInfo
+	// (Retry-After).
 	GetOrder(ctx context.Context, in *GetOrderViewRequest, opts ...grpc.CallOption) (*GetOrderViewResponse, error)
 	// A user's orders, newest first.
 	ListUserOrders(ctx context.Context, in *ListUserOrdersRequest, opts ...grpc.CallOption) (*ListOrdersResponse, error)
@@ -90,7 +95,12 @@ type OrderQueryServiceServer interface {
 	// One order. With min_version, waits up to a short deadline for the
 	// projector to reach that version, then answers with what there is and
 	// stale = true if it is still older (read-your-writes for clients that just
-	// changed the order).
+	// placed or changed the order). An order that was never placed is
+	// NOT_FOUND at once: the service asks the order's shard before it waits
+	// for an order it has no document of (when it is given the shard
+	// topology). A read that would wait while the configured number of reads
+	// already wait is RESOURCE_EXHAUSTED (HTTP 429) with a google.rpc.RetryInfo
+	// (Retry-After).
 	GetOrder(context.Context, *GetOrderViewRequest) (*GetOrderViewResponse, error)
 	// A user's orders, newest first.
 	ListUserOrders(context.Context, *ListUserOrdersRequest) (*ListOrdersResponse, error)

@@ -392,7 +392,9 @@ func (x *OutboxMessage) GetPublishedAt() *timestamppb.Timestamp {
 	return nil
 }
 
-// Which rows a list or a replay is about. Unset fields match everything.
+// Which rows a list or a replay is about. Unset fields match everything; a
+// status number the enum does not have, or a timestamp that is not one, is
+// INVALID_ARGUMENT.
 type MessageFilter struct {
 	state     protoimpl.MessageState `protogen:"open.v1"`
 	Shard     string                 `protobuf:"bytes,1,opt,name=shard,proto3" json:"shard,omitempty"`
@@ -718,9 +720,11 @@ type ReplayOutboxMessagesRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// With ids: the shard the ids belong to.
 	Shard string `protobuf:"bytes,1,opt,name=shard,proto3" json:"shard,omitempty"`
-	// Replay exactly these rows (of any status but PENDING)...
+	// Replay exactly these rows (of any status but PENDING; ids from 1)...
 	Ids []int64 `protobuf:"varint,2,rep,packed,name=ids,proto3" json:"ids,omitempty"`
-	// ...or every row matching the filter (status FAILED when unset).
+	// ...or every row matching the filter (status FAILED when unset). A
+	// request with both ids and a filter, or whose filter names another shard
+	// than shard, is INVALID_ARGUMENT.
 	Filter *MessageFilter `protobuf:"bytes,3,opt,name=filter,proto3" json:"filter,omitempty"`
 	// Count what would be replayed, change nothing.
 	DryRun bool `protobuf:"varint,4,opt,name=dry_run,json=dryRun,proto3" json:"dry_run,omitempty"`
