@@ -130,6 +130,9 @@ func (i *Interceptor) Unary(ctx context.Context, req any, info *grpc.UnaryServer
 	}
 	checked := new(atomic.Bool)
 	resp, err := handler(context.WithValue(ctx, checkKey{}, checked), req)
+	if status.Code(err) == codes.PermissionDenied {
+		i.refusals.WithLabelValues(ReasonNotAllowed).Inc()
+	}
 	if err == nil && !checked.Load() {
 		// The service answered a call whose permission depends on the
 		// stored order without asking: a bug, and no answer is safer than
@@ -162,11 +165,7 @@ func (i *Interceptor) Stream(srv any, ss grpc.ServerStream, info *grpc.StreamSer
 func (i *Interceptor) admit(ctx context.Context, method string, req any) (context.Context, bool, error) {
 	token, reason := bearer(ctx)
 	if reason != "" {
-		message := "missing bearer token"
-		if reason == ReasonTokenInvalid {
-			message = `malformed authorization: want one "Bearer <token>"`
-		}
-		return nil, false, i.unauthenticated(ctx, reason, message)
+		return nil, false, i.unauthenticated(ctx, reason, `want one authorization "Bearer <token>"`)
 	}
 	caller, err := i.cfg.Verifier.Verify(ctx, token)
 	if err != nil {
@@ -208,15 +207,27 @@ func bearer(ctx context.Context) (string, string) {
 	return token, ""
 }
 
-func (i *Interceptor) unauthenticated(ctx context.Context, reason, message string) error {
+// unauthenticated is the UNAUTHENTICATED status of a refused token. Its
+// message is the RFC 6750 challenge itself: the REST gateway makes an
+// UNAUTHENTICATED status's message the WWW-Authenticate header, so the
+// header is a valid challenge; gRPC callers get it as www-authenticate
+// header metadata too. Over REST the metadata is not set, or the header
+// would carry the challenge twice.
+func (i *Interceptor) unauthenticated(ctx context.Context, reason, description string) error {
 	i.refusals.WithLabelValues(reason).Inc()
-	challenge := fmt.Sprintf(`Bearer realm=%q`, i.cfg.Realm)
+	return unauthenticated(ctx, i.cfg.Realm, reason, description)
+}
+
+func unauthenticated(ctx context.Context, realm, reason, description string) error {
+	challenge := fmt.Sprintf(`Bearer realm=%q`, realm)
 	if reason != ReasonTokenMissing {
 		// RFC 6750 §3: a request without credentials gets no error code.
-		challenge += `, error="invalid_token"`
+		challenge += fmt.Sprintf(`, error="invalid_token", error_description=%q`, description)
 	}
-	_ = grpc.SetHeader(ctx, metadata.Pairs("www-authenticate", challenge))
-	return withDetails(codes.Unauthenticated, message, errorInfo(reason))
+	if server.Protocol(ctx) == "grpc" {
+		_ = grpc.SetHeader(ctx, metadata.Pairs("www-authenticate", challenge))
+	}
+	return withDetails(codes.Unauthenticated, challenge, errorInfo(reason))
 }
 
 func (i *Interceptor) permissionDenied(ctx context.Context, cause error) error {
@@ -233,14 +244,14 @@ func permissionDenied(ctx context.Context, realm string, cause error) error {
 
 // GRPCError maps the errors of OrderAccess.CheckOrder to their statuses
 // (PERMISSION_DENIED, UNAUTHENTICATED) for a service's port; it returns
-// other errors unchanged. These refusals are the service's, after the
-// interceptor: orderflow_auth_refusals_total does not count them.
+// other errors unchanged. The Interceptor counts the PERMISSION_DENIED
+// answers of per-order calls in orderflow_auth_refusals_total.
 func GRPCError(ctx context.Context, err error) error {
 	switch {
 	case errors.Is(err, ErrPermissionDenied):
 		return permissionDenied(ctx, "orderflow", err)
 	case errors.Is(err, ErrUnauthenticated):
-		return withDetails(codes.Unauthenticated, "no authenticated caller", errorInfo(ReasonTokenMissing))
+		return unauthenticated(ctx, "orderflow", ReasonTokenMissing, "")
 	}
 	return err
 }
@@ -250,7 +261,11 @@ func (i *Interceptor) rateLimited(ctx context.Context, wait time.Duration) error
 	// Whole seconds, at least one: Retry-After has no finer unit, and zero
 	// would invite an immediate retry.
 	secs := max(int64((wait+time.Second-1)/time.Second), 1)
-	_ = grpc.SetHeader(ctx, metadata.Pairs(strings.ToLower(server.RetryAfterHeader), strconv.FormatInt(secs, 10)))
+	// The REST gateway turns the RetryInfo into Retry-After; metadata
+	// would add the header a second time.
+	if server.Protocol(ctx) == "grpc" {
+		_ = grpc.SetHeader(ctx, metadata.Pairs(strings.ToLower(server.RetryAfterHeader), strconv.FormatInt(secs, 10)))
+	}
 	return withDetails(codes.ResourceExhausted, "too many calls; retry later",
 		&errdetails.RetryInfo{RetryDelay: durationpb.New(time.Duration(secs) * time.Second)}, errorInfo(ReasonRateLimited))
 }
