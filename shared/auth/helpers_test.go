@@ -133,7 +133,6 @@ func fileVerifier(t *testing.T, keys ...key) (*auth.Verifier, string) {
 	return v, path
 }
 
-
 func listen(t *testing.T) net.Listener {
 	t.Helper()
 	lis, err := net.Listen("tcp", "127.0.0.1:0")

@@ -27,7 +27,9 @@ func TestDefaultPolicy(t *testing.T) {
 		stored = "stored"
 		deny   = "deny"
 	)
-	place := func(user string) *orderv1.PlaceOrderRequest { return &orderv1.PlaceOrderRequest{UserId: user, ShopId: "s-1"} }
+	place := func(user string) *orderv1.PlaceOrderRequest {
+		return &orderv1.PlaceOrderRequest{UserId: user, ShopId: "s-1"}
+	}
 	tests := []struct {
 		name   string
 		caller auth.Caller

@@ -286,4 +286,3 @@ func TestVerifierURL(t *testing.T) {
 		t.Fatal("a JWK Set URL that does not answer started a verifier")
 	}
 }
-
