@@ -25,6 +25,13 @@ const (
 	PublicKeysFile = "jwks.json"
 )
 
+// The iss and aud of the local setup's tokens: orderctl issues them and
+// the services verify them unless configured otherwise.
+const (
+	LocalIssuer     = "orderflow-local"
+	DefaultAudience = "orderflow"
+)
+
 // MaxTTL bounds a token's lifetime: a token cannot be revoked, so a leaked
 // one is only limited by its expiry.
 const MaxTTL = 30 * 24 * time.Hour
