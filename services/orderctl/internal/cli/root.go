@@ -37,6 +37,8 @@ func NewWithSettings(out, errOut io.Writer, s Settings) *cobra.Command {
   verify [--repair]               shards against the read side; --repair re-projects missing/stale documents
   dlq list|count|show|replay      the projector's dead letters; replay re-projects them (audited)
   readmodel rebuild               re-project orders from the shards into the read side (rate-limited, resumable)
+  keys generate                   a new local signing key; the public JWK Set keeps the previous keys
+  token                           a signed token for a user, a shop or an operator (the token alone on the last line)
 
 Runbooks: docs/runbooks/outbox.md, docs/runbooks/read-side.md.`,
 		SilenceUsage:  true,
@@ -45,6 +47,6 @@ Runbooks: docs/runbooks/outbox.md, docs/runbooks/read-side.md.`,
 	root.SetOut(out)
 	root.SetErr(errOut)
 	root.AddCommand(newMigrateCmd(), newInfraCmd(), newKafkaCmd(s), newOutboxCmd(s), newVerifyCmd(s), newOrdersCmd(s), newShardsCmd(s),
-		newDLQCmd(s), newReadModelCmd(s), newStatusCmd(s))
+		newDLQCmd(s), newReadModelCmd(s), newStatusCmd(s), newKeysCmd(s), newTokenCmd(s))
 	return root
 }
