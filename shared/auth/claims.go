@@ -89,13 +89,13 @@ func callerOf(c *Claims) Caller {
 
 type callerKey struct{}
 
-// WithCaller returns ctx carrying caller; the Interceptor calls it for every
+// WithCaller returns ctx carrying caller; the interceptor (authgrpc) calls it for every
 // call whose token it verified.
 func WithCaller(ctx context.Context, caller Caller) context.Context {
 	return context.WithValue(ctx, callerKey{}, caller)
 }
 
-// FromContext returns the caller the Interceptor put in ctx.
+// FromContext returns the caller the interceptor (authgrpc) put in ctx.
 func FromContext(ctx context.Context) (Caller, bool) {
 	c, ok := ctx.Value(callerKey{}).(Caller)
 	return c, ok

@@ -37,13 +37,13 @@
 //
 // # Refusals
 //
-// The Interceptor (gRPC unary and stream; REST runs the same chain through
+// The interceptors of package authgrpc (gRPC unary and stream; REST runs the same chain through
 // the in-process gateway) answers a missing, malformed or failing token with
 // UNAUTHENTICATED (HTTP 401) and a WWW-Authenticate challenge, a call the
 // caller's role or identity does not allow with PERMISSION_DENIED (403), and
 // a caller over its PlaceOrder rate with RESOURCE_EXHAUSTED (429) carrying a
 // google.rpc.RetryInfo (the gateway turns it into Retry-After). Every
 // refusal carries a google.rpc.ErrorInfo whose reason says why, in the
-// "orderflow.auth" domain, and happens before the handler runs, so it
+// "orderflow.auth" domain (authgrpc.ErrorDomain), and happens before the handler runs, so it
 // changes nothing.
 package auth

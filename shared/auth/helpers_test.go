@@ -9,7 +9,6 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
-	"net"
 	"os"
 	"path/filepath"
 	"testing"
@@ -131,13 +130,4 @@ func fileVerifier(t *testing.T, keys ...key) (*auth.Verifier, string) {
 		t.Fatal(err)
 	}
 	return v, path
-}
-
-func listen(t *testing.T) net.Listener {
-	t.Helper()
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return lis
 }

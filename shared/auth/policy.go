@@ -26,7 +26,7 @@ const (
 	MatchShop
 	// MatchStored: the order the call names must be the caller's; the
 	// service decides once it has loaded it (OrderAccess.CheckOrder), and
-	// the Interceptor refuses to answer a call whose service did not ask.
+	// the interceptor (authgrpc) refuses to answer a call whose service did not ask.
 	MatchStored
 )
 
@@ -133,7 +133,7 @@ type Owner struct {
 // loaded an order and before it changes or returns it: order-command's
 // GetOrder, CancelOrder and AdvanceOrder (inside the transaction, so a
 // refused change writes nothing), order-query's GetOrder. A refusal wraps
-// ErrPermissionDenied; the ports map it to PERMISSION_DENIED (GRPCError).
+// ErrPermissionDenied; the ports map it to PERMISSION_DENIED (authgrpc.GRPCError).
 type OrderAccess interface {
 	CheckOrder(ctx context.Context, owner Owner) error
 }
@@ -176,3 +176,12 @@ func (Unprotected) CheckOrder(context.Context, Owner) error { return nil }
 // checkKey marks a call whose rule is MatchStored; CheckOrder records that
 // the service asked.
 type checkKey struct{}
+
+// WithOrderCheck marks ctx as a call whose permission depends on the
+// stored order; checked reports whether CheckOrder was asked with it. The
+// interceptor uses it to refuse to answer a call the service answered
+// without asking.
+func WithOrderCheck(ctx context.Context) (_ context.Context, checked func() bool) {
+	asked := new(atomic.Bool)
+	return context.WithValue(ctx, checkKey{}, asked), asked.Load
+}

@@ -1,4 +1,4 @@
-package auth_test
+package authgrpc_test
 
 import (
 	"context"
@@ -24,6 +24,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/orderflow/orderflow/shared/auth"
+	"github.com/orderflow/orderflow/shared/auth/authgrpc"
 	orderv1 "github.com/orderflow/orderflow/shared/gen/orderflow/order/v1"
 	outboxv1 "github.com/orderflow/orderflow/shared/gen/orderflow/outbox/v1"
 	"github.com/orderflow/orderflow/shared/observability"
@@ -55,7 +56,7 @@ func (s *store) change(ctx context.Context, access auth.OrderAccess, orderNo int
 		return nil, status.Error(codes.NotFound, "no such order")
 	}
 	if err := access.CheckOrder(ctx, auth.Owner{User: o.GetUserId(), Shop: o.GetShopId()}); err != nil {
-		return nil, auth.GRPCError(ctx, err)
+		return nil, authgrpc.GRPCError(ctx, err)
 	}
 	f(o)
 	return o, nil
@@ -209,7 +210,7 @@ func startAuthEdge(t *testing.T, jwksFile string, limiter *auth.Limiter) *authEd
 		t.Fatal(err)
 	}
 	policy := auth.DefaultPolicy()
-	interceptor, err := auth.NewInterceptor(auth.InterceptorConfig{Verifier: verifier, Policy: policy, Limiter: limiter, Registry: e.registry})
+	interceptor, err := authgrpc.NewInterceptor(authgrpc.InterceptorConfig{Verifier: verifier, Policy: policy, Limiter: limiter, Registry: e.registry})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -382,8 +383,8 @@ func callREST(t *testing.T, e *authEdge, authorization string, c call) answer {
 		switch d.Type {
 		case "type.googleapis.com/google.rpc.ErrorInfo":
 			a.reason = d.Reason
-			if d.Domain != auth.ErrorDomain {
-				t.Errorf("ErrorInfo domain %q, want %q", d.Domain, auth.ErrorDomain)
+			if d.Domain != authgrpc.ErrorDomain {
+				t.Errorf("ErrorInfo domain %q, want %q", d.Domain, authgrpc.ErrorDomain)
 			}
 		case "type.googleapis.com/google.rpc.RetryInfo":
 			a.retryDelay, _ = time.ParseDuration(d.RetryDelay)
@@ -426,31 +427,31 @@ func TestInterceptorOverGRPCAndREST(t *testing.T) {
 		orders        map[int64]orderv1.Order_Status
 		placed        []string
 	}{
-		{name: "no token", call: call{rpc: "get", orderNo: 1}, want: codes.Unauthenticated, reason: auth.ReasonTokenMissing, challenge: `Bearer realm="orderflow"`},
+		{name: "no token", call: call{rpc: "get", orderNo: 1}, want: codes.Unauthenticated, reason: authgrpc.ReasonTokenMissing, challenge: `Bearer realm="orderflow"`},
 		{name: "expired token", authorization: bearer(tok.expired), call: call{rpc: "get", orderNo: 1}, want: codes.Unauthenticated,
-			reason: auth.ReasonTokenExpired, challenge: `error="invalid_token"`},
+			reason: authgrpc.ReasonTokenExpired, challenge: `error="invalid_token"`},
 		{name: "token signed by another key", authorization: bearer(tok.otherKey), call: call{rpc: "cancel", orderNo: 1}, want: codes.Unauthenticated,
-			reason: auth.ReasonTokenInvalid, challenge: `error="invalid_token"`},
+			reason: authgrpc.ReasonTokenInvalid, challenge: `error="invalid_token"`},
 		{name: "token for another audience", authorization: bearer(tok.otherAud), call: call{rpc: "place", id: "u-1"}, want: codes.Unauthenticated,
-			reason: auth.ReasonTokenInvalid, challenge: `error="invalid_token"`},
+			reason: authgrpc.ReasonTokenInvalid, challenge: `error="invalid_token"`},
 		{name: "another scheme", authorization: "Basic dTE6cHc=", call: call{rpc: "get", orderNo: 1}, want: codes.Unauthenticated,
-			reason: auth.ReasonTokenInvalid, challenge: `error="invalid_token"`},
+			reason: authgrpc.ReasonTokenInvalid, challenge: `error="invalid_token"`},
 		{name: "user reads another user's order", authorization: bearer(tok.user1), call: call{rpc: "get", orderNo: 2}, want: codes.PermissionDenied,
-			reason: auth.ReasonNotAllowed, challenge: `error="insufficient_scope"`},
+			reason: authgrpc.ReasonNotAllowed, challenge: `error="insufficient_scope"`},
 		{name: "user lists another user's orders", authorization: bearer(tok.user1), call: call{rpc: "listUser", id: "u-2"}, want: codes.PermissionDenied,
-			reason: auth.ReasonNotAllowed, challenge: `error="insufficient_scope"`},
+			reason: authgrpc.ReasonNotAllowed, challenge: `error="insufficient_scope"`},
 		{name: "user cancels another user's order", authorization: bearer(tok.user1), call: call{rpc: "cancel", orderNo: 2}, want: codes.PermissionDenied,
-			reason: auth.ReasonNotAllowed, challenge: `error="insufficient_scope"`},
+			reason: authgrpc.ReasonNotAllowed, challenge: `error="insufficient_scope"`},
 		{name: "user places another user's order", authorization: bearer(tok.user1), call: call{rpc: "place", id: "u-2"}, want: codes.PermissionDenied,
-			reason: auth.ReasonNotAllowed, challenge: `error="insufficient_scope"`},
+			reason: authgrpc.ReasonNotAllowed, challenge: `error="insufficient_scope"`},
 		{name: "shop advances another shop's order", authorization: bearer(tok.shop1), call: call{rpc: "advance", orderNo: 2}, want: codes.PermissionDenied,
-			reason: auth.ReasonNotAllowed, challenge: `error="insufficient_scope"`},
+			reason: authgrpc.ReasonNotAllowed, challenge: `error="insufficient_scope"`},
 		{name: "user advances its own order", authorization: bearer(tok.user1), call: call{rpc: "advance", orderNo: 1}, want: codes.PermissionDenied,
-			reason: auth.ReasonNotAllowed, challenge: `error="insufficient_scope"`},
+			reason: authgrpc.ReasonNotAllowed, challenge: `error="insufficient_scope"`},
 		{name: "user calls the admin API", authorization: bearer(tok.user1), call: call{rpc: "adminStats"}, want: codes.PermissionDenied,
-			reason: auth.ReasonNotAllowed, challenge: `error="insufficient_scope"`},
+			reason: authgrpc.ReasonNotAllowed, challenge: `error="insufficient_scope"`},
 		{name: "shop calls the admin API", authorization: bearer(tok.shop1), call: call{rpc: "adminStats"}, want: codes.PermissionDenied,
-			reason: auth.ReasonNotAllowed, challenge: `error="insufficient_scope"`},
+			reason: authgrpc.ReasonNotAllowed, challenge: `error="insufficient_scope"`},
 
 		{name: "user reads its own order", authorization: bearer(tok.user1), call: call{rpc: "get", orderNo: 1}, want: codes.OK},
 		{name: "user cancels its own order", authorization: bearer(tok.user1), call: call{rpc: "cancel", orderNo: 1}, want: codes.OK,
@@ -544,7 +545,7 @@ func TestInterceptorRateLimit(t *testing.T) {
 				}
 			}
 			got := p.call(t, e, "Bearer "+tok.user1, place)
-			if got.code != codes.ResourceExhausted || got.reason != auth.ReasonRateLimited {
+			if got.code != codes.ResourceExhausted || got.reason != authgrpc.ReasonRateLimited {
 				t.Fatalf("over the limit: %s (%q), want RESOURCE_EXHAUSTED (RATE_LIMITED)", got.code, got.reason)
 			}
 			if len(got.retryAfter) != 1 || got.retryAfter[0] != "2" || got.retryDelay != 2*time.Second {
@@ -563,7 +564,7 @@ func TestInterceptorRateLimit(t *testing.T) {
 			if got := p.call(t, e, "Bearer "+tok.user1, place); got.code != codes.OK {
 				t.Errorf("after the refill interval: %s, want OK", got.code)
 			}
-			if n := counterValue(t, e.registry, "orderflow_auth_refusals_total", auth.ReasonRateLimited); n != 1 {
+			if n := counterValue(t, e.registry, "orderflow_auth_refusals_total", authgrpc.ReasonRateLimited); n != 1 {
 				t.Errorf("orderflow_auth_refusals_total{reason=RATE_LIMITED} = %v, want 1", n)
 			}
 		})
@@ -583,7 +584,7 @@ func TestStreamInterceptor(t *testing.T) {
 	}
 	// No public methods: the health service's Watch stream is protected,
 	// operators only (it has no rule).
-	interceptor, err := auth.NewInterceptor(auth.InterceptorConfig{Verifier: verifier, Policy: auth.DefaultPolicy(), Public: []string{},
+	interceptor, err := authgrpc.NewInterceptor(authgrpc.InterceptorConfig{Verifier: verifier, Policy: auth.DefaultPolicy(), Public: []string{},
 		Registry: prometheus.NewRegistry()})
 	if err != nil {
 		t.Fatal(err)

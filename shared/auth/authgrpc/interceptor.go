@@ -1,4 +1,9 @@
-package auth
+// Package authgrpc puts shared/auth on a gRPC server: interceptors that
+// verify a call's bearer token, ask the policy, take from the caller's rate
+// limit and put the caller in the context, and the statuses of their
+// refusals. REST calls run them too: the gateway calls the gRPC server
+// in-process (shared/server).
+package authgrpc
 
 import (
 	"context"
@@ -6,7 +11,6 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -19,6 +23,7 @@ import (
 	"google.golang.org/protobuf/protoadapt"
 	"google.golang.org/protobuf/types/known/durationpb"
 
+	"github.com/orderflow/orderflow/shared/auth"
 	"github.com/orderflow/orderflow/shared/server"
 )
 
@@ -38,9 +43,9 @@ const (
 // refusalsMetric counts the calls the Interceptor refused, by reason.
 const refusalsMetric = "orderflow_auth_refusals_total"
 
-// TokenVerifier says who a bearer token's caller is (Verifier).
+// TokenVerifier says who a bearer token's caller is (auth.Verifier).
 type TokenVerifier interface {
-	Verify(ctx context.Context, token string) (Caller, error)
+	Verify(ctx context.Context, token string) (auth.Caller, error)
 }
 
 // InterceptorConfig is what the Interceptor checks with.
@@ -48,9 +53,9 @@ type InterceptorConfig struct {
 	// Verifier checks the tokens. Required.
 	Verifier TokenVerifier
 	// Policy decides who may call what. Required.
-	Policy *Policy
+	Policy *auth.Policy
 	// Limiter limits its methods per caller; nil limits nothing.
-	Limiter *Limiter
+	Limiter *auth.Limiter
 	// Public are the methods (full names) and services (a prefix ending in
 	// "/") called without a token (default: the health service and
 	// reflection).
@@ -128,16 +133,16 @@ func (i *Interceptor) Unary(ctx context.Context, req any, info *grpc.UnaryServer
 	if !stored {
 		return handler(ctx, req)
 	}
-	checked := new(atomic.Bool)
-	resp, err := handler(context.WithValue(ctx, checkKey{}, checked), req)
+	ctx, checked := auth.WithOrderCheck(ctx)
+	resp, err := handler(ctx, req)
 	if status.Code(err) == codes.PermissionDenied {
 		i.refusals.WithLabelValues(ReasonNotAllowed).Inc()
 	}
-	if err == nil && !checked.Load() {
+	if err == nil && !checked() {
 		// The service answered a call whose permission depends on the
 		// stored order without asking: a bug, and no answer is safer than
 		// another caller's order.
-		return nil, server.Internal(fmt.Errorf("auth: %s answered without OrderAccess.CheckOrder", info.FullMethod))
+		return nil, server.Internal(fmt.Errorf("auth: %s answered without auth.OrderAccess.CheckOrder", info.FullMethod))
 	}
 	return resp, err
 }
@@ -154,7 +159,7 @@ func (i *Interceptor) Stream(srv any, ss grpc.ServerStream, info *grpc.StreamSer
 		return err
 	}
 	if stored {
-		return i.permissionDenied(ss.Context(), fmt.Errorf("%w: %s decides per stored order, which a stream cannot", ErrPermissionDenied, info.FullMethod))
+		return i.permissionDenied(ss.Context(), fmt.Errorf("%w: %s decides per stored order, which a stream cannot", auth.ErrPermissionDenied, info.FullMethod))
 	}
 	return handler(srv, &callerStream{ServerStream: ss, ctx: ctx})
 }
@@ -183,7 +188,7 @@ func (i *Interceptor) admit(ctx context.Context, method string, req any) (contex
 			return nil, false, i.rateLimited(ctx, wait)
 		}
 	}
-	return WithCaller(ctx, caller), stored, nil
+	return auth.WithCaller(ctx, caller), stored, nil
 }
 
 // bearer returns the call's bearer token, or the reason it has none: no
@@ -236,21 +241,21 @@ func (i *Interceptor) permissionDenied(ctx context.Context, cause error) error {
 }
 
 // permissionDenied is the PERMISSION_DENIED status of a refusal that wraps
-// ErrPermissionDenied, with the RFC 6750 insufficient_scope challenge.
+// auth.ErrPermissionDenied, with the RFC 6750 insufficient_scope challenge.
 func permissionDenied(ctx context.Context, realm string, cause error) error {
 	_ = grpc.SetHeader(ctx, metadata.Pairs("www-authenticate", fmt.Sprintf(`Bearer realm=%q, error="insufficient_scope"`, realm)))
 	return withDetails(codes.PermissionDenied, cause.Error(), errorInfo(ReasonNotAllowed))
 }
 
-// GRPCError maps the errors of OrderAccess.CheckOrder to their statuses
+// GRPCError maps the errors of auth.OrderAccess.CheckOrder to their statuses
 // (PERMISSION_DENIED, UNAUTHENTICATED) for a service's port; it returns
 // other errors unchanged. The Interceptor counts the PERMISSION_DENIED
 // answers of per-order calls in orderflow_auth_refusals_total.
 func GRPCError(ctx context.Context, err error) error {
 	switch {
-	case errors.Is(err, ErrPermissionDenied):
+	case errors.Is(err, auth.ErrPermissionDenied):
 		return permissionDenied(ctx, "orderflow", err)
-	case errors.Is(err, ErrUnauthenticated):
+	case errors.Is(err, auth.ErrUnauthenticated):
 		return unauthenticated(ctx, "orderflow", ReasonTokenMissing, "")
 	}
 	return err
