@@ -155,4 +155,3 @@ func TestTokenFlagDefaults(t *testing.T) {
 		})
 	}
 }
-
