@@ -20,7 +20,7 @@ const MaxLeeway = 2 * time.Minute
 
 // verifiable are the signing algorithms a Verifier may be configured with:
 // asymmetric ones only, so that the published keys cannot sign.
-var verifiable = []string{"EdDSA", "ES256", "ES384", "RS256", "PS256"}
+func verifiable() []string { return []string{"EdDSA", "ES256", "ES384", "RS256", "PS256"} }
 
 // VerifierConfig locates the keys and names what a token must say.
 type VerifierConfig struct {
@@ -76,8 +76,8 @@ func (c VerifierConfig) withDefaults() (VerifierConfig, error) {
 		c.Algorithms = []string{"EdDSA", "ES256"}
 	}
 	for _, a := range c.Algorithms {
-		if !slices.Contains(verifiable, a) {
-			errs = append(errs, fmt.Errorf("auth: algorithm %q is not accepted; use one of %v", a, verifiable))
+		if !slices.Contains(verifiable(), a) {
+			errs = append(errs, fmt.Errorf("auth: algorithm %q is not accepted; use one of %v", a, verifiable()))
 		}
 	}
 	if c.Leeway < 0 || c.Leeway > MaxLeeway {

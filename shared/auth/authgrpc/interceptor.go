@@ -57,8 +57,7 @@ type InterceptorConfig struct {
 	// Limiter limits its methods per caller; nil limits nothing.
 	Limiter *auth.Limiter
 	// Public are the methods (full names) and services (a prefix ending in
-	// "/") called without a token (default: the health service and
-	// reflection).
+	// "/") called without a token (nil: DefaultPublic; empty: none).
 	Public []string
 	// Realm names the protected API in the WWW-Authenticate challenge
 	// (default "orderflow").
@@ -69,10 +68,12 @@ type InterceptorConfig struct {
 
 // DefaultPublic are the health and reflection services: probes and tools
 // call them without a token, and they tell nothing about orders.
-var DefaultPublic = []string{
-	"/grpc.health.v1.Health/",
-	"/grpc.reflection.v1.ServerReflection/",
-	"/grpc.reflection.v1alpha.ServerReflection/",
+func DefaultPublic() []string {
+	return []string{
+		"/grpc.health.v1.Health/",
+		"/grpc.reflection.v1.ServerReflection/",
+		"/grpc.reflection.v1alpha.ServerReflection/",
+	}
 }
 
 // Interceptor authenticates, authorizes and rate-limits every call but the
@@ -88,7 +89,7 @@ func NewInterceptor(cfg InterceptorConfig) (*Interceptor, error) {
 		return nil, errors.New("auth: the interceptor needs a verifier, a policy and a registry")
 	}
 	if cfg.Public == nil {
-		cfg.Public = DefaultPublic
+		cfg.Public = DefaultPublic()
 	}
 	if cfg.Realm == "" {
 		cfg.Realm = "orderflow"
