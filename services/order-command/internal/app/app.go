@@ -12,6 +12,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/orderflow/orderflow/services/order-command/internal/domain"
+	"github.com/orderflow/orderflow/shared/auth"
 	"github.com/orderflow/orderflow/shared/lifecycle/retention"
 	"github.com/orderflow/orderflow/shared/shard"
 )
@@ -70,19 +71,26 @@ type Service struct {
 	clock       Clock
 	cfg         Config
 	traceparent func(context.Context) string
+	access      auth.OrderAccess
 }
 
 // New returns the use cases over their dependencies. topology returns the
 // current topology (it grows when a shard is added); traceparent extracts
-// the caller's W3C trace context for the outbox row.
-func New(repo Repository, numbers NumberAllocator, topology func() shard.Topology, clock Clock, cfg Config, traceparent func(context.Context) string) (*Service, error) {
+// the caller's W3C trace context for the outbox row; access decides whether
+// the caller may read or change an order once it is loaded
+// (auth.Unprotected with authentication off).
+func New(repo Repository, numbers NumberAllocator, topology func() shard.Topology, clock Clock, cfg Config, traceparent func(context.Context) string,
+	access auth.OrderAccess) (*Service, error) {
+	if access == nil {
+		return nil, errors.New("the order access check is required (auth.Unprotected when authentication is off)")
+	}
 	if err := retention.ValidateChangeWindow(cfg.CancelWindow); err != nil {
 		return nil, fmt.Errorf("cancel window: %w", err)
 	}
 	if err := topology().Validate(); err != nil {
 		return nil, err
 	}
-	return &Service{repo: repo, numbers: numbers, topology: topology, clock: clock, cfg: cfg, traceparent: traceparent}, nil
+	return &Service{repo: repo, numbers: numbers, topology: topology, clock: clock, cfg: cfg, traceparent: traceparent, access: access}, nil
 }
 
 // PlaceOrder validates the request and places the order exactly once per
@@ -165,11 +173,20 @@ func (s *Service) GetOrder(ctx context.Context, orderNo int64) (*domain.Order, e
 	if err != nil {
 		return nil, fmt.Errorf("reading order %d: %w", orderNo, err)
 	}
+	if err := s.access.CheckOrder(ctx, auth.Owner{User: o.UserID, Shop: o.ShopID}); err != nil {
+		return nil, fmt.Errorf("reading order %d: %w", orderNo, err)
+	}
 	return o, nil
 }
 
 func (s *Service) update(ctx context.Context, orderNo int64, change func(o *domain.Order) (domain.Event, error)) (*domain.Order, error) {
 	o, err := s.repo.Update(ctx, orderNo, func(o *domain.Order) (domain.Event, error) {
+		// Inside the order's transaction, before the domain rules: a caller
+		// the order is not for changes nothing and learns nothing of its
+		// state.
+		if err := s.access.CheckOrder(ctx, auth.Owner{User: o.UserID, Shop: o.ShopID}); err != nil {
+			return domain.Event{}, err
+		}
 		ev, err := change(o)
 		if err != nil {
 			return domain.Event{}, err

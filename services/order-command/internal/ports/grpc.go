@@ -16,6 +16,8 @@ import (
 
 	"github.com/orderflow/orderflow/services/order-command/internal/app"
 	"github.com/orderflow/orderflow/services/order-command/internal/domain"
+	"github.com/orderflow/orderflow/shared/auth"
+	"github.com/orderflow/orderflow/shared/auth/authgrpc"
 	orderv1 "github.com/orderflow/orderflow/shared/gen/orderflow/order/v1"
 	"github.com/orderflow/orderflow/shared/server"
 	"github.com/orderflow/orderflow/shared/shard"
@@ -85,6 +87,8 @@ func (g *GRPC) toStatus(ctx context.Context, err error) error {
 	var rule *domain.RuleError
 	var unavailable *shard.UnavailableError
 	switch {
+	case errors.Is(err, auth.ErrPermissionDenied), errors.Is(err, auth.ErrUnauthenticated):
+		return authgrpc.GRPCError(ctx, err)
 	case errors.As(err, &invalid):
 		return server.InvalidArgument(invalid.Error(), invalid.Violations)
 	case errors.As(err, &rule):

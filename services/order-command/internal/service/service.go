@@ -10,10 +10,14 @@ import (
 	"sync"
 	"time"
 
+	"google.golang.org/grpc"
+
 	"github.com/orderflow/orderflow/migrations"
 	"github.com/orderflow/orderflow/services/order-command/internal/adapters/orderstore"
 	"github.com/orderflow/orderflow/services/order-command/internal/app"
 	"github.com/orderflow/orderflow/services/order-command/internal/ports"
+	"github.com/orderflow/orderflow/shared/auth"
+	"github.com/orderflow/orderflow/shared/auth/authgrpc"
 	"github.com/orderflow/orderflow/shared/gen"
 	orderv1 "github.com/orderflow/orderflow/shared/gen/orderflow/order/v1"
 	"github.com/orderflow/orderflow/shared/observability"
@@ -68,6 +72,11 @@ type Config struct {
 	// GRPC bounds the gRPC port's connections
 	// (ORDERFLOW_GRPC_MAX_CONCURRENT_STREAMS, _KEEPALIVE_*, _MAX_CONNECTION_IDLE).
 	GRPC server.GRPCConfig `envPrefix:"GRPC_"`
+	// Auth is the bearer-token check of every call and the per-caller
+	// PlaceOrder limit (ORDERFLOW_AUTH_*): on when ORDERFLOW_AUTH_JWKS_FILE
+	// or ORDERFLOW_AUTH_JWKS_URL is set, off (with a warning at start)
+	// otherwise.
+	Auth auth.Settings `envPrefix:"AUTH_"`
 }
 
 // Validate checks the values that parsing alone does not and that no
@@ -131,17 +140,27 @@ func New(ctx context.Context, cfg Config, topo shard.Topology, logger *slog.Logg
 	if err != nil {
 		return nil, fmt.Errorf("ORDERFLOW_ORDER_NO_BLOCK_SIZE: %w", err)
 	}
+	registry := observability.NewRegistry()
+	registry.MustRegister(pools.Collector())
+	interceptor, access, err := authgrpc.FromSettings(ctx, cfg.Auth, logger, registry, clock.Now)
+	if err != nil {
+		return nil, fmt.Errorf("ORDERFLOW_AUTH_*: %w", err)
+	}
+	var unary []grpc.UnaryServerInterceptor
+	var stream []grpc.StreamServerInterceptor
+	if interceptor != nil {
+		unary = append(unary, interceptor.Unary)
+		stream = append(stream, interceptor.Stream)
+	}
 	useCases, err := app.New(orderstore.NewRepository(pools, tracing.Tracer(tracerScope)), numbers, pools.Topology, clock,
-		app.Config{CancelWindow: cfg.CancelWindow, RetryWindow: cfg.RetryWindow}, observability.Traceparent)
+		app.Config{CancelWindow: cfg.CancelWindow, RetryWindow: cfg.RetryWindow}, observability.Traceparent, access)
 	if err != nil {
 		return nil, err
 	}
 
-	registry := observability.NewRegistry()
-	registry.MustRegister(pools.Collector())
 	grpcServer, err := server.NewGRPCServer(server.GRPCOptions{
 		Logger: logger, Registry: registry, Tracing: tracing, MaxRecvMsgBytes: int(cfg.MaxBodyBytes),
-		Deadlines: server.Deadlines{Default: cfg.RequestTimeout}, Limits: cfg.GRPC,
+		Deadlines: server.Deadlines{Default: cfg.RequestTimeout}, Limits: cfg.GRPC, Unary: unary, Stream: stream,
 	})
 	if err != nil {
 		return nil, err

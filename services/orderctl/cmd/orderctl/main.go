@@ -17,6 +17,8 @@
 //	verify                          shards against the read side; --repair re-projects missing or stale documents
 //	dlq list|count|show|replay      the projector's dead letters; replay re-projects them (audited)
 //	readmodel rebuild               re-project orders from the shards into the read side (rate-limited, resumable)
+//	keys generate                   a new local signing key; the public JWK Set keeps the previous keys
+//	token                           a signed token for a user, a shop or an operator (the token alone on standard output)
 package main
 
 import (

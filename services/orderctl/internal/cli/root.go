@@ -33,7 +33,7 @@ func NewWithSettings(out, errOut io.Writer, s Settings) *cobra.Command {
 	root.SetOut(out)
 	root.SetErr(errOut)
 	root.AddCommand(newMigrateCmd(), newInfraCmd(), newKafkaCmd(s), newOutboxCmd(s), newVerifyCmd(s), newOrdersCmd(s), newShardsCmd(s),
-		newDLQCmd(s), newReadModelCmd(s), newStatusCmd(s))
+		newDLQCmd(s), newReadModelCmd(s), newStatusCmd(s), newKeysCmd(s), newTokenCmd(s))
 	root.Long = rootHelp(root)
 	return root
 }

@@ -31,6 +31,13 @@ type Settings struct {
 	// PrometheusURL is where status reads freshness and alerts
 	// (--prometheus; "" skips it).
 	PrometheusURL string `env:"PROMETHEUS_URL" envDefault:"http://127.0.0.1:9095"`
+	// AuthDir holds the local signing key and the public JWK Set (keys
+	// generate --dir; token --key is its signing key).
+	AuthDir string `env:"AUTH_DIR" envDefault:".state/auth"`
+	// AuthIssuer and AuthAudience are the iss and aud of the tokens token
+	// issues, which the services verify (--issuer, --audience).
+	AuthIssuer   string `env:"AUTH_ISSUER" envDefault:"orderflow-local"`
+	AuthAudience string `env:"AUTH_AUDIENCE" envDefault:"orderflow"`
 }
 
 // LoadSettings reads the settings from environ (nil: the process
