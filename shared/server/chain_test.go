@@ -73,6 +73,12 @@ const advanceBudget = 150 * time.Millisecond
 
 func startEdge(t *testing.T) *edge {
 	t.Helper()
+	return startEdgeWith(t, stub{})
+}
+
+// startEdgeWith is startEdge with svc as the command service.
+func startEdgeWith(t *testing.T, svc orderv1.OrderCommandServiceServer) *edge {
+	t.Helper()
 	e := &edge{registry: observability.NewRegistry(), logs: &syncBuffer{}}
 	logger := slog.New(slog.NewJSONHandler(e.logs, nil))
 	tracing, err := observability.NewTracing(context.Background(), "test")
@@ -86,7 +92,7 @@ func startEdge(t *testing.T) *edge {
 	if err != nil {
 		t.Fatal(err)
 	}
-	orderv1.RegisterOrderCommandServiceServer(grpcServer, stub{})
+	orderv1.RegisterOrderCommandServiceServer(grpcServer, svc)
 	inProcess, err := server.NewInProcess()
 	if err != nil {
 		t.Fatal(err)

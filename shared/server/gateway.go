@@ -100,8 +100,19 @@ var (
 // violation, turns a google.rpc.RetryInfo detail into a Retry-After header
 // (whole seconds), then writes the status as JSON like every other error.
 func errorHandler(ctx context.Context, mux *runtime.ServeMux, m runtime.Marshaler, w http.ResponseWriter, r *http.Request, err error) {
+	// The headers this handler and the gateway derive from the status
+	// itself are dropped from the forwarded response metadata, which would
+	// add each a second time: Retry-After (from the RetryInfo detail) and,
+	// on a 401, WWW-Authenticate (the gateway's, from the status message).
+	md, hasMD := runtime.ServerMetadataFromContext(ctx)
 	if d, ok := RetryAfter(err); ok {
 		w.Header().Set(RetryAfterHeader, strconv.FormatInt(retryAfterSeconds(d), 10))
+		if hasMD {
+			delete(md.HeaderMD, "retry-after")
+		}
+	}
+	if hasMD && status.Code(err) == codes.Unauthenticated {
+		delete(md.HeaderMD, "www-authenticate")
 	}
 	runtime.DefaultHTTPErrorHandler(ctx, mux, m, w, r, describeDecodeError(err))
 }

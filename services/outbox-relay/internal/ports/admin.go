@@ -246,15 +246,21 @@ func (a *Auth) valid(header string) bool {
 	return ok && subtle.ConstantTimeCompare([]byte(got), a.token) == 1
 }
 
-// challenge is the www-authenticate response metadata of a refused call,
-// which the gateway turns into the WWW-Authenticate header of its 401.
-var challenge = metadata.Pairs("www-authenticate", `Bearer realm="orderflow-admin"`)
+// adminChallenge is the RFC 6750 challenge of a refused call. It is the
+// UNAUTHENTICATED status's message, which the REST gateway makes the
+// WWW-Authenticate header of its 401, and the www-authenticate response
+// metadata of gRPC calls.
+const adminChallenge = `Bearer realm="orderflow-admin", error="invalid_token", error_description="missing or wrong bearer token"`
+
+// challenge is a refused call's response metadata, new for every call: a
+// metadata.MD is a map that gRPC may change.
+func challenge() metadata.MD { return metadata.Pairs("www-authenticate", adminChallenge) }
 
 // Unary refuses calls without the token (health checks excepted) with
 // UNAUTHENTICATED, HTTP 401 over REST.
 func (a *Auth) Unary(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
 	if err := a.check(ctx, info.FullMethod); err != nil {
-		_ = grpc.SetHeader(ctx, challenge)
+		_ = grpc.SetHeader(ctx, challenge())
 		return nil, err
 	}
 	return handler(ctx, req)
@@ -265,7 +271,7 @@ func (a *Auth) Unary(ctx context.Context, req any, info *grpc.UnaryServerInfo, h
 // describe the admin API to anyone.
 func (a *Auth) Stream(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
 	if err := a.check(ss.Context(), info.FullMethod); err != nil {
-		_ = ss.SetHeader(challenge)
+		_ = ss.SetHeader(challenge())
 		return err
 	}
 	return handler(srv, ss)
@@ -283,5 +289,5 @@ func (a *Auth) check(ctx context.Context, method string) error {
 			return nil
 		}
 	}
-	return status.Error(codes.Unauthenticated, "missing or wrong bearer token")
+	return status.Error(codes.Unauthenticated, adminChallenge)
 }
