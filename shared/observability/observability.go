@@ -33,6 +33,9 @@ type Tracing struct {
 	Provider   *sdktrace.TracerProvider
 	Propagator propagation.TextMapPropagator
 	exporting  bool
+	// recording: spans end up somewhere, an exporter's or the processors
+	// a caller (a test) added.
+	recording bool
 }
 
 // The standard OpenTelemetry variables NewTracing looks at itself; the SDK
@@ -100,6 +103,7 @@ func NewTracing(ctx context.Context, service string, opts ...sdktrace.TracerProv
 		Provider:   sdktrace.NewTracerProvider(append(base, opts...)...),
 		Propagator: propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{}),
 		exporting:  exporting,
+		recording:  exporting || len(opts) > 0,
 	}, nil
 }
 
@@ -123,6 +127,11 @@ func defaultSampler(exporting bool) sdktrace.Sampler {
 
 // Exporting tells whether spans leave the process.
 func (t *Tracing) Exporting() bool { return t.exporting }
+
+// Recording tells whether spans end up anywhere: exported, or handed to
+// the span processors NewTracing was given. Instrumentation that would only
+// make non-recording spans can then be left out.
+func (t *Tracing) Recording() bool { return t.recording }
 
 // ExportingProvider is the tracer provider when spans leave the process,
 // else nil: instrumentation that costs something per call (a span per SQL

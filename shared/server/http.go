@@ -38,8 +38,8 @@ type HTTPOptions struct {
 	ReadyTimeout time.Duration
 	// Registry holds the process's metrics, served at /metrics.
 	Registry *prometheus.Registry
-	// Tracing gives each REST request a server span named by its route;
-	// nil means none.
+	// Tracing gives each REST request a server span named by its route,
+	// when spans are recorded (Tracing.Recording); nil means none.
 	Tracing *observability.Tracing
 	// Profiling serves net/http/pprof under /debug/pprof/ (for profiling
 	// under load; off by default).
@@ -76,7 +76,11 @@ func NewHTTPHandler(o HTTPOptions) http.Handler {
 	// of the gRPC server span the in-process call makes: it also covers what
 	// fails before the chain (decoding, the body limit, unmatched routes).
 	api := limitBody(o.API, o.MaxBodyBytes)
-	if o.Tracing != nil {
+	// Without anywhere for spans to go, the REST span is left out (it
+	// would cost a wrapped request and response on every call); the gRPC
+	// server span still continues a caller's trace context, which the
+	// gateway forwards as it came.
+	if o.Tracing != nil && o.Tracing.Recording() {
 		api = otelhttp.NewHandler(propagateSpan(api, o.Tracing.Propagator), "rest",
 			otelhttp.WithTracerProvider(o.Tracing.Provider), otelhttp.WithPropagators(o.Tracing.Propagator),
 			otelhttp.WithSpanNameFormatter(restSpanName))

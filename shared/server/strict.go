@@ -17,6 +17,7 @@ import (
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/orderflow/orderflow/shared/validation"
 )
@@ -31,7 +32,9 @@ type strictJSON struct {
 }
 
 // NewDecoder reads the whole body (the HTTP handler has capped its size)
-// and checks it before the protojson decoding.
+// and decodes it with protojson, which refuses what follows the first value
+// when it is given the whole body (the gateway's streaming decoder would
+// stop after it).
 func (m strictJSON) NewDecoder(r io.Reader) runtime.Decoder {
 	return runtime.DecoderFunc(func(v any) error {
 		raw, err := io.ReadAll(r)
@@ -43,11 +46,32 @@ func (m strictJSON) NewDecoder(r io.Reader) runtime.Decoder {
 			// request, as protojson's own decoder reports it.
 			return io.EOF
 		}
-		if err := checkOneJSONValue(raw); err != nil {
-			return err
+		// protojson itself refuses a second value, trailing data and a
+		// repeated field, so a body it takes needs no other check; only a
+		// refused one is walked again, to name what is wrong precisely (the
+		// walk costs as much as the decoding, so not on every request).
+		err = m.unmarshal(raw, v)
+		if err == nil {
+			return nil
 		}
-		return m.Unmarshal(raw, v)
+		if precise := checkOneJSONValue(raw); precise != nil {
+			return precise
+		}
+		return err
 	})
+}
+
+// unmarshal decodes a request message with protojson straight from the
+// body: runtime.JSONPb's Unmarshal first copies the value out with
+// encoding/json, a second pass over the body that would also stop at the
+// end of the first value. What is not a message takes that path.
+func (m strictJSON) unmarshal(raw []byte, v any) error {
+	if msg, ok := v.(proto.Message); ok {
+		if pb, ok := m.Marshaler.(*runtime.JSONPb); ok {
+			return pb.UnmarshalOptions.Unmarshal(raw, msg)
+		}
+	}
+	return m.Unmarshal(raw, v)
 }
 
 // Delimiter is what a streaming response separates messages with; it is the
