@@ -19,6 +19,7 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/reflection"
+	"google.golang.org/grpc/stats"
 	"google.golang.org/grpc/status"
 
 	"github.com/orderflow/orderflow/shared/observability"
@@ -26,8 +27,8 @@ import (
 
 // GRPCOptions describes the gRPC port of a service and the one chain of
 // cross-cutting work every call runs through, whether it came over gRPC or
-// over REST (the gateway calls the gRPC server through an in-process
-// connection, see InProcess).
+// over REST (the gateway calls the services through an in-process channel
+// with the same chain, see InProcess).
 type GRPCOptions struct {
 	// Logger receives one line per call that failed on the server's side
 	// (INTERNAL, UNKNOWN, DATA_LOSS, DEADLINE_EXCEEDED, UNIMPLEMENTED).
@@ -53,6 +54,10 @@ type GRPCOptions struct {
 	// Limits bounds the connections (concurrent streams, keepalive); zero
 	// fields: the defaults.
 	Limits GRPCConfig
+	// InProcess, when set, is the REST gateway's channel to this server's
+	// services: it gets the same chain (register the services on both with
+	// Registrar).
+	InProcess *InProcess
 }
 
 // Validate checks the options NewGRPCServer cannot do without.
@@ -134,13 +139,21 @@ func NewGRPCServer(o GRPCOptions) (*grpc.Server, error) {
 		recovery.UnaryServerInterceptor(recoverPanic),
 		deadline(o.Deadlines),
 	}, o.Unary...)
+	stream := append([]grpc.StreamServerInterceptor{
+		metrics.StreamServerInterceptor(), recovery.StreamServerInterceptor(recoverPanic),
+	}, o.Stream...)
+	newTracingHandler := func() stats.Handler {
+		return otelgrpc.NewServerHandler(otelgrpc.WithTracerProvider(o.Tracing.Provider), otelgrpc.WithPropagators(o.Tracing.Propagator))
+	}
 	opts := []grpc.ServerOption{
-		grpc.StatsHandler(otelgrpc.NewServerHandler(
-			otelgrpc.WithTracerProvider(o.Tracing.Provider), otelgrpc.WithPropagators(o.Tracing.Propagator))),
+		grpc.StatsHandler(newTracingHandler()),
 		grpc.ChainUnaryInterceptor(unary...),
-		grpc.ChainStreamInterceptor(append([]grpc.StreamServerInterceptor{
-			metrics.StreamServerInterceptor(), recovery.StreamServerInterceptor(recoverPanic),
-		}, o.Stream...)...),
+		grpc.ChainStreamInterceptor(stream...),
+	}
+	if o.InProcess != nil {
+		o.InProcess.ch.WithServerUnaryInterceptor(chainUnary(unary)).
+			WithServerStreamInterceptor(chainStream(stream)).
+			WithServerStatsHandler(newTracingHandler())
 	}
 	opts = append(opts, o.Limits.serverOptions()...)
 	if o.MaxRecvMsgBytes > 0 {

@@ -85,24 +85,24 @@ func startEdgeWith(t *testing.T, svc orderv1.OrderCommandServiceServer) *edge {
 	if err != nil {
 		t.Fatal(err)
 	}
-	grpcServer, err := server.NewGRPCServer(server.GRPCOptions{Logger: logger, Registry: e.registry, Tracing: tracing,
+	inProcess, err := server.NewInProcess()
+	if err != nil {
+		t.Fatal(err)
+	}
+	grpcServer, err := server.NewGRPCServer(server.GRPCOptions{InProcess: inProcess, Logger: logger, Registry: e.registry, Tracing: tracing,
 		Deadlines: server.Deadlines{Default: time.Minute, PerMethod: map[string]time.Duration{
 			orderv1.OrderCommandService_AdvanceOrder_FullMethodName: advanceBudget,
 		}}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	orderv1.RegisterOrderCommandServiceServer(grpcServer, svc)
-	inProcess, err := server.NewInProcess()
-	if err != nil {
-		t.Fatal(err)
-	}
+	orderv1.RegisterOrderCommandServiceServer(server.Registrar(grpcServer, inProcess), svc)
 	gateway := server.NewGateway()
-	if err := orderv1.RegisterOrderCommandServiceHandler(context.Background(), gateway, inProcess.Conn()); err != nil {
+	if err := orderv1.RegisterOrderCommandServiceHandlerClient(context.Background(), gateway, orderv1.NewOrderCommandServiceClient(inProcess.Conn())); err != nil {
 		t.Fatal(err)
 	}
 	handler := server.NewHTTPHandler(server.HTTPOptions{API: gateway, Registry: e.registry, MaxBodyBytes: 1 << 16})
-	srv, err := server.Listen(logger, server.Addrs{GRPC: "127.0.0.1:0", HTTP: "127.0.0.1:0", InProcess: inProcess},
+	srv, err := server.Listen(logger, server.Addrs{GRPC: "127.0.0.1:0", HTTP: "127.0.0.1:0"},
 		grpcServer, handler, server.HTTPConfig{}, 5*time.Second)
 	if err != nil {
 		t.Fatal(err)

@@ -24,16 +24,16 @@ func BenchmarkGatewayConnection(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	grpcServer, err := server.NewGRPCServer(server.GRPCOptions{Logger: slog.New(slog.DiscardHandler), Registry: registry,
-		Tracing: tracing, Deadlines: server.Deadlines{Default: 5 * time.Second}})
-	if err != nil {
-		b.Fatal(err)
-	}
 	inProcess, err := server.NewInProcess()
 	if err != nil {
 		b.Fatal(err)
 	}
-	srv, err := server.Listen(slog.New(slog.DiscardHandler), server.Addrs{GRPC: "127.0.0.1:0", HTTP: "127.0.0.1:0", InProcess: inProcess},
+	grpcServer, err := server.NewGRPCServer(server.GRPCOptions{InProcess: inProcess, Logger: slog.New(slog.DiscardHandler), Registry: registry,
+		Tracing: tracing, Deadlines: server.Deadlines{Default: 5 * time.Second}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	srv, err := server.Listen(slog.New(slog.DiscardHandler), server.Addrs{GRPC: "127.0.0.1:0", HTTP: "127.0.0.1:0"},
 		grpcServer, nil, server.HTTPConfig{}, 5*time.Second)
 	if err != nil {
 		b.Fatal(err)

@@ -53,22 +53,22 @@ func TestRESTSpansAreNamedByRoute(t *testing.T) {
 	}
 	t.Cleanup(func() { _ = tracing.Shutdown(context.Background()) })
 	registry := prometheus.NewRegistry()
-	grpcServer, err := server.NewGRPCServer(server.GRPCOptions{Logger: slog.New(slog.DiscardHandler), Registry: registry, Tracing: tracing,
-		Deadlines: server.Deadlines{Default: time.Minute}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	orderv1.RegisterOrderCommandServiceServer(grpcServer, answering{})
 	inProcess, err := server.NewInProcess()
 	if err != nil {
 		t.Fatal(err)
 	}
+	grpcServer, err := server.NewGRPCServer(server.GRPCOptions{InProcess: inProcess, Logger: slog.New(slog.DiscardHandler), Registry: registry, Tracing: tracing,
+		Deadlines: server.Deadlines{Default: time.Minute}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	orderv1.RegisterOrderCommandServiceServer(server.Registrar(grpcServer, inProcess), answering{})
 	gateway := server.NewGateway()
-	if err := orderv1.RegisterOrderCommandServiceHandler(t.Context(), gateway, inProcess.Conn()); err != nil {
+	if err := orderv1.RegisterOrderCommandServiceHandlerClient(t.Context(), gateway, orderv1.NewOrderCommandServiceClient(inProcess.Conn())); err != nil {
 		t.Fatal(err)
 	}
 	handler := server.NewHTTPHandler(server.HTTPOptions{API: gateway, Registry: registry, Tracing: tracing})
-	srv, err := server.Listen(slog.New(slog.DiscardHandler), server.Addrs{GRPC: "127.0.0.1:0", HTTP: "127.0.0.1:0", InProcess: inProcess},
+	srv, err := server.Listen(slog.New(slog.DiscardHandler), server.Addrs{GRPC: "127.0.0.1:0", HTTP: "127.0.0.1:0"},
 		grpcServer, handler, server.HTTPConfig{}, 5*time.Second)
 	if err != nil {
 		t.Fatal(err)

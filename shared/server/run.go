@@ -18,9 +18,6 @@ type Addrs struct {
 	GRPC string
 	// HTTP is the REST/operations listen address.
 	HTTP string
-	// InProcess is the REST gateway's connection to the gRPC server, served
-	// beside GRPC; nil for a service without a gateway.
-	InProcess *InProcess
 }
 
 // Server owns the listeners of one process.
@@ -30,7 +27,6 @@ type Server struct {
 	httpServer      *http.Server
 	grpcLis         net.Listener
 	httpLis         net.Listener
-	inProcess       *InProcess
 	shutdownTimeout time.Duration
 }
 
@@ -38,10 +34,7 @@ type Server struct {
 // and tests can listen on :0 and read the chosen address) without serving.
 // httpCfg bounds the HTTP port's connections (zero fields: the defaults).
 func Listen(logger *slog.Logger, addrs Addrs, grpcServer *grpc.Server, handler http.Handler, httpCfg HTTPConfig, shutdownTimeout time.Duration) (*Server, error) {
-	s := &Server{logger: logger, grpcServer: grpcServer, inProcess: addrs.InProcess, shutdownTimeout: shutdownTimeout}
-	if s.inProcess != nil && grpcServer == nil {
-		return nil, errors.New("an in-process gateway connection needs a gRPC server to call")
-	}
+	s := &Server{logger: logger, grpcServer: grpcServer, shutdownTimeout: shutdownTimeout}
 	if err := httpCfg.Validate(); err != nil {
 		return nil, fmt.Errorf("HTTP settings: %w", err)
 	}
@@ -87,9 +80,6 @@ func (s *Server) Run(ctx context.Context) error {
 	if s.grpcServer != nil {
 		go func() { errs <- s.grpcServer.Serve(s.grpcLis) }()
 	}
-	if s.inProcess != nil {
-		go func() { errs <- s.grpcServer.Serve(s.inProcess.lis) }()
-	}
 	go func() {
 		if err := s.httpServer.Serve(s.httpLis); !errors.Is(err, http.ErrServerClosed) {
 			errs <- err
@@ -108,8 +98,8 @@ func (s *Server) Run(ctx context.Context) error {
 	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.shutdownTimeout)
 	defer cancel()
 	s.logger.InfoContext(ctx, "shutting down", slog.Duration("timeout", s.shutdownTimeout))
-	// HTTP first: the REST requests in flight still need the gRPC server
-	// behind the in-process connection.
+	// HTTP first: the REST requests in flight still run the services'
+	// chain, whose gRPC server GracefulStop would not wait for.
 	httpErr := s.httpServer.Shutdown(shutdownCtx)
 	if s.grpcServer != nil {
 		stopped := make(chan struct{})
@@ -122,9 +112,6 @@ func (s *Server) Run(ctx context.Context) error {
 		case <-shutdownCtx.Done():
 			s.grpcServer.Stop()
 		}
-	}
-	if s.inProcess != nil {
-		_ = s.inProcess.Close()
 	}
 	if serveErr != nil {
 		return fmt.Errorf("serving: %w", serveErr)

@@ -80,26 +80,26 @@ func startStrictEdge(t *testing.T, httpCfg server.HTTPConfig, limits server.GRPC
 	if err != nil {
 		t.Fatal(err)
 	}
-	grpcServer, err := server.NewGRPCServer(server.GRPCOptions{Logger: logger, Registry: registry, Tracing: tracing,
-		Deadlines: server.Deadlines{Default: time.Minute}, Limits: limits})
-	if err != nil {
-		t.Fatal(err)
-	}
-	orderv1.RegisterOrderCommandServiceServer(grpcServer, e.svc)
-	orderv1.RegisterOrderQueryServiceServer(grpcServer, queryRecorder{recorder: e.svc})
 	inProcess, err := server.NewInProcess()
 	if err != nil {
 		t.Fatal(err)
 	}
-	gateway := server.NewGateway()
-	if err := orderv1.RegisterOrderCommandServiceHandler(context.Background(), gateway, inProcess.Conn()); err != nil {
+	grpcServer, err := server.NewGRPCServer(server.GRPCOptions{InProcess: inProcess, Logger: logger, Registry: registry, Tracing: tracing,
+		Deadlines: server.Deadlines{Default: time.Minute}, Limits: limits})
+	if err != nil {
 		t.Fatal(err)
 	}
-	if err := orderv1.RegisterOrderQueryServiceHandler(context.Background(), gateway, inProcess.Conn()); err != nil {
+	orderv1.RegisterOrderCommandServiceServer(server.Registrar(grpcServer, inProcess), e.svc)
+	orderv1.RegisterOrderQueryServiceServer(server.Registrar(grpcServer, inProcess), queryRecorder{recorder: e.svc})
+	gateway := server.NewGateway()
+	if err := orderv1.RegisterOrderCommandServiceHandlerClient(context.Background(), gateway, orderv1.NewOrderCommandServiceClient(inProcess.Conn())); err != nil {
+		t.Fatal(err)
+	}
+	if err := orderv1.RegisterOrderQueryServiceHandlerClient(context.Background(), gateway, orderv1.NewOrderQueryServiceClient(inProcess.Conn())); err != nil {
 		t.Fatal(err)
 	}
 	handler := server.NewHTTPHandler(server.HTTPOptions{API: gateway, Registry: registry, MaxBodyBytes: 1 << 16})
-	srv, err := server.Listen(logger, server.Addrs{GRPC: "127.0.0.1:0", HTTP: "127.0.0.1:0", InProcess: inProcess},
+	srv, err := server.Listen(logger, server.Addrs{GRPC: "127.0.0.1:0", HTTP: "127.0.0.1:0"},
 		grpcServer, handler, httpCfg, 5*time.Second)
 	if err != nil {
 		t.Fatal(err)

@@ -214,30 +214,39 @@ func startAuthEdge(t *testing.T, jwksFile string, limiter *auth.Limiter) *authEd
 	if err != nil {
 		t.Fatal(err)
 	}
-	grpcServer, err := server.NewGRPCServer(server.GRPCOptions{Logger: logger, Registry: e.registry, Tracing: tracing,
-		Deadlines: server.Deadlines{Default: time.Minute}, Unary: []grpc.UnaryServerInterceptor{interceptor.Unary}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	orderv1.RegisterOrderCommandServiceServer(grpcServer, commandStub{st: e.st, access: policy})
-	orderv1.RegisterOrderQueryServiceServer(grpcServer, queryStub{st: e.st, access: policy})
-	outboxv1.RegisterOutboxAdminServiceServer(grpcServer, adminStub{})
 	inProcess, err := server.NewInProcess()
 	if err != nil {
 		t.Fatal(err)
 	}
+	grpcServer, err := server.NewGRPCServer(server.GRPCOptions{InProcess: inProcess, Logger: logger, Registry: e.registry, Tracing: tracing,
+		Deadlines: server.Deadlines{Default: time.Minute}, Unary: []grpc.UnaryServerInterceptor{interceptor.Unary}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	orderv1.RegisterOrderCommandServiceServer(server.Registrar(grpcServer, inProcess), commandStub{st: e.st, access: policy})
+	orderv1.RegisterOrderQueryServiceServer(server.Registrar(grpcServer, inProcess), queryStub{st: e.st, access: policy})
+	outboxv1.RegisterOutboxAdminServiceServer(server.Registrar(grpcServer, inProcess), adminStub{})
 	gateway := server.NewGateway()
 	// The query service first: its GET /v1/orders/{orderNo} is shadowed by
 	// the command service's, which the REST cases call.
-	for _, register := range []func(context.Context, *runtime.ServeMux, *grpc.ClientConn) error{
-		orderv1.RegisterOrderQueryServiceHandler, orderv1.RegisterOrderCommandServiceHandler, outboxv1.RegisterOutboxAdminServiceHandler,
+	conn := inProcess.Conn()
+	for _, register := range []func(context.Context, *runtime.ServeMux) error{
+		func(ctx context.Context, mux *runtime.ServeMux) error {
+			return orderv1.RegisterOrderQueryServiceHandlerClient(ctx, mux, orderv1.NewOrderQueryServiceClient(conn))
+		},
+		func(ctx context.Context, mux *runtime.ServeMux) error {
+			return orderv1.RegisterOrderCommandServiceHandlerClient(ctx, mux, orderv1.NewOrderCommandServiceClient(conn))
+		},
+		func(ctx context.Context, mux *runtime.ServeMux) error {
+			return outboxv1.RegisterOutboxAdminServiceHandlerClient(ctx, mux, outboxv1.NewOutboxAdminServiceClient(conn))
+		},
 	} {
-		if err := register(context.Background(), gateway, inProcess.Conn()); err != nil {
+		if err := register(context.Background(), gateway); err != nil {
 			t.Fatal(err)
 		}
 	}
 	handler := server.NewHTTPHandler(server.HTTPOptions{API: gateway, Registry: e.registry, MaxBodyBytes: 1 << 16})
-	srv, err := server.Listen(logger, server.Addrs{GRPC: "127.0.0.1:0", HTTP: "127.0.0.1:0", InProcess: inProcess}, grpcServer, handler, server.HTTPConfig{}, 5*time.Second)
+	srv, err := server.Listen(logger, server.Addrs{GRPC: "127.0.0.1:0", HTTP: "127.0.0.1:0"}, grpcServer, handler, server.HTTPConfig{}, 5*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -158,26 +158,21 @@ func New(ctx context.Context, cfg Config, topo shard.Topology, logger *slog.Logg
 		return nil, err
 	}
 
-	grpcServer, err := server.NewGRPCServer(server.GRPCOptions{
+	inProcess, err := server.NewInProcess()
+	if err != nil {
+		return nil, err
+	}
+	grpcServer, err := server.NewGRPCServer(server.GRPCOptions{InProcess: inProcess,
 		Logger: logger, Registry: registry, Tracing: tracing, MaxRecvMsgBytes: int(cfg.MaxBodyBytes),
 		Deadlines: server.Deadlines{Default: cfg.RequestTimeout}, Limits: cfg.GRPC, Unary: unary, Stream: stream,
 	})
 	if err != nil {
 		return nil, err
 	}
-	orderv1.RegisterOrderCommandServiceServer(grpcServer, ports.NewGRPC(useCases, logger))
+	orderv1.RegisterOrderCommandServiceServer(server.Registrar(grpcServer, inProcess), ports.NewGRPC(useCases, logger))
 
-	inProcess, err := server.NewInProcess()
-	if err != nil {
-		return nil, err
-	}
-	defer func() {
-		if !ok {
-			_ = inProcess.Close()
-		}
-	}()
 	gateway := server.NewGateway()
-	if err := orderv1.RegisterOrderCommandServiceHandler(ctx, gateway, inProcess.Conn()); err != nil {
+	if err := orderv1.RegisterOrderCommandServiceHandlerClient(ctx, gateway, orderv1.NewOrderCommandServiceClient(inProcess.Conn())); err != nil {
 		return nil, fmt.Errorf("registering REST gateway: %w", err)
 	}
 	openAPI, err := gen.OpenAPI.ReadFile("orderflow/order/v1/command_service.swagger.json")
@@ -188,7 +183,7 @@ func New(ctx context.Context, cfg Config, topo shard.Topology, logger *slog.Logg
 		API: gateway, OpenAPI: openAPI, MaxBodyBytes: cfg.MaxBodyBytes, Tracing: tracing,
 		Ready: pools.Ping, ReadyTimeout: 2 * time.Second, Logger: logger, Registry: registry, Profiling: cfg.Profiling,
 	})
-	srv, err := server.Listen(logger, server.Addrs{GRPC: cfg.GRPCAddr, HTTP: cfg.HTTPAddr, InProcess: inProcess},
+	srv, err := server.Listen(logger, server.Addrs{GRPC: cfg.GRPCAddr, HTTP: cfg.HTTPAddr},
 		grpcServer, handler, cfg.HTTP, cfg.ShutdownTimeout)
 	if err != nil {
 		return nil, err

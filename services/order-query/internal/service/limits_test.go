@@ -30,6 +30,7 @@ func TestWaitingReadsLimit(t *testing.T) {
 		c.MaxWaitingReads = limit
 		c.MinVersionWait = time.Minute
 		c.RequestTimeout = 2 * time.Minute
+		c.HTTP.WriteTimeout = 3 * time.Minute // above the request timeout, which start-up requires
 	})
 	h.put(doc(21, "user-1", "shop-1", 0))
 

@@ -192,26 +192,21 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Service, error)
 		return nil, err
 	}
 
-	grpcServer, err := server.NewGRPCServer(server.GRPCOptions{
+	inProcess, err := server.NewInProcess()
+	if err != nil {
+		return nil, err
+	}
+	grpcServer, err := server.NewGRPCServer(server.GRPCOptions{InProcess: inProcess,
 		Logger: logger, Registry: registry, Tracing: tracing, MaxRecvMsgBytes: int(cfg.MaxBodyBytes),
 		Deadlines: server.Deadlines{Default: cfg.RequestTimeout}, Limits: cfg.GRPC,
 	})
 	if err != nil {
 		return nil, err
 	}
-	orderv1.RegisterOrderQueryServiceServer(grpcServer, ports.NewGRPC(useCases, logger))
+	orderv1.RegisterOrderQueryServiceServer(server.Registrar(grpcServer, inProcess), ports.NewGRPC(useCases, logger))
 
-	inProcess, err := server.NewInProcess()
-	if err != nil {
-		return nil, err
-	}
-	defer func() {
-		if !ok {
-			_ = inProcess.Close()
-		}
-	}()
 	gateway := server.NewGateway()
-	if err := orderv1.RegisterOrderQueryServiceHandler(ctx, gateway, inProcess.Conn()); err != nil {
+	if err := orderv1.RegisterOrderQueryServiceHandlerClient(ctx, gateway, orderv1.NewOrderQueryServiceClient(inProcess.Conn())); err != nil {
 		return nil, fmt.Errorf("registering REST gateway: %w", err)
 	}
 	openAPI, err := gen.OpenAPI.ReadFile("orderflow/order/v1/query_service.swagger.json")
@@ -225,7 +220,7 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Service, error)
 		},
 		ReadyTimeout: 2 * time.Second, Logger: logger, Registry: registry, Profiling: cfg.Profiling,
 	})
-	srv, err := server.Listen(logger, server.Addrs{GRPC: cfg.GRPCAddr, HTTP: cfg.HTTPAddr, InProcess: inProcess},
+	srv, err := server.Listen(logger, server.Addrs{GRPC: cfg.GRPCAddr, HTTP: cfg.HTTPAddr},
 		grpcServer, handler, cfg.HTTP, cfg.ShutdownTimeout)
 	if err != nil {
 		return nil, err

@@ -168,7 +168,11 @@ func New(ctx context.Context, cfg Config, topo shard.Topology, logger *slog.Logg
 		return nil, fmt.Errorf("ORDERFLOW_ADMIN_TOKEN: %w", err)
 	}
 	admin := ports.NewAdmin(store, metrics, logger)
-	grpcServer, err := server.NewGRPCServer(server.GRPCOptions{Logger: logger, Registry: registry, Tracing: tracing,
+	inProcess, err := server.NewInProcess()
+	if err != nil {
+		return nil, err
+	}
+	grpcServer, err := server.NewGRPCServer(server.GRPCOptions{InProcess: inProcess, Logger: logger, Registry: registry, Tracing: tracing,
 		MaxRecvMsgBytes: 1 << 20, Limits: cfg.AdminGRPC,
 		// Every call needs the token, streams too: reflection (which
 		// describes the whole admin API) is a stream.
@@ -182,18 +186,9 @@ func New(ctx context.Context, cfg Config, topo shard.Topology, logger *slog.Logg
 	if err != nil {
 		return nil, err
 	}
-	outboxv1.RegisterOutboxAdminServiceServer(grpcServer, admin)
-	inProcess, err := server.NewInProcess()
-	if err != nil {
-		return nil, err
-	}
-	defer func() {
-		if !ok {
-			_ = inProcess.Close()
-		}
-	}()
+	outboxv1.RegisterOutboxAdminServiceServer(server.Registrar(grpcServer, inProcess), admin)
 	gateway := server.NewGateway()
-	if err := outboxv1.RegisterOutboxAdminServiceHandler(ctx, gateway, inProcess.Conn()); err != nil {
+	if err := outboxv1.RegisterOutboxAdminServiceHandlerClient(ctx, gateway, outboxv1.NewOutboxAdminServiceClient(inProcess.Conn())); err != nil {
 		return nil, fmt.Errorf("registering REST gateway: %w", err)
 	}
 	openAPI, err := gen.OpenAPI.ReadFile("orderflow/outbox/v1/admin_service.swagger.json")
@@ -207,7 +202,7 @@ func New(ctx context.Context, cfg Config, topo shard.Topology, logger *slog.Logg
 	}
 	handler := server.NewHTTPHandler(server.HTTPOptions{API: gateway, OpenAPI: openAPI, MaxBodyBytes: 1 << 20, Tracing: tracing,
 		Ready: ready, ReadyTimeout: 3 * time.Second, Logger: logger, Registry: registry, Profiling: cfg.Profiling})
-	srv, err := server.Listen(logger, server.Addrs{GRPC: cfg.AdminGRPCAddr, HTTP: cfg.AdminHTTPAddr, InProcess: inProcess},
+	srv, err := server.Listen(logger, server.Addrs{GRPC: cfg.AdminGRPCAddr, HTTP: cfg.AdminHTTPAddr},
 		grpcServer, handler, cfg.AdminHTTP, cfg.ShutdownTimeout)
 	if err != nil {
 		return nil, err
