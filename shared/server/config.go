@@ -103,10 +103,10 @@ const (
 // GRPCConfig bounds the connections of a service's gRPC port. Services
 // embed it with an envPrefix (ORDERFLOW_GRPC_MAX_CONCURRENT_STREAMS, ...).
 type GRPCConfig struct {
-	// MaxConcurrentStreams caps the calls in flight on one connection;
-	// further calls wait for one to end. The REST gateway reaches the
-	// server through one in-process connection, so it also caps the REST
-	// requests in flight.
+	// MaxConcurrentStreams caps the calls in flight on one gRPC connection;
+	// further calls wait for one to end. REST requests do not count: the
+	// gateway reaches the services through an in-process channel, not a
+	// connection.
 	MaxConcurrentStreams uint32 `env:"MAX_CONCURRENT_STREAMS" envDefault:"1000"`
 	// KeepaliveMinTime is the shortest interval between a client's
 	// keepalive pings the server accepts; a client pinging more often is

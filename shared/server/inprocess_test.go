@@ -15,7 +15,7 @@ import (
 )
 
 // BenchmarkGatewayConnection compares what one unary call through the whole
-// chain costs over the in-process connection the gateway uses and over
+// chain costs over the in-process channel the gateway uses and over
 // loopback TCP to the server's own port (the alternative it was chosen
 // over): go test -run '^$' -bench GatewayConnection ./server/
 func BenchmarkGatewayConnection(b *testing.B) {

@@ -1,7 +1,7 @@
 // Package server runs an orderflow process's network edge: a gRPC server
 // with the one chain of cross-cutting work (tracing, call log, metrics,
 // recovery, deadlines, auth) and, on one HTTP port, the grpc-gateway REST API
-// calling that server through an in-process connection, the OpenAPI
+// calling the same services and chain through an in-process channel, the OpenAPI
 // document, /metrics, /healthz and /readyz; it shuts both down gracefully
 // when the context ends.
 package server
