@@ -68,19 +68,9 @@ func TestRESTSpansAreNamedByRoute(t *testing.T) {
 		t.Fatal(err)
 	}
 	handler := server.NewHTTPHandler(server.HTTPOptions{API: gateway, Registry: registry, Tracing: tracing})
-	srv, err := server.Listen(slog.New(slog.DiscardHandler), server.Addrs{GRPC: "127.0.0.1:0", HTTP: "127.0.0.1:0"},
-		grpcServer, handler, server.HTTPConfig{}, 5*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("server.Run: %v", err)
-		}
+	srv, _ := testinfra.RunService(t, func(context.Context) (*server.Server, error) {
+		return server.Listen(slog.New(slog.DiscardHandler), server.Addrs{GRPC: "127.0.0.1:0", HTTP: "127.0.0.1:0"},
+			grpcServer, handler, server.HTTPConfig{}, 5*time.Second)
 	})
 	baseURL := "http://" + srv.HTTPAddr()
 

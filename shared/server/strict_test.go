@@ -26,6 +26,7 @@ import (
 	orderv1 "github.com/orderflow/orderflow/shared/gen/orderflow/order/v1"
 	"github.com/orderflow/orderflow/shared/observability"
 	"github.com/orderflow/orderflow/shared/server"
+	"github.com/orderflow/orderflow/shared/testinfra"
 )
 
 // recorder is a command and query service that counts the calls that reach
@@ -99,19 +100,9 @@ func startStrictEdge(t *testing.T, httpCfg server.HTTPConfig, limits server.GRPC
 		t.Fatal(err)
 	}
 	handler := server.NewHTTPHandler(server.HTTPOptions{API: gateway, Registry: registry, MaxBodyBytes: 1 << 16})
-	srv, err := server.Listen(logger, server.Addrs{GRPC: "127.0.0.1:0", HTTP: "127.0.0.1:0"},
-		grpcServer, handler, httpCfg, 5*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("server.Run: %v", err)
-		}
+	srv, _ := testinfra.RunService(t, func(context.Context) (*server.Server, error) {
+		return server.Listen(logger, server.Addrs{GRPC: "127.0.0.1:0", HTTP: "127.0.0.1:0"},
+			grpcServer, handler, httpCfg, 5*time.Second)
 	})
 	e.grpcAddr, e.httpURL = srv.GRPCAddr(), "http://"+srv.HTTPAddr()
 	return e

@@ -29,6 +29,7 @@ import (
 	outboxv1 "github.com/orderflow/orderflow/shared/gen/orderflow/outbox/v1"
 	"github.com/orderflow/orderflow/shared/observability"
 	"github.com/orderflow/orderflow/shared/server"
+	"github.com/orderflow/orderflow/shared/testinfra"
 )
 
 // store is the stub services' orders: 1 is u-1's at s-1, 2 is u-2's at
@@ -246,18 +247,8 @@ func startAuthEdge(t *testing.T, jwksFile string, limiter *auth.Limiter) *authEd
 		}
 	}
 	handler := server.NewHTTPHandler(server.HTTPOptions{API: gateway, Registry: e.registry, MaxBodyBytes: 1 << 16})
-	srv, err := server.Listen(logger, server.Addrs{GRPC: "127.0.0.1:0", HTTP: "127.0.0.1:0"}, grpcServer, handler, server.HTTPConfig{}, 5*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("server.Run: %v", err)
-		}
+	srv, _ := testinfra.RunService(t, func(context.Context) (*server.Server, error) {
+		return server.Listen(logger, server.Addrs{GRPC: "127.0.0.1:0", HTTP: "127.0.0.1:0"}, grpcServer, handler, server.HTTPConfig{}, 5*time.Second)
 	})
 	e.grpcAddr, e.httpURL = srv.GRPCAddr(), "http://"+srv.HTTPAddr()
 	return e
