@@ -86,10 +86,7 @@ func startEdgeWith(t *testing.T, svc orderv1.OrderCommandServiceServer) *edge {
 	if err != nil {
 		t.Fatal(err)
 	}
-	inProcess, err := server.NewInProcess()
-	if err != nil {
-		t.Fatal(err)
-	}
+	inProcess := server.NewInProcess()
 	grpcServer, err := server.NewGRPCServer(server.GRPCOptions{InProcess: inProcess, Logger: logger, Registry: e.registry, Tracing: tracing,
 		Deadlines: server.Deadlines{Default: time.Minute, PerMethod: map[string]time.Duration{
 			orderv1.OrderCommandService_AdvanceOrder_FullMethodName: advanceBudget,

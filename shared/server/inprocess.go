@@ -25,17 +25,13 @@ type InProcess struct {
 
 // NewInProcess returns the channel; NewGRPCServer gives it the chain, and
 // Registrar registers each service on it and on the gRPC server.
-func NewInProcess() (*InProcess, error) {
-	return &InProcess{ch: &inprocgrpc.Channel{}}, nil
+func NewInProcess() *InProcess {
+	return &InProcess{ch: &inprocgrpc.Channel{}}
 }
 
 // Conn is the client side, for the gateway's Register...HandlerClient
 // functions (over the service's New...Client).
 func (p *InProcess) Conn() grpc.ClientConnInterface { return p.ch }
-
-// Close releases nothing: the channel holds no connection. It is there so
-// that a Server can own the channel like any other resource.
-func (p *InProcess) Close() error { return nil }
 
 // Registrar registers a service on the gRPC server and on the in-process
 // channel (when there is one), for the generated Register...Server

@@ -24,10 +24,7 @@ func BenchmarkGatewayConnection(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	inProcess, err := server.NewInProcess()
-	if err != nil {
-		b.Fatal(err)
-	}
+	inProcess := server.NewInProcess()
 	grpcServer, err := server.NewGRPCServer(server.GRPCOptions{InProcess: inProcess, Logger: slog.New(slog.DiscardHandler), Registry: registry,
 		Tracing: tracing, Deadlines: server.Deadlines{Default: 5 * time.Second}})
 	if err != nil {

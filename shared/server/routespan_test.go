@@ -53,10 +53,7 @@ func TestRESTSpansAreNamedByRoute(t *testing.T) {
 	}
 	t.Cleanup(func() { _ = tracing.Shutdown(context.Background()) })
 	registry := prometheus.NewRegistry()
-	inProcess, err := server.NewInProcess()
-	if err != nil {
-		t.Fatal(err)
-	}
+	inProcess := server.NewInProcess()
 	grpcServer, err := server.NewGRPCServer(server.GRPCOptions{InProcess: inProcess, Logger: slog.New(slog.DiscardHandler), Registry: registry, Tracing: tracing,
 		Deadlines: server.Deadlines{Default: time.Minute}})
 	if err != nil {

@@ -81,10 +81,7 @@ func startStrictEdge(t *testing.T, httpCfg server.HTTPConfig, limits server.GRPC
 	if err != nil {
 		t.Fatal(err)
 	}
-	inProcess, err := server.NewInProcess()
-	if err != nil {
-		t.Fatal(err)
-	}
+	inProcess := server.NewInProcess()
 	grpcServer, err := server.NewGRPCServer(server.GRPCOptions{InProcess: inProcess, Logger: logger, Registry: registry, Tracing: tracing,
 		Deadlines: server.Deadlines{Default: time.Minute}, Limits: limits})
 	if err != nil {

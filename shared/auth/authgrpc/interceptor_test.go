@@ -215,10 +215,7 @@ func startAuthEdge(t *testing.T, jwksFile string, limiter *auth.Limiter) *authEd
 	if err != nil {
 		t.Fatal(err)
 	}
-	inProcess, err := server.NewInProcess()
-	if err != nil {
-		t.Fatal(err)
-	}
+	inProcess := server.NewInProcess()
 	grpcServer, err := server.NewGRPCServer(server.GRPCOptions{InProcess: inProcess, Logger: logger, Registry: e.registry, Tracing: tracing,
 		Deadlines: server.Deadlines{Default: time.Minute}, Unary: []grpc.UnaryServerInterceptor{interceptor.Unary}})
 	if err != nil {

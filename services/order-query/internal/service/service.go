@@ -192,10 +192,7 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Service, error)
 		return nil, err
 	}
 
-	inProcess, err := server.NewInProcess()
-	if err != nil {
-		return nil, err
-	}
+	inProcess := server.NewInProcess()
 	grpcServer, err := server.NewGRPCServer(server.GRPCOptions{InProcess: inProcess,
 		Logger: logger, Registry: registry, Tracing: tracing, MaxRecvMsgBytes: int(cfg.MaxBodyBytes),
 		Deadlines: server.Deadlines{Default: cfg.RequestTimeout}, Limits: cfg.GRPC,

@@ -168,10 +168,7 @@ func New(ctx context.Context, cfg Config, topo shard.Topology, logger *slog.Logg
 		return nil, fmt.Errorf("ORDERFLOW_ADMIN_TOKEN: %w", err)
 	}
 	admin := ports.NewAdmin(store, metrics, logger)
-	inProcess, err := server.NewInProcess()
-	if err != nil {
-		return nil, err
-	}
+	inProcess := server.NewInProcess()
 	grpcServer, err := server.NewGRPCServer(server.GRPCOptions{InProcess: inProcess, Logger: logger, Registry: registry, Tracing: tracing,
 		MaxRecvMsgBytes: 1 << 20, Limits: cfg.AdminGRPC,
 		// Every call needs the token, streams too: reflection (which
