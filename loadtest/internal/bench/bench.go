@@ -10,10 +10,10 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"net"
 	"os"
 	"runtime"
 	"slices"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -22,7 +22,6 @@ import (
 
 	"github.com/orderflow/orderflow/migrations"
 	"github.com/orderflow/orderflow/shared/shard"
-	"github.com/orderflow/orderflow/shared/testinfra"
 )
 
 // Result is one measured phase.
@@ -186,11 +185,12 @@ func RandomID() string {
 
 // FreeAddr is a loopback address with a port nothing listens on now.
 func FreeAddr() string {
-	port, err := testinfra.FreePort()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return "127.0.0.1:0"
 	}
-	return "127.0.0.1:" + strconv.Itoa(port)
+	defer l.Close()
+	return l.Addr().String()
 }
 
 // Machine describes where the run happened.
