@@ -1,39 +1,21 @@
 package auth_test
 
 import (
-	"sync"
 	"testing"
 	"time"
 
 	orderv1 "github.com/orderflow/orderflow/shared/gen/orderflow/order/v1"
 
 	"github.com/orderflow/orderflow/shared/auth"
+	"github.com/orderflow/orderflow/shared/testinfra"
 )
-
-// manualClock is a clock the test moves.
-type manualClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *manualClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *manualClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
 
 // A caller spends its burst, is refused with the time until its next call,
 // is let through once that time passed; other callers have buckets of their
 // own.
 func TestLimiterPerCaller(t *testing.T) {
 	t.Parallel()
-	clock := &manualClock{now: testNow}
+	clock := testinfra.NewManualClock(testNow)
 	l, err := auth.NewLimiter(auth.LimiterConfig{Rate: 2, Burst: 3, Now: clock.Now})
 	if err != nil {
 		t.Fatal(err)
@@ -74,7 +56,7 @@ func TestLimiterPerCaller(t *testing.T) {
 // forgotten (and comes back to a full bucket), the others keep theirs.
 func TestLimiterForgetsBeyondMaxCallers(t *testing.T) {
 	t.Parallel()
-	clock := &manualClock{now: testNow}
+	clock := testinfra.NewManualClock(testNow)
 	l, err := auth.NewLimiter(auth.LimiterConfig{Rate: 1, Burst: 1, MaxCallers: 2, Now: clock.Now})
 	if err != nil {
 		t.Fatal(err)

@@ -226,24 +226,11 @@ func gauge(t *testing.T, pools *shard.Pools, name string, shardName ...string) f
 	t.Helper()
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(pools.Collector())
-	families, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
+	v, ok := testinfra.MetricValue(t, reg, name, map[string]string{"shard": sn})
+	if !ok {
+		t.Fatalf("no %s{shard=%q}", name, sn)
 	}
-	for _, f := range families {
-		if f.GetName() != name {
-			continue
-		}
-		for _, m := range f.GetMetric() {
-			for _, l := range m.GetLabel() {
-				if l.GetName() == "shard" && l.GetValue() == sn {
-					return m.GetGauge().GetValue()
-				}
-			}
-		}
-	}
-	t.Fatalf("no %s{shard=%q}", name, sn)
-	return 0
+	return v
 }
 
 // A pool whose every connection is in use while the shard keeps answering

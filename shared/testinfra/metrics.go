@@ -7,6 +7,9 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 )
 
 // SumMetrics scrapes http://addr/metrics and adds up the samples whose line
@@ -46,4 +49,42 @@ func MetricSum(t testing.TB, addr, prefix string) float64 {
 		t.Fatalf("testinfra: %v", err)
 	}
 	return v
+}
+
+// MetricValue is MetricSum for an in-process registry: it sums the counter
+// and gauge samples of the series of name whose labels include labels, and
+// tells whether any series matched.
+func MetricValue(t testing.TB, g prometheus.Gatherer, name string, labels map[string]string) (float64, bool) {
+	t.Helper()
+	families, err := g.Gather()
+	if err != nil {
+		t.Fatalf("testinfra: gathering metrics: %v", err)
+	}
+	var sum float64
+	found := false
+	for _, f := range families {
+		if f.GetName() != name {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			if hasLabels(m, labels) {
+				sum += m.GetCounter().GetValue() + m.GetGauge().GetValue()
+				found = true
+			}
+		}
+	}
+	return sum, found
+}
+
+func hasLabels(m *dto.Metric, want map[string]string) bool {
+	found := 0
+	for _, l := range m.GetLabel() {
+		if v, ok := want[l.GetName()]; ok {
+			if v != l.GetValue() {
+				return false
+			}
+			found++
+		}
+	}
+	return found == len(want)
 }

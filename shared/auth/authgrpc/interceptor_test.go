@@ -529,7 +529,7 @@ func TestInterceptorRateLimit(t *testing.T) {
 	for _, p := range protocols {
 		t.Run(p.name, func(t *testing.T) {
 			t.Parallel()
-			clock := &manualClock{now: testNow}
+			clock := testinfra.NewManualClock(testNow)
 			limiter, err := auth.NewLimiter(auth.LimiterConfig{Rate: 0.5, Burst: 2, Now: clock.Now})
 			if err != nil {
 				t.Fatal(err)
@@ -648,22 +648,9 @@ func (w watchStub) Watch(_ *healthpb.HealthCheckRequest, stream grpc.ServerStrea
 // reason.
 func counterValue(t *testing.T, registry *prometheus.Registry, name, reason string) float64 {
 	t.Helper()
-	families, err := registry.Gather()
-	if err != nil {
-		t.Fatal(err)
+	v, ok := testinfra.MetricValue(t, registry, name, map[string]string{"reason": reason})
+	if !ok {
+		t.Fatalf("no series %s{reason=%q}", name, reason)
 	}
-	for _, f := range families {
-		if f.GetName() != name {
-			continue
-		}
-		for _, m := range f.GetMetric() {
-			for _, l := range m.GetLabel() {
-				if l.GetName() == "reason" && l.GetValue() == reason {
-					return m.GetCounter().GetValue()
-				}
-			}
-		}
-	}
-	t.Fatalf("no series %s{reason=%q}", name, reason)
-	return 0
+	return v
 }

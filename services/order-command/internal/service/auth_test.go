@@ -196,7 +196,7 @@ func TestAuthOffIsWarned(t *testing.T) {
 	t.Parallel()
 	var logs bytes.Buffer
 	logger := slog.New(slog.NewJSONHandler(&logs, nil))
-	svc, err := service.New(context.Background(), testConfig(), testinfra.Shards(t, 1), logger, &fakeClock{now: time.Now()})
+	svc, err := service.New(context.Background(), testConfig(), testinfra.Shards(t, 1), logger, testinfra.NewManualClock(time.Now()))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,7 +9,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"sync"
 	"testing"
 	"time"
 
@@ -22,29 +21,11 @@ import (
 	"github.com/orderflow/orderflow/shared/testinfra"
 )
 
-// fakeClock is a clock the test moves by hand.
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
-
 // harness is a running order-command service on its own shards.
 type harness struct {
 	t     *testing.T
 	topo  shard.Topology
-	clock *fakeClock
+	clock *testinfra.ManualClock
 	base  string
 	grpc  orderv1.OrderCommandServiceClient
 	http  *http.Client
@@ -69,7 +50,7 @@ func start(t *testing.T, topo shard.Topology) *harness {
 // startWith is start with a given configuration.
 func startWith(t *testing.T, topo shard.Topology, cfg service.Config) *harness {
 	t.Helper()
-	clock := &fakeClock{now: time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)}
+	clock := testinfra.NewManualClock(time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC))
 	logger := slog.New(slog.NewJSONHandler(io.Discard, nil))
 	svc, _ := testinfra.RunService(t, func(ctx context.Context) (*service.Service, error) {
 		return service.New(ctx, cfg, topo, logger, clock)
@@ -191,7 +172,7 @@ func readAll(t *testing.T, resp *http.Response) string {
 func newService(t *testing.T, cfg service.Config, topo shard.Topology) (*service.Service, error) {
 	t.Helper()
 	logger := slog.New(slog.NewJSONHandler(io.Discard, nil))
-	return service.New(context.Background(), cfg, topo, logger, &fakeClock{now: time.Now()})
+	return service.New(context.Background(), cfg, topo, logger, testinfra.NewManualClock(time.Now()))
 }
 
 func contains(s, sub string) bool { return bytes.Contains([]byte(s), []byte(sub)) }
