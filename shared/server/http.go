@@ -84,8 +84,11 @@ func NewHTTPHandler(o HTTPOptions) http.Handler {
 		api = otelhttp.NewHandler(propagateSpan(api, o.Tracing.Propagator), "rest",
 			otelhttp.WithTracerProvider(o.Tracing.Provider), otelhttp.WithPropagators(o.Tracing.Propagator),
 			otelhttp.WithSpanNameFormatter(restSpanName))
+		// The holder of the matched route, for the span's name; without a
+		// span nothing reads it (recordRoute finds no holder then).
+		api = withRouteName(api)
 	}
-	mux.Handle("/", withRouteName(api))
+	mux.Handle("/", api)
 	return mux
 }
 

@@ -44,9 +44,10 @@ func restSpanName(_ string, r *http.Request) string {
 // itself ("/v1/orders/{order_no=*}:advance"); the span carries the route
 // template as written in the API ("/v1/orders/{order_no}:advance").
 func recordRoute(r *http.Request, pattern string) {
-	template := strings.ReplaceAll(pattern, "=*}", "}")
-	if rn, ok := r.Context().Value(routeKey{}).(*routeName); ok {
-		rn.template = template
+	rn, ok := r.Context().Value(routeKey{}).(*routeName)
+	if !ok {
+		return // no REST span (see NewHTTPHandler): nothing to name
 	}
-	trace.SpanFromContext(r.Context()).SetAttributes(attribute.String("http.route", template))
+	rn.template = strings.ReplaceAll(pattern, "=*}", "}")
+	trace.SpanFromContext(r.Context()).SetAttributes(attribute.String("http.route", rn.template))
 }
