@@ -212,13 +212,15 @@ func TestRESTSlowBodyIsCutOffAtTheReadTimeout(t *testing.T) {
 	t.Parallel()
 	const readTimeout = 400 * time.Millisecond
 	e := startStrictEdge(t, server.HTTPConfig{ReadTimeout: readTimeout, ReadHeaderTimeout: readTimeout}, server.GRPCConfig{})
+	// The server's read deadline starts when it accepts the connection,
+	// which is after the dial starts and may be before it returns.
+	start := time.Now()
 	conn, err := net.Dial("tcp", strings.TrimPrefix(e.httpURL, "http://"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer conn.Close()
 	body := goodOrder
-	start := time.Now()
 	fmt.Fprintf(conn, "POST /v1/orders HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n", len(body))
 	// One byte every 50 ms: the whole body would take len(body)*50ms (over
 	// six seconds); the writer stops at the first write that fails.
