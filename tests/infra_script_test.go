@@ -24,24 +24,6 @@ import (
 	"github.com/orderflow/orderflow/shared/testinfra"
 )
 
-func freePorts(t *testing.T, n int) []int {
-	t.Helper()
-	var ports []int
-	var ls []net.Listener
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		ls = append(ls, l)
-		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
-	}
-	for _, l := range ls {
-		_ = l.Close()
-	}
-	return ports
-}
-
 // infraScript runs scripts/infra with its own state directory and ports, so
 // it never touches the infrastructure the other tests use.
 type infraScript struct {
@@ -52,16 +34,8 @@ type infraScript struct {
 }
 
 func newInfraScript(t *testing.T, shards int) (*infraScript, []int) {
-	// Shard ports must be consecutive: find a base whose next ports are free.
-	base := freePorts(t, 1)[0]
-	for i := 1; i < shards; i++ {
-		l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(base+i))
-		if err != nil {
-			return newInfraScript(t, shards)
-		}
-		_ = l.Close()
-	}
-	other := freePorts(t, 4)
+	base := testinfra.FreeRun(t, shards) // shard ports are consecutive
+	other := testinfra.FreePorts(t, 4)
 	root, err := repoRoot()
 	if err != nil {
 		t.Fatal(err)

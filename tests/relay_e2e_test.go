@@ -143,7 +143,7 @@ func (p *proc) kill() {
 }
 
 func addr(t *testing.T) string {
-	return "127.0.0.1:" + strconv.Itoa(freePorts(t, 1)[0])
+	return "127.0.0.1:" + strconv.Itoa(testinfra.FreePorts(t, 1)[0])
 }
 
 // relayProc is an outbox-relay process.

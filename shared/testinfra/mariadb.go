@@ -2,7 +2,6 @@ package testinfra
 
 import (
 	"context"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/orderflow/orderflow/shared/freeport"
 	"github.com/orderflow/orderflow/shared/shard"
 )
 
@@ -71,13 +71,37 @@ func findBinary(name string) string {
 	return ""
 }
 
-func freePort(t testing.TB) int {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("testinfra: finding a free port: %v", err)
+func freePort(t testing.TB) int { return FreePorts(t, 1)[0] }
+
+// FreePorts returns n free loopback ports for servers the test starts as
+// child processes, held for the test (see freeport) and released when it
+// ends.
+func FreePorts(t testing.TB, n int) []int {
+	t.Helper()
+	ports := freeport.New()
+	t.Cleanup(ports.Close)
+	out := make([]int, n)
+	for i := range out {
+		p, err := ports.Port()
+		if err != nil {
+			t.Fatalf("testinfra: %v", err)
+		}
+		out[i] = p
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	return out
+}
+
+// FreeRun returns the first of n consecutive free loopback ports, held as
+// FreePorts holds its ports.
+func FreeRun(t testing.TB, n int) int {
+	t.Helper()
+	ports := freeport.New()
+	t.Cleanup(ports.Close)
+	base, err := ports.Run(n)
+	if err != nil {
+		t.Fatalf("testinfra: %v", err)
+	}
+	return base
 }
 
 // ServerDSN is the DSN of the server without a database.

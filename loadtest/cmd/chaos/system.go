@@ -2,10 +2,8 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -16,6 +14,7 @@ import (
 	"time"
 
 	"github.com/orderflow/orderflow/loadtest/internal/bench"
+	"github.com/orderflow/orderflow/shared/freeport"
 )
 
 // topology is the shape of the private system: shards, Kafka nodes and
@@ -44,16 +43,16 @@ var (
 // machine.
 type system struct {
 	topology
-	repo, state                     string
-	shardBase, kafkaPort, kafkaCtrl int
-	mongoPort, prometheusPort       int
-	token                           string
-	services                        map[string]*service
-	order                           []string // start order of services
-	commandGRPC, queryGRPC          []string
-	commandHTTP, queryHTTP          []string
-	relayHTTP, projectorHTTP        []string
-	stopped                         map[int]bool // pids this tool SIGSTOPped
+	repo, state                         string
+	shardBase, kafkaPort, kafkaCtrl     int
+	mongoPort, prometheusPort           int
+	token                               string
+	services                            map[string]*service
+	order                               []string // start order of services
+	commandGRPC, queryGRPC              []string
+	commandHTTP, queryHTTP              []string
+	relayHTTP, relayGRPC, projectorHTTP []string
+	stopped                             map[int]bool // pids this tool SIGSTOPped
 	// healed is how long the last broker restart took until every
 	// partition was fully replicated again (set by the broker fault).
 	healed time.Duration
@@ -97,27 +96,40 @@ func newSystem(ctx context.Context, topo topology, repo, state, seedLibs string,
 			}
 		}
 	}
+	// The ports stay held until this process ends (the system's servers
+	// are restarted on them during the run).
+	ports := freeport.New()
 	var err error
-	if s.shardBase, err = freeRun(s.shards); err != nil {
+	if s.shardBase, err = ports.Run(s.shards); err != nil {
 		return nil, err
 	}
 	// Node n listens on kafkaPort+2(n-1), its controller one above.
-	if s.kafkaPort, err = freeRun(2 * s.kafkaNodes); err != nil {
+	if s.kafkaPort, err = ports.Run(2 * s.kafkaNodes); err != nil {
 		return nil, err
 	}
 	s.kafkaCtrl = s.kafkaPort + 1
-	if s.mongoPort, err = freeRun(1); err != nil {
+	if s.mongoPort, err = ports.Port(); err != nil {
 		return nil, err
 	}
-	if s.prometheusPort, err = freeRun(1); err != nil {
+	if s.prometheusPort, err = ports.Port(); err != nil {
 		return nil, err
 	}
-	for range s.instances {
-		s.commandHTTP, s.queryHTTP = append(s.commandHTTP, bench.FreeAddr()), append(s.queryHTTP, bench.FreeAddr())
-		s.commandGRPC, s.queryGRPC = append(s.commandGRPC, bench.FreeAddr()), append(s.queryGRPC, bench.FreeAddr())
+	addrs := func(n int) []string {
+		out := make([]string, n)
+		for i := range out {
+			if err == nil {
+				out[i], err = ports.Addr()
+			}
+		}
+		return out
 	}
-	s.relayHTTP = []string{bench.FreeAddr(), bench.FreeAddr()}
-	s.projectorHTTP = []string{bench.FreeAddr(), bench.FreeAddr()}
+	s.commandHTTP, s.commandGRPC = addrs(s.instances), addrs(s.instances)
+	s.queryHTTP, s.queryGRPC = addrs(s.instances), addrs(s.instances)
+	s.relayHTTP, s.relayGRPC = addrs(2), addrs(2)
+	s.projectorHTTP = addrs(2)
+	if err != nil {
+		return nil, err
+	}
 	if err := s.writePrometheusConfig(); err != nil {
 		return nil, err
 	}
@@ -167,30 +179,6 @@ func seed(from, to string) error {
 		return fmt.Errorf("cp: %w: %s", err, out)
 	}
 	return nil
-}
-
-// freeRun finds n consecutive loopback ports nothing listens on.
-func freeRun(n int) (int, error) {
-	for range 50 {
-		_, port, _ := net.SplitHostPort(bench.FreeAddr())
-		base, _ := strconv.Atoi(port)
-		if base == 0 || base+n > 65535 {
-			continue
-		}
-		ok := true
-		for i := 1; i < n; i++ {
-			l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(base+i))
-			if err != nil {
-				ok = false
-				break
-			}
-			_ = l.Close()
-		}
-		if ok {
-			return base, nil
-		}
-	}
-	return 0, errors.New("no free run of ports")
 }
 
 // cleanEnv is this process's environment without the variables that would
@@ -327,7 +315,7 @@ func (s *system) up(ctx context.Context) error {
 	for i, id := range []string{"a", "b"} {
 		h := s.relayHTTP[i]
 		add("relay-"+id, "outbox-relay", h, "ORDERFLOW_RELAY_ID=relay-"+id,
-			"ORDERFLOW_ADMIN_HTTP_ADDR="+h, "ORDERFLOW_ADMIN_GRPC_ADDR="+bench.FreeAddr())
+			"ORDERFLOW_ADMIN_HTTP_ADDR="+h, "ORDERFLOW_ADMIN_GRPC_ADDR="+s.relayGRPC[i])
 	}
 	for i, id := range []string{"a", "b"} {
 		h := s.projectorHTTP[i]

@@ -183,7 +183,9 @@ func RandomID() string {
 	return hex.EncodeToString(b)
 }
 
-// FreeAddr is a loopback address with a port nothing listens on now.
+// FreeAddr is a loopback address with a port nothing listens on now, from
+// the kernel: good enough for a benchmark tool that binds it at once; the
+// harnesses that restart servers on their ports use freeport.
 func FreeAddr() string {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

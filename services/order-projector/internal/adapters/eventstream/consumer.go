@@ -109,6 +109,13 @@ type Handler struct {
 	// runs one session at a time per handler).
 	lanes   map[topicPartition]chan claimed
 	running sync.WaitGroup
+
+	// waiting counts, per dependency, the lanes that wait for it now. The
+	// up gauge is 1 only while no lane waits; a lane that ends (rebalance,
+	// shutdown) stops counting, so a session that ended during an outage
+	// cannot leave the gauge at 0 after the dependency answers again.
+	waitingMu sync.Mutex
+	waiting   map[failure.Dependency]int
 }
 
 // topicPartition names a partition across topics.
@@ -137,7 +144,21 @@ func NewHandler(p Projector, dlq DeadLetters, cfg HandlerConfig, m *Metrics, log
 		return nil, fmt.Errorf("projector handler config: %w", err)
 	}
 	return &Handler{projector: p, dlq: dlq, cfg: cfg, metrics: m, logger: logger, now: time.Now,
-		tracer: tracing.Tracer(tracerScope), propagator: tracing.Propagator}, nil
+		tracer: tracing.Tracer(tracerScope), propagator: tracing.Propagator, waiting: map[failure.Dependency]int{}}, nil
+}
+
+// laneWaits counts one more (delta 1) or one fewer (-1) lane waiting for
+// dep and sets its up gauge.
+func (h *Handler) laneWaits(dep failure.Dependency, delta int) {
+	h.waitingMu.Lock()
+	defer h.waitingMu.Unlock()
+	h.waiting[dep] += delta
+	up := 0.0
+	if h.waiting[dep] <= 0 {
+		delete(h.waiting, dep)
+		up = 1
+	}
+	h.metrics.up.WithLabelValues(string(dep)).Set(up)
 }
 
 // Setup is called when partitions are assigned: it deals them round the
@@ -205,7 +226,8 @@ type lane struct {
 	h      *Handler
 	outage *backoff.ExponentialBackOff
 	// down are the dependencies this lane waited for since its last
-	// success; their up gauge goes back to 1 when a batch succeeds.
+	// success; the lane stops counting as waiting for them when a batch
+	// succeeds or the lane ends.
 	down map[failure.Dependency]bool
 }
 
@@ -222,6 +244,7 @@ func (h *Handler) newLane() *lane {
 // marking each partition's last event of a batch once the batch is applied.
 func (l *lane) run(s sarama.ConsumerGroupSession, in <-chan claimed) {
 	h := l.h
+	defer l.stopWaiting()
 	for {
 		batch, open := h.collect(s.Context(), in)
 		if len(batch) > 0 {
@@ -468,9 +491,11 @@ func (l *lane) setAsideInvalid(ctx context.Context, items []decoded, err error, 
 // interval (never more than OutageWaitMax); false when ctx ended first.
 func (l *lane) waitOutage(ctx context.Context, dep failure.Dependency, err error) bool {
 	d := min(l.outage.NextBackOff(), l.h.cfg.OutageWaitMax)
-	l.down[dep] = true
+	if !l.down[dep] {
+		l.down[dep] = true
+		l.h.laneWaits(dep, 1)
+	}
 	l.h.metrics.outageWaits.WithLabelValues(string(dep)).Inc()
-	l.h.metrics.up.WithLabelValues(string(dep)).Set(0)
 	l.h.logger.WarnContext(ctx, "dependency unreachable; waiting before applying the batch again",
 		slog.String("dependency", string(dep)), slog.Duration("wait", d), slog.Any("error", err))
 	return wait.Sleep(ctx, d)
@@ -480,8 +505,15 @@ func (l *lane) waitOutage(ctx context.Context, dep failure.Dependency, err error
 func (l *lane) recovered() {
 	l.outage.Reset()
 	for dep := range l.down {
-		l.h.metrics.up.WithLabelValues(string(dep)).Set(1)
 		l.h.logger.Info("dependency answers again", slog.String("dependency", string(dep)))
+	}
+	l.stopWaiting()
+}
+
+// stopWaiting stops counting the lane as waiting for any dependency.
+func (l *lane) stopWaiting() {
+	for dep := range l.down {
+		l.h.laneWaits(dep, -1)
 		delete(l.down, dep)
 	}
 }
@@ -563,7 +595,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Waits for an unreachable or hung dependency before applying a batch again (no attempt spent), by dependency."},
 			[]string{"dependency"}),
 		up: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "orderflow_projector_dependency_up",
-			Help: "0 while a lane waits for the dependency to answer again, 1 once a batch succeeded after it."},
+			Help: "0 while some lane waits for the dependency to answer again; 1 once every such lane applied a batch after it or ended."},
 			[]string{"dependency"}),
 		deadLetters: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "orderflow_projector_dead_letters_total",
 			Help: "Events sent to the dead-letter topic, by reason (the dlq-reason header)."}, []string{"reason"}),

@@ -267,3 +267,59 @@ func TestHandlerConfigValidate(t *testing.T) {
 		})
 	}
 }
+
+// fakeSession is the part of a consumer group session a lane uses: its
+// context, and offsets marked (ignored here).
+type fakeSession struct {
+	sarama.ConsumerGroupSession
+	ctx context.Context
+}
+
+func (s fakeSession) Context() context.Context                  { return s.ctx }
+func (fakeSession) MarkMessage(*sarama.ConsumerMessage, string) {}
+func (fakeSession) MarkOffset(string, int32, int64, string)     {}
+
+// The up gauge is 0 while any lane waits for the dependency, and back at 1
+// once every waiting lane succeeded or ended: a session that ends during a
+// Kafka outage (its rebalance is part of the outage) must not leave the
+// gauge at 0 after Kafka answers again.
+func TestDependencyUpFollowsTheLanesThatWait(t *testing.T) {
+	t.Parallel()
+	kafkaDown := failure.In(failure.Kafka, sarama.ErrOutOfBrokers)
+	p := &script{answer: func(int, []int64) error { return kafkaDown }}
+	m := NewMetrics(prometheus.NewRegistry())
+	h := newHandler(t, p, &dlqRecorder{}, HandlerConfig{BatchSize: 1, Linger: time.Millisecond, MaxAttempts: 3, RetryBase: time.Millisecond,
+		OutageWaitMin: time.Millisecond, OutageWaitMax: 2 * time.Millisecond}, m, slog.New(slog.NewTextHandler(io.Discard, nil)), testTracing(t))
+	up := func() float64 { return testutil.ToFloat64(m.up.WithLabelValues(string(failure.Kafka))) }
+
+	// A second lane that waited and recovered does not hide the first.
+	other := h.newLane()
+	if other.waitOutage(context.Background(), failure.Kafka, kafkaDown); up() != 0 {
+		t.Fatalf("up %v while a lane waits for kafka, want 0", up())
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	in := make(chan claimed, 1)
+	in <- claimed{msg: event(t, 1, "OrderPlaced"), lag: m.lag.WithLabelValues("t", "0")}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		h.newLane().run(fakeSession{ctx: ctx}, in)
+	}()
+	deadline := time.Now().Add(10 * time.Second)
+	for testutil.ToFloat64(m.outageWaits.WithLabelValues(string(failure.Kafka))) < 3 {
+		if time.Now().After(deadline) {
+			t.Fatal("the running lane never waited for kafka")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if other.recovered(); up() != 0 {
+		t.Fatalf("up %v after one of two waiting lanes recovered, want 0", up())
+	}
+	cancel() // the session ends while the lane waits
+	<-done
+	if got := up(); got != 1 {
+		t.Errorf("up %v after the waiting lane ended, want 1", got)
+	}
+}
