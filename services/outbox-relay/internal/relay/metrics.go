@@ -22,6 +22,7 @@ type Metrics struct {
 	failed      *prometheus.GaugeVec
 	oldestAge   *prometheus.GaugeVec
 	replayed    *prometheus.CounterVec
+	kafkaWait   *prometheus.GaugeVec
 }
 
 // NewMetrics registers the relay's series.
@@ -46,8 +47,10 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Age of the oldest PENDING row."}, []string{"shard"}),
 		replayed: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "orderflow_outbox_replayed_rows_total",
 			Help: "Rows the admin API's replay put back to PENDING (dry runs excluded), counted as each chunk commits."}, []string{"shard"}),
+		kafkaWait: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "orderflow_outbox_kafka_waiting",
+			Help: "1 while this instance owns the shard and waits for Kafka to take its rows (a transient failure and no success since), else 0."}, []string{"shard"}),
 	}
-	reg.MustRegister(m.owned, m.published, m.failures, m.cleaned, m.commitToAck, m.pending, m.failed, m.oldestAge, m.replayed)
+	reg.MustRegister(m.owned, m.published, m.failures, m.cleaned, m.commitToAck, m.pending, m.failed, m.oldestAge, m.replayed, m.kafkaWait)
 	return m
 }
 
@@ -63,6 +66,7 @@ func (m *Metrics) initShard(shard string) {
 	m.cleaned.WithLabelValues(shard)
 	m.commitToAck.WithLabelValues(shard)
 	m.replayed.WithLabelValues(shard)
+	m.kafkaWait.WithLabelValues(shard).Set(0)
 }
 
 // Replayed counts n rows of shard that a replay put back to PENDING.

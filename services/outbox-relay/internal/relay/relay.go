@@ -185,6 +185,9 @@ func (r *Relay) work(ctx context.Context, shard string, lease Lease) error {
 	outage.InitialInterval = 100 * time.Millisecond
 	outage.MaxInterval = r.cfg.OutageMaxWait
 	inOutage := false
+	// A shard given up during an outage is no longer this instance's to
+	// wait for (the next owner reports its own waiting).
+	defer r.metrics.kafkaWait.WithLabelValues(shard).Set(0)
 	for {
 		// ctx is checked only between batches: a batch in flight is
 		// finished even when ctx ends, because publishBatch runs on
@@ -215,6 +218,7 @@ func (r *Relay) work(ctx context.Context, shard string, lease Lease) error {
 		case transient != nil:
 			if !inOutage {
 				inOutage = true
+				r.metrics.kafkaWait.WithLabelValues(shard).Set(1)
 				r.logger.WarnContext(ctx, "kafka cannot take messages now; waiting without spending attempts",
 					slog.String("shard", shard), slog.Any("error", transient), slog.Any("cluster", r.pub.Healthy(ctx)))
 			}
@@ -222,6 +226,7 @@ func (r *Relay) work(ctx context.Context, shard string, lease Lease) error {
 			continue
 		case inOutage:
 			inOutage = false
+			r.metrics.kafkaWait.WithLabelValues(shard).Set(0)
 			r.logger.InfoContext(ctx, "kafka takes messages again", slog.String("shard", shard))
 		}
 		outage.Reset()

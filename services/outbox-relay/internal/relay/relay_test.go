@@ -6,10 +6,12 @@ import (
 	"io"
 	"log/slog"
 	"slices"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/orderflow/orderflow/shared/outbox"
 )
@@ -146,5 +148,66 @@ func TestPublishBatchDecisions(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// switchPublisher fails every row as transient while down is set.
+type switchPublisher struct{ down atomic.Bool }
+
+func (p *switchPublisher) Publish(_ context.Context, msgs []outbox.Message) []error {
+	out := make([]error, len(msgs))
+	if p.down.Load() {
+		for i := range out {
+			out[i] = errTransient
+		}
+	}
+	return out
+}
+func (p *switchPublisher) Transient(err error) bool      { return errors.Is(err, errTransient) }
+func (p *switchPublisher) Healthy(context.Context) error { return nil }
+
+// orderflow_outbox_kafka_waiting is 1 from the first transient failure to
+// the next success, and 0 again once the shard is given up: an instance
+// that lost a shard during an outage does not keep reporting it.
+func TestKafkaWaitingFollowsTheOutage(t *testing.T) {
+	t.Parallel()
+	pub := &switchPublisher{}
+	pub.down.Store(true)
+	m := NewMetrics(prometheus.NewRegistry())
+	r, err := New(func() []string { return []string{"s"} }, nil, pub, Config{
+		BatchSize: 10, IdleWait: time.Millisecond, AcquireInterval: time.Millisecond, HeartbeatInterval: time.Hour,
+		MaxAttempts: 3, RetryBase: time.Second, RetryMax: time.Minute, OutageMaxWait: 20 * time.Millisecond,
+		OutboxRetention: time.Hour, CleanupInterval: time.Hour, CleanupBatch: 10,
+	}, m, slog.New(slog.NewTextHandler(io.Discard, nil)), time.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.initShard("s")
+	waiting := func() float64 { return testutil.ToFloat64(m.kafkaWait.WithLabelValues("s")) }
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- r.work(ctx, "s", &fakeLease{rows: []outbox.Message{{ID: 1}}}) }()
+	until := func(what string, want float64) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for waiting() != want {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: kafka_waiting %v, want %v", what, waiting(), want)
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
+	until("kafka refuses the rows", 1)
+	pub.down.Store(false)
+	until("kafka takes them again", 0)
+	pub.down.Store(true)
+	until("kafka refuses them again", 1)
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if got := waiting(); got != 0 {
+		t.Errorf("kafka_waiting %v after the shard was given up, want 0", got)
 	}
 }
