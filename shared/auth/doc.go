@@ -33,7 +33,9 @@
 // Whether a user may read or cancel one order, or a shop advance it,
 // depends on the stored order: the interceptor lets such calls (MatchStored)
 // through to the service, whose application layer loads the order and asks
-// OrderAccess.CheckOrder before it returns or changes anything —
+// OrderAccess.CheckOrder before it returns or changes anything (or
+// CheckMissing when there is no such order, which refuses a user or a shop
+// as another's order would, so existence is not told) —
 // order-command inside the order's transaction, before the domain rules, so
 // a refused change writes nothing and tells nothing of the order's state.
 // The interceptor answers INTERNAL rather than pass on the answer of a
@@ -56,8 +58,10 @@
 //
 // A service reads Settings from its ORDERFLOW_AUTH_* variables
 // (JWKS_FILE or JWKS_URL, ISSUER, AUDIENCE, LEEWAY, PLACE_ORDER_RATE,
-// PLACE_ORDER_BURST) and builds its checks with authgrpc.FromSettings;
-// without a JWK Set authentication is off, and the service logs a warning
+// PLACE_ORDER_BURST, DISABLED) and builds its checks with
+// authgrpc.FromSettings. Authentication is on by default: without a JWK
+// Set a service refuses to start (ErrNoKeys), unless DISABLED=true turns
+// authentication off, which the service logs as a warning
 // at start. Locally, `orderctl keys generate` writes the signing key and
 // the public JWK Set (.state/auth), and `orderctl token --user u-1` prints
 // a token signed with it.

@@ -134,8 +134,14 @@ type Owner struct {
 // GetOrder, CancelOrder and AdvanceOrder (inside the transaction, so a
 // refused change writes nothing), order-query's GetOrder. A refusal wraps
 // ErrPermissionDenied; the ports map it to PERMISSION_DENIED (authgrpc.GRPCError).
+//
+// CheckMissing is asked instead when the order does not exist: a caller
+// that may only see its own orders gets the refusal CheckOrder gives for
+// another caller's order, so that which order numbers exist cannot be
+// probed; an operator gets the service's NOT_FOUND.
 type OrderAccess interface {
 	CheckOrder(ctx context.Context, owner Owner) error
+	CheckMissing(ctx context.Context) error
 }
 
 // CheckOrder allows the caller in ctx an order that is its own: a user's
@@ -162,7 +168,29 @@ func (p *Policy) CheckOrder(ctx context.Context, owner Owner) error {
 			return nil
 		}
 	}
-	return fmt.Errorf("%w: the order is not the caller's", ErrPermissionDenied)
+	return errNotCallers
+}
+
+// errNotCallers is the refusal of an order that is not the caller's, and of
+// one that does not exist: one error for both, so the two cannot be told
+// apart.
+var errNotCallers = fmt.Errorf("%w: the order does not exist or is not the caller's", ErrPermissionDenied)
+
+// CheckMissing answers for an order that does not exist: nil (the service
+// answers NOT_FOUND) for an operator, the refusal of CheckOrder for a user
+// or a shop. A context without a caller is refused (ErrUnauthenticated).
+func (p *Policy) CheckMissing(ctx context.Context) error {
+	if c, ok := ctx.Value(checkKey{}).(*atomic.Bool); ok {
+		c.Store(true)
+	}
+	caller, ok := FromContext(ctx)
+	if !ok {
+		return fmt.Errorf("%w: no caller", ErrUnauthenticated)
+	}
+	if caller.Role == RoleOperator {
+		return nil
+	}
+	return errNotCallers
 }
 
 // Unprotected is the OrderAccess of a service running without
@@ -172,6 +200,9 @@ type Unprotected struct{}
 
 // CheckOrder allows everything.
 func (Unprotected) CheckOrder(context.Context, Owner) error { return nil }
+
+// CheckMissing lets the service answer NOT_FOUND.
+func (Unprotected) CheckMissing(context.Context) error { return nil }
 
 // checkKey marks a call whose rule is MatchStored; CheckOrder records that
 // the service asked.

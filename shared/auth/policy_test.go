@@ -157,3 +157,39 @@ func TestNewPolicyRefusesBadRules(t *testing.T) {
 		})
 	}
 }
+
+// An order that does not exist is refused to a user or a shop exactly as
+// another caller's order is, so that existence cannot be probed; an
+// operator, and a service without authentication, answer NOT_FOUND.
+func TestCheckMissing(t *testing.T) {
+	t.Parallel()
+	notCallers := auth.DefaultPolicy().CheckOrder(auth.WithCaller(context.Background(), user1), auth.Owner{User: "u-2", Shop: "s-2"})
+	tests := []struct {
+		name   string
+		ctx    context.Context
+		access auth.OrderAccess
+		want   error
+	}{
+		{name: "user", ctx: auth.WithCaller(context.Background(), user1), access: auth.DefaultPolicy(), want: auth.ErrPermissionDenied},
+		{name: "shop", ctx: auth.WithCaller(context.Background(), shop1), access: auth.DefaultPolicy(), want: auth.ErrPermissionDenied},
+		{name: "operator", ctx: auth.WithCaller(context.Background(), operator), access: auth.DefaultPolicy()},
+		{name: "no caller", ctx: context.Background(), access: auth.DefaultPolicy(), want: auth.ErrUnauthenticated},
+		{name: "authentication off", ctx: context.Background(), access: auth.Unprotected{}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			ctx, checked := auth.WithOrderCheck(tc.ctx)
+			err := tc.access.CheckMissing(ctx)
+			if (tc.want == nil && err != nil) || (tc.want != nil && !errors.Is(err, tc.want)) {
+				t.Fatalf("CheckMissing = %v, want %v", err, tc.want)
+			}
+			if tc.want == auth.ErrPermissionDenied && err.Error() != notCallers.Error() {
+				t.Errorf("CheckMissing says %q, another caller's order %q: the two must not be told apart", err, notCallers)
+			}
+			if _, ok := tc.access.(*auth.Policy); ok && !checked() {
+				t.Error("CheckMissing did not record that the service asked")
+			}
+		})
+	}
+}

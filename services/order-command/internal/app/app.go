@@ -170,6 +170,13 @@ func (s *Service) GetOrder(ctx context.Context, orderNo int64) (*domain.Order, e
 		return nil, err
 	}
 	o, err := s.repo.Get(ctx, orderNo)
+	if errors.Is(err, domain.ErrNotFound) {
+		// A caller that may see only its own orders is refused an absent
+		// order as it is another's: existence is not told.
+		if err := s.access.CheckMissing(ctx); err != nil {
+			return nil, fmt.Errorf("reading order %d: %w", orderNo, err)
+		}
+	}
 	if err != nil {
 		return nil, fmt.Errorf("reading order %d: %w", orderNo, err)
 	}
@@ -193,6 +200,12 @@ func (s *Service) update(ctx context.Context, orderNo int64, change func(o *doma
 		}
 		return s.stamp(ctx, ev)
 	})
+	if errors.Is(err, domain.ErrNotFound) {
+		// As in GetOrder: an absent order is refused as another's.
+		if err := s.access.CheckMissing(ctx); err != nil {
+			return nil, fmt.Errorf("changing order %d: %w", orderNo, err)
+		}
+	}
 	if err != nil {
 		return nil, fmt.Errorf("changing order %d: %w", orderNo, err)
 	}

@@ -120,12 +120,26 @@ func TestAuthOwnOrdersOnly(t *testing.T) {
 		{name: "user cancels another user's order", token: u2, method: http.MethodPost, path: path + ":cancel", body: `{"reason":"not mine"}`, want: http.StatusForbidden},
 		{name: "shop advances another shop's order", token: s2, method: http.MethodPost, path: path + ":advance", body: `{"status":"ACCEPTED"}`, want: http.StatusForbidden},
 		{name: "user advances its own order", token: u1, method: http.MethodPost, path: path + ":advance", body: `{"status":"ACCEPTED"}`, want: http.StatusForbidden},
+		{name: "user reads an order that does not exist", token: u2, method: http.MethodGet, path: "/v1/orders/999999999", want: http.StatusForbidden},
+		{name: "user cancels an order that does not exist", token: u2, method: http.MethodPost, path: "/v1/orders/999999999:cancel", body: `{"reason":"probe"}`, want: http.StatusForbidden},
+		{name: "shop advances an order that does not exist", token: s2, method: http.MethodPost, path: "/v1/orders/999999999:advance", body: `{"status":"ACCEPTED"}`, want: http.StatusForbidden},
 	}
 	for _, tc := range refusals {
 		code, body, _ := h.doAs(tc.token, tc.method, tc.path, tc.body)
 		if code != tc.want || body["code"] == nil || body["message"] == nil {
 			t.Errorf("%s: HTTP %d %v, want %d with a google.rpc.Status", tc.name, code, body, tc.want)
 		}
+	}
+	// An absent order and another's get the same answer: the order
+	// numbers that exist cannot be probed. An operator is told NOT_FOUND.
+	_, other, _ := h.doAs(u2, http.MethodGet, path, "")
+	_, absent, _ := h.doAs(u2, http.MethodGet, "/v1/orders/999999999", "")
+	if other["message"] == nil || strings.ReplaceAll(other["message"].(string), orderNo, "N") != strings.ReplaceAll(fmt.Sprint(absent["message"]), "999999999", "N") {
+		t.Errorf("another's order answers %v, an absent one %v: they must not differ", other, absent)
+	}
+	op := h.token(auth.TokenRequest{Role: auth.RoleOperator})
+	if code, body, _ := h.doAs(op, http.MethodGet, "/v1/orders/999999999", ""); code != http.StatusNotFound {
+		t.Errorf("operator reading an absent order: HTTP %d %v, want 404", code, body)
 	}
 	ctx := metadata.AppendToOutgoingContext(context.Background(), "authorization", "Bearer "+u2)
 	no, _ := json.Number(orderNo).Int64()
@@ -190,13 +204,15 @@ func TestAuthPlaceOrderRateLimit(t *testing.T) {
 	}
 }
 
-// Without a JWK Set authentication is off, and the service says so at
-// start.
+// Authentication is turned off only explicitly, and the service says so
+// at start.
 func TestAuthOffIsWarned(t *testing.T) {
 	t.Parallel()
 	var logs bytes.Buffer
 	logger := slog.New(slog.NewJSONHandler(&logs, nil))
-	svc, err := service.New(context.Background(), testConfig(), testinfra.Shards(t, 1), logger, testinfra.NewManualClock(time.Now()))
+	cfg := testConfig()
+	cfg.Auth = auth.Settings{Disabled: true}
+	svc, err := service.New(context.Background(), cfg, testinfra.Shards(t, 1), logger, testinfra.NewManualClock(time.Now()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -205,5 +221,23 @@ func TestAuthOffIsWarned(t *testing.T) {
 	_ = svc.Run(ctx)
 	if !strings.Contains(logs.String(), `"level":"WARN","msg":"authentication is off`) {
 		t.Errorf("no warning that authentication is off:\n%s", logs.String())
+	}
+}
+
+// Without a JWK Set and without the off switch the service does not start,
+// and says which variables fix it.
+func TestAuthWithoutKeysRefusesToStart(t *testing.T) {
+	t.Parallel()
+	cfg := testConfig()
+	cfg.Auth = auth.Settings{Issuer: auth.LocalIssuer, Audience: auth.DefaultAudience}
+	svc, err := service.New(context.Background(), cfg, testinfra.Shards(t, 1), slog.New(slog.DiscardHandler), testinfra.NewManualClock(time.Now()))
+	if err == nil {
+		_ = svc.Run(t.Context())
+		t.Fatal("order-command started without a JWK Set and without ORDERFLOW_AUTH_DISABLED")
+	}
+	for _, v := range []string{"ORDERFLOW_AUTH_JWKS_FILE", "ORDERFLOW_AUTH_DISABLED"} {
+		if !strings.Contains(err.Error(), v) {
+			t.Errorf("the error %q does not name %s", err, v)
+		}
 	}
 }

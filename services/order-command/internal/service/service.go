@@ -73,9 +73,10 @@ type Config struct {
 	// (ORDERFLOW_GRPC_MAX_CONCURRENT_STREAMS, _KEEPALIVE_*, _MAX_CONNECTION_IDLE).
 	GRPC server.GRPCConfig `envPrefix:"GRPC_"`
 	// Auth is the bearer-token check of every call and the per-caller
-	// PlaceOrder limit (ORDERFLOW_AUTH_*): on when ORDERFLOW_AUTH_JWKS_FILE
-	// or ORDERFLOW_AUTH_JWKS_URL is set, off (with a warning at start)
-	// otherwise.
+	// PlaceOrder limit (ORDERFLOW_AUTH_*): on by default, with
+	// ORDERFLOW_AUTH_JWKS_FILE or ORDERFLOW_AUTH_JWKS_URL; without either the
+	// service refuses to start unless ORDERFLOW_AUTH_DISABLED=true turns it
+	// off (warned about at start).
 	Auth auth.Settings `envPrefix:"AUTH_"`
 }
 
@@ -93,6 +94,9 @@ func (c *Config) Validate() error {
 	}
 	if err := c.HTTP.ValidateFor(c.RequestTimeout); err != nil {
 		errs = append(errs, fmt.Errorf("ORDERFLOW_HTTP_*: %w", err))
+	}
+	if err := c.Auth.Validate(); err != nil {
+		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
 }

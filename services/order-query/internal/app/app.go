@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/orderflow/orderflow/shared/auth"
 	"github.com/orderflow/orderflow/shared/orderdoc"
 	"github.com/orderflow/orderflow/shared/validation"
 )
@@ -96,6 +97,7 @@ const (
 type Service struct {
 	store   Store
 	orders  Orders
+	access  auth.OrderAccess
 	cfg     Config
 	waiters *waiters
 	stop    context.CancelFunc
@@ -104,10 +106,14 @@ type Service struct {
 // New returns the use cases over store. orders, when not nil, is asked
 // whether an order with no document exists before a read waits for it; nil
 // means no source of truth is configured, and such a read waits as any
-// other (the document may only be late).
-func New(store Store, orders Orders, cfg Config) (*Service, error) {
+// other (the document may only be late). access decides whether the
+// caller may see an order (auth.Unprotected with authentication off).
+func New(store Store, orders Orders, access auth.OrderAccess, cfg Config) (*Service, error) {
 	if store == nil {
 		return nil, errors.New("app: store is required")
+	}
+	if access == nil {
+		return nil, errors.New("app: the order access check is required (auth.Unprotected when authentication is off)")
 	}
 	if cfg.MinVersionWait < 0 {
 		return nil, fmt.Errorf("app: min version wait must not be negative, got %s", cfg.MinVersionWait)
@@ -131,7 +137,7 @@ func New(store Store, orders Orders, cfg Config) (*Service, error) {
 		cfg.PollBatch = DefaultPollBatch
 	}
 	ctx, stop := context.WithCancel(context.Background())
-	s := &Service{store: store, orders: orders, cfg: cfg, waiters: newWaiters(store, cfg.PollInterval, cfg.MaxWaiting, cfg.PollBatch), stop: stop}
+	s := &Service{store: store, orders: orders, access: access, cfg: cfg, waiters: newWaiters(store, cfg.PollInterval, cfg.MaxWaiting, cfg.PollBatch), stop: stop}
 	go s.waiters.run(ctx)
 	return s, nil
 }
@@ -156,16 +162,55 @@ type OrderView struct {
 // waited for). When the shard cannot tell, the read waits: the document may
 // only be late. A read that would wait while MaxWaiting reads already do
 // fails at once with ErrTooManyWaiting.
+//
+// The caller sees only an order it may (auth.OrderAccess.CheckOrder, with
+// the document's user and shop); an order without a document is refused
+// to a user or a shop exactly as another's order is (CheckMissing), so
+// that a caller learns nothing of orders that are not its own, not even
+// whether they exist. Refusing (403) rather than pretending an order is
+// absent (404) keeps one answer for "not yours" across the command and
+// query APIs; the price is that a user reading its own order before the
+// projector wrote it is refused until the document exists, which a read
+// with minVersion waits for.
 func (s *Service) GetOrder(ctx context.Context, orderNo int64, minVersion int32) (*OrderView, error) {
 	if err := ValidateGet(orderNo, minVersion); err != nil {
 		return nil, err
 	}
+	view, err := s.getOrder(ctx, orderNo, minVersion)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		if err := s.access.CheckMissing(ctx); err != nil {
+			return nil, fmt.Errorf("reading order %d: %w", orderNo, err)
+		}
+	case err == nil:
+		if err := s.checkOrder(ctx, view.Order); err != nil {
+			return nil, err
+		}
+	}
+	return view, err
+}
+
+func (s *Service) checkOrder(ctx context.Context, doc *orderdoc.Document) error {
+	if err := s.access.CheckOrder(ctx, auth.Owner{User: doc.UserID, Shop: doc.ShopID}); err != nil {
+		return fmt.Errorf("reading order %d: %w", doc.OrderNo, err)
+	}
+	return nil
+}
+
+func (s *Service) getOrder(ctx context.Context, orderNo int64, minVersion int32) (*OrderView, error) {
 	doc, err := s.get(ctx, orderNo)
 	if err != nil {
 		return nil, err
 	}
 	if minVersion == 0 || (doc != nil && doc.Version >= minVersion) {
 		return found(doc, false)
+	}
+	if doc != nil {
+		// An order's user and shop never change: a caller it is not for is
+		// refused now rather than given a waiting place.
+		if err := s.checkOrder(ctx, doc); err != nil {
+			return nil, err
+		}
 	}
 	wait := s.cfg.MinVersionWait
 	if deadline, ok := ctx.Deadline(); ok {

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/orderflow/orderflow/shared/auth"
 	"github.com/orderflow/orderflow/shared/orderdoc"
 	"github.com/orderflow/orderflow/shared/testinfra"
 )
@@ -113,7 +114,7 @@ func TestGetOrder(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			store := &fakeStore{versions: tc.versions}
-			svc, err := New(store, nil, Config{MinVersionWait: tc.wait, PollInterval: time.Millisecond})
+			svc, err := New(store, nil, auth.Unprotected{}, Config{MinVersionWait: tc.wait, PollInterval: time.Millisecond})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -171,7 +172,7 @@ func (c *countingStore) Documents(_ context.Context, orderNos []int64) (map[int6
 func TestWaitingReadsShareOneQueryPerPoll(t *testing.T) {
 	t.Parallel()
 	store := &countingStore{}
-	svc, err := New(store, nil, Config{MinVersionWait: time.Minute, PollInterval: 5 * time.Millisecond})
+	svc, err := New(store, nil, auth.Unprotected{}, Config{MinVersionWait: time.Minute, PollInterval: 5 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -210,7 +211,7 @@ func TestWaitingReadsShareOneQueryPerPoll(t *testing.T) {
 func TestGetOrderWaitEndsBeforeTheRequestDeadline(t *testing.T) {
 	t.Parallel()
 	store := &fakeStore{versions: []int32{1}}
-	svc, err := New(store, nil, Config{MinVersionWait: time.Hour, PollInterval: time.Millisecond})
+	svc, err := New(store, nil, auth.Unprotected{}, Config{MinVersionWait: time.Hour, PollInterval: time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -231,7 +232,7 @@ func TestGetOrderWaitEndsBeforeTheRequestDeadline(t *testing.T) {
 func TestGetOrderCallerGoesAway(t *testing.T) {
 	t.Parallel()
 	store := &fakeStore{versions: []int32{1}}
-	svc, err := New(store, nil, Config{MinVersionWait: time.Hour, PollInterval: time.Millisecond})
+	svc, err := New(store, nil, auth.Unprotected{}, Config{MinVersionWait: time.Hour, PollInterval: time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -256,7 +257,7 @@ func TestGetOrderCallerGoesAway(t *testing.T) {
 func TestGetOrderStoreFailure(t *testing.T) {
 	t.Parallel()
 	boom := errors.New("boom")
-	svc, err := New(&fakeStore{getErr: boom}, nil, Config{})
+	svc, err := New(&fakeStore{getErr: boom}, nil, auth.Unprotected{}, Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -273,7 +274,7 @@ func TestListPagesThroughEverything(t *testing.T) {
 	for i := range 11 {
 		docs = append(docs, orderdoc.Document{OrderNo: int64(100 - i), PlacedAt: base.Add(-time.Duration(i/2) * time.Second)})
 	}
-	svc, err := New(&fakeStore{docs: docs}, nil, Config{})
+	svc, err := New(&fakeStore{docs: docs}, nil, auth.Unprotected{}, Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -324,7 +325,7 @@ func TestNewRejectsBadConfig(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			if _, err := New(tc.store, nil, tc.cfg); err == nil {
+			if _, err := New(tc.store, nil, auth.Unprotected{}, tc.cfg); err == nil {
 				t.Error("New accepted the configuration")
 			}
 		})
@@ -338,7 +339,7 @@ func TestWaitingReadsAreBounded(t *testing.T) {
 	t.Parallel()
 	const limit, extra = 3, 2
 	store := &countingStore{} // version 1 for every order, never 2
-	svc, err := New(store, nil, Config{MinVersionWait: time.Hour, PollInterval: time.Millisecond, MaxWaiting: limit})
+	svc, err := New(store, nil, auth.Unprotected{}, Config{MinVersionWait: time.Hour, PollInterval: time.Millisecond, MaxWaiting: limit})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -432,7 +433,7 @@ func TestPollQueriesInBatches(t *testing.T) {
 	t.Parallel()
 	const readers, batch = 10, 4
 	store := &batchStore{}
-	svc, err := New(store, nil, Config{MinVersionWait: time.Minute, PollInterval: 5 * time.Millisecond, PollBatch: batch})
+	svc, err := New(store, nil, auth.Unprotected{}, Config{MinVersionWait: time.Minute, PollInterval: 5 * time.Millisecond, PollBatch: batch})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -500,7 +501,7 @@ func TestGetOrderAsksWhetherAMissingOrderExists(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			svc, err := New(&fakeStore{versions: tc.versions}, tc.orders, Config{MinVersionWait: wait, PollInterval: time.Millisecond})
+			svc, err := New(&fakeStore{versions: tc.versions}, tc.orders, auth.Unprotected{}, Config{MinVersionWait: wait, PollInterval: time.Millisecond})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/orderflow/orderflow/shared/auth"
 	"github.com/orderflow/orderflow/shared/validation"
 )
 
@@ -100,7 +101,7 @@ func TestListValidation(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			store := &fakeStore{}
-			svc, err := New(store, nil, Config{})
+			svc, err := New(store, nil, auth.Unprotected{}, Config{})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -19,6 +19,8 @@ import (
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/orderflow/orderflow/services/order-query/internal/app"
+	"github.com/orderflow/orderflow/shared/auth"
+	"github.com/orderflow/orderflow/shared/auth/authgrpc"
 	orderv1 "github.com/orderflow/orderflow/shared/gen/orderflow/order/v1"
 	"github.com/orderflow/orderflow/shared/orderdoc"
 	"github.com/orderflow/orderflow/shared/server"
@@ -78,6 +80,8 @@ func (g *GRPC) ListShopOrders(ctx context.Context, req *orderv1.ListShopOrdersRe
 func (g *GRPC) toStatus(ctx context.Context, err error) error {
 	var invalid *validation.Error
 	switch {
+	case errors.Is(err, auth.ErrPermissionDenied), errors.Is(err, auth.ErrUnauthenticated):
+		return authgrpc.GRPCError(ctx, err)
 	case errors.As(err, &invalid):
 		return server.InvalidArgument(invalid.Error(), invalid.Violations)
 	case errors.Is(err, app.ErrNotFound):

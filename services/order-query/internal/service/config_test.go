@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/orderflow/orderflow/services/order-query/internal/service"
+	"github.com/orderflow/orderflow/shared/auth"
 	"github.com/orderflow/orderflow/shared/config"
 	"github.com/orderflow/orderflow/shared/server"
 	"github.com/orderflow/orderflow/shared/shard"
@@ -32,6 +33,10 @@ func TestConfigDefaults(t *testing.T) {
 		Shard: shard.PoolConfig{MaxOpenConns: 64, MaxIdleConns: 64, ConnMaxLifetime: 5 * time.Minute, DialTimeout: time.Second,
 			IOTimeout: 10 * time.Second, StatementTimeout: 800 * time.Millisecond, TxTimeout: 900 * time.Millisecond,
 			BreakerFailures: 5, BreakerQuiet: time.Second, BreakerOpenTimeout: time.Second, BreakerProbes: 1},
+		// Authentication on, with the local issuer and audience; no JWK Set
+		// is a default, so New refuses to start without one.
+		Auth: auth.Settings{Issuer: auth.LocalIssuer, Audience: auth.DefaultAudience, Leeway: 30 * time.Second,
+			PlaceOrderRate: 5, PlaceOrderBurst: 20},
 	}
 	if cfg != want {
 		t.Errorf("defaults\n%+v\nwant\n%+v", cfg, want)

@@ -12,11 +12,14 @@ import (
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/mongo"
+	"google.golang.org/grpc"
 
 	"github.com/orderflow/orderflow/services/order-query/internal/adapters/readstore"
 	"github.com/orderflow/orderflow/services/order-query/internal/adapters/shards"
 	"github.com/orderflow/orderflow/services/order-query/internal/app"
 	"github.com/orderflow/orderflow/services/order-query/internal/ports"
+	"github.com/orderflow/orderflow/shared/auth"
+	"github.com/orderflow/orderflow/shared/auth/authgrpc"
 	"github.com/orderflow/orderflow/shared/gen"
 	orderv1 "github.com/orderflow/orderflow/shared/gen/orderflow/order/v1"
 	"github.com/orderflow/orderflow/shared/mongox"
@@ -79,6 +82,11 @@ type Config struct {
 	// Shard sizes each shard's connection pool (ORDERFLOW_SHARD_*), used
 	// only with TopologyFile.
 	Shard shard.PoolConfig `envPrefix:"SHARD_"`
+	// Auth is the bearer-token check of every call (ORDERFLOW_AUTH_*): on
+	// by default, with ORDERFLOW_AUTH_JWKS_FILE or ORDERFLOW_AUTH_JWKS_URL;
+	// without either the service refuses to start unless
+	// ORDERFLOW_AUTH_DISABLED=true turns it off (warned about at start).
+	Auth auth.Settings `envPrefix:"AUTH_"`
 }
 
 // Validate checks the values that parsing alone does not.
@@ -110,6 +118,9 @@ func (c *Config) Validate() error {
 	}
 	if err := c.HTTP.ValidateFor(c.RequestTimeout); err != nil {
 		errs = append(errs, fmt.Errorf("ORDERFLOW_HTTP_*: %w", err))
+	}
+	if err := c.Auth.Validate(); err != nil {
+		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
 }
@@ -186,7 +197,19 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Service, error)
 		}
 	}
 
-	useCases, err := app.New(store, orders, app.Config{MinVersionWait: cfg.MinVersionWait,
+	// The same checks as order-command's, in the same chain: REST reaches
+	// the service through the in-process channel and runs them too.
+	interceptor, access, err := authgrpc.FromSettings(ctx, cfg.Auth, logger, registry, time.Now)
+	if err != nil {
+		return nil, fmt.Errorf("ORDERFLOW_AUTH_*: %w", err)
+	}
+	var unary []grpc.UnaryServerInterceptor
+	var stream []grpc.StreamServerInterceptor
+	if interceptor != nil {
+		unary = append(unary, interceptor.Unary)
+		stream = append(stream, interceptor.Stream)
+	}
+	useCases, err := app.New(store, orders, access, app.Config{MinVersionWait: cfg.MinVersionWait,
 		MaxWaiting: cfg.MaxWaitingReads, PollBatch: cfg.WaitPollBatch})
 	if err != nil {
 		return nil, err
@@ -195,7 +218,7 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Service, error)
 	inProcess := server.NewInProcess()
 	grpcServer, err := server.NewGRPCServer(server.GRPCOptions{InProcess: inProcess,
 		Logger: logger, Registry: registry, Tracing: tracing, MaxRecvMsgBytes: int(cfg.MaxBodyBytes),
-		Deadlines: server.Deadlines{Default: cfg.RequestTimeout}, Limits: cfg.GRPC,
+		Deadlines: server.Deadlines{Default: cfg.RequestTimeout}, Limits: cfg.GRPC, Unary: unary, Stream: stream,
 	})
 	if err != nil {
 		return nil, err

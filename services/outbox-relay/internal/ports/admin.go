@@ -1,6 +1,6 @@
 // Package ports serves the relay's admin API (gRPC, and REST through the
 // in-process gateway): outbox stats, listing, one message, and replay. Every
-// call needs the admin bearer token.
+// call needs the shared admin token or an operator's JWT.
 package ports
 
 import (
@@ -21,6 +21,7 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/orderflow/orderflow/shared/auth/authgrpc"
 	outboxv1 "github.com/orderflow/orderflow/shared/gen/orderflow/outbox/v1"
 	"github.com/orderflow/orderflow/shared/outbox"
 	"github.com/orderflow/orderflow/shared/server"
@@ -224,8 +225,16 @@ func toTime(v *validation.Violations, field string, ts *timestamppb.Timestamp) t
 
 // Auth checks the bearer token of every call, unary and streaming, gRPC and
 // REST alike (the gateway calls the gRPC server in-process and forwards the
-// Authorization header as "authorization" metadata).
-type Auth struct{ token []byte }
+// Authorization header as "authorization" metadata). A call passes with the
+// shared admin token, or, when the relay verifies JWTs, with an operator's
+// token: a user's or a shop's is PERMISSION_DENIED (403), no token or a bad
+// one UNAUTHENTICATED (401).
+type Auth struct {
+	token []byte
+	// jwt checks the tokens that are not the admin token; nil with
+	// authentication off, when only the admin token passes.
+	jwt *authgrpc.Interceptor
+}
 
 // MinTokenLength is the shortest admin token NewAuth accepts: 32 characters
 // (`head -c 24 /dev/urandom | base64` or `openssl rand -hex 16` make one),
@@ -233,13 +242,24 @@ type Auth struct{ token []byte }
 const MinTokenLength = 32
 
 // NewAuth returns the check for token, which must be at least
-// MinTokenLength characters long.
-func NewAuth(token string) (*Auth, error) {
+// MinTokenLength characters long, and for the JWTs jwt verifies (nil: the
+// admin token only). jwt's policy leaves the admin API to operators
+// (auth.DefaultRules has no rule for it), and its public methods must not
+// include reflection, which describes the whole admin API
+// (AdminPublic).
+func NewAuth(token string, jwt *authgrpc.Interceptor) (*Auth, error) {
 	if n := utf8.RuneCountInString(token); n < MinTokenLength {
 		return nil, fmt.Errorf("the admin token must be at least %d characters long, it has %d", MinTokenLength, n)
 	}
-	return &Auth{token: []byte(token)}, nil
+	return &Auth{token: []byte(token), jwt: jwt}, nil
 }
+
+// AdminPublic are the admin API's methods called without a token: health
+// checks only, which probes make.
+func AdminPublic() []string { return []string{"/grpc.health.v1.Health/"} }
+
+// AdminRealm names the admin API in its WWW-Authenticate challenges.
+const AdminRealm = "orderflow-admin"
 
 func (a *Auth) valid(header string) bool {
 	got, ok := strings.CutPrefix(header, "Bearer ")
@@ -250,44 +270,50 @@ func (a *Auth) valid(header string) bool {
 // UNAUTHENTICATED status's message, which the REST gateway makes the
 // WWW-Authenticate header of its 401, and the www-authenticate response
 // metadata of gRPC calls.
-const adminChallenge = `Bearer realm="orderflow-admin", error="invalid_token", error_description="missing or wrong bearer token"`
+const adminChallenge = `Bearer realm="` + AdminRealm + `", error="invalid_token", error_description="missing or wrong bearer token"`
 
 // challenge is a refused call's response metadata, new for every call: a
 // metadata.MD is a map that gRPC may change.
 func challenge() metadata.MD { return metadata.Pairs("www-authenticate", adminChallenge) }
 
-// Unary refuses calls without the token (health checks excepted) with
-// UNAUTHENTICATED, HTTP 401 over REST.
+// Unary refuses calls without the admin token or an operator's JWT
+// (health checks excepted): UNAUTHENTICATED, HTTP 401 over REST, or
+// PERMISSION_DENIED (403) for another role's JWT.
 func (a *Auth) Unary(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
-	if err := a.check(ctx, info.FullMethod); err != nil {
-		_ = grpc.SetHeader(ctx, challenge())
-		return nil, err
+	if a.pass(ctx, info.FullMethod) {
+		return handler(ctx, req)
 	}
-	return handler(ctx, req)
+	if a.jwt != nil {
+		return a.jwt.Unary(ctx, req, info, handler)
+	}
+	_ = grpc.SetHeader(ctx, challenge())
+	return nil, status.Error(codes.Unauthenticated, adminChallenge)
 }
 
-// Stream refuses streaming calls without the token (health's Watch
-// excepted) with UNAUTHENTICATED: reflection is one, and would otherwise
-// describe the admin API to anyone.
+// Stream refuses streaming calls as Unary does (health's Watch excepted):
+// reflection is one, and would otherwise describe the admin API to anyone.
 func (a *Auth) Stream(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
-	if err := a.check(ss.Context(), info.FullMethod); err != nil {
-		_ = ss.SetHeader(challenge())
-		return err
+	if a.pass(ss.Context(), info.FullMethod) {
+		return handler(srv, ss)
 	}
-	return handler(srv, ss)
+	if a.jwt != nil {
+		return a.jwt.Stream(srv, ss, info, handler)
+	}
+	_ = ss.SetHeader(challenge())
+	return status.Error(codes.Unauthenticated, adminChallenge)
 }
 
-// check passes health checks (probes carry no token) and calls with the
-// token.
-func (a *Auth) check(ctx context.Context, method string) error {
+// pass reports whether a call passes without a JWT: a health check (probes
+// carry no token), or a call with the admin token.
+func (a *Auth) pass(ctx context.Context, method string) bool {
 	if strings.HasPrefix(method, "/grpc.health.v1.Health/") {
-		return nil
+		return true
 	}
 	md, _ := metadata.FromIncomingContext(ctx)
 	for _, v := range md.Get("authorization") {
 		if a.valid(v) {
-			return nil
+			return true
 		}
 	}
-	return status.Error(codes.Unauthenticated, adminChallenge)
+	return false
 }

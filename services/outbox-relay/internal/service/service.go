@@ -12,12 +12,15 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
 
 	"github.com/orderflow/orderflow/services/outbox-relay/internal/adapters/lease"
 	"github.com/orderflow/orderflow/services/outbox-relay/internal/adapters/publisher"
 	"github.com/orderflow/orderflow/services/outbox-relay/internal/ports"
 	"github.com/orderflow/orderflow/services/outbox-relay/internal/relay"
+	"github.com/orderflow/orderflow/shared/auth"
+	"github.com/orderflow/orderflow/shared/auth/authgrpc"
 	"github.com/orderflow/orderflow/shared/gen"
 	outboxv1 "github.com/orderflow/orderflow/shared/gen/orderflow/outbox/v1"
 	"github.com/orderflow/orderflow/shared/kafkax"
@@ -71,8 +74,15 @@ type Config struct {
 	// AdminGRPCAddr and AdminHTTPAddr are the admin API's ports.
 	AdminGRPCAddr string `env:"ADMIN_GRPC_ADDR" envDefault:"127.0.0.1:9092"`
 	AdminHTTPAddr string `env:"ADMIN_HTTP_ADDR" envDefault:"127.0.0.1:8082"`
-	// AdminToken is the bearer token every admin call needs. Required.
+	// AdminToken is the shared bearer token that passes every admin call.
+	// Required.
 	AdminToken string `env:"ADMIN_TOKEN,required"`
+	// Auth verifies operators' JWTs (ORDERFLOW_AUTH_*), which pass every
+	// admin call as the admin token does; users' and shops' are refused.
+	// On by default: without ORDERFLOW_AUTH_JWKS_FILE or _JWKS_URL the relay
+	// refuses to start unless ORDERFLOW_AUTH_DISABLED=true, with which only
+	// the admin token passes.
+	Auth auth.Settings `envPrefix:"AUTH_"`
 	// RequestTimeout bounds one admin call, gRPC or REST (the server chain's
 	// deadline); a replay has no bound.
 	RequestTimeout time.Duration `env:"REQUEST_TIMEOUT" envDefault:"30s"`
@@ -105,6 +115,9 @@ func (c *Config) Validate() error {
 	}
 	if err := c.AdminHTTP.ValidateFor(c.RequestTimeout); err != nil {
 		errs = append(errs, fmt.Errorf("ORDERFLOW_ADMIN_HTTP_*: %w", err))
+	}
+	if err := c.Auth.Validate(); err != nil {
+		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
 }
@@ -163,7 +176,7 @@ func New(ctx context.Context, cfg Config, topo shard.Topology, logger *slog.Logg
 	}
 	store := outbox.NewStore(pools, time.Now)
 
-	auth, err := ports.NewAuth(cfg.AdminToken)
+	adminAuth, err := newAdminAuth(ctx, cfg, logger, registry)
 	if err != nil {
 		return nil, fmt.Errorf("ORDERFLOW_ADMIN_TOKEN: %w", err)
 	}
@@ -173,7 +186,7 @@ func New(ctx context.Context, cfg Config, topo shard.Topology, logger *slog.Logg
 		MaxRecvMsgBytes: 1 << 20, Limits: cfg.AdminGRPC,
 		// Every call needs the token, streams too: reflection (which
 		// describes the whole admin API) is a stream.
-		Unary: []grpc.UnaryServerInterceptor{auth.Unary}, Stream: []grpc.StreamServerInterceptor{auth.Stream},
+		Unary: []grpc.UnaryServerInterceptor{adminAuth.Unary}, Stream: []grpc.StreamServerInterceptor{adminAuth.Stream},
 		Deadlines: server.Deadlines{Default: cfg.RequestTimeout, PerMethod: map[string]time.Duration{
 			// A replay by filter may touch many rows, one shard's
 			// transaction after another; a deadline could stop it between
@@ -207,6 +220,32 @@ func New(ctx context.Context, cfg Config, topo shard.Topology, logger *slog.Logg
 	ok = true
 	return &Service{cfg: cfg, logger: logger, pools: pools, publisher: pub, relay: r, metrics: metrics, store: store,
 		server: srv, tracing: tracing}, nil
+}
+
+// newAdminAuth is the admin API's check: the admin token, and operators'
+// JWTs unless authentication is off.
+func newAdminAuth(ctx context.Context, cfg Config, logger *slog.Logger, registry prometheus.Registerer) (*ports.Auth, error) {
+	ic, _, err := authgrpc.Build(ctx, cfg.Auth, logger, time.Now)
+	if err != nil {
+		return nil, fmt.Errorf("ORDERFLOW_AUTH_*: %w", err)
+	}
+	var jwt *authgrpc.Interceptor
+	if ic != nil {
+		// No rate limit: the admin API has no PlaceOrder, and operators
+		// are few.
+		ic.Limiter = nil
+		ic.Public = ports.AdminPublic()
+		ic.Realm = ports.AdminRealm
+		ic.Registry = registry
+		if jwt, err = authgrpc.NewInterceptor(*ic); err != nil {
+			return nil, err
+		}
+	}
+	adminAuth, err := ports.NewAuth(cfg.AdminToken, jwt)
+	if err != nil {
+		return nil, fmt.Errorf("ORDERFLOW_ADMIN_TOKEN: %w", err)
+	}
+	return adminAuth, nil
 }
 
 // AdminGRPCAddr is the bound admin gRPC address.

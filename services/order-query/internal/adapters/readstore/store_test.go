@@ -14,6 +14,7 @@ import (
 
 	"github.com/orderflow/orderflow/services/order-query/internal/adapters/readstore"
 	"github.com/orderflow/orderflow/services/order-query/internal/app"
+	"github.com/orderflow/orderflow/shared/auth"
 	"github.com/orderflow/orderflow/shared/orderdoc"
 	"github.com/orderflow/orderflow/shared/projection"
 	"github.com/orderflow/orderflow/shared/projection/source"
@@ -179,7 +180,7 @@ func TestListsKeepPlacementOrderWithinOneMillisecond(t *testing.T) {
 		t.Fatalf("List = %v, want %v", nos, want)
 	}
 
-	svc, err := app.New(s, nil, app.Config{})
+	svc, err := app.New(s, nil, auth.Unprotected{}, app.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
