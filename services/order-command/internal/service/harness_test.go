@@ -16,6 +16,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/orderflow/orderflow/services/order-command/internal/service"
+	"github.com/orderflow/orderflow/shared/auth"
 	orderv1 "github.com/orderflow/orderflow/shared/gen/orderflow/order/v1"
 	"github.com/orderflow/orderflow/shared/shard"
 	"github.com/orderflow/orderflow/shared/testinfra"
@@ -37,6 +38,9 @@ func testConfig() service.Config {
 		Shard:            testinfra.TestPool(),
 		OrderNoBlockSize: 50, CancelWindow: 30 * 24 * time.Hour, MaxBodyBytes: 64 << 10,
 		RequestTimeout: 3 * time.Second, StartupTimeout: 10 * time.Second, ShutdownTimeout: 5 * time.Second,
+		// These tests are about orders, not callers: tokens are checked by
+		// the auth tests (auth_test.go, tests/auth_e2e_test.go).
+		Auth: auth.Settings{Disabled: true},
 	}
 }
 

@@ -194,6 +194,7 @@ func TestAuthOnByDefault(t *testing.T) {
 	t.Parallel()
 	db := testinfra.MongoDatabase(t)
 	cfg := testConfig(db)
+	cfg.Auth.Disabled = false
 	if _, err := service.New(t.Context(), cfg, slog.New(slog.DiscardHandler)); err == nil || !strings.Contains(err.Error(), "ORDERFLOW_AUTH_DISABLED") {
 		t.Errorf("New without a JWK Set = %v, want a refusal naming ORDERFLOW_AUTH_DISABLED", err)
 	}

@@ -58,7 +58,7 @@ func TestConfigRejected(t *testing.T) {
 		{"empty poll batch", map[string]string{"ORDERFLOW_WAIT_POLL_BATCH": "0"}, "ORDERFLOW_WAIT_POLL_BATCH"},
 		{"negative topology reload", map[string]string{"ORDERFLOW_TOPOLOGY_RELOAD": "-1s"}, "ORDERFLOW_TOPOLOGY_RELOAD"},
 		{"topology file missing", map[string]string{"ORDERFLOW_TOPOLOGY_FILE": "/nonexistent/topology.json",
-			"ORDERFLOW_MONGO_URI": "mongodb://127.0.0.1:1", "ORDERFLOW_STARTUP_TIMEOUT": "300ms"}, "ORDERFLOW_TOPOLOGY_FILE"},
+			"ORDERFLOW_MONGO_URI": "mongodb://127.0.0.1:1", "ORDERFLOW_STARTUP_TIMEOUT": "300ms", "ORDERFLOW_AUTH_DISABLED": "true"}, "ORDERFLOW_TOPOLOGY_FILE"},
 		{"tiny body limit", map[string]string{"ORDERFLOW_MAX_BODY_BYTES": "10"}, "ORDERFLOW_MAX_BODY_BYTES"},
 		{"pprof not a boolean", map[string]string{"ORDERFLOW_PPROF": "maybe"}, "ORDERFLOW_PPROF"},
 		{"write timeout not above the request timeout", map[string]string{"ORDERFLOW_HTTP_WRITE_TIMEOUT": "5s"}, "ORDERFLOW_HTTP_*"},
@@ -85,7 +85,7 @@ func TestNewFailsWithoutMongo(t *testing.T) {
 	t.Parallel()
 	cfg, err := config.LoadFrom[service.Config](map[string]string{
 		"ORDERFLOW_MONGO_URI": "mongodb://127.0.0.1:1", "ORDERFLOW_STARTUP_TIMEOUT": "300ms",
-		"ORDERFLOW_GRPC_ADDR": "127.0.0.1:0", "ORDERFLOW_HTTP_ADDR": "127.0.0.1:0",
+		"ORDERFLOW_GRPC_ADDR": "127.0.0.1:0", "ORDERFLOW_HTTP_ADDR": "127.0.0.1:0", "ORDERFLOW_AUTH_DISABLED": "true",
 	})
 	if err != nil {
 		t.Fatal(err)

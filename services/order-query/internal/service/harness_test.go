@@ -19,6 +19,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/orderflow/orderflow/services/order-query/internal/service"
+	"github.com/orderflow/orderflow/shared/auth"
 	orderv1 "github.com/orderflow/orderflow/shared/gen/orderflow/order/v1"
 	"github.com/orderflow/orderflow/shared/orderdoc"
 	"github.com/orderflow/orderflow/shared/testinfra"
@@ -42,6 +43,9 @@ func testConfig(db *mongo.Database) service.Config {
 		MongoURI: testinfra.MongoURI(), MongoDatabase: db.Name(),
 		MinVersionWait: minVersionWait, MaxWaitingReads: 100, WaitPollBatch: 50, RequestTimeout: 3 * time.Second,
 		StartupTimeout: 10 * time.Second, ShutdownTimeout: 5 * time.Second, MaxBodyBytes: 64 << 10,
+		// These tests are about reads, not callers: tokens are checked by
+		// the auth tests (tests/auth_e2e_test.go).
+		Auth: auth.Settings{Disabled: true},
 	}
 }
 

@@ -192,6 +192,7 @@ func TestAdminTokenOnlyWithAuthOff(t *testing.T) {
 func TestRelayAuthOnByDefault(t *testing.T) {
 	t.Parallel()
 	cfg := testConfig(testinfra.KafkaTopic(t, 1), testinfra.KafkaBrokers())
+	cfg.Auth.Disabled = false
 	_, err := service.New(t.Context(), cfg, testinfra.Shards(t, 1), slog.New(slog.DiscardHandler))
 	if err == nil || !strings.Contains(err.Error(), "ORDERFLOW_AUTH_DISABLED") {
 		t.Errorf("New without a JWK Set = %v, want a refusal naming ORDERFLOW_AUTH_DISABLED", err)

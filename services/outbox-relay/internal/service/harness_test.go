@@ -16,6 +16,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/orderflow/orderflow/services/outbox-relay/internal/service"
+	"github.com/orderflow/orderflow/shared/auth"
 	eventsv1 "github.com/orderflow/orderflow/shared/gen/orderflow/events/v1"
 	"github.com/orderflow/orderflow/shared/kafkax"
 	"github.com/orderflow/orderflow/shared/shard"
@@ -32,6 +33,9 @@ func testConfig(topic string, brokers []string) service.Config {
 		OutboxRetention: 168 * time.Hour, CleanupInterval: time.Minute, CleanupBatch: 1000, BacklogInterval: 200 * time.Millisecond,
 		AdminGRPCAddr: "127.0.0.1:0", AdminHTTPAddr: "127.0.0.1:0", AdminToken: token,
 		RequestTimeout: 10 * time.Second, ShutdownTimeout: 5 * time.Second,
+		// The admin API takes the shared token here; operator tokens are
+		// checked by the auth tests.
+		Auth: auth.Settings{Disabled: true},
 	}
 }
 
