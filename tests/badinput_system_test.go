@@ -51,9 +51,9 @@ func startInputSystem(t *testing.T) *inputSystem {
 		return tok
 	}
 	s := &inputSystem{
-		topo:          testinfra.Shards(t, 2),
-		readStore:     testinfra.MongoDatabase(t),
-		command:       addr(t), commandGRPC: addr(t), query: addr(t), queryGRPC: addr(t),
+		topo:      testinfra.Shards(t, 2),
+		readStore: testinfra.MongoDatabase(t),
+		command:   addr(t), commandGRPC: addr(t), query: addr(t), queryGRPC: addr(t),
 		operatorToken: token(auth.TokenRequest{Role: auth.RoleOperator}),
 		userToken:     token(auth.TokenRequest{Role: auth.RoleUser, User: "u-1"}),
 	}
