@@ -19,16 +19,18 @@ import (
 // authentication on and an operator's token, for the tests that send them
 // every kind of request.
 type inputSystem struct {
-	topo                     shard.Topology
-	readStore                *mongo.Database
-	command, commandGRPC     string
-	query, queryGRPC         string
-	operatorToken, userToken string
+	topo                 shard.Topology
+	readStore            *mongo.Database
+	command, commandGRPC string
+	query, queryGRPC     string
+	operatorToken        string
+	// jwksFile is the public key set the services verify tokens with.
+	jwksFile string
 }
 
 // startInputSystem generates a signing key in a temporary directory, starts
 // both services verifying tokens with its public key, and mints an
-// operator's token (may call every method) and a token of user "u-1". The
+// operator's token (may call every method). The
 // PlaceOrder rate limit is raised so that the many requests of a test are
 // refused for what they carry, never for their number.
 func startInputSystem(t *testing.T) *inputSystem {
@@ -55,11 +57,11 @@ func startInputSystem(t *testing.T) *inputSystem {
 		readStore: testinfra.MongoDatabase(t),
 		command:   addr(t), commandGRPC: addr(t), query: addr(t), queryGRPC: addr(t),
 		operatorToken: token(auth.TokenRequest{Role: auth.RoleOperator}),
-		userToken:     token(auth.TokenRequest{Role: auth.RoleUser, User: "u-1"}),
+		jwksFile:      filepath.Join(keys, auth.PublicKeysFile),
 	}
 	file := writeTopology(t, s.topo)
 	authEnv := []string{
-		"ORDERFLOW_AUTH_JWKS_FILE=" + filepath.Join(keys, auth.PublicKeysFile),
+		"ORDERFLOW_AUTH_JWKS_FILE=" + s.jwksFile,
 		"ORDERFLOW_AUTH_ISSUER=orderflow-local", "ORDERFLOW_AUTH_AUDIENCE=orderflow",
 		"ORDERFLOW_AUTH_PLACE_ORDER_RATE=100000", "ORDERFLOW_AUTH_PLACE_ORDER_BURST=100000",
 		"ORDERFLOW_TOPOLOGY_FILE=" + file, "ORDERFLOW_LOG_LEVEL=warn",

@@ -238,7 +238,7 @@ func TestRESTRejectsBadInputAndChangesNothing(t *testing.T) {
 		{"unknown field", "POST", "/v1/orders", order(`"userId"`, `"coupon":"FREE","userId"`), "coupon"},
 		{"body over 64 KiB", "POST", "/v1/orders", order(`"1 Teheran-ro, Seoul"`, `"`+strings.Repeat("a", 70<<10)+`"`), "body"},
 		{"malformed JSON", "POST", "/v1/orders", `{"requestId":`, "body"},
-		{"quantity not a number", "POST", "/v1/orders", order(`"quantity":2`, `"quantity":"two"`), "quantity"},
+		{"quantity not a number", "POST", "/v1/orders", order(`"quantity":2`, `"quantity":"two"`), "items[0].quantity"},
 		{"non-numeric order number", "GET", "/v1/orders/abc", "", "orderNo"},
 		{"zero order number", "GET", "/v1/orders/0", "", "orderNo"},
 		{"advance non-numeric order number", "POST", "/v1/orders/abc:advance", `{"status":"ACCEPTED"}`, "orderNo"},
