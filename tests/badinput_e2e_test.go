@@ -26,9 +26,6 @@ import (
 	"github.com/orderflow/orderflow/shared/testinfra"
 )
 
-// badInputAdminToken is the relay admin API's shared token in this test.
-const badInputAdminToken = "bad-input-admin-token-0123456789abcdef"
-
 // restCall is one HTTP request of a bad-input case.
 type restCall struct {
 	service     string // "command", "query" or "admin"
@@ -331,11 +328,7 @@ type restStatus struct {
 func TestBadInputIsRefusedPreciselyAndChangesNothing(t *testing.T) {
 	testinfra.Integration(t)
 	sys := startInputSystem(t)
-	relayHTTP, relayGRPC := addr(t), addr(t)
-	startProc(t, "outbox-relay", relayHTTP, "ORDERFLOW_RELAY_ID=bad-input", "ORDERFLOW_TOPOLOGY_FILE="+writeTopology(t, sys.topo),
-		"ORDERFLOW_RELAY_TOPIC="+testinfra.KafkaTopic(t, 1), "ORDERFLOW_KAFKA_BROKERS="+strings.Join(testinfra.KafkaBrokers(), ","),
-		"ORDERFLOW_ADMIN_TOKEN="+badInputAdminToken, "ORDERFLOW_ADMIN_HTTP_ADDR="+relayHTTP, "ORDERFLOW_ADMIN_GRPC_ADDR="+relayGRPC,
-		"ORDERFLOW_AUTH_JWKS_FILE="+sys.jwksFile, "ORDERFLOW_LOG_LEVEL=warn")
+	relayHTTP, relayGRPC := sys.startAdminRelay(t)
 
 	dial := func(target string) *grpc.ClientConn {
 		conn, err := grpc.NewClient(target, grpc.WithTransportCredentials(insecure.NewCredentials()))

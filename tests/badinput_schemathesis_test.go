@@ -43,8 +43,8 @@ const schemathesisExamples = 40
 
 // TestSchemathesisFindsNoFailure runs Schemathesis (an outside API fuzzer;
 // scripts/schemathesis installs the pinned version once) against the
-// OpenAPI document each of order-command and order-query publishes, with
-// valid and invalid requests an operator sends: no request may get a 5xx,
+// OpenAPI document each of order-command, order-query and the relay's admin
+// API publishes, with valid and invalid requests an operator sends: no request may get a 5xx,
 // a status the document does not declare, or a response that does not
 // match its schema.
 func TestSchemathesisFindsNoFailure(t *testing.T) {
@@ -60,17 +60,19 @@ func TestSchemathesisFindsNoFailure(t *testing.T) {
 	}
 	st := string(trimNewline(out))
 	sys := startInputSystem(t)
+	relayHTTP, _ := sys.startAdminRelay(t)
 
 	services := []struct {
-		name, http string
-		operations int
+		name, http, token string
+		operations        int
 		// placesOrders: the document lets a generated client place an
 		// order, so the run reaches the business logic, not only the
 		// validation.
 		placesOrders bool
 	}{
-		{name: "order-command", http: sys.command, operations: 4, placesOrders: true},
-		{name: "order-query", http: sys.query, operations: 3},
+		{name: "order-command", http: sys.command, token: sys.operatorToken, operations: 4, placesOrders: true},
+		{name: "order-query", http: sys.query, token: sys.operatorToken, operations: 3},
+		{name: "outbox-relay admin", http: relayHTTP, token: badInputAdminToken, operations: 4},
 	}
 	for _, svc := range services {
 		t.Run(svc.name, func(t *testing.T) {
@@ -80,7 +82,7 @@ func TestSchemathesisFindsNoFailure(t *testing.T) {
 			base := "http://" + svc.http
 			cmd := exec.CommandContext(ctx, st, "run", base+"/openapi.json", "--url", base,
 				"--checks", "not_a_server_error,status_code_conformance,response_schema_conformance,content_type_conformance",
-				"--header", "Authorization: Bearer "+sys.operatorToken,
+				"--header", "Authorization: Bearer "+svc.token,
 				"--max-examples", strconv.Itoa(schemathesisExamples), "--seed", "1", "--workers", "1",
 				"--request-timeout", "10", "--phases", "examples,coverage,fuzzing",
 				"--report", "junit", "--report-junit-path", filepath.Join(reports, "junit.xml"),

@@ -2,6 +2,7 @@ package tests
 
 import (
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -95,4 +96,21 @@ func (s *inputSystem) counts(t *testing.T) map[string]int64 {
 	}
 	out["readstore."+orderdoc.Collection] = n
 	return out
+}
+
+// badInputAdminToken is the relay admin API's shared token in these tests.
+const badInputAdminToken = "bad-input-admin-token-0123456789abcdef"
+
+// startAdminRelay starts an outbox relay over the system's shards and
+// returns where its admin API listens (REST, gRPC); its token is
+// badInputAdminToken.
+func (s *inputSystem) startAdminRelay(t *testing.T) (restAddr, grpcAddr string) {
+	t.Helper()
+	restAddr, grpcAddr = addr(t), addr(t)
+	startProc(t, "outbox-relay", restAddr, "ORDERFLOW_RELAY_ID="+testinfra.UniqueName(t, "relay"),
+		"ORDERFLOW_TOPOLOGY_FILE="+writeTopology(t, s.topo), "ORDERFLOW_RELAY_TOPIC="+testinfra.KafkaTopic(t, 1),
+		"ORDERFLOW_KAFKA_BROKERS="+strings.Join(testinfra.KafkaBrokers(), ","), "ORDERFLOW_ADMIN_TOKEN="+badInputAdminToken,
+		"ORDERFLOW_ADMIN_HTTP_ADDR="+restAddr, "ORDERFLOW_ADMIN_GRPC_ADDR="+grpcAddr,
+		"ORDERFLOW_AUTH_JWKS_FILE="+s.jwksFile, "ORDERFLOW_LOG_LEVEL=warn")
+	return restAddr, grpcAddr
 }
