@@ -38,6 +38,10 @@ test: gen-check vet infra-up ## The whole test suite, against the real local inf
 test-short: ## Unit tests only (no infrastructure)
 	go test -short -count=1 $(PACKAGES)
 
+.PHONY: fuzz
+fuzz: ## Run every Go fuzz target for FUZZTIME each (default 30s; `make test` runs their seed corpora) [FUZZ=<name part>: only those]
+	FUZZTIME=$(or $(FUZZTIME),30s) scripts/fuzz $(FUZZ)
+
 .PHONY: infra-up
 infra-up:
 	scripts/infra up

@@ -86,6 +86,7 @@ func recordRouteMiddleware(next runtime.HandlerFunc) runtime.HandlerFunc {
 }
 
 var (
+	fieldValueRE    = regexp.MustCompile(fieldValueText + ` "([^"]+)": (.*)`)
 	unknownFieldRE  = regexp.MustCompile(`unknown field "([^"]+)"`)
 	duplicateRE     = regexp.MustCompile(`duplicate (?:field|key) "([^"]+)"`)
 	tooManyRE       = regexp.MustCompile(`too many values for field "([a-zA-Z0-9_.]+)": (.*)`)
@@ -132,6 +133,9 @@ func describeDecodeError(err error) error {
 	switch {
 	case strings.Contains(msg, "request body too large"):
 		return InvalidArgument("request body too large", []validation.FieldViolation{{Field: "body", Description: msg}})
+	case fieldValueRE.MatchString(msg):
+		m := fieldValueRE.FindStringSubmatch(msg)
+		return InvalidArgument("invalid "+m[1], []validation.FieldViolation{{Field: m[1], Description: m[2]}})
 	case unknownFieldRE.MatchString(msg):
 		name := unknownFieldRE.FindStringSubmatch(msg)[1]
 		return InvalidArgument("unknown field "+name, []validation.FieldViolation{{Field: name, Description: "unknown field"}})

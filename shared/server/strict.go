@@ -10,9 +10,11 @@ import (
 	"mime"
 	"net"
 	"net/http"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"google.golang.org/grpc/codes"
@@ -57,6 +59,11 @@ func (m strictJSON) NewDecoder(r io.Reader) runtime.Decoder {
 		if precise := checkOneJSONValue(raw); precise != nil {
 			return precise
 		}
+		// protojson names a bad value by its own name only (quantity, not
+		// items[1].quantity) but says where it starts: name it by its path.
+		if path, ok := protojsonErrorPath(raw, err); ok {
+			return fmt.Errorf("%s %q: %s", fieldValueText, path, protojsonPositionRE.ReplaceAllString(err.Error(), ""))
+		}
 		return err
 	})
 }
@@ -90,7 +97,39 @@ const (
 	duplicateKeyText = "duplicate key"
 	trailingDataText = "request body must be exactly one JSON value"
 	bodyTimeoutText  = "request body not received within the read timeout"
+	fieldValueText   = "invalid field"
 )
+
+// protojsonPositionRE finds where protojson says the key or value it
+// refused starts: "(line 1:97): ", line and column counted from 1, the
+// column in characters. protobuf puts a space or, depending on the build, a
+// no-break space after "proto:", so that no one relies on its texts; this
+// reads the position only and falls back to the plain text without one.
+var protojsonPositionRE = regexp.MustCompile(`^proto:[\s\x{00a0}]*(?:syntax error )?\(line (\d+):(\d+)\):[\s\x{00a0}]*`)
+
+// protojsonErrorPath is the path of the key or value a protojson error
+// refers to, found by its position.
+func protojsonErrorPath(raw []byte, err error) (string, bool) {
+	m := protojsonPositionRE.FindStringSubmatch(err.Error())
+	if m == nil {
+		return "", false
+	}
+	line, _ := strconv.Atoi(m[1])
+	column, _ := strconv.Atoi(m[2])
+	pos := 0
+	for ; line > 1; line-- {
+		i := bytes.IndexByte(raw[pos:], '\n')
+		if i < 0 {
+			return "", false
+		}
+		pos += i + 1
+	}
+	for ; column > 1 && pos < len(raw); column-- {
+		_, size := utf8.DecodeRune(raw[pos:])
+		pos += size
+	}
+	return jsonPathAt(raw, pos)
+}
 
 // bodyReadError keeps a read error's meaning without its text, which names
 // the connection's addresses (a read deadline: "read tcp a->b: i/o
@@ -111,7 +150,26 @@ func bodyReadError(err error) error {
 // with no key twice in any object, and nothing but white space after it.
 // A duplicate key is named by its path (items[0].menuId), in the names the
 // client wrote.
-func checkOneJSONValue(raw []byte) error {
+func checkOneJSONValue(raw []byte) error { return walkJSON(raw, nil) }
+
+// jsonPathAt is the path (items[0].quantity) of the key or value that
+// starts at byte offset pos of raw, a body checkOneJSONValue took.
+func jsonPathAt(raw []byte, pos int) (string, bool) {
+	var found string
+	_ = walkJSON(raw, func(path string, start int) bool {
+		if start == pos {
+			found = path
+			return true
+		}
+		return start > pos
+	})
+	return found, found != ""
+}
+
+// walkJSON is checkOneJSONValue's walk; visit, when not nil, is given the
+// path and start offset of every key and value in turn, and ends the walk
+// by returning true.
+func walkJSON(raw []byte, visit func(path string, start int) bool) error {
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.UseNumber()
 	type frame struct {
@@ -153,6 +211,12 @@ func checkOneJSONValue(raw []byte) error {
 		}
 	}
 	for {
+		// The next token starts after the white space and separators that
+		// follow the previous one.
+		start := int(dec.InputOffset())
+		for start < len(raw) && strings.IndexByte(" \t\r\n:,", raw[start]) >= 0 {
+			start++
+		}
 		tok, err := dec.Token()
 		if errors.Is(err, io.EOF) {
 			// Not wrapped: the gateway's handlers take io.EOF for an empty
@@ -161,6 +225,17 @@ func checkOneJSONValue(raw []byte) error {
 		}
 		if err != nil {
 			return fmt.Errorf("malformed JSON: %w", err)
+		}
+		if visit != nil {
+			if top := last(stack); top != nil && top.object && top.expect {
+				if key, ok := tok.(string); ok && visit(pathOf(top, key), start) {
+					return nil
+				}
+			} else if d, ok := tok.(json.Delim); !ok || d == '{' || d == '[' {
+				if visit(valuePath(), start) {
+					return nil
+				}
+			}
 		}
 		if d, ok := tok.(json.Delim); ok {
 			switch d {

@@ -433,7 +433,7 @@ func TestPlaceRequestHash(t *testing.T) {
 		}, differ: true},
 		{name: "one item fewer", a: func(r *domain.PlaceRequest) { r.Items = r.Items[:1] }, differ: true},
 		{name: "one item more", a: func(r *domain.PlaceRequest) {
-			r.Items = append(r.Items, domain.Item{MenuID: "m-9", Name: "Water", Quantity: 1, UnitPrice: 0})
+			r.Items = append(r.Items, domain.Item{MenuID: "m-9", Name: "Water", Quantity: 1, UnitPrice: 500})
 		}, differ: true},
 		{name: "characters moved from userId to shopId",
 			a:      func(r *domain.PlaceRequest) { r.UserID, r.ShopID = "ab", "c" },

@@ -2,103 +2,82 @@ package domain
 
 import (
 	"fmt"
-	"math"
-	"unicode/utf8"
 
 	"github.com/orderflow/orderflow/shared/validation"
 )
 
-// Limits of a valid request.
+// Limits of a valid request. Identifiers follow validation.IDPattern; the
+// lengths of the free-text fields are those of their columns on the shards
+// (migrations/sql), counted in characters as utf8mb4 columns count them.
+// An item's name is one line; an address and a reason may have line breaks
+// (validation.Text).
 const (
-	MaxIDLength      = 64
+	MaxIDLength      = validation.MaxIDLength
 	MaxItems         = 100
 	MinQuantity      = 1
 	MaxQuantity      = 999
 	MaxNameLength    = 200
 	MaxAddressLength = 512
 	MaxReasonLength  = 512
+	// MinUnitPrice and MaxUnitPrice bound an item's price in won: nothing
+	// on a food-delivery menu is free or costs more than a million.
+	MinUnitPrice = 1
+	MaxUnitPrice = 1_000_000
+	// MaxTotalAmount bounds an order's total in won, so a consumer summing
+	// the totals of many orders in an int64 cannot overflow.
+	MaxTotalAmount = 10_000_000
 )
 
 // Validate checks a place request and returns its total amount, or a
 // *validation.Error naming every bad field.
 func (r PlaceRequest) Validate() (int64, error) {
 	var v validation.Violations
-	add := func(field, format string, args ...any) { v.Add(field, fmt.Sprintf(format, args...)) }
-	checkID := func(field, value string) {
-		if value == "" {
-			add(field, "must not be empty")
-		} else if n := utf8.RuneCountInString(value); n > MaxIDLength {
-			add(field, "must be at most %d characters, got %d", MaxIDLength, n)
-		} else if !utf8.ValidString(value) {
-			add(field, "must be valid UTF-8")
-		}
-	}
-	checkID("requestId", r.RequestID)
-	checkID("userId", r.UserID)
-	checkID("shopId", r.ShopID)
-	switch n := utf8.RuneCountInString(r.DeliveryAddress); {
-	case n == 0:
-		add("deliveryAddress", "must not be empty")
-	case n > MaxAddressLength:
-		add("deliveryAddress", "must be at most %d characters, got %d", MaxAddressLength, n)
-	}
+	validation.CheckID(&v, "requestId", r.RequestID)
+	validation.CheckID(&v, "userId", r.UserID)
+	validation.CheckID(&v, "shopId", r.ShopID)
+	validation.Text{MaxChars: MaxAddressLength, Multiline: true}.Check(&v, "deliveryAddress", r.DeliveryAddress)
 
-	var total int64
-	overflow := false
 	switch {
 	case len(r.Items) == 0:
-		add("items", "must contain at least one item")
+		v.Add("items", "must contain at least one item")
 	case len(r.Items) > MaxItems:
-		add("items", "must contain at most %d items, got %d", MaxItems, len(r.Items))
+		v.Add("items", fmt.Sprintf("must contain at most %d items, got %d", MaxItems, len(r.Items)))
 	default:
+		// With at most MaxItems lines of at most MaxQuantity * MaxUnitPrice
+		// each, the sum of the valid lines cannot overflow an int64.
+		var total int64
 		for i, it := range r.Items {
 			field := func(name string) string { return fmt.Sprintf("items[%d].%s", i, name) }
-			checkID(field("menuId"), it.MenuID)
-			if n := utf8.RuneCountInString(it.Name); n == 0 {
-				add(field("name"), "must not be empty")
-			} else if n > MaxNameLength {
-				add(field("name"), "must be at most %d characters, got %d", MaxNameLength, n)
-			}
+			validation.CheckID(&v, field("menuId"), it.MenuID)
+			validation.Text{MaxChars: MaxNameLength}.Check(&v, field("name"), it.Name)
 			qtyOK := it.Quantity >= MinQuantity && it.Quantity <= MaxQuantity
 			if !qtyOK {
-				add(field("quantity"), "must be between %d and %d, got %d", MinQuantity, MaxQuantity, it.Quantity)
+				v.Add(field("quantity"), fmt.Sprintf("must be between %d and %d, got %d", MinQuantity, MaxQuantity, it.Quantity))
 			}
-			if it.UnitPrice < 0 {
-				add(field("unitPrice"), "must not be negative, got %d", it.UnitPrice)
+			priceOK := it.UnitPrice >= MinUnitPrice && it.UnitPrice <= MaxUnitPrice
+			if !priceOK {
+				v.Add(field("unitPrice"), fmt.Sprintf("must be between %d and %d won, got %d", MinUnitPrice, MaxUnitPrice, it.UnitPrice))
 			}
-			if !qtyOK || it.UnitPrice < 0 || overflow {
-				continue
+			if qtyOK && priceOK {
+				total += it.UnitPrice * int64(it.Quantity)
 			}
-			if it.UnitPrice > math.MaxInt64/int64(it.Quantity) {
-				overflow = true
-				continue
-			}
-			line := it.UnitPrice * int64(it.Quantity)
-			if total > math.MaxInt64-line {
-				overflow = true
-				continue
-			}
-			total += line
 		}
+		if total > MaxTotalAmount {
+			v.Add("items", fmt.Sprintf("total amount (the sum of quantity * unitPrice) must be at most %d won, got %d", MaxTotalAmount, total))
+		}
+		if err := v.Err(); err != nil {
+			return 0, err
+		}
+		return total, nil
 	}
-	if overflow {
-		add("items", "total amount exceeds %d", int64(math.MaxInt64))
-	}
-	if err := v.Err(); err != nil {
-		return 0, err
-	}
-	return total, nil
+	return 0, v.Err()
 }
 
 // ValidateReason checks a cancellation reason.
 func ValidateReason(reason string) error {
-	switch n := utf8.RuneCountInString(reason); {
-	case n == 0:
-		return validation.Invalid("reason", "must not be empty")
-	case n > MaxReasonLength:
-		return validation.Invalid("reason", fmt.Sprintf("must be at most %d characters, got %d", MaxReasonLength, n))
-	}
-	return nil
+	var v validation.Violations
+	validation.Text{MaxChars: MaxReasonLength, Multiline: true}.Check(&v, "reason", reason)
+	return v.Err()
 }
 
 // ValidateOrderNo checks an order number from a request.

@@ -3,7 +3,6 @@ package app
 import (
 	"fmt"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/orderflow/orderflow/shared/orderenum"
 	"github.com/orderflow/orderflow/shared/validation"
@@ -11,7 +10,7 @@ import (
 
 // Limits of a valid request.
 const (
-	MaxIDLength     = 64
+	MaxIDLength     = validation.MaxIDLength
 	DefaultPageSize = 20
 	MaxPageSize     = 100
 )
@@ -28,15 +27,11 @@ func ValidateGet(orderNo int64, minVersion int32) error {
 	return v.Err()
 }
 
+// checkID applies the identifier rule of the command side
+// (validation.IDPattern), so every user and shop that can place an order
+// can be listed, and nothing else reaches the store.
 func checkID(v *validation.Violations, field, value string) {
-	switch n := utf8.RuneCountInString(value); {
-	case value == "":
-		v.Add(field, "must not be empty")
-	case !utf8.ValidString(value):
-		v.Add(field, "must be valid UTF-8")
-	case n > MaxIDLength:
-		v.Add(field, fmt.Sprintf("must be at most %d characters, got %d", MaxIDLength, n))
-	}
+	validation.CheckID(v, field, value)
 }
 
 func checkStatus(v *validation.Violations, status string) {

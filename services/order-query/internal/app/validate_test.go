@@ -76,7 +76,14 @@ func TestListValidation(t *testing.T) {
 		{name: "user, page size 100", user: true, id: "user-1", pageSize: 100, wantLimit: 101},
 		{name: "user, with token", user: true, id: "user-1", pageToken: userToken, wantLimit: DefaultPageSize + 1, wantAfter: true},
 		{name: "user, 64-character id", user: true, id: strings.Repeat("u", 64), wantLimit: DefaultPageSize + 1},
-		{name: "user, 64 multi-byte characters", user: true, id: strings.Repeat("주", 64), wantLimit: DefaultPageSize + 1},
+		{name: "user, every allowed character", user: true, id: "AZaz09._@-", wantLimit: DefaultPageSize + 1},
+		{name: "user, an e-mail address", user: true, id: "kim.minji@example.com", wantLimit: DefaultPageSize + 1},
+		{name: "user, multi-byte characters", user: true, id: strings.Repeat("주", 5), want: []string{"userId"}},
+		{name: "user, a slash", user: true, id: "a/b", want: []string{"userId"}},
+		{name: "user, only spaces", user: true, id: "   ", want: []string{"userId"}},
+		{name: "user, NUL", user: true, id: "u\x00", want: []string{"userId"}},
+		{name: "user, a single dot", user: true, id: ".", want: []string{"userId"}},
+		{name: "user, two dots", user: true, id: "..", want: []string{"userId"}},
 		{name: "user, empty id", user: true, id: "", want: []string{"userId"}},
 		{name: "user, 65-character id", user: true, id: strings.Repeat("u", 65), want: []string{"userId"}},
 		{name: "user, invalid UTF-8", user: true, id: "u\xff", want: []string{"userId"}},
@@ -96,6 +103,8 @@ func TestListValidation(t *testing.T) {
 		{name: "shop, lower-case status", id: "shop-1", status: "placed", want: []string{"status"}},
 		{name: "shop, empty id", id: "", want: []string{"shopId"}},
 		{name: "shop, 65-character id", id: strings.Repeat("s", 65), want: []string{"shopId"}},
+		{name: "shop, a newline", id: "shop-1\n", want: []string{"shopId"}},
+		{name: "shop, a percent sign", id: "shop%2F1", want: []string{"shopId"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -7,6 +7,7 @@
 package orderv1
 
 import (
+	_ "github.com/grpc-ecosystem/grpc-gateway/v2/protoc-gen-openapiv2/options"
 	_ "google.golang.org/genproto/googleapis/api/annotations"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
@@ -22,15 +23,21 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// Identifiers (request_id, user_id, shop_id, an item's menu_id) are 1 to 64
+// characters of A-Z a-z 0-9 . _ @ -, but not "." or "..", so each can travel
+// in a URL path. Free text is UTF-8 with no control characters, not only
+// white space. The total (the sum of quantity * unit_price) is at most
+// 10,000,000 won.
 type PlaceOrderRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// Chosen by the client, 1 to 64 characters, the same on every retry.
+	// Chosen by the client, the same on every retry.
 	RequestId string `protobuf:"bytes,1,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	UserId    string `protobuf:"bytes,2,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
 	ShopId    string `protobuf:"bytes,3,opt,name=shop_id,json=shopId,proto3" json:"shop_id,omitempty"`
 	// 1 to 100 items.
-	Items           []*OrderItem `protobuf:"bytes,4,rep,name=items,proto3" json:"items,omitempty"`
-	DeliveryAddress string       `protobuf:"bytes,5,opt,name=delivery_address,json=deliveryAddress,proto3" json:"delivery_address,omitempty"`
+	Items []*OrderItem `protobuf:"bytes,4,rep,name=items,proto3" json:"items,omitempty"`
+	// 1 to 512 characters; line breaks allowed.
+	DeliveryAddress string `protobuf:"bytes,5,opt,name=delivery_address,json=deliveryAddress,proto3" json:"delivery_address,omitempty"`
 	unknownFields   protoimpl.UnknownFields
 	sizeCache       protoimpl.SizeCache
 }
@@ -147,7 +154,8 @@ func (x *PlaceOrderResponse) GetOrder() *Order {
 type AdvanceOrderRequest struct {
 	state   protoimpl.MessageState `protogen:"open.v1"`
 	OrderNo int64                  `protobuf:"varint,1,opt,name=order_no,json=orderNo,proto3" json:"order_no,omitempty"`
-	// The next status: the one after the order's current status.
+	// The next status: the one after the order's current status (ACCEPTED,
+	// DELIVERING or DELIVERED).
 	Status        Order_Status `protobuf:"varint,2,opt,name=status,proto3,enum=orderflow.order.v1.Order_Status" json:"status,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -242,9 +250,10 @@ func (x *AdvanceOrderResponse) GetOrder() *Order {
 }
 
 type CancelOrderRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	OrderNo       int64                  `protobuf:"varint,1,opt,name=order_no,json=orderNo,proto3" json:"order_no,omitempty"`
-	Reason        string                 `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	OrderNo int64                  `protobuf:"varint,1,opt,name=order_no,json=orderNo,proto3" json:"order_no,omitempty"`
+	// 1 to 512 characters; line breaks allowed.
+	Reason        string `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -429,28 +438,31 @@ var File_orderflow_order_v1_command_service_proto protoreflect.FileDescriptor
 
 const file_orderflow_order_v1_command_service_proto_rawDesc = "" +
 	"\n" +
-	"(orderflow/order/v1/command_service.proto\x12\x12orderflow.order.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1eorderflow/order/v1/order.proto\"\xc4\x01\n" +
-	"\x11PlaceOrderRequest\x12\x1d\n" +
+	"(orderflow/order/v1/command_service.proto\x12\x12orderflow.order.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1eorderflow/order/v1/order.proto\x1a.protoc-gen-openapiv2/options/annotations.proto\"\x8e\x06\n" +
+	"\x11PlaceOrderRequest\x12\x91\x01\n" +
 	"\n" +
-	"request_id\x18\x01 \x01(\tR\trequestId\x12\x17\n" +
-	"\auser_id\x18\x02 \x01(\tR\x06userId\x12\x17\n" +
-	"\ashop_id\x18\x03 \x01(\tR\x06shopId\x123\n" +
-	"\x05items\x18\x04 \x03(\v2\x1d.orderflow.order.v1.OrderItemR\x05items\x12)\n" +
-	"\x10delivery_address\x18\x05 \x01(\tR\x0fdeliveryAddress\"E\n" +
+	"request_id\x18\x01 \x01(\tBr\x92Aox@\x80\x01\x01\x8a\x01g^([A-Za-z0-9_@-][A-Za-z0-9._@-]{0,63}|\\.[A-Za-z0-9_@-][A-Za-z0-9._@-]{0,62}|\\.\\.[A-Za-z0-9._@-]{1,62})$R\trequestId\x12\x8b\x01\n" +
+	"\auser_id\x18\x02 \x01(\tBr\x92Aox@\x80\x01\x01\x8a\x01g^([A-Za-z0-9_@-][A-Za-z0-9._@-]{0,63}|\\.[A-Za-z0-9_@-][A-Za-z0-9._@-]{0,62}|\\.\\.[A-Za-z0-9._@-]{1,62})$R\x06userId\x12\x8b\x01\n" +
+	"\ashop_id\x18\x03 \x01(\tBr\x92Aox@\x80\x01\x01\x8a\x01g^([A-Za-z0-9_@-][A-Za-z0-9._@-]{0,63}|\\.[A-Za-z0-9_@-][A-Za-z0-9._@-]{0,62}|\\.\\.[A-Za-z0-9._@-]{1,62})$R\x06shopId\x12>\n" +
+	"\x05items\x18\x04 \x03(\v2\x1d.orderflow.order.v1.OrderItemB\t\x92A\x06\xa0\x01d\xa8\x01\x01R\x05items\x12\xc9\x01\n" +
+	"\x10delivery_address\x18\x05 \x01(\tB\x9d\x01\x92A\x99\x01x\x80\x04\x80\x01\x01\x8a\x01\x8f\x01^[^\\u0000-\\u0009\\u000B\\u000C\\u000E-\\u001F\\u007F-\\u009F]*[^\\s\\u0000-\\u001F\\u007F-\\u009F][^\\u0000-\\u0009\\u000B\\u000C\\u000E-\\u001F\\u007F-\\u009F]*$R\x0fdeliveryAddress:=\x92A:\n" +
+	"8\xd2\x01\trequestId\xd2\x01\x06userId\xd2\x01\x06shopId\xd2\x01\x05items\xd2\x01\x0fdeliveryAddress\"E\n" +
 	"\x12PlaceOrderResponse\x12/\n" +
-	"\x05order\x18\x01 \x01(\v2\x19.orderflow.order.v1.OrderR\x05order\"j\n" +
-	"\x13AdvanceOrderRequest\x12\x19\n" +
-	"\border_no\x18\x01 \x01(\x03R\aorderNo\x128\n" +
-	"\x06status\x18\x02 \x01(\x0e2 .orderflow.order.v1.Order.StatusR\x06status\"G\n" +
+	"\x05order\x18\x01 \x01(\v2\x19.orderflow.order.v1.OrderR\x05order\"\x94\x01\n" +
+	"\x13AdvanceOrderRequest\x123\n" +
+	"\border_no\x18\x01 \x01(\x03B\x18\x92A\x15\x8a\x01\x12^[1-9][0-9]{0,18}$R\aorderNo\x128\n" +
+	"\x06status\x18\x02 \x01(\x0e2 .orderflow.order.v1.Order.StatusR\x06status:\x0e\x92A\v\n" +
+	"\t\xd2\x01\x06status\"G\n" +
 	"\x14AdvanceOrderResponse\x12/\n" +
-	"\x05order\x18\x01 \x01(\v2\x19.orderflow.order.v1.OrderR\x05order\"G\n" +
-	"\x12CancelOrderRequest\x12\x19\n" +
-	"\border_no\x18\x01 \x01(\x03R\aorderNo\x12\x16\n" +
-	"\x06reason\x18\x02 \x01(\tR\x06reason\"F\n" +
+	"\x05order\x18\x01 \x01(\v2\x19.orderflow.order.v1.OrderR\x05order\"\x92\x02\n" +
+	"\x12CancelOrderRequest\x123\n" +
+	"\border_no\x18\x01 \x01(\x03B\x18\x92A\x15\x8a\x01\x12^[1-9][0-9]{0,18}$R\aorderNo\x12\xb6\x01\n" +
+	"\x06reason\x18\x02 \x01(\tB\x9d\x01\x92A\x99\x01x\x80\x04\x80\x01\x01\x8a\x01\x8f\x01^[^\\u0000-\\u0009\\u000B\\u000C\\u000E-\\u001F\\u007F-\\u009F]*[^\\s\\u0000-\\u001F\\u007F-\\u009F][^\\u0000-\\u0009\\u000B\\u000C\\u000E-\\u001F\\u007F-\\u009F]*$R\x06reason:\x0e\x92A\v\n" +
+	"\t\xd2\x01\x06reason\"F\n" +
 	"\x13CancelOrderResponse\x12/\n" +
-	"\x05order\x18\x01 \x01(\v2\x19.orderflow.order.v1.OrderR\x05order\",\n" +
-	"\x0fGetOrderRequest\x12\x19\n" +
-	"\border_no\x18\x01 \x01(\x03R\aorderNo\"C\n" +
+	"\x05order\x18\x01 \x01(\v2\x19.orderflow.order.v1.OrderR\x05order\"F\n" +
+	"\x0fGetOrderRequest\x123\n" +
+	"\border_no\x18\x01 \x01(\x03B\x18\x92A\x15\x8a\x01\x12^[1-9][0-9]{0,18}$R\aorderNo\"C\n" +
 	"\x10GetOrderResponse\x12/\n" +
 	"\x05order\x18\x01 \x01(\v2\x19.orderflow.order.v1.OrderR\x05order2\x97\x04\n" +
 	"\x13OrderCommandService\x12r\n" +

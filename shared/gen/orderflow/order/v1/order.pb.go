@@ -7,6 +7,7 @@
 package orderv1
 
 import (
+	_ "github.com/grpc-ecosystem/grpc-gateway/v2/protoc-gen-openapiv2/options"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
 	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
@@ -228,10 +229,11 @@ func (x *Order) GetStatusHistory() []*StatusChange {
 type OrderItem struct {
 	state  protoimpl.MessageState `protogen:"open.v1"`
 	MenuId string                 `protobuf:"bytes,1,opt,name=menu_id,json=menuId,proto3" json:"menu_id,omitempty"`
-	Name   string                 `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	// 1 to 200 characters, one line.
+	Name string `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
 	// 1 to 999.
 	Quantity int32 `protobuf:"varint,3,opt,name=quantity,proto3" json:"quantity,omitempty"`
-	// Whole won, not negative.
+	// Whole won, 1 to 1,000,000.
 	UnitPrice     int64 `protobuf:"varint,4,opt,name=unit_price,json=unitPrice,proto3" json:"unit_price,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -360,7 +362,7 @@ var File_orderflow_order_v1_order_proto protoreflect.FileDescriptor
 
 const file_orderflow_order_v1_order_proto_rawDesc = "" +
 	"\n" +
-	"\x1eorderflow/order/v1/order.proto\x12\x12orderflow.order.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xf7\x04\n" +
+	"\x1eorderflow/order/v1/order.proto\x12\x12orderflow.order.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a.protoc-gen-openapiv2/options/annotations.proto\"\xf7\x04\n" +
 	"\x05Order\x12\x19\n" +
 	"\border_no\x18\x01 \x01(\x03R\aorderNo\x128\n" +
 	"\x06status\x18\x02 \x01(\x0e2 .orderflow.order.v1.Order.StatusR\x06status\x12\x17\n" +
@@ -384,13 +386,14 @@ const file_orderflow_order_v1_order_proto_rawDesc = "" +
 	"\n" +
 	"DELIVERING\x10\x03\x12\r\n" +
 	"\tDELIVERED\x10\x04\x12\r\n" +
-	"\tCANCELLED\x10\x05\"s\n" +
-	"\tOrderItem\x12\x17\n" +
-	"\amenu_id\x18\x01 \x01(\tR\x06menuId\x12\x12\n" +
-	"\x04name\x18\x02 \x01(\tR\x04name\x12\x1a\n" +
-	"\bquantity\x18\x03 \x01(\x05R\bquantity\x12\x1d\n" +
+	"\tCANCELLED\x10\x05\"\xbb\x03\n" +
+	"\tOrderItem\x12\x8b\x01\n" +
+	"\amenu_id\x18\x01 \x01(\tBr\x92Aox@\x80\x01\x01\x8a\x01g^([A-Za-z0-9_@-][A-Za-z0-9._@-]{0,63}|\\.[A-Za-z0-9_@-][A-Za-z0-9._@-]{0,62}|\\.\\.[A-Za-z0-9._@-]{1,62})$R\x06menuId\x12}\n" +
+	"\x04name\x18\x02 \x01(\tBi\x92Afx\xc8\x01\x80\x01\x01\x8a\x01]^[^\\u0000-\\u001F\\u007F-\\u009F]*[^\\s\\u0000-\\u001F\\u007F-\\u009F][^\\u0000-\\u001F\\u007F-\\u009F]*$R\x04name\x121\n" +
+	"\bquantity\x18\x03 \x01(\x05B\x15\x92A\x12Y\x00\x00\x00\x00\x008\x8f@i\x00\x00\x00\x00\x00\x00\xf0?R\bquantity\x12@\n" +
 	"\n" +
-	"unit_price\x18\x04 \x01(\x03R\tunitPrice\"\x9d\x01\n" +
+	"unit_price\x18\x04 \x01(\x03B!\x92A\x1e\x8a\x01\x1b^([1-9][0-9]{0,5}|1000000)$R\tunitPrice:,\x92A)\n" +
+	"'\xd2\x01\x06menuId\xd2\x01\x04name\xd2\x01\bquantity\xd2\x01\tunitPrice\"\x9d\x01\n" +
 	"\fStatusChange\x128\n" +
 	"\x06status\x18\x01 \x01(\x0e2 .orderflow.order.v1.Order.StatusR\x06status\x12\x18\n" +
 	"\aversion\x18\x02 \x01(\x05R\aversion\x129\n" +

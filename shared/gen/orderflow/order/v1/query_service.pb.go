@@ -7,6 +7,7 @@
 package orderv1
 
 import (
+	_ "github.com/grpc-ecosystem/grpc-gateway/v2/protoc-gen-openapiv2/options"
 	_ "google.golang.org/genproto/googleapis/api/annotations"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
@@ -195,9 +196,10 @@ type ListShopOrdersRequest struct {
 	ShopId string                 `protobuf:"bytes,1,opt,name=shop_id,json=shopId,proto3" json:"shop_id,omitempty"`
 	// Only orders in this status (unset: all). A number the enum does not
 	// have is INVALID_ARGUMENT, never "all".
-	Status        Order_Status `protobuf:"varint,2,opt,name=status,proto3,enum=orderflow.order.v1.Order_Status" json:"status,omitempty"`
-	PageSize      int32        `protobuf:"varint,3,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
-	PageToken     string       `protobuf:"bytes,4,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	Status Order_Status `protobuf:"varint,2,opt,name=status,proto3,enum=orderflow.order.v1.Order_Status" json:"status,omitempty"`
+	// 1 to 100, default 20.
+	PageSize      int32  `protobuf:"varint,3,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	PageToken     string `protobuf:"bytes,4,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -317,23 +319,23 @@ var File_orderflow_order_v1_query_service_proto protoreflect.FileDescriptor
 
 const file_orderflow_order_v1_query_service_proto_rawDesc = "" +
 	"\n" +
-	"&orderflow/order/v1/query_service.proto\x12\x12orderflow.order.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1eorderflow/order/v1/order.proto\"Q\n" +
-	"\x13GetOrderViewRequest\x12\x19\n" +
-	"\border_no\x18\x01 \x01(\x03R\aorderNo\x12\x1f\n" +
-	"\vmin_version\x18\x02 \x01(\x05R\n" +
+	"&orderflow/order/v1/query_service.proto\x12\x12orderflow.order.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1eorderflow/order/v1/order.proto\x1a.protoc-gen-openapiv2/options/annotations.proto\"p\n" +
+	"\x13GetOrderViewRequest\x123\n" +
+	"\border_no\x18\x01 \x01(\x03B\x18\x92A\x15\x8a\x01\x12^[1-9][0-9]{0,18}$R\aorderNo\x12$\n" +
+	"\vmin_version\x18\x02 \x01(\x05B\x03\x92A\x00R\n" +
 	"minVersion\"]\n" +
 	"\x14GetOrderViewResponse\x12/\n" +
 	"\x05order\x18\x01 \x01(\v2\x19.orderflow.order.v1.OrderR\x05order\x12\x14\n" +
-	"\x05stale\x18\x02 \x01(\bR\x05stale\"l\n" +
-	"\x15ListUserOrdersRequest\x12\x17\n" +
-	"\auser_id\x18\x01 \x01(\tR\x06userId\x12\x1b\n" +
-	"\tpage_size\x18\x02 \x01(\x05R\bpageSize\x12\x1d\n" +
+	"\x05stale\x18\x02 \x01(\bR\x05stale\"\xef\x01\n" +
+	"\x15ListUserOrdersRequest\x12\x8b\x01\n" +
+	"\auser_id\x18\x01 \x01(\tBr\x92Aox@\x80\x01\x01\x8a\x01g^([A-Za-z0-9_@-][A-Za-z0-9._@-]{0,63}|\\.[A-Za-z0-9_@-][A-Za-z0-9._@-]{0,62}|\\.\\.[A-Za-z0-9._@-]{1,62})$R\x06userId\x12)\n" +
+	"\tpage_size\x18\x02 \x01(\x05B\f\x92A\tY\x00\x00\x00\x00\x00\x00Y@R\bpageSize\x12\x1d\n" +
 	"\n" +
-	"page_token\x18\x03 \x01(\tR\tpageToken\"\xa6\x01\n" +
-	"\x15ListShopOrdersRequest\x12\x17\n" +
-	"\ashop_id\x18\x01 \x01(\tR\x06shopId\x128\n" +
-	"\x06status\x18\x02 \x01(\x0e2 .orderflow.order.v1.Order.StatusR\x06status\x12\x1b\n" +
-	"\tpage_size\x18\x03 \x01(\x05R\bpageSize\x12\x1d\n" +
+	"page_token\x18\x03 \x01(\tR\tpageToken\"\xa9\x02\n" +
+	"\x15ListShopOrdersRequest\x12\x8b\x01\n" +
+	"\ashop_id\x18\x01 \x01(\tBr\x92Aox@\x80\x01\x01\x8a\x01g^([A-Za-z0-9_@-][A-Za-z0-9._@-]{0,63}|\\.[A-Za-z0-9_@-][A-Za-z0-9._@-]{0,62}|\\.\\.[A-Za-z0-9._@-]{1,62})$R\x06shopId\x128\n" +
+	"\x06status\x18\x02 \x01(\x0e2 .orderflow.order.v1.Order.StatusR\x06status\x12)\n" +
+	"\tpage_size\x18\x03 \x01(\x05B\f\x92A\tY\x00\x00\x00\x00\x00\x00Y@R\bpageSize\x12\x1d\n" +
 	"\n" +
 	"page_token\x18\x04 \x01(\tR\tpageToken\"o\n" +
 	"\x12ListOrdersResponse\x121\n" +

@@ -7,6 +7,7 @@
 package outboxv1
 
 import (
+	_ "github.com/grpc-ecosystem/grpc-gateway/v2/protoc-gen-openapiv2/options"
 	_ "google.golang.org/genproto/googleapis/api/annotations"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
@@ -253,19 +254,21 @@ func (x *ShardStats) GetError() string {
 
 // An outbox row.
 type OutboxMessage struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Shard         string                 `protobuf:"bytes,1,opt,name=shard,proto3" json:"shard,omitempty"`
-	Id            int64                  `protobuf:"varint,2,opt,name=id,proto3" json:"id,omitempty"`
-	EventId       string                 `protobuf:"bytes,3,opt,name=event_id,json=eventId,proto3" json:"event_id,omitempty"`
-	EventType     string                 `protobuf:"bytes,4,opt,name=event_type,json=eventType,proto3" json:"event_type,omitempty"`
-	OrderNo       int64                  `protobuf:"varint,5,opt,name=order_no,json=orderNo,proto3" json:"order_no,omitempty"`
-	OrderVersion  int32                  `protobuf:"varint,6,opt,name=order_version,json=orderVersion,proto3" json:"order_version,omitempty"`
-	OccurredAt    *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=occurred_at,json=occurredAt,proto3" json:"occurred_at,omitempty"`
-	Traceparent   string                 `protobuf:"bytes,8,opt,name=traceparent,proto3" json:"traceparent,omitempty"`
-	Status        MessageStatus          `protobuf:"varint,9,opt,name=status,proto3,enum=orderflow.outbox.v1.MessageStatus" json:"status,omitempty"`
-	Attempts      int32                  `protobuf:"varint,10,opt,name=attempts,proto3" json:"attempts,omitempty"`
-	LastError     string                 `protobuf:"bytes,11,opt,name=last_error,json=lastError,proto3" json:"last_error,omitempty"`
+	state        protoimpl.MessageState `protogen:"open.v1"`
+	Shard        string                 `protobuf:"bytes,1,opt,name=shard,proto3" json:"shard,omitempty"`
+	Id           int64                  `protobuf:"varint,2,opt,name=id,proto3" json:"id,omitempty"`
+	EventId      string                 `protobuf:"bytes,3,opt,name=event_id,json=eventId,proto3" json:"event_id,omitempty"`
+	EventType    string                 `protobuf:"bytes,4,opt,name=event_type,json=eventType,proto3" json:"event_type,omitempty"`
+	OrderNo      int64                  `protobuf:"varint,5,opt,name=order_no,json=orderNo,proto3" json:"order_no,omitempty"`
+	OrderVersion int32                  `protobuf:"varint,6,opt,name=order_version,json=orderVersion,proto3" json:"order_version,omitempty"`
+	OccurredAt   *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=occurred_at,json=occurredAt,proto3" json:"occurred_at,omitempty"`
+	Traceparent  string                 `protobuf:"bytes,8,opt,name=traceparent,proto3" json:"traceparent,omitempty"`
+	Status       MessageStatus          `protobuf:"varint,9,opt,name=status,proto3,enum=orderflow.outbox.v1.MessageStatus" json:"status,omitempty"`
+	Attempts     int32                  `protobuf:"varint,10,opt,name=attempts,proto3" json:"attempts,omitempty"`
+	LastError    string                 `protobuf:"bytes,11,opt,name=last_error,json=lastError,proto3" json:"last_error,omitempty"`
+	// When the relay tries the row again; null for a row with no retry due.
 	NextAttemptAt *timestamppb.Timestamp `protobuf:"bytes,12,opt,name=next_attempt_at,json=nextAttemptAt,proto3" json:"next_attempt_at,omitempty"`
+	// null until the row is published.
 	PublishedAt   *timestamppb.Timestamp `protobuf:"bytes,13,opt,name=published_at,json=publishedAt,proto3" json:"published_at,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -873,7 +876,7 @@ var File_orderflow_outbox_v1_admin_service_proto protoreflect.FileDescriptor
 
 const file_orderflow_outbox_v1_admin_service_proto_rawDesc = "" +
 	"\n" +
-	"'orderflow/outbox/v1/admin_service.proto\x12\x13orderflow.outbox.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x17\n" +
+	"'orderflow/outbox/v1/admin_service.proto\x12\x13orderflow.outbox.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a.protoc-gen-openapiv2/options/annotations.proto\"\x17\n" +
 	"\x15GetOutboxStatsRequest\"Q\n" +
 	"\x16GetOutboxStatsResponse\x127\n" +
 	"\x06shards\x18\x01 \x03(\v2\x1f.orderflow.outbox.v1.ShardStatsR\x06shards\"\xdb\x01\n" +
@@ -885,7 +888,7 @@ const file_orderflow_outbox_v1_admin_service_proto_rawDesc = "" +
 	"\x06failed\x18\x04 \x01(\x03R\x06failed\x12;\n" +
 	"\x1aoldest_pending_age_seconds\x18\x05 \x01(\x01R\x17oldestPendingAgeSeconds\x12\x14\n" +
 	"\x05owner\x18\x06 \x01(\tR\x05owner\x12\x14\n" +
-	"\x05error\x18\a \x01(\tR\x05error\"\x88\x04\n" +
+	"\x05error\x18\a \x01(\tR\x05error\"\xb8\x04\n" +
 	"\rOutboxMessage\x12\x14\n" +
 	"\x05shard\x18\x01 \x01(\tR\x05shard\x12\x0e\n" +
 	"\x02id\x18\x02 \x01(\x03R\x02id\x12\x19\n" +
@@ -901,9 +904,13 @@ const file_orderflow_outbox_v1_admin_service_proto_rawDesc = "" +
 	"\battempts\x18\n" +
 	" \x01(\x05R\battempts\x12\x1d\n" +
 	"\n" +
-	"last_error\x18\v \x01(\tR\tlastError\x12B\n" +
-	"\x0fnext_attempt_at\x18\f \x01(\v2\x1a.google.protobuf.TimestampR\rnextAttemptAt\x12=\n" +
-	"\fpublished_at\x18\r \x01(\v2\x1a.google.protobuf.TimestampR\vpublishedAt\"\xe4\x01\n" +
+	"last_error\x18\v \x01(\tR\tlastError\x12Z\n" +
+	"\x0fnext_attempt_at\x18\f \x01(\v2\x1a.google.protobuf.TimestampB\x16\x92A\x13\x82\x03\x10\n" +
+	"\n" +
+	"x-nullable\x12\x02 \x01R\rnextAttemptAt\x12U\n" +
+	"\fpublished_at\x18\r \x01(\v2\x1a.google.protobuf.TimestampB\x16\x92A\x13\x82\x03\x10\n" +
+	"\n" +
+	"x-nullable\x12\x02 \x01R\vpublishedAt\"\xe4\x01\n" +
 	"\rMessageFilter\x12\x14\n" +
 	"\x05shard\x18\x01 \x01(\tR\x05shard\x12:\n" +
 	"\x06status\x18\x02 \x01(\x0e2\".orderflow.outbox.v1.MessageStatusR\x06status\x12\x1d\n" +
