@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/orderflow/orderflow/shared/auth"
 	"github.com/orderflow/orderflow/shared/orderenum"
 	"github.com/orderflow/orderflow/shared/validation"
 )
@@ -30,7 +31,7 @@ func FuzzListValidation(f *testing.F) {
 
 	f.Fuzz(func(t *testing.T, user bool, id, status string, pageSize int32, pageToken string) {
 		store := &fakeStore{}
-		svc, err := New(store, nil, Config{})
+		svc, err := New(store, nil, auth.Unprotected{}, Config{})
 		if err != nil {
 			t.Fatal(err)
 		}
