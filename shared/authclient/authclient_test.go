@@ -136,6 +136,9 @@ func TestBearerCarriers(t *testing.T) {
 	if err != nil || md["authorization"] != "Bearer tok" {
 		t.Errorf("Bearer metadata %v, %v", md, err)
 	}
+	if md, _ := authclient.Bearer("").GetRequestMetadata(t.Context()); len(md) != 0 {
+		t.Errorf("an empty Bearer sends %v", md)
+	}
 	if authclient.Bearer("tok").RequireTransportSecurity() {
 		t.Error("Bearer requires transport security; the local system is plain text")
 	}
