@@ -44,20 +44,22 @@ func startPipeline(t *testing.T) *pipeline {
 	db := testinfra.MongoDatabase(t)
 	brokers := "ORDERFLOW_KAFKA_BROKERS=" + strings.Join(testinfra.KafkaBrokers(), ",")
 	p := &pipeline{t: t, command: addr(t), commandGRPC: addr(t), query: addr(t), queryGRPC: addr(t), topologyFile: file, auth: testinfra.NewAuth(t)}
-	startProc(t, p.auth, "order-command", p.command, "ORDERFLOW_TOPOLOGY_FILE="+file, "ORDERFLOW_HTTP_ADDR="+p.command,
-		"ORDERFLOW_GRPC_ADDR="+p.commandGRPC, "ORDERFLOW_LOG_LEVEL=warn")
-	p.relayHTTP = startRelayProc(t, p.auth, "relay", file, internal, "ORDERFLOW_RELAY_BATCH_SIZE=500").http
+	keys := p.auth.Env()
+	startProc(t, "order-command", p.command, append([]string{"ORDERFLOW_TOPOLOGY_FILE=" + file, "ORDERFLOW_HTTP_ADDR=" + p.command,
+		"ORDERFLOW_GRPC_ADDR=" + p.commandGRPC, "ORDERFLOW_LOG_LEVEL=warn"}, keys...)...)
+	p.relayHTTP = startRelayProc(t, "relay", file, internal, append(keys, "ORDERFLOW_RELAY_BATCH_SIZE=500")...).http
 	p.mongoDatabase, p.externalTopic, p.dlqTopic = db.Name(), external, dlq
 	group := testinfra.UniqueName(t, "projector")
 	p.projector = func() *proc {
 		http := addr(t)
-		return startProc(t, p.auth, "order-projector", http, "ORDERFLOW_TOPOLOGY_FILE="+file, "ORDERFLOW_HTTP_ADDR="+http, brokers,
+		return startProc(t, "order-projector", http, "ORDERFLOW_TOPOLOGY_FILE="+file, "ORDERFLOW_HTTP_ADDR="+http, brokers,
 			"ORDERFLOW_PROJECTOR_TOPIC="+internal, "ORDERFLOW_EXTERNAL_TOPIC="+external, "ORDERFLOW_DLQ_TOPIC="+dlq,
 			"ORDERFLOW_PROJECTOR_GROUP="+group, "ORDERFLOW_MONGO_URI="+testinfra.MongoURI(), "ORDERFLOW_MONGO_DATABASE="+db.Name(),
 			"ORDERFLOW_LOG_LEVEL=warn")
 	}
-	startProc(t, p.auth, "order-query", p.query, "ORDERFLOW_TOPOLOGY_FILE="+file, "ORDERFLOW_HTTP_ADDR="+p.query, "ORDERFLOW_GRPC_ADDR="+p.queryGRPC,
-		"ORDERFLOW_MONGO_URI="+testinfra.MongoURI(), "ORDERFLOW_MONGO_DATABASE="+db.Name(), "ORDERFLOW_LOG_LEVEL=warn")
+	startProc(t, "order-query", p.query, append([]string{"ORDERFLOW_TOPOLOGY_FILE=" + file, "ORDERFLOW_HTTP_ADDR=" + p.query,
+		"ORDERFLOW_GRPC_ADDR=" + p.queryGRPC, "ORDERFLOW_MONGO_URI=" + testinfra.MongoURI(), "ORDERFLOW_MONGO_DATABASE=" + db.Name(),
+		"ORDERFLOW_LOG_LEVEL=warn"}, keys...)...)
 	return p
 }
 

@@ -82,14 +82,14 @@ type proc struct {
 	done chan struct{}
 }
 
-// startProc runs binary name with env and authentication on with a's keys
-// (the services refuse to start without a JWK Set), waits until http/readyz answers 200,
+// startProc runs binary name with env (a service needs a JWK Set, e.g.
+// testinfra.Auth's Env, or it refuses to start), waits until http/readyz answers 200,
 // and stops it (SIGTERM) when the test ends, printing its log on failure.
-func startProc(t *testing.T, a *testinfra.Auth, name, http string, env ...string) *proc {
+func startProc(t *testing.T, name, http string, env ...string) *proc {
 	t.Helper()
 	p := &proc{name: name, http: http, done: make(chan struct{})}
 	p.cmd = exec.Command(filepath.Join(binaries(t), name))
-	p.cmd.Env = append(append(os.Environ(), a.Env()...), env...)
+	p.cmd.Env = append(os.Environ(), env...)
 	logFile, err := os.Create(filepath.Join(t.TempDir(), name+".log"))
 	if err != nil {
 		t.Fatal(err)
@@ -153,7 +153,7 @@ type relayProc struct {
 	id string
 }
 
-func startRelayProc(t *testing.T, a *testinfra.Auth, id, topologyFile, topic string, extra ...string) *relayProc {
+func startRelayProc(t *testing.T, id, topologyFile, topic string, extra ...string) *relayProc {
 	t.Helper()
 	env := append([]string{
 		"ORDERFLOW_RELAY_ID=" + id, "ORDERFLOW_TOPOLOGY_FILE=" + topologyFile, "ORDERFLOW_RELAY_TOPIC=" + topic,
@@ -161,7 +161,7 @@ func startRelayProc(t *testing.T, a *testinfra.Auth, id, topologyFile, topic str
 		"ORDERFLOW_ADMIN_GRPC_ADDR=" + addr(t), "ORDERFLOW_RELAY_ACQUIRE_INTERVAL=500ms", "ORDERFLOW_RELAY_BATCH_SIZE=100",
 		"ORDERFLOW_LOG_LEVEL=warn"}, extra...)
 	http := addr(t)
-	return &relayProc{proc: startProc(t, a, "outbox-relay", http, append(env, "ORDERFLOW_ADMIN_HTTP_ADDR="+http)...), id: id}
+	return &relayProc{proc: startProc(t, "outbox-relay", http, append(env, "ORDERFLOW_ADMIN_HTTP_ADDR="+http)...), id: id}
 }
 
 func tailBytes(b []byte, n int) []byte {
@@ -279,9 +279,9 @@ func TestRelayFailOverAfterKill(t *testing.T) {
 	topic := testinfra.KafkaTopic(t, 6)
 	file := writeTopology(t, topo)
 	counter := countEvents(t, topic)
-	keys := testinfra.NewAuth(t)
-	a := startRelayProc(t, keys, "relay-a", file, topic)
-	b := startRelayProc(t, keys, "relay-b", file, topic)
+	keys := testinfra.NewAuth(t).Env()
+	a := startRelayProc(t, "relay-a", file, topic, keys...)
+	b := startRelayProc(t, "relay-b", file, topic, keys...)
 	testinfra.Eventually(t, 15*time.Second, func() bool { return len(owners(t, topo)) == 2 }, "shards not owned: %v", owners(t, topo))
 
 	var ids []string
@@ -360,7 +360,7 @@ func TestOperatorReplaysFailedRowsWithOrderctl(t *testing.T) {
 	t.Cleanup(func() { _ = kafkax.DeleteTopics(testinfra.KafkaBrokers(), topic) })
 	counter := countEvents(t, topic)
 	file := writeTopology(t, topo)
-	startRelayProc(t, testinfra.NewAuth(t), "relay-replay", file, topic, "ORDERFLOW_RELAY_MAX_ATTEMPTS=2", "ORDERFLOW_RELAY_RETRY_BASE=50ms")
+	startRelayProc(t, "relay-replay", file, topic, append(testinfra.NewAuth(t).Env(), "ORDERFLOW_RELAY_MAX_ATTEMPTS=2", "ORDERFLOW_RELAY_RETRY_BASE=50ms")...)
 	ids := append(insertEvents(t, topo.Shards[0].DSN, 1, 20), insertEvents(t, topo.Shards[1].DSN, 1000, 15)...)
 	testinfra.Eventually(t, 60*time.Second, func() bool { return countWhere(t, topo, "status = 'FAILED'") == len(ids) },
 		"%d of %d rows FAILED", countWhere(t, topo, "status = 'FAILED'"), len(ids))

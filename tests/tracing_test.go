@@ -41,17 +41,19 @@ func startTracedPipeline(t *testing.T, commandEnv, otherEnv []string) *tracedPip
 	p := &pipeline{t: t, command: addr(t), commandGRPC: addr(t), query: addr(t), queryGRPC: addr(t), topologyFile: file, mongoDatabase: db.Name(),
 		auth: testinfra.NewAuth(t)}
 	var procs []*proc
-	procs = append(procs, startProc(t, p.auth, "order-command", p.command, append([]string{"ORDERFLOW_TOPOLOGY_FILE=" + file, "ORDERFLOW_HTTP_ADDR=" + p.command,
+	// Every service verifies tokens with the pipeline's key.
+	commandEnv, otherEnv = append(p.auth.Env(), commandEnv...), append(p.auth.Env(), otherEnv...)
+	procs = append(procs, startProc(t, "order-command", p.command, append([]string{"ORDERFLOW_TOPOLOGY_FILE=" + file, "ORDERFLOW_HTTP_ADDR=" + p.command,
 		"ORDERFLOW_GRPC_ADDR=" + p.commandGRPC, "ORDERFLOW_LOG_LEVEL=warn"}, commandEnv...)...))
-	relay := startRelayProc(t, p.auth, "traced", file, internal, otherEnv...)
+	relay := startRelayProc(t, "traced", file, internal, otherEnv...)
 	p.relayHTTP = relay.http
 	procs = append(procs, relay.proc)
 	http := addr(t)
-	procs = append(procs, startProc(t, p.auth, "order-projector", http, append([]string{"ORDERFLOW_TOPOLOGY_FILE=" + file, "ORDERFLOW_HTTP_ADDR=" + http,
+	procs = append(procs, startProc(t, "order-projector", http, append([]string{"ORDERFLOW_TOPOLOGY_FILE=" + file, "ORDERFLOW_HTTP_ADDR=" + http,
 		"ORDERFLOW_KAFKA_BROKERS=" + strings.Join(testinfra.KafkaBrokers(), ","), "ORDERFLOW_PROJECTOR_TOPIC=" + internal,
 		"ORDERFLOW_EXTERNAL_TOPIC=" + external, "ORDERFLOW_DLQ_TOPIC=" + dlq, "ORDERFLOW_PROJECTOR_GROUP=" + testinfra.UniqueName(t, "projector"),
 		"ORDERFLOW_MONGO_URI=" + testinfra.MongoURI(), "ORDERFLOW_MONGO_DATABASE=" + db.Name(), "ORDERFLOW_LOG_LEVEL=warn"}, otherEnv...)...))
-	procs = append(procs, startProc(t, p.auth, "order-query", p.query, append([]string{"ORDERFLOW_TOPOLOGY_FILE=" + file, "ORDERFLOW_HTTP_ADDR=" + p.query, "ORDERFLOW_GRPC_ADDR=" + p.queryGRPC,
+	procs = append(procs, startProc(t, "order-query", p.query, append([]string{"ORDERFLOW_TOPOLOGY_FILE=" + file, "ORDERFLOW_HTTP_ADDR=" + p.query, "ORDERFLOW_GRPC_ADDR=" + p.queryGRPC,
 		"ORDERFLOW_MONGO_URI=" + testinfra.MongoURI(), "ORDERFLOW_MONGO_DATABASE=" + db.Name(), "ORDERFLOW_LOG_LEVEL=warn"}, otherEnv...)...))
 	return &tracedPipeline{pipeline: p, topo: topo, internal: internal, external: external, procs: procs}
 }
