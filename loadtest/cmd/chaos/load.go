@@ -283,6 +283,9 @@ func (c *client) change(ctx context.Context, o *order, target orderv1.Order_Stat
 		got, gerr := c.command.GetOrder(rctx, &orderv1.GetOrderRequest{OrderNo: no})
 		if gerr != nil {
 			c.failed("change", gerr)
+			if code := status.Code(gerr); code == codes.Unauthenticated || code == codes.PermissionDenied {
+				return 0, backoff.Permanent(gerr) // the caller is refused: no outage to wait out
+			}
 			return 0, err
 		}
 		if got.GetOrder().GetStatus() == target {
