@@ -63,8 +63,9 @@ type client struct {
 	changeShare float64
 	retryFor    time.Duration
 	shards      int
-	// tokens signs each call's token: the order's user places, reads and
-	// cancels it, its shop advances it (nil: no tokens).
+	// tokens signs each call's token: the order's user places and cancels
+	// it, its shop advances it, the readers check it as an operator (nil:
+	// no tokens).
 	tokens *authclient.Minter
 
 	mu       sync.Mutex
@@ -174,13 +175,20 @@ func (c *client) changeOnce(ctx context.Context, o *order, target orderv1.Order_
 	return int64(resp.GetOrder().GetVersion()), err
 }
 
-// readAt reports whether order-query shows order o at version or later to
-// its user (the server waits up to its MIN_VERSION_WAIT for it).
+// readAt reports whether order-query shows order o at version or later
+// (the server waits up to its MIN_VERSION_WAIT for it). The readers check
+// what the system did, for every user at once, so they read as an
+// operator: an order not projected yet is then 404 (not visible), where
+// its user would get 403 (an absent order looks like another's) and the
+// report's read errors would count the projector's lag as refusals.
 func (c *client) readAt(ctx context.Context, o *order, version int64) (bool, error) {
 	no := o.no
-	ctx, err := c.asUser(ctx, o.i)
-	if err != nil {
-		return false, err
+	if c.tokens != nil {
+		token, err := c.tokens.Operator()
+		if err != nil {
+			return false, err
+		}
+		ctx = authclient.OutgoingContext(ctx, token)
 	}
 	ctx, cancel := context.WithTimeout(ctx, callTimeout)
 	defer cancel()
