@@ -431,3 +431,41 @@ func TestComposeObservability(t *testing.T) {
 		}
 	}
 }
+
+// The services that verify tokens read the public JWK Set that the
+// auth-keys job wrote: ORDERFLOW_AUTH_JWKS_FILE lies in the job's volume,
+// mounted read-only, and they start only after the job completed, so the
+// set exists when they read it.
+func TestComposeAuthKeys(t *testing.T) {
+	t.Parallel()
+	project := loadCompose(t)
+	job := service(t, project, "auth-keys")
+	var jobDir string
+	for _, v := range job.Volumes {
+		if v.Type == types.VolumeTypeVolume && v.Source == "auth-keys" {
+			jobDir = v.Target
+		}
+	}
+	if jobDir == "" || !slices.Equal([]string(job.Command), []string{"keys", "generate", "--dir", jobDir, "--keep", "3"}) {
+		t.Fatalf("auth-keys: command %q, volume target %q; want keys generate into the auth-keys volume", job.Command, jobDir)
+	}
+	for _, name := range []string{"order-command", "order-query", "outbox-relay"} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			svc := service(t, project, name)
+			file := deref(svc.Environment["ORDERFLOW_AUTH_JWKS_FILE"])
+			mounted := false
+			for _, v := range svc.Volumes {
+				if v.Type == types.VolumeTypeVolume && v.Source == "auth-keys" && v.ReadOnly && file == filepath.Join(v.Target, "jwks.json") {
+					mounted = true
+				}
+			}
+			if !mounted {
+				t.Errorf("ORDERFLOW_AUTH_JWKS_FILE=%q is not jwks.json in a read-only mount of the auth-keys volume: %+v", file, svc.Volumes)
+			}
+			if dep, ok := svc.DependsOn["auth-keys"]; !ok || dep.Condition != types.ServiceConditionCompletedSuccessfully {
+				t.Errorf("depends on auth-keys: %+v, want service_completed_successfully", dep)
+			}
+		})
+	}
+}

@@ -34,7 +34,7 @@ func TestDayRunVerifiesEveryOrder(t *testing.T) {
 	}
 	outFile := filepath.Join(dir, "dayrun.json")
 	cmd := exec.Command(bin, "-rate", "40", "-duration", "5s", "-raw-time", "1s", "-profile", "", "-fresh-every", "4",
-		"-command", "http://"+p.command, "-query", "http://"+p.query,
+		"-command", "http://"+p.command, "-query", "http://"+p.query, "-auth-key", p.auth.KeyFile,
 		"-relay-metrics", p.relayHTTP, "-projector-metrics", projector.http, "-drain-timeout", "2m",
 		"-topology", p.topologyFile, "-mongo", testinfra.MongoURI(), "-mongo-database", p.mongoDatabase, "-out", outFile)
 	cmd.Dir = root

@@ -271,6 +271,8 @@ func TestHelmChart(t *testing.T) {
 		"production.yaml":                      {check: checkProduction},
 		"existing-secrets.yaml":                {check: checkExistingSecrets},
 		"fail-projector-above-partitions.yaml": {wantErr: "orderProjector.replicas (6) must not exceed kafka.partitions (4)"},
+		"auth-disabled.yaml":                   {check: checkAuthDisabled},
+		"fail-auth-without-keys.yaml":          {wantErr: "auth needs exactly one of auth.jwks, auth.existingConfigMap and auth.jwksUrl (0 given)"},
 	}
 	for _, f := range files {
 		name := filepath.Base(f)
@@ -415,7 +417,7 @@ func envFrom(env []corev1.EnvVar, name string) *corev1.EnvVarSource {
 // existingSecrets are the Secrets ci/existing-secrets.yaml names; every other
 // Secret a pod uses must be in the release.
 var existingSecrets = map[string]bool{"prod-topology": true, "mongodb-orderflow-orderflow": true,
-	"relay-admin": true, "auth-signing-keys": true}
+	"relay-admin": true}
 
 func checkSecretRef(t *testing.T, r helmRelease, svc string, ref *corev1.SecretKeySelector) {
 	t.Helper()
@@ -605,7 +607,60 @@ func checkMonitoring(t *testing.T, r helmRelease) {
 	}
 }
 
+// authServices verify tokens: order-command and order-query every call,
+// the relay's admin API operators' tokens.
+var authServices = []string{"order-command", "order-query", "outbox-relay"}
+
+// checkAuth checks the ORDERFLOW_AUTH_* variables of the services that
+// verify tokens: with a JWK Set file, it is jwks.json of the ConfigMap
+// jwksConfigMap mounted read-only at the file's directory; want holds the
+// other variables' values (a "" value: the variable is not set), the
+// PlaceOrder limit only on order-command.
+func checkAuth(t *testing.T, r helmRelease, jwksConfigMap string, want map[string]string) {
+	t.Helper()
+	for _, svc := range authServices {
+		c := r.deployments[svc].Spec.Template.Spec.Containers[0]
+		spec := r.deployments[svc].Spec.Template.Spec
+		file := envValue(c.Env, "ORDERFLOW_AUTH_JWKS_FILE")
+		if jwksConfigMap != "" {
+			var volume string
+			for _, m := range c.VolumeMounts {
+				if m.MountPath+"/jwks.json" == file && m.ReadOnly {
+					volume = m.Name
+				}
+			}
+			if !slices.ContainsFunc(spec.Volumes, func(v corev1.Volume) bool {
+				return v.Name == volume && v.ConfigMap != nil && v.ConfigMap.Name == jwksConfigMap
+			}) {
+				t.Errorf("%s: ORDERFLOW_AUTH_JWKS_FILE=%q is not jwks.json of ConfigMap %s mounted read-only (mounts %+v)", svc, file, jwksConfigMap, c.VolumeMounts)
+			}
+		} else if file != "" {
+			t.Errorf("%s: ORDERFLOW_AUTH_JWKS_FILE=%q, want none", svc, file)
+		}
+		for name, value := range want {
+			if svc != "order-command" && strings.HasPrefix(name, "ORDERFLOW_AUTH_PLACE_ORDER_") {
+				value = "" // the limit is order-command's
+			}
+			if got := envValue(c.Env, name); got != value {
+				t.Errorf("%s: %s = %q, want %q", svc, name, got, value)
+			}
+		}
+	}
+}
+
+func checkAuthDisabled(t *testing.T, r helmRelease) {
+	checkAuth(t, r, "", map[string]string{"ORDERFLOW_AUTH_DISABLED": "true", "ORDERFLOW_AUTH_JWKS_URL": "", "ORDERFLOW_AUTH_ISSUER": ""})
+	if _, ok := r.configMaps["orderflow-jwks"]; ok {
+		t.Errorf("a JWK Set ConfigMap is rendered with authentication off")
+	}
+}
+
 func checkDefaults(t *testing.T, r helmRelease) {
+	checkAuth(t, r, "orderflow-jwks", map[string]string{"ORDERFLOW_AUTH_ISSUER": "orderflow-local", "ORDERFLOW_AUTH_AUDIENCE": "orderflow",
+		"ORDERFLOW_AUTH_PLACE_ORDER_RATE": "5", "ORDERFLOW_AUTH_PLACE_ORDER_BURST": "20", "ORDERFLOW_AUTH_DISABLED": ""})
+	if cm := r.configMaps["orderflow-jwks"]; cm == nil || !strings.Contains(cm.Data["jwks.json"], `"kty":"OKP"`) || strings.Contains(cm.Data["jwks.json"], `"d":`) {
+		t.Errorf("JWK Set ConfigMap %+v, want the public set of ci/defaults.yaml", cm)
+	}
 	if len(r.hpas) != 0 {
 		t.Errorf("HPAs by default: %v", r.hpas)
 	}
@@ -636,8 +691,11 @@ func checkProduction(t *testing.T, r helmRelease) {
 		}
 	}
 	if len(r.configMaps) != 0 {
-		t.Errorf("ConfigMaps %v: the topology carries passwords and belongs in a Secret", r.configMaps)
+		t.Errorf("ConfigMaps %v: the topology carries passwords and belongs in a Secret, and the JWK Set comes from a URL", r.configMaps)
 	}
+	checkAuth(t, r, "", map[string]string{"ORDERFLOW_AUTH_JWKS_URL": "https://id.example.com/.well-known/jwks.json",
+		"ORDERFLOW_AUTH_ISSUER": "https://id.example.com", "ORDERFLOW_AUTH_AUDIENCE": "orderflow-api", "ORDERFLOW_AUTH_LEEWAY": "1m",
+		"ORDERFLOW_AUTH_PLACE_ORDER_RATE": "2", "ORDERFLOW_AUTH_PLACE_ORDER_BURST": "10"})
 	topo, err := shard.ParseTopology([]byte(r.secrets["orderflow-topology"].StringData["topology.json"]))
 	if err != nil || len(topo.Shards) != 4 {
 		t.Errorf("topology %+v (%v), want 4 shards", topo, err)
@@ -654,14 +712,7 @@ func checkExistingSecrets(t *testing.T, r helmRelease) {
 	if len(r.secrets) != 0 || len(r.configMaps) != 0 {
 		t.Errorf("rendered Secrets %v and ConfigMaps %v, want none: every one exists", r.secrets, r.configMaps)
 	}
-	for _, svc := range []string{"order-command", "order-query"} {
-		spec := r.deployments[svc].Spec.Template.Spec
-		if !slices.ContainsFunc(spec.Volumes, func(v corev1.Volume) bool {
-			return v.Secret != nil && v.Secret.SecretName == "auth-signing-keys"
-		}) {
-			t.Errorf("%s does not mount the signing keys", svc)
-		}
-	}
+	checkAuth(t, r, "auth-jwks", nil)
 	if ref := envFrom(r.deployments["outbox-relay"].Spec.Template.Spec.Containers[0].Env, "ORDERFLOW_ADMIN_TOKEN"); ref == nil ||
 		ref.SecretKeyRef == nil || ref.SecretKeyRef.Name != "relay-admin" || ref.SecretKeyRef.Key != "admin-token" {
 		t.Errorf("ORDERFLOW_ADMIN_TOKEN from %+v, want relay-admin/admin-token", ref)

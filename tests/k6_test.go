@@ -10,8 +10,10 @@ import (
 	"github.com/orderflow/orderflow/shared/testinfra"
 )
 
-// The k6 scripts run against the whole system (a short smoke run each):
-// every check and threshold must hold, or k6 exits non-zero.
+// The k6 scripts run against the whole system (a short smoke run each),
+// every user and shop with its own token from the tokens tool's file:
+// every check and threshold must hold, or k6 exits non-zero (a call
+// without a valid token, or with the wrong caller's, is refused).
 func TestK6SmokeRuns(t *testing.T) {
 	testinfra.Integration(t)
 	t.Parallel()
@@ -21,11 +23,17 @@ func TestK6SmokeRuns(t *testing.T) {
 	}
 	p := startPipeline(t)
 	p.projector()
+	tokens := filepath.Join(t.TempDir(), "k6-tokens.json")
+	gen := exec.Command("go", "run", "./loadtest/cmd/tokens", "-auth-key", p.auth.KeyFile, "-users", "50", "-shops", "10", "-out", tokens)
+	gen.Dir = root
+	if out, err := gen.CombinedOutput(); err != nil {
+		t.Fatalf("writing the tokens: %v\n%s", err, out)
+	}
 	for _, script := range []string{"rest.js", "grpc.js"} {
 		t.Run(script, func(t *testing.T) {
 			cmd := exec.Command(filepath.Join(root, "scripts", "k6"), "run", "--no-color", "--quiet",
 				"-e", "SCENARIO=smoke", "-e", "COMMAND_URL=http://"+p.command, "-e", "QUERY_URL=http://"+p.query,
-				"-e", "COMMAND_GRPC="+p.commandGRPC, "-e", "QUERY_GRPC="+p.queryGRPC, script)
+				"-e", "COMMAND_GRPC="+p.commandGRPC, "-e", "QUERY_GRPC="+p.queryGRPC, "-e", "TOKENS="+tokens, script)
 			cmd.Dir = filepath.Join(root, "loadtest", "k6")
 			out, err := cmd.CombinedOutput()
 			if err != nil {

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/orderflow/orderflow/shared/authclient"
 	"github.com/orderflow/orderflow/shared/testinfra"
 )
 
@@ -30,6 +31,9 @@ type pipeline struct {
 	externalTopic, dlqTopic string
 	// topologyFile is what every service of the pipeline watches.
 	topologyFile string
+	// auth is the key every service verifies tokens with; do sends its
+	// operator token, place and doAs a caller's own.
+	auth *testinfra.Auth
 }
 
 func startPipeline(t *testing.T) *pipeline {
@@ -39,10 +43,11 @@ func startPipeline(t *testing.T) *pipeline {
 	internal, external, dlq := testinfra.KafkaTopic(t, 6), testinfra.KafkaTopic(t, 6), testinfra.KafkaTopic(t, 1)
 	db := testinfra.MongoDatabase(t)
 	brokers := "ORDERFLOW_KAFKA_BROKERS=" + strings.Join(testinfra.KafkaBrokers(), ",")
-	p := &pipeline{t: t, command: addr(t), commandGRPC: addr(t), query: addr(t), queryGRPC: addr(t), topologyFile: file}
-	startProc(t, "order-command", p.command, "ORDERFLOW_TOPOLOGY_FILE="+file, "ORDERFLOW_HTTP_ADDR="+p.command,
-		"ORDERFLOW_GRPC_ADDR="+p.commandGRPC, "ORDERFLOW_LOG_LEVEL=warn")
-	p.relayHTTP = startRelayProc(t, "relay", file, internal, "ORDERFLOW_RELAY_BATCH_SIZE=500").http
+	p := &pipeline{t: t, command: addr(t), commandGRPC: addr(t), query: addr(t), queryGRPC: addr(t), topologyFile: file, auth: testinfra.NewAuth(t)}
+	keys := p.auth.Env()
+	startProc(t, "order-command", p.command, append([]string{"ORDERFLOW_TOPOLOGY_FILE=" + file, "ORDERFLOW_HTTP_ADDR=" + p.command,
+		"ORDERFLOW_GRPC_ADDR=" + p.commandGRPC, "ORDERFLOW_LOG_LEVEL=warn"}, keys...)...)
+	p.relayHTTP = startRelayProc(t, "relay", file, internal, append(keys, "ORDERFLOW_RELAY_BATCH_SIZE=500")...).http
 	p.mongoDatabase, p.externalTopic, p.dlqTopic = db.Name(), external, dlq
 	group := testinfra.UniqueName(t, "projector")
 	p.projector = func() *proc {
@@ -52,15 +57,25 @@ func startPipeline(t *testing.T) *pipeline {
 			"ORDERFLOW_PROJECTOR_GROUP="+group, "ORDERFLOW_MONGO_URI="+testinfra.MongoURI(), "ORDERFLOW_MONGO_DATABASE="+db.Name(),
 			"ORDERFLOW_LOG_LEVEL=warn")
 	}
-	startProc(t, "order-query", p.query, "ORDERFLOW_TOPOLOGY_FILE="+file, "ORDERFLOW_HTTP_ADDR="+p.query, "ORDERFLOW_GRPC_ADDR="+p.queryGRPC,
-		"ORDERFLOW_MONGO_URI="+testinfra.MongoURI(), "ORDERFLOW_MONGO_DATABASE="+db.Name(), "ORDERFLOW_LOG_LEVEL=warn")
+	startProc(t, "order-query", p.query, append([]string{"ORDERFLOW_TOPOLOGY_FILE=" + file, "ORDERFLOW_HTTP_ADDR=" + p.query,
+		"ORDERFLOW_GRPC_ADDR=" + p.queryGRPC, "ORDERFLOW_MONGO_URI=" + testinfra.MongoURI(), "ORDERFLOW_MONGO_DATABASE=" + db.Name(),
+		"ORDERFLOW_LOG_LEVEL=warn"}, keys...)...)
 	return p
 }
 
+// do sends a request as an operator, who may call everything: the harness
+// checks what the system did, for every user and shop at once.
 func (p *pipeline) do(method, url, body string) (int, map[string]any) {
+	p.t.Helper()
+	return p.doAs(p.auth.Operator(), method, url, body)
+}
+
+// doAs sends a request with the bearer token ("" sends none).
+func (p *pipeline) doAs(token, method, url, body string) (int, map[string]any) {
 	p.t.Helper()
 	req, _ := stdhttp.NewRequest(method, url, bytes.NewBufferString(body))
 	req.Header.Set("Content-Type", "application/json")
+	authclient.SetBearer(req, token)
 	resp, err := stdhttp.DefaultClient.Do(req)
 	if err != nil {
 		p.t.Fatalf("%s %s: %v", method, url, err)
@@ -73,10 +88,11 @@ func (p *pipeline) do(method, url, body string) (int, map[string]any) {
 	return resp.StatusCode, out
 }
 
-// place puts an order through the command API and returns its number.
+// place puts an order through the command API with the user's own token
+// and returns its number.
 func (p *pipeline) place(requestID, user, shop string) string {
 	p.t.Helper()
-	code, body := p.do("POST", "http://"+p.command+"/v1/orders", fmt.Sprintf(`{"requestId":%q,"userId":%q,"shopId":%q,
+	code, body := p.doAs(p.auth.User(user), "POST", "http://"+p.command+"/v1/orders", fmt.Sprintf(`{"requestId":%q,"userId":%q,"shopId":%q,
 		"items":[{"menuId":"m-1","name":"Bibimbap","quantity":2,"unitPrice":"9000"}],"deliveryAddress":"Seoul"}`, requestID, user, shop))
 	order, _ := body["order"].(map[string]any)
 	if code != 200 || order["orderNo"] == nil {
@@ -99,17 +115,20 @@ func TestOrderPipelineEndToEnd(t *testing.T) {
 		version float64
 	}{}
 	acceptedOnShop1 := 0
+	// Each change is made by whom it belongs to: the shop advances, the
+	// user cancels.
 	for i := range 12 {
-		no := p.place(fmt.Sprintf("pipe-%d", i), fmt.Sprintf("user-%d", i%2), fmt.Sprintf("shop-%d", i%3))
+		user, shop := fmt.Sprintf("user-%d", i%2), fmt.Sprintf("shop-%d", i%3)
+		no := p.place(fmt.Sprintf("pipe-%d", i), user, shop)
 		status, version := "PLACED", 1.0
 		if i%3 == 1 {
-			if code, body := p.do("POST", "http://"+p.command+"/v1/orders/"+no+":advance", `{"status":"ACCEPTED"}`); code != 200 {
+			if code, body := p.doAs(p.auth.Shop(shop), "POST", "http://"+p.command+"/v1/orders/"+no+":advance", `{"status":"ACCEPTED"}`); code != 200 {
 				t.Fatalf("advance: %d %v", code, body)
 			}
 			status, version = "ACCEPTED", 2
 		}
 		if i%4 == 3 {
-			if code, body := p.do("POST", "http://"+p.command+"/v1/orders/"+no+":cancel", `{"reason":"changed my mind"}`); code != 200 {
+			if code, body := p.doAs(p.auth.User(user), "POST", "http://"+p.command+"/v1/orders/"+no+":cancel", `{"reason":"changed my mind"}`); code != 200 {
 				t.Fatalf("cancel: %d %v", code, body)
 			}
 			status, version = "CANCELLED", version+1
@@ -136,7 +155,8 @@ func TestOrderPipelineEndToEnd(t *testing.T) {
 		}
 	}
 
-	// user-0 placed the even orders: 6, newest first, over pages of 4.
+	// user-0 placed the even orders: 6, newest first, over pages of 4, as
+	// user-0 lists them.
 	var seen []string
 	token := ""
 	for {
@@ -144,7 +164,7 @@ func TestOrderPipelineEndToEnd(t *testing.T) {
 		if token != "" {
 			url += "&pageToken=" + token
 		}
-		code, body := p.do("GET", url, "")
+		code, body := p.doAs(p.auth.User("user-0"), "GET", url, "")
 		if code != 200 {
 			t.Fatalf("user list: %d %v", code, body)
 		}
@@ -158,7 +178,7 @@ func TestOrderPipelineEndToEnd(t *testing.T) {
 	if len(seen) != 6 {
 		t.Errorf("user-0's orders: %v, want 6", seen)
 	}
-	code, body := p.do("GET", fmt.Sprintf("http://%s/v1/shops/shop-1/orders?status=ACCEPTED", p.query), "")
+	code, body := p.doAs(p.auth.Shop("shop-1"), "GET", fmt.Sprintf("http://%s/v1/shops/shop-1/orders?status=ACCEPTED", p.query), "")
 	orders, _ := body["orders"].([]any)
 	if code != 200 || len(orders) != acceptedOnShop1 {
 		t.Errorf("shop-1's ACCEPTED orders: %d, %d orders, want %d", code, len(orders), acceptedOnShop1)

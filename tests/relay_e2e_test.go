@@ -82,7 +82,8 @@ type proc struct {
 	done chan struct{}
 }
 
-// startProc runs binary name with env, waits until http/readyz answers 200,
+// startProc runs binary name with env (a service needs a JWK Set, e.g.
+// testinfra.Auth's Env, or it refuses to start), waits until http/readyz answers 200,
 // and stops it (SIGTERM) when the test ends, printing its log on failure.
 func startProc(t *testing.T, name, http string, env ...string) *proc {
 	t.Helper()
@@ -278,8 +279,9 @@ func TestRelayFailOverAfterKill(t *testing.T) {
 	topic := testinfra.KafkaTopic(t, 6)
 	file := writeTopology(t, topo)
 	counter := countEvents(t, topic)
-	a := startRelayProc(t, "relay-a", file, topic)
-	b := startRelayProc(t, "relay-b", file, topic)
+	keys := testinfra.NewAuth(t).Env()
+	a := startRelayProc(t, "relay-a", file, topic, keys...)
+	b := startRelayProc(t, "relay-b", file, topic, keys...)
 	testinfra.Eventually(t, 15*time.Second, func() bool { return len(owners(t, topo)) == 2 }, "shards not owned: %v", owners(t, topo))
 
 	var ids []string
@@ -358,7 +360,7 @@ func TestOperatorReplaysFailedRowsWithOrderctl(t *testing.T) {
 	t.Cleanup(func() { _ = kafkax.DeleteTopics(testinfra.KafkaBrokers(), topic) })
 	counter := countEvents(t, topic)
 	file := writeTopology(t, topo)
-	startRelayProc(t, "relay-replay", file, topic, "ORDERFLOW_RELAY_MAX_ATTEMPTS=2", "ORDERFLOW_RELAY_RETRY_BASE=50ms")
+	startRelayProc(t, "relay-replay", file, topic, append(testinfra.NewAuth(t).Env(), "ORDERFLOW_RELAY_MAX_ATTEMPTS=2", "ORDERFLOW_RELAY_RETRY_BASE=50ms")...)
 	ids := append(insertEvents(t, topo.Shards[0].DSN, 1, 20), insertEvents(t, topo.Shards[1].DSN, 1000, 15)...)
 	testinfra.Eventually(t, 60*time.Second, func() bool { return countWhere(t, topo, "status = 'FAILED'") == len(ids) },
 		"%d of %d rows FAILED", countWhere(t, topo, "status = 'FAILED'"), len(ids))

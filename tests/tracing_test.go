@@ -13,6 +13,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
+	"github.com/orderflow/orderflow/shared/authclient"
 	orderv1 "github.com/orderflow/orderflow/shared/gen/orderflow/order/v1"
 	"github.com/orderflow/orderflow/shared/kafkax"
 	"github.com/orderflow/orderflow/shared/observability/otlptest"
@@ -37,8 +38,11 @@ func startTracedPipeline(t *testing.T, commandEnv, otherEnv []string) *tracedPip
 	file := writeTopology(t, topo)
 	internal, external, dlq := testinfra.KafkaTopic(t, 3), testinfra.KafkaTopic(t, 3), testinfra.KafkaTopic(t, 1)
 	db := testinfra.MongoDatabase(t)
-	p := &pipeline{t: t, command: addr(t), commandGRPC: addr(t), query: addr(t), queryGRPC: addr(t), topologyFile: file, mongoDatabase: db.Name()}
+	p := &pipeline{t: t, command: addr(t), commandGRPC: addr(t), query: addr(t), queryGRPC: addr(t), topologyFile: file, mongoDatabase: db.Name(),
+		auth: testinfra.NewAuth(t)}
 	var procs []*proc
+	// Every service verifies tokens with the pipeline's key.
+	commandEnv, otherEnv = append(p.auth.Env(), commandEnv...), append(p.auth.Env(), otherEnv...)
 	procs = append(procs, startProc(t, "order-command", p.command, append([]string{"ORDERFLOW_TOPOLOGY_FILE=" + file, "ORDERFLOW_HTTP_ADDR=" + p.command,
 		"ORDERFLOW_GRPC_ADDR=" + p.commandGRPC, "ORDERFLOW_LOG_LEVEL=warn"}, commandEnv...)...))
 	relay := startRelayProc(t, "traced", file, internal, otherEnv...)
@@ -54,10 +58,12 @@ func startTracedPipeline(t *testing.T, commandEnv, otherEnv []string) *tracedPip
 	return &tracedPipeline{pipeline: p, topo: topo, internal: internal, external: external, procs: procs}
 }
 
-// placeGRPC places an order through the gRPC API and returns its number.
+// placeGRPC places an order through the gRPC API, as its user, and returns
+// its number.
 func (p *tracedPipeline) placeGRPC(requestID string) string {
 	p.t.Helper()
-	conn, err := grpc.NewClient(p.commandGRPC, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	conn, err := grpc.NewClient(p.commandGRPC, grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithPerRPCCredentials(authclient.Bearer(p.auth.User("u-trace"))))
 	if err != nil {
 		p.t.Fatal(err)
 	}

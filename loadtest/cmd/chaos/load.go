@@ -17,6 +17,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/orderflow/orderflow/loadtest/internal/orderapi"
+	"github.com/orderflow/orderflow/shared/authclient"
 	orderv1 "github.com/orderflow/orderflow/shared/gen/orderflow/order/v1"
 )
 
@@ -62,6 +63,10 @@ type client struct {
 	changeShare float64
 	retryFor    time.Duration
 	shards      int
+	// tokens signs each call's token: the order's user places and cancels
+	// it, its shop advances it, the readers check it as an operator (nil:
+	// no tokens).
+	tokens *authclient.Minter
 
 	mu       sync.Mutex
 	orders   []*order
@@ -76,7 +81,7 @@ type client struct {
 // newClient connects to every instance of order-command and order-query:
 // calls go round-robin over the instances that are up, so a killed one
 // costs only the calls in flight on it, which the retries absorb.
-func newClient(commandGRPC, queryGRPC []string, runID string, changeShare float64, retryFor time.Duration, shards int) (*client, error) {
+func newClient(commandGRPC, queryGRPC []string, tokens *authclient.Minter, runID string, changeShare float64, retryFor time.Duration, shards int) (*client, error) {
 	// grpc-go backs off reconnecting up to 120 s by default: after a 30 s
 	// outage the channel would keep failing calls fast long after the
 	// server is back, an outage of the client's own making. A careful app
@@ -94,7 +99,7 @@ func newClient(commandGRPC, queryGRPC []string, runID string, changeShare float6
 		return nil, err
 	}
 	return &client{conns: []*grpc.ClientConn{cc, qc}, command: orderv1.NewOrderCommandServiceClient(cc),
-		query: orderv1.NewOrderQueryServiceClient(qc), runID: runID,
+		query: orderv1.NewOrderQueryServiceClient(qc), runID: runID, tokens: tokens,
 		changeShare: changeShare, retryFor: retryFor, shards: shards, queue: make(chan *visit, 1<<20)}, nil
 }
 
@@ -108,13 +113,38 @@ func (c *client) close() {
 // request timeouts (5 s) unless the call is lost.
 const callTimeout = 10 * time.Second
 
-// place asks for order i with requestID; every attempt of one order sends
-// the same request, so a retry is the same order to the server.
+// userOf and shopOf are the user and the shop of order i.
+func userOf(i int64) string { return fmt.Sprintf("user-%d", i%5000) }
+func shopOf(i int64) string { return fmt.Sprintf("shop-%d", i%300) }
+
+// asUser and asShop are ctx carrying the token of order i's user or shop.
+func (c *client) asUser(ctx context.Context, i int64) (context.Context, error) {
+	if c.tokens == nil {
+		return ctx, nil
+	}
+	token, err := c.tokens.User(userOf(i))
+	return authclient.OutgoingContext(ctx, token), err
+}
+
+func (c *client) asShop(ctx context.Context, i int64) (context.Context, error) {
+	if c.tokens == nil {
+		return ctx, nil
+	}
+	token, err := c.tokens.Shop(shopOf(i))
+	return authclient.OutgoingContext(ctx, token), err
+}
+
+// place asks for order i with requestID as its user; every attempt of one
+// order sends the same request, so a retry is the same order to the server.
 func (c *client) place(ctx context.Context, requestID string, i int64) (int64, error) {
+	ctx, err := c.asUser(ctx, i)
+	if err != nil {
+		return 0, backoff.Permanent(err)
+	}
 	ctx, cancel := context.WithTimeout(ctx, callTimeout)
 	defer cancel()
 	resp, err := c.command.PlaceOrder(ctx, &orderv1.PlaceOrderRequest{
-		RequestId: requestID, UserId: fmt.Sprintf("user-%d", i%5000), ShopId: fmt.Sprintf("shop-%d", i%300),
+		RequestId: requestID, UserId: userOf(i), ShopId: shopOf(i),
 		DeliveryAddress: "1 Teheran-ro, Seoul",
 		Items:           []*orderv1.OrderItem{{MenuId: "m-1", Name: "Bibimbap", Quantity: 2, UnitPrice: 9000}},
 	})
@@ -124,21 +154,42 @@ func (c *client) place(ctx context.Context, requestID string, i int64) (int64, e
 	return resp.GetOrder().GetOrderNo(), nil
 }
 
-// changeOnce cancels the order or advances it to target, once.
-func (c *client) changeOnce(ctx context.Context, no int64, target orderv1.Order_Status) (int64, error) {
+// changeOnce cancels order o (as its user) or advances it to target (as
+// its shop), once.
+func (c *client) changeOnce(ctx context.Context, o *order, target orderv1.Order_Status) (int64, error) {
+	as := c.asShop
+	if target == orderv1.Order_CANCELLED {
+		as = c.asUser
+	}
+	ctx, err := as(ctx, o.i)
+	if err != nil {
+		return 0, backoff.Permanent(err)
+	}
 	ctx, cancel := context.WithTimeout(ctx, callTimeout)
 	defer cancel()
 	if target == orderv1.Order_CANCELLED {
-		resp, err := c.command.CancelOrder(ctx, &orderv1.CancelOrderRequest{OrderNo: no, Reason: "changed my mind"})
+		resp, err := c.command.CancelOrder(ctx, &orderv1.CancelOrderRequest{OrderNo: o.no, Reason: "changed my mind"})
 		return int64(resp.GetOrder().GetVersion()), err
 	}
-	resp, err := c.command.AdvanceOrder(ctx, &orderv1.AdvanceOrderRequest{OrderNo: no, Status: target})
+	resp, err := c.command.AdvanceOrder(ctx, &orderv1.AdvanceOrderRequest{OrderNo: o.no, Status: target})
 	return int64(resp.GetOrder().GetVersion()), err
 }
 
-// readAt reports whether order-query shows the order at version or later
-// (the server waits up to its MIN_VERSION_WAIT for it).
-func (c *client) readAt(ctx context.Context, no, version int64) (bool, error) {
+// readAt reports whether order-query shows order o at version or later
+// (the server waits up to its MIN_VERSION_WAIT for it). The readers check
+// what the system did, for every user at once, so they read as an
+// operator: an order not projected yet is then 404 (not visible), where
+// its user would get 403 (an absent order looks like another's) and the
+// report's read errors would count the projector's lag as refusals.
+func (c *client) readAt(ctx context.Context, o *order, version int64) (bool, error) {
+	no := o.no
+	if c.tokens != nil {
+		token, err := c.tokens.Operator()
+		if err != nil {
+			return false, err
+		}
+		ctx = authclient.OutgoingContext(ctx, token)
+	}
 	ctx, cancel := context.WithTimeout(ctx, callTimeout)
 	defer cancel()
 	resp, err := c.query.GetOrder(ctx, &orderv1.GetOrderViewRequest{OrderNo: no, MinVersion: int32(version)})
@@ -166,10 +217,11 @@ func (c *client) retry() []backoff.RetryOption {
 }
 
 // permanent reports whether retrying cannot help: the request itself is
-// refused.
+// refused, or its caller is (a token the services do not accept would
+// otherwise look like a long outage).
 func permanent(err error) bool {
 	switch status.Code(err) {
-	case codes.InvalidArgument, codes.AlreadyExists, codes.NotFound:
+	case codes.InvalidArgument, codes.AlreadyExists, codes.NotFound, codes.Unauthenticated, codes.PermissionDenied:
 		return true
 	}
 	return false
@@ -207,7 +259,7 @@ func (c *client) one(ctx context.Context, i int64) error {
 		if r < c.changeShare/2 {
 			target = orderv1.Order_CANCELLED
 		}
-		v, err := c.change(ctx, no, target)
+		v, err := c.change(ctx, o, target)
 		if err != nil {
 			return err
 		}
@@ -222,18 +274,26 @@ func (c *client) one(ctx context.Context, i int64) error {
 // change moves the order to target. A call that failed may have been
 // applied (the answer was lost), so the client reads the order from
 // order-command before it tries again.
-func (c *client) change(ctx context.Context, no int64, target orderv1.Order_Status) (int64, error) {
+func (c *client) change(ctx context.Context, o *order, target orderv1.Order_Status) (int64, error) {
+	no := o.no
 	return backoff.Retry(ctx, func() (int64, error) {
-		v, err := c.changeOnce(ctx, no, target)
+		v, err := c.changeOnce(ctx, o, target)
 		if err == nil {
 			return v, nil
 		}
 		c.failed("change", err)
-		rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		rctx, err2 := c.asUser(ctx, o.i)
+		if err2 != nil {
+			return 0, backoff.Permanent(err2)
+		}
+		rctx, cancel := context.WithTimeout(rctx, 10*time.Second)
 		defer cancel()
 		got, gerr := c.command.GetOrder(rctx, &orderv1.GetOrderRequest{OrderNo: no})
 		if gerr != nil {
 			c.failed("change", gerr)
+			if code := status.Code(gerr); code == codes.Unauthenticated || code == codes.PermissionDenied {
+				return 0, backoff.Permanent(gerr) // the caller is refused: no outage to wait out
+			}
 			return 0, err
 		}
 		if got.GetOrder().GetStatus() == target {
@@ -268,7 +328,7 @@ func (c *client) read(ctx context.Context, n int) *sync.WaitGroup {
 					return
 				case v = <-c.queue:
 				}
-				visible, err := c.readAt(ctx, v.o.no, v.version)
+				visible, err := c.readAt(ctx, v.o, v.version)
 				if visible {
 					c.mu.Lock()
 					v.observedAt = time.Now()
@@ -342,7 +402,7 @@ func (c *client) sweep(ctx context.Context, n int, orders []*order, deadline tim
 		for range n {
 			wg.Go(func() {
 				for o := range todo {
-					visible, err := c.readAt(ctx, o.no, c.last(o).version)
+					visible, err := c.readAt(ctx, o, c.last(o).version)
 					if !visible {
 						if err != nil {
 							c.failed("read", err)

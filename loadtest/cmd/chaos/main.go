@@ -183,7 +183,11 @@ func run(ctx context.Context, o options) (*Report, error) {
 	say("alerts quiet=%v %.0f s after start-up (firing: %v)", settled, settleSeconds, watch.firing())
 
 	runID := bench.RandomID()
-	c, err := newClient(sys.commandGRPC, sys.queryGRPC, runID, o.changeShare, o.retryFor, sys.shards)
+	tokens, err := sys.tokens()
+	if err != nil {
+		return nil, err
+	}
+	c, err := newClient(sys.commandGRPC, sys.queryGRPC, tokens, runID, o.changeShare, o.retryFor, sys.shards)
 	if err != nil {
 		return nil, err
 	}

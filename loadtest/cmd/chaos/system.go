@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/orderflow/orderflow/loadtest/internal/bench"
+	"github.com/orderflow/orderflow/shared/auth"
+	"github.com/orderflow/orderflow/shared/authclient"
 	"github.com/orderflow/orderflow/shared/freeport"
 )
 
@@ -79,7 +81,7 @@ func newSystem(ctx context.Context, topo topology, repo, state, seedLibs string,
 	s.stopLeftovers(ctx)
 	for _, p := range []string{"mysql", "kafka/data", "kafka/server.properties", "kafka/node1", "kafka/node2", "kafka/node3",
 		"kafka/cluster-id", "mode", "prometheus.yml", "mongo/orders.h2", "mongo/orders.h2.mv.db",
-		"mongo/orders.h2.trace.db", "prometheus", "topology.json", "infra.env", "run", "logs"} {
+		"mongo/orders.h2.trace.db", "prometheus", "topology.json", "infra.env", "run", "logs", "auth"} {
 		if err := os.RemoveAll(filepath.Join(state, p)); err != nil {
 			return nil, err
 		}
@@ -88,6 +90,11 @@ func newSystem(ctx context.Context, topo topology, repo, state, seedLibs string,
 		if err := os.MkdirAll(filepath.Join(state, d), 0o755); err != nil {
 			return nil, err
 		}
+	}
+	// A signing key of the run's own: its services verify tokens with its
+	// public set, its load signs each caller's token with it.
+	if _, err := auth.GenerateKeys(s.authDir(), 1); err != nil {
+		return nil, err
 	}
 	if seedLibs != "" {
 		for _, lib := range []string{"kafka/libs", "mongo/libs"} {
@@ -157,6 +164,21 @@ func (s *system) writePrometheusConfig() error {
 }
 
 func (s *system) prometheusConfig() string { return filepath.Join(s.state, "prometheus.yml") }
+
+// authDir holds the private system's signing key and public JWK Set.
+func (s *system) authDir() string { return filepath.Join(s.state, "auth") }
+
+// tokens signs the load's tokens with the private system's key.
+func (s *system) tokens() (*authclient.Minter, error) {
+	return authclient.NewMinter(authclient.MinterConfig{KeyFile: filepath.Join(s.authDir(), auth.SigningKeyFile), TTL: 24 * time.Hour})
+}
+
+// chaosPlaceOrderLimit is the services' PlaceOrder rate and burst per
+// caller: far above what the load sends, so that the clients' retries
+// through an outage (every attempt counts) are never refused as over the
+// limit. The suite proves that no confirmed order is lost; the limiter has
+// tests of its own.
+const chaosPlaceOrderLimit = "1000000"
 
 // PrometheusURL is the private system's Prometheus.
 func (s *system) prometheusURL() string { return "http://127.0.0.1:" + strconv.Itoa(s.prometheusPort) }
@@ -298,6 +320,9 @@ func (s *system) up(ctx context.Context) error {
 		"ORDERFLOW_KAFKA_BROKERS=" + s.kafkaBrokers(),
 		"ORDERFLOW_MONGO_URI=" + s.mongoURI(),
 		"ORDERFLOW_ADMIN_TOKEN=" + s.token,
+		"ORDERFLOW_AUTH_JWKS_FILE=" + filepath.Join(s.authDir(), auth.PublicKeysFile),
+		"ORDERFLOW_AUTH_PLACE_ORDER_RATE=" + chaosPlaceOrderLimit,
+		"ORDERFLOW_AUTH_PLACE_ORDER_BURST=" + chaosPlaceOrderLimit,
 	}
 	add := func(name, bin string, http string, env ...string) {
 		s.services[name] = &service{name: name, bin: filepath.Join(s.state, "bin", bin),

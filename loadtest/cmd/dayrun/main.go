@@ -30,6 +30,7 @@ import (
 
 type options struct {
 	api          orderapi.Endpoints
+	authKey      string
 	rate         int
 	duration     time.Duration
 	day          int
@@ -52,6 +53,7 @@ func main() {
 	flag.StringVar(&o.api.CommandREST, "command", "http://127.0.0.1:8080", "order-command REST base URL (several comma-separated: calls spread round-robin)")
 	flag.StringVar(&o.api.QueryREST, "query", "http://127.0.0.1:8081", "order-query REST base URL (several comma-separated: calls spread round-robin)")
 	flag.StringVar(&o.api.CommandGRPC, "command-grpc", "127.0.0.1:9090", "order-command gRPC address (several comma-separated: calls spread round-robin)")
+	flag.StringVar(&o.authKey, "auth-key", orderapi.DefaultKeyFile, orderapi.KeyFlagUsage)
 	flag.StringVar(&o.api.QueryGRPC, "query-grpc", "127.0.0.1:9091", "order-query gRPC address (several comma-separated: calls spread round-robin)")
 	flag.IntVar(&o.rate, "rate", 850, "orders placed per second")
 	flag.DurationVar(&o.duration, "duration", 10*time.Minute, "how long to place orders")
@@ -132,6 +134,11 @@ func (r *recorder) second(n int) bench.DaySample {
 }
 
 func run(ctx context.Context, o options) error {
+	tokens, err := orderapi.Tokens(o.authKey)
+	if err != nil {
+		return err
+	}
+	o.api.Tokens = tokens
 	api, err := orderapi.New(o.api)
 	if err != nil {
 		return err

@@ -33,13 +33,15 @@ type options struct {
 	// over is "rest" or "grpc": the API the orders are placed and read over.
 	over                   string
 	commandGRPC, queryGRPC string
-	rates                  string
-	duration               time.Duration
-	topology               string
-	brokers                string
-	topic                  string
-	mongoURI               string
-	backlog                bool
+	// authKey signs each user's token (orderapi.Tokens).
+	authKey  string
+	rates    string
+	duration time.Duration
+	topology string
+	brokers  string
+	topic    string
+	mongoURI string
+	backlog  bool
 	// readEvery reads back every n-th order (1: all of them).
 	readEvery int
 	// backlogEvents bounds the backlog: the newest this many events of the
@@ -57,6 +59,7 @@ func main() {
 	flag.StringVar(&o.query, "query", "http://127.0.0.1:8081", "order-query REST base URL (several comma-separated: calls spread round-robin)")
 	flag.StringVar(&o.over, "over", "rest", "API to place and read over: rest or grpc")
 	flag.StringVar(&o.commandGRPC, "command-grpc", "127.0.0.1:9090", "order-command gRPC address (several comma-separated: calls spread round-robin)")
+	flag.StringVar(&o.authKey, "auth-key", orderapi.DefaultKeyFile, orderapi.KeyFlagUsage)
 	flag.StringVar(&o.queryGRPC, "query-grpc", "127.0.0.1:9091", "order-query gRPC address (several comma-separated: calls spread round-robin)")
 	flag.StringVar(&o.rates, "rates", "200,500,1000", "orders per second, one phase each")
 	flag.DurationVar(&o.duration, "duration", 30*time.Second, "length of each phase")
@@ -90,8 +93,12 @@ type phase struct {
 }
 
 func run(ctx context.Context, o options) error {
+	tokens, err := orderapi.Tokens(o.authKey)
+	if err != nil {
+		return err
+	}
 	api, err := orderapi.New(orderapi.Endpoints{Over: o.over, CommandREST: o.command, QueryREST: o.query,
-		CommandGRPC: o.commandGRPC, QueryGRPC: o.queryGRPC})
+		CommandGRPC: o.commandGRPC, QueryGRPC: o.queryGRPC, Tokens: tokens})
 	if err != nil {
 		return err
 	}

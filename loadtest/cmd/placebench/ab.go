@@ -17,9 +17,17 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/orderflow/orderflow/loadtest/internal/bench"
+	"github.com/orderflow/orderflow/loadtest/internal/orderapi"
+	"github.com/orderflow/orderflow/shared/auth"
+	"github.com/orderflow/orderflow/shared/authclient"
 	orderv1 "github.com/orderflow/orderflow/shared/gen/orderflow/order/v1"
 	"github.com/orderflow/orderflow/shared/shard"
 )
+
+// benchPlaceOrderRate is the PlaceOrder rate and burst of the builds under
+// test: far above any rate one machine reaches, so the token bucket never
+// refuses, while its cost (a bucket per call) is still paid.
+const benchPlaceOrderRate = "1000000"
 
 // commandPkg is the order-command main package, from the repository root.
 const commandPkg = "./services/order-command/cmd/order-command"
@@ -85,6 +93,21 @@ func runAB(ctx context.Context, o options) error {
 	if err != nil {
 		return err
 	}
+	// Both builds verify tokens with a key of the run's own, with a
+	// PlaceOrder limit far above what the benchmark's one user places: a
+	// base revision without authentication ignores both, and the
+	// difference is then the cost of the token check and the limiter.
+	if _, err := auth.GenerateKeys(work, 1); err != nil {
+		return err
+	}
+	tokens, err := orderapi.Tokens(filepath.Join(work, auth.SigningKeyFile))
+	if err != nil {
+		return err
+	}
+	token, err := benchToken(tokens)
+	if err != nil {
+		return err
+	}
 	var builds []*build
 	defer func() {
 		for _, b := range builds {
@@ -93,7 +116,7 @@ func runAB(ctx context.Context, o options) error {
 		}
 	}()
 	for _, s := range []struct{ label, bin string }{{"A", binA}, {"B", binB}} {
-		b, err := startBuild(s.label, s.bin, topoFile, o.logDir)
+		b, err := startBuild(s.label, s.bin, topoFile, filepath.Join(work, auth.PublicKeysFile), token, o.logDir)
 		if err != nil {
 			return err
 		}
@@ -106,7 +129,7 @@ func runAB(ctx context.Context, o options) error {
 	run := "ab-" + bench.RandomID()
 	restOp := func(x *build) func(ctx context.Context, i int64) error {
 		return func(ctx context.Context, i int64) error {
-			return restPlace(ctx, httpClient, x.rest, fmt.Sprintf("%s-%s-r-%d", run, x.label, i))
+			return restPlace(ctx, httpClient, x.rest, token, fmt.Sprintf("%s-%s-r-%d", run, x.label, i))
 		}
 	}
 	grpcOp := func(x *build) func(ctx context.Context, i int64) error {
@@ -191,13 +214,15 @@ func exportRevision(ctx context.Context, rev, dir string) error {
 	return os.Remove(tarball)
 }
 
-// startBuild starts one build on free ports over the scratch topology and
-// waits for it to be ready.
-func startBuild(label, bin, topoFile, logDir string) (*build, error) {
+// startBuild starts one build on free ports over the scratch topology,
+// verifying tokens with the JWK Set jwks, and waits for it to be ready; its
+// client sends token.
+func startBuild(label, bin, topoFile, jwks, token, logDir string) (*build, error) {
 	grpcAddr, httpAddr := bench.FreeAddr(), bench.FreeAddr()
 	env := []string{
 		"ORDERFLOW_TOPOLOGY_FILE=" + topoFile, "ORDERFLOW_GRPC_ADDR=" + grpcAddr, "ORDERFLOW_HTTP_ADDR=" + httpAddr,
 		"ORDERFLOW_LOG_LEVEL=warn", "ORDERFLOW_TOPOLOGY_RELOAD=0",
+		"ORDERFLOW_AUTH_JWKS_FILE=" + jwks, "ORDERFLOW_AUTH_PLACE_ORDER_RATE=" + benchPlaceOrderRate, "ORDERFLOW_AUTH_PLACE_ORDER_BURST=" + benchPlaceOrderRate,
 	}
 	if logDir == "" {
 		logDir = filepath.Dir(bin)
@@ -206,7 +231,7 @@ func startBuild(label, bin, topoFile, logDir string) (*build, error) {
 	if err != nil {
 		return nil, fmt.Errorf("starting order-command %s: %w", label, err)
 	}
-	conn, err := grpc.NewClient(grpcAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	conn, err := grpc.NewClient(grpcAddr, grpc.WithTransportCredentials(insecure.NewCredentials()), grpc.WithPerRPCCredentials(authclient.Bearer(token)))
 	if err != nil {
 		proc.Stop()
 		return nil, err

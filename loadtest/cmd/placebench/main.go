@@ -29,6 +29,8 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/orderflow/orderflow/loadtest/internal/bench"
+	"github.com/orderflow/orderflow/loadtest/internal/orderapi"
+	"github.com/orderflow/orderflow/shared/authclient"
 	orderv1 "github.com/orderflow/orderflow/shared/gen/orderflow/order/v1"
 	"github.com/orderflow/orderflow/shared/shard"
 )
@@ -44,6 +46,8 @@ type options struct {
 	out         string
 	base        string
 	logDir      string
+	// authKey signs the token of the benchmark's one user (user-42).
+	authKey string
 }
 
 func main() {
@@ -57,6 +61,7 @@ func main() {
 	flag.IntVar(&o.rounds, "rounds", 3, "rounds of all phases, interleaved; the median round of each phase is reported")
 	flag.StringVar(&o.out, "out", "", "write the results as JSON to this file too")
 	flag.StringVar(&o.base, "base", "", "A/B mode: the git revision of build A; build B is the working tree (run from the repository root)")
+	flag.StringVar(&o.authKey, "auth-key", orderapi.DefaultKeyFile, orderapi.KeyFlagUsage+" (A/B mode generates a key of its own)")
 	flag.StringVar(&o.logDir, "logs", "", "A/B mode: where the two builds write their logs (default: the run's temporary directory)")
 	flag.Parse()
 	runMode := run
@@ -85,7 +90,15 @@ func run(ctx context.Context, o options) error {
 	}
 	defer pools.Close()
 	raw := bench.PlaceTx(pools)
-	conn, err := grpc.NewClient(o.grpc, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	tokens, err := orderapi.Tokens(o.authKey)
+	if err != nil {
+		return err
+	}
+	token, err := benchToken(tokens)
+	if err != nil {
+		return err
+	}
+	conn, err := grpc.NewClient(o.grpc, grpc.WithTransportCredentials(insecure.NewCredentials()), grpc.WithPerRPCCredentials(authclient.Bearer(token)))
 	if err != nil {
 		return err
 	}
@@ -104,7 +117,7 @@ func run(ctx context.Context, o options) error {
 			return err
 		}},
 		{"PlaceOrder over REST", func(ctx context.Context, i int64) error {
-			return restPlace(ctx, httpClient, o.rest, fmt.Sprintf("%s-r-%d", run, i))
+			return restPlace(ctx, httpClient, o.rest, token, fmt.Sprintf("%s-r-%d", run, i))
 		}},
 	}
 	// Phases are interleaved round by round, so that a noisy minute on a
@@ -134,9 +147,22 @@ func run(ctx context.Context, o options) error {
 	return nil
 }
 
+// benchUser places every order of the benchmark: one caller, so the
+// service must run with a PlaceOrder limit above the measured rate (the
+// Makefile's bench targets set one), or the limiter is what is measured.
+const benchUser = "user-42"
+
+// benchToken is benchUser's token ("" without a minter).
+func benchToken(tokens *authclient.Minter) (string, error) {
+	if tokens == nil {
+		return "", nil
+	}
+	return tokens.User(benchUser)
+}
+
 func placeRequest(requestID string) *orderv1.PlaceOrderRequest {
 	return &orderv1.PlaceOrderRequest{
-		RequestId: requestID, UserId: "user-42", ShopId: "shop-7", DeliveryAddress: "1 Teheran-ro, Gangnam-gu, Seoul",
+		RequestId: requestID, UserId: benchUser, ShopId: "shop-7", DeliveryAddress: "1 Teheran-ro, Gangnam-gu, Seoul",
 		Items: []*orderv1.OrderItem{
 			{MenuId: "menu-1", Name: "Bibimbap", Quantity: 2, UnitPrice: 9000},
 			{MenuId: "menu-2", Name: "Barley tea", Quantity: 1, UnitPrice: 1500},
@@ -144,14 +170,15 @@ func placeRequest(requestID string) *orderv1.PlaceOrderRequest {
 	}
 }
 
-func restPlace(ctx context.Context, c *http.Client, base, requestID string) error {
-	body := `{"requestId":"` + requestID + `","userId":"user-42","shopId":"shop-7","deliveryAddress":"1 Teheran-ro, Gangnam-gu, Seoul",` +
+func restPlace(ctx context.Context, c *http.Client, base, token, requestID string) error {
+	body := `{"requestId":"` + requestID + `","userId":"` + benchUser + `","shopId":"shop-7","deliveryAddress":"1 Teheran-ro, Gangnam-gu, Seoul",` +
 		`"items":[{"menuId":"menu-1","name":"Bibimbap","quantity":2,"unitPrice":"9000"},{"menuId":"menu-2","name":"Barley tea","quantity":1,"unitPrice":"1500"}]}`
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+"/v1/orders", strings.NewReader(body))
 	if err != nil {
 		return err
 	}
 	req.Header.Set("Content-Type", "application/json")
+	authclient.SetBearer(req, token)
 	resp, err := c.Do(req)
 	if err != nil {
 		return err

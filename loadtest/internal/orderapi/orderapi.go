@@ -18,6 +18,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 
+	"github.com/orderflow/orderflow/shared/authclient"
 	orderv1 "github.com/orderflow/orderflow/shared/gen/orderflow/order/v1"
 )
 
@@ -28,6 +29,12 @@ type Endpoints struct {
 	Over                   string
 	CommandREST, QueryREST string
 	CommandGRPC, QueryGRPC string
+	// Tokens signs the calls' bearer tokens (nil: calls carry none, for a
+	// system with authentication off). An order is placed with its user's
+	// own token, so each user has its own PlaceOrder limit as in
+	// production; the changes and reads, which know only the order
+	// number, are an operator's.
+	Tokens *authclient.Minter
 }
 
 // Client talks to order-command and order-query.
@@ -49,7 +56,7 @@ type Client interface {
 func New(e Endpoints) (Client, error) {
 	switch e.Over {
 	case "rest", "":
-		return &restClient{command: newRotation(e.CommandREST), query: newRotation(e.QueryREST), c: &http.Client{Timeout: 10 * time.Second,
+		return &restClient{command: newRotation(e.CommandREST), query: newRotation(e.QueryREST), tokens: e.Tokens, c: &http.Client{Timeout: 10 * time.Second,
 			Transport: &http.Transport{MaxIdleConnsPerHost: 512, MaxConnsPerHost: 512}}}, nil
 	case "grpc":
 		cc, err := DialSpread(e.CommandGRPC, grpc.WithTransportCredentials(insecure.NewCredentials()))
@@ -61,7 +68,7 @@ func New(e Endpoints) (Client, error) {
 			_ = cc.Close()
 			return nil, err
 		}
-		return &grpcClient{conns: []*grpc.ClientConn{cc, qc},
+		return &grpcClient{conns: []*grpc.ClientConn{cc, qc}, tokens: e.Tokens,
 			command: orderv1.NewOrderCommandServiceClient(cc), query: orderv1.NewOrderQueryServiceClient(qc)}, nil
 	default:
 		return nil, fmt.Errorf("over must be rest or grpc, got %q", e.Over)
@@ -72,6 +79,7 @@ const callTimeout = 10 * time.Second
 
 type restClient struct {
 	command, query *rotation
+	tokens         *authclient.Minter
 	c              *http.Client
 }
 
@@ -83,7 +91,26 @@ type restOrder struct {
 	Stale bool `json:"stale"`
 }
 
-func (r *restClient) do(ctx context.Context, method, url, body string) (restOrder, int, error) {
+// userOf and shopOf are the user and shop of order number i of a run.
+func userOf(i int64) string { return fmt.Sprintf("user-%d", i%5000) }
+func shopOf(i int64) string { return fmt.Sprintf("shop-%d", i%300) }
+
+// userToken and operatorToken are "" without a minter.
+func userToken(m *authclient.Minter, user string) (string, error) {
+	if m == nil {
+		return "", nil
+	}
+	return m.User(user)
+}
+
+func operatorToken(m *authclient.Minter) (string, error) {
+	if m == nil {
+		return "", nil
+	}
+	return m.Operator()
+}
+
+func (r *restClient) do(ctx context.Context, token, method, url, body string) (restOrder, int, error) {
 	var reader io.Reader
 	if body != "" {
 		reader = strings.NewReader(body)
@@ -95,6 +122,7 @@ func (r *restClient) do(ctx context.Context, method, url, body string) (restOrde
 	if body != "" {
 		req.Header.Set("Content-Type", "application/json")
 	}
+	authclient.SetBearer(req, token)
 	resp, err := r.c.Do(req)
 	if err != nil {
 		return restOrder{}, 0, err
@@ -112,9 +140,14 @@ func (r *restClient) do(ctx context.Context, method, url, body string) (restOrde
 }
 
 func (r *restClient) Place(ctx context.Context, requestID string, i int64) (int64, error) {
-	body := fmt.Sprintf(`{"requestId":%q,"userId":"user-%d","shopId":"shop-%d","deliveryAddress":"1 Teheran-ro, Seoul",`+
-		`"items":[{"menuId":"m-1","name":"Bibimbap","quantity":2,"unitPrice":"9000"}]}`, requestID, i%5000, i%300)
-	out, _, err := r.do(ctx, http.MethodPost, r.command.url()+"/v1/orders", body)
+	user := userOf(i)
+	token, err := userToken(r.tokens, user)
+	if err != nil {
+		return 0, err
+	}
+	body := fmt.Sprintf(`{"requestId":%q,"userId":%q,"shopId":%q,"deliveryAddress":"1 Teheran-ro, Seoul",`+
+		`"items":[{"menuId":"m-1","name":"Bibimbap","quantity":2,"unitPrice":"9000"}]}`, requestID, user, shopOf(i))
+	out, _, err := r.do(ctx, token, http.MethodPost, r.command.url()+"/v1/orders", body)
 	if err != nil {
 		return 0, err
 	}
@@ -122,7 +155,11 @@ func (r *restClient) Place(ctx context.Context, requestID string, i int64) (int6
 }
 
 func (r *restClient) change(ctx context.Context, orderNo int64, verb, body string) (int64, error) {
-	out, _, err := r.do(ctx, http.MethodPost, fmt.Sprintf("%s/v1/orders/%d:%s", r.command.url(), orderNo, verb), body)
+	token, err := operatorToken(r.tokens)
+	if err != nil {
+		return 0, err
+	}
+	out, _, err := r.do(ctx, token, http.MethodPost, fmt.Sprintf("%s/v1/orders/%d:%s", r.command.url(), orderNo, verb), body)
 	if err != nil {
 		return 0, err
 	}
@@ -138,7 +175,11 @@ func (r *restClient) Accept(ctx context.Context, orderNo int64) (int64, error) {
 }
 
 func (r *restClient) Read(ctx context.Context, orderNo, minVersion int64) (bool, error) {
-	out, code, err := r.do(ctx, http.MethodGet, fmt.Sprintf("%s/v1/orders/%d?minVersion=%d", r.query.url(), orderNo, minVersion), "")
+	token, err := operatorToken(r.tokens)
+	if err != nil {
+		return false, err
+	}
+	out, code, err := r.do(ctx, token, http.MethodGet, fmt.Sprintf("%s/v1/orders/%d?minVersion=%d", r.query.url(), orderNo, minVersion), "")
 	if code == http.StatusNotFound {
 		return false, nil
 	}
@@ -152,15 +193,32 @@ func (r *restClient) Close() { r.c.CloseIdleConnections() }
 
 type grpcClient struct {
 	conns   []*grpc.ClientConn
+	tokens  *authclient.Minter
 	command orderv1.OrderCommandServiceClient
 	query   orderv1.OrderQueryServiceClient
 }
 
+// asUser and asOperator are ctx with the caller's token on its calls.
+func (g *grpcClient) asUser(ctx context.Context, user string) (context.Context, error) {
+	token, err := userToken(g.tokens, user)
+	return authclient.OutgoingContext(ctx, token), err
+}
+
+func (g *grpcClient) asOperator(ctx context.Context) (context.Context, error) {
+	token, err := operatorToken(g.tokens)
+	return authclient.OutgoingContext(ctx, token), err
+}
+
 func (g *grpcClient) Place(ctx context.Context, requestID string, i int64) (int64, error) {
+	user := userOf(i)
+	ctx, err := g.asUser(ctx, user)
+	if err != nil {
+		return 0, err
+	}
 	ctx, cancel := context.WithTimeout(ctx, callTimeout)
 	defer cancel()
 	resp, err := g.command.PlaceOrder(ctx, &orderv1.PlaceOrderRequest{
-		RequestId: requestID, UserId: fmt.Sprintf("user-%d", i%5000), ShopId: fmt.Sprintf("shop-%d", i%300),
+		RequestId: requestID, UserId: user, ShopId: shopOf(i),
 		DeliveryAddress: "1 Teheran-ro, Seoul",
 		Items:           []*orderv1.OrderItem{{MenuId: "m-1", Name: "Bibimbap", Quantity: 2, UnitPrice: 9000}},
 	})
@@ -171,6 +229,10 @@ func (g *grpcClient) Place(ctx context.Context, requestID string, i int64) (int6
 }
 
 func (g *grpcClient) Cancel(ctx context.Context, orderNo int64) (int64, error) {
+	ctx, err := g.asOperator(ctx)
+	if err != nil {
+		return 0, err
+	}
 	ctx, cancel := context.WithTimeout(ctx, callTimeout)
 	defer cancel()
 	resp, err := g.command.CancelOrder(ctx, &orderv1.CancelOrderRequest{OrderNo: orderNo, Reason: "changed my mind"})
@@ -181,6 +243,10 @@ func (g *grpcClient) Cancel(ctx context.Context, orderNo int64) (int64, error) {
 }
 
 func (g *grpcClient) Accept(ctx context.Context, orderNo int64) (int64, error) {
+	ctx, err := g.asOperator(ctx)
+	if err != nil {
+		return 0, err
+	}
 	ctx, cancel := context.WithTimeout(ctx, callTimeout)
 	defer cancel()
 	resp, err := g.command.AdvanceOrder(ctx, &orderv1.AdvanceOrderRequest{OrderNo: orderNo, Status: orderv1.Order_ACCEPTED})
@@ -191,6 +257,10 @@ func (g *grpcClient) Accept(ctx context.Context, orderNo int64) (int64, error) {
 }
 
 func (g *grpcClient) Read(ctx context.Context, orderNo, minVersion int64) (bool, error) {
+	ctx, err := g.asOperator(ctx)
+	if err != nil {
+		return false, err
+	}
 	ctx, cancel := context.WithTimeout(ctx, callTimeout)
 	defer cancel()
 	resp, err := g.query.GetOrder(ctx, &orderv1.GetOrderViewRequest{OrderNo: orderNo, MinVersion: int32(minVersion)})

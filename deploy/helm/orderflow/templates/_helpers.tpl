@@ -81,12 +81,46 @@ mount, and that swap is what the services' reload picks up.
 {{- if .Values.adminToken.existingSecret }}{{ .Values.adminToken.existingSecretKey }}{{ else }}token{{ end -}}
 {{- end -}}
 
-{{- define "orderflow.signingKeysSecretName" -}}
-{{- .Values.signingKeys.existingSecret | default (printf "%s-signing-keys" (include "orderflow.fullname" .)) -}}
+{{- define "orderflow.jwksConfigMapName" -}}
+{{- .Values.auth.existingConfigMap | default (printf "%s-jwks" (include "orderflow.fullname" .)) -}}
 {{- end -}}
 
-{{- define "orderflow.signingKeysEnabled" -}}
-{{- if or .Values.signingKeys.existingSecret .Values.signingKeys.keys }}true{{ end -}}
+{{/* "true" when the services read the JWK Set from the mounted ConfigMap. */}}
+{{- define "orderflow.jwksMounted" -}}
+{{- if and (not .Values.auth.disabled) (or .Values.auth.jwks .Values.auth.existingConfigMap) }}true{{ end -}}
+{{- end -}}
+
+{{/*
+The ORDERFLOW_AUTH_* variables of a service that verifies tokens. Call
+with a dict: root, and placeOrder (true for order-command, the one
+service with a PlaceOrder limit).
+*/}}
+{{- define "orderflow.authEnv" -}}
+{{- $a := .root.Values.auth -}}
+{{- if $a.disabled }}
+- name: ORDERFLOW_AUTH_DISABLED
+  value: "true"
+{{- else }}
+{{- if $a.jwksUrl }}
+- name: ORDERFLOW_AUTH_JWKS_URL
+  value: {{ $a.jwksUrl | quote }}
+{{- else }}
+- name: ORDERFLOW_AUTH_JWKS_FILE
+  value: {{ printf "%s/jwks.json" $a.mountPath | quote }}
+{{- end }}
+- name: ORDERFLOW_AUTH_ISSUER
+  value: {{ $a.issuer | quote }}
+- name: ORDERFLOW_AUTH_AUDIENCE
+  value: {{ $a.audience | quote }}
+- name: ORDERFLOW_AUTH_LEEWAY
+  value: {{ $a.leeway | quote }}
+{{- if .placeOrder }}
+- name: ORDERFLOW_AUTH_PLACE_ORDER_RATE
+  value: {{ $a.placeOrder.rate | quote }}
+- name: ORDERFLOW_AUTH_PLACE_ORDER_BURST
+  value: {{ $a.placeOrder.burst | quote }}
+{{- end }}
+{{- end }}
 {{- end -}}
 
 {{/* ORDERFLOW_* variables from a component's config map (names without the prefix). */}}
@@ -118,6 +152,14 @@ with the message before anything is applied.
 {{- end -}}
 {{- if lt (int .Values.outboxRelay.replicas) 2 -}}
 {{- fail (printf "outboxRelay.replicas (%d) must be at least 2: a killed relay's shards are taken over only by another relay" (int .Values.outboxRelay.replicas)) -}}
+{{- end -}}
+{{- $jwksSources := 0 -}}
+{{- range (list .Values.auth.jwks .Values.auth.existingConfigMap .Values.auth.jwksUrl) }}{{ if . }}{{ $jwksSources = add1 $jwksSources }}{{ end }}{{ end -}}
+{{- if and .Values.auth.disabled (gt $jwksSources 0) -}}
+{{- fail "auth.disabled is true but a JWK Set is given too: turn authentication off or give its keys, not both" -}}
+{{- end -}}
+{{- if and (not .Values.auth.disabled) (ne $jwksSources 1) -}}
+{{- fail (printf "auth needs exactly one of auth.jwks, auth.existingConfigMap and auth.jwksUrl (%d given), or auth.disabled=true: the services refuse to start without a JWK Set" $jwksSources) -}}
 {{- end -}}
 {{- if and .Values.topology.existingSecret .Values.topology.existingConfigMap -}}
 {{- fail "topology.existingSecret and topology.existingConfigMap are exclusive" -}}

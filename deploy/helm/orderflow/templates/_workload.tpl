@@ -5,7 +5,7 @@ A service's Deployment. Call with a dict:
   values     its values (.Values.orderCommand, ...)
   env        its env list, rendered YAML
   topology   mount the topology volume
-  signingKeys mount the signing keys
+  jwks       mount the JWK Set's ConfigMap ("true" or "")
   replicas   whether spec.replicas is set (not when an HPA owns it)
 */}}
 {{- define "orderflow.deployment" -}}
@@ -79,28 +79,28 @@ spec:
           resources:
             {{- toYaml $v.resources | nindent 12 }}
           {{- include "orderflow.securityContext" $root | nindent 10 }}
-          {{- if or .topology .signingKeys }}
+          {{- if or .topology .jwks }}
           volumeMounts:
             {{- if .topology }}
             - name: topology
               mountPath: {{ $root.Values.topology.mountPath }}
               readOnly: true
             {{- end }}
-            {{- if .signingKeys }}
-            - name: signing-keys
-              mountPath: {{ $root.Values.signingKeys.mountPath }}
+            {{- if .jwks }}
+            - name: jwks
+              mountPath: {{ $root.Values.auth.mountPath }}
               readOnly: true
             {{- end }}
           {{- end }}
-      {{- if or .topology .signingKeys }}
+      {{- if or .topology .jwks }}
       volumes:
         {{- if .topology }}
         {{- include "orderflow.topologyVolume" (dict "root" $root "name" (include "orderflow.topologyName" $root)) | nindent 8 }}
         {{- end }}
-        {{- if .signingKeys }}
-        - name: signing-keys
-          secret:
-            secretName: {{ include "orderflow.signingKeysSecretName" $root }}
+        {{- if .jwks }}
+        - name: jwks
+          configMap:
+            name: {{ include "orderflow.jwksConfigMapName" $root }}
         {{- end }}
       {{- end }}
       {{- with $v.nodeSelector }}
