@@ -355,11 +355,38 @@ func (s *system) up(ctx context.Context) error {
 }
 
 // start starts a service (again) and waits until its /readyz answers 200.
+// A service that exits during start-up is started again, up to
+// startAttempts times: its port can be held for a moment by something
+// outside this tool's port locks (a connection of another program), and a
+// fault's recovery must not fail on that.
 func (s *system) start(ctx context.Context, name string) error {
+	var err error
+	for attempt := 1; attempt <= startAttempts; attempt++ {
+		var exited bool
+		if exited, err = s.startOnce(ctx, name); err == nil || !exited {
+			return err
+		}
+		s.logf("%s: %v (attempt %d of %d)", name, err, attempt, startAttempts)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(time.Duration(attempt) * time.Second):
+		}
+	}
+	return err
+}
+
+// startAttempts bounds how often start tries a service that exits during
+// start-up.
+const startAttempts = 3
+
+// startOnce starts a service once; exited reports that it ended during
+// start-up (rather than not becoming ready in time).
+func (s *system) startOnce(ctx context.Context, name string) (exited bool, _ error) {
 	svc := s.services[name]
 	logFile, err := os.OpenFile(filepath.Join(s.state, "logs", name+".log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
 	if err != nil {
-		return err
+		return false, err
 	}
 	defer logFile.Close()
 	cmd := exec.Command(svc.bin)
@@ -369,12 +396,18 @@ func (s *system) start(ctx context.Context, name string) error {
 	// which tears the system down in order, and not the services directly.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("starting %s: %w", name, err)
+		return false, fmt.Errorf("starting %s: %w", name, err)
 	}
 	svc.cmd, svc.done = cmd, make(chan struct{})
 	go func(done chan struct{}) { _ = cmd.Wait(); close(done) }(svc.done)
 	_ = os.WriteFile(filepath.Join(s.state, "run", name+".svcpid"), []byte(strconv.Itoa(cmd.Process.Pid)), 0o644)
-	return s.waitReady(ctx, svc, 90*time.Second)
+	err = s.waitReady(ctx, svc, 90*time.Second)
+	select {
+	case <-svc.done:
+		return err != nil, err
+	default:
+		return false, err
+	}
 }
 
 func (s *system) waitReady(ctx context.Context, svc *service, timeout time.Duration) error {
