@@ -127,6 +127,20 @@ bench-command-ab: up ## PlaceOrder REST and gRPC, build BASE=<rev> (default: mer
 		| tee $(BENCH_OUT)/placebench-ab-c$(CONCURRENCY).md || { scripts/services up $(DOWNSTREAM); exit 1; }
 	scripts/services up $(DOWNSTREAM)
 
+.PHONY: bench-auth-cost
+# The same build twice (HEAD), A with authentication off, B with it on, both
+# sent the same token: the difference is what the token check, the policy
+# and the PlaceOrder limiter cost, in throughput and in order-command's CPU
+# per order. Commit first: B is the working tree, A the committed HEAD.
+bench-auth-cost: up ## What authentication costs per PlaceOrder (REST, gRPC): auth off (A) against on (B)
+	mkdir -p $(BENCH_OUT)
+	scripts/services down $(DOWNSTREAM)
+	go run ./loadtest/cmd/placebench -base HEAD -a-env ORDERFLOW_AUTH_DISABLED=true -topology $(STATE)/topology.json \
+		-concurrency $(CONCURRENCY) -duration $(AB_DURATION) -rounds $(AB_ROUNDS) -logs $(BENCH_OUT) \
+		-out $(BENCH_OUT)/placebench-auth-cost-c$(CONCURRENCY).json \
+		| tee $(BENCH_OUT)/placebench-auth-cost-c$(CONCURRENCY).md || { scripts/services up $(DOWNSTREAM); exit 1; }
+	scripts/services up $(DOWNSTREAM)
+
 # Waits until the relay and the projector have worked off what earlier steps
 # wrote, so no benchmark measures on cores busy with another's backlog.
 .PHONY: settle

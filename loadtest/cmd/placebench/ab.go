@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -115,8 +116,11 @@ func runAB(ctx context.Context, o options) error {
 			b.proc.Stop()
 		}
 	}()
-	for _, s := range []struct{ label, bin string }{{"A", binA}, {"B", binB}} {
-		b, err := startBuild(s.label, s.bin, topoFile, filepath.Join(work, auth.PublicKeysFile), token, o.logDir)
+	for _, s := range []struct {
+		label, bin string
+		env        []string
+	}{{"A", binA, o.aEnv}, {"B", binB, nil}} {
+		b, err := startBuild(s.label, s.bin, topoFile, filepath.Join(work, auth.PublicKeysFile), token, o.logDir, s.env)
 		if err != nil {
 			return err
 		}
@@ -141,11 +145,14 @@ func runAB(ctx context.Context, o options) error {
 	type phase struct {
 		name string
 		op   func(ctx context.Context, i int64) error
+		// proc is the build the phase calls (nil for the raw loop): its
+		// CPU time over the phase, per order placed, is recorded.
+		proc *bench.Process
 	}
-	rawPhase := phase{"raw", raw}
+	rawPhase := phase{"raw", raw, nil}
 	pairs := [][2]phase{
-		{{"A REST", restOp(a)}, {"B REST", restOp(b)}},
-		{{"A gRPC", grpcOp(a)}, {"B gRPC", grpcOp(b)}},
+		{{"A REST", restOp(a), a.proc}, {"B REST", restOp(b), b.proc}},
+		{{"A gRPC", grpcOp(a), a.proc}, {"B gRPC", grpcOp(b), b.proc}},
 	}
 
 	var seq atomic.Int64
@@ -159,11 +166,28 @@ func runAB(ctx context.Context, o options) error {
 				order = append(order, p[1], p[0])
 			}
 		}
-		r := abRound{Round: round + 1, Results: map[string]bench.Result{}}
+		r := abRound{Round: round + 1, Results: map[string]bench.Result{}, CPUPerOrderMs: map[string]float64{}}
 		for _, p := range order {
 			fmt.Fprintf(os.Stderr, "placebench: round %d/%d: %s, %d clients, %s\n", round+1, o.rounds, p.name, o.concurrency, o.duration)
 			r.Order = append(r.Order, p.name)
-			r.Results[p.name] = bench.Measure(ctx, p.name, o.concurrency, o.warmup, o.duration, &seq, p.op)
+			var before float64
+			if p.proc != nil {
+				if before, err = p.proc.CPUSeconds(); err != nil {
+					return err
+				}
+			}
+			// The CPU is counted over warm-up and measurement, the orders
+			// over the measurement only: the warm-up's share is the same for
+			// both builds, and the ratio to A is what the figure is for.
+			res := bench.Measure(ctx, p.name, o.concurrency, o.warmup, o.duration, &seq, p.op)
+			r.Results[p.name] = res
+			if p.proc != nil && res.Ops > 0 {
+				after, err := p.proc.CPUSeconds()
+				if err != nil {
+					return err
+				}
+				r.CPUPerOrderMs[p.name] = 1000 * (after - before) * res.Seconds / (res.Seconds + o.warmup.Seconds()) / float64(res.Ops)
+			}
 		}
 		rounds = append(rounds, r)
 	}
@@ -187,6 +211,9 @@ type abRound struct {
 	Round   int                     `json:"round"`
 	Order   []string                `json:"order"`
 	Results map[string]bench.Result `json:"results"`
+	// CPUPerOrderMs is order-command's CPU time per order placed, by
+	// phase (the warm-up's CPU prorated away).
+	CPUPerOrderMs map[string]float64 `json:"cpuPerOrderMs"`
 }
 
 // ratio is a phase's throughput as a share of its round's raw limit, in %.
@@ -217,13 +244,14 @@ func exportRevision(ctx context.Context, rev, dir string) error {
 // startBuild starts one build on free ports over the scratch topology,
 // verifying tokens with the JWK Set jwks, and waits for it to be ready; its
 // client sends token.
-func startBuild(label, bin, topoFile, jwks, token, logDir string) (*build, error) {
+func startBuild(label, bin, topoFile, jwks, token, logDir string, extraEnv []string) (*build, error) {
 	grpcAddr, httpAddr := bench.FreeAddr(), bench.FreeAddr()
 	env := []string{
 		"ORDERFLOW_TOPOLOGY_FILE=" + topoFile, "ORDERFLOW_GRPC_ADDR=" + grpcAddr, "ORDERFLOW_HTTP_ADDR=" + httpAddr,
 		"ORDERFLOW_LOG_LEVEL=warn", "ORDERFLOW_TOPOLOGY_RELOAD=0",
 		"ORDERFLOW_AUTH_JWKS_FILE=" + jwks, "ORDERFLOW_AUTH_PLACE_ORDER_RATE=" + benchPlaceOrderRate, "ORDERFLOW_AUTH_PLACE_ORDER_BURST=" + benchPlaceOrderRate,
 	}
+	env = append(env, extraEnv...) // later entries win
 	if logDir == "" {
 		logDir = filepath.Dir(bin)
 	}
@@ -245,32 +273,52 @@ type abSummary struct {
 	MedianRatio map[string]float64 `json:"medianRatioPercent"`
 	RESTDelta   float64            `json:"restDeltaPoints"`
 	GRPCDelta   float64            `json:"grpcDeltaPoints"`
+	// MedianCPUPerOrderMs is order-command's median CPU per order by
+	// phase; the deltas are B's minus A's, in microseconds.
+	MedianCPUPerOrderMs map[string]float64 `json:"medianCpuPerOrderMs"`
+	RESTCPUDeltaMicros  float64            `json:"restCpuDeltaMicros"`
+	GRPCCPUDeltaMicros  float64            `json:"grpcCpuDeltaMicros"`
 }
 
 func reportAB(w io.Writer, o options, rounds []abRound) abSummary {
 	names := []string{"A REST", "B REST", "A gRPC", "B gRPC"}
-	fmt.Fprintf(w, "A = %s, B = the working tree; %d clients, %s per phase, %d rounds\n\n", o.base, o.concurrency, o.duration, len(rounds))
+	fmt.Fprintf(w, "A = %s%s, B = the working tree; %d clients, %s per phase, %d rounds\n\n", o.base, envNote(o.aEnv), o.concurrency, o.duration, len(rounds))
 	fmt.Fprintf(w, "| round | order | raw orders/s | A REST | B REST | A gRPC | B gRPC |\n|---|---|---|---|---|---|---|\n")
-	ratios := map[string][]float64{}
+	ratios, cpus := map[string][]float64{}, map[string][]float64{}
 	for _, r := range rounds {
 		fmt.Fprintf(w, "| %d | %s | %.0f |", r.Round, joinOrder(r.Order), r.Results["raw"].PerSecond)
 		for _, n := range names {
 			ratio := r.ratio(n)
 			ratios[n] = append(ratios[n], ratio)
+			cpus[n] = append(cpus[n], r.CPUPerOrderMs[n])
 			res := r.Results[n]
-			fmt.Fprintf(w, " %.0f/s %.1f %% (p99 %.1f ms, %d errors) |", res.PerSecond, ratio, res.P99Ms, res.Errors)
+			fmt.Fprintf(w, " %.0f/s %.1f %% (p99 %.1f ms, %d errors, %.3f ms CPU/order) |", res.PerSecond, ratio, res.P99Ms, res.Errors, r.CPUPerOrderMs[n])
 		}
 		fmt.Fprintln(w)
 	}
-	s := abSummary{MedianRatio: map[string]float64{}}
+	s := abSummary{MedianRatio: map[string]float64{}, MedianCPUPerOrderMs: map[string]float64{}}
 	for _, n := range names {
 		s.MedianRatio[n] = median(ratios[n])
+		s.MedianCPUPerOrderMs[n] = median(cpus[n])
 	}
+	s.RESTCPUDeltaMicros = 1000 * (s.MedianCPUPerOrderMs["B REST"] - s.MedianCPUPerOrderMs["A REST"])
+	s.GRPCCPUDeltaMicros = 1000 * (s.MedianCPUPerOrderMs["B gRPC"] - s.MedianCPUPerOrderMs["A gRPC"])
 	s.RESTDelta = s.MedianRatio["B REST"] - s.MedianRatio["A REST"]
 	s.GRPCDelta = s.MedianRatio["B gRPC"] - s.MedianRatio["A gRPC"]
 	fmt.Fprintf(w, "\nmedian ratio to the raw limit: A REST %.1f %%, B REST %.1f %% (B-A %+.1f points); A gRPC %.1f %%, B gRPC %.1f %% (B-A %+.1f points)\n",
 		s.MedianRatio["A REST"], s.MedianRatio["B REST"], s.RESTDelta, s.MedianRatio["A gRPC"], s.MedianRatio["B gRPC"], s.GRPCDelta)
+	fmt.Fprintf(w, "order-command CPU per order (median): A REST %.3f ms, B REST %.3f ms (B-A %+.0f µs); A gRPC %.3f ms, B gRPC %.3f ms (B-A %+.0f µs)\n",
+		s.MedianCPUPerOrderMs["A REST"], s.MedianCPUPerOrderMs["B REST"], s.RESTCPUDeltaMicros,
+		s.MedianCPUPerOrderMs["A gRPC"], s.MedianCPUPerOrderMs["B gRPC"], s.GRPCCPUDeltaMicros)
 	return s
+}
+
+// envNote names the environment build A runs with beyond B's, if any.
+func envNote(env []string) string {
+	if len(env) == 0 {
+		return ""
+	}
+	return " with " + strings.Join(env, " ")
 }
 
 func joinOrder(order []string) string {

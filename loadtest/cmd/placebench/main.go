@@ -45,6 +45,7 @@ type options struct {
 	rounds      int
 	out         string
 	base        string
+	aEnv        []string
 	logDir      string
 	// authKey signs the token of the benchmark's one user (user-42).
 	authKey string
@@ -62,6 +63,13 @@ func main() {
 	flag.StringVar(&o.out, "out", "", "write the results as JSON to this file too")
 	flag.StringVar(&o.base, "base", "", "A/B mode: the git revision of build A; build B is the working tree (run from the repository root)")
 	flag.StringVar(&o.authKey, "auth-key", orderapi.DefaultKeyFile, orderapi.KeyFlagUsage+" (A/B mode generates a key of its own)")
+	flag.Func("a-env", "A/B mode: an extra KEY=VALUE of build A's environment (repeatable), e.g. -base HEAD -a-env ORDERFLOW_AUTH_DISABLED=true measures what authentication costs", func(v string) error {
+		if !strings.Contains(v, "=") {
+			return fmt.Errorf("want KEY=VALUE, got %q", v)
+		}
+		o.aEnv = append(o.aEnv, v)
+		return nil
+	})
 	flag.StringVar(&o.logDir, "logs", "", "A/B mode: where the two builds write their logs (default: the run's temporary directory)")
 	flag.Parse()
 	runMode := run

@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"syscall"
 	"time"
+
+	"github.com/prometheus/procfs"
 )
 
 // Process is a program of this repository that the benchmark built and runs
@@ -87,6 +89,19 @@ func (p *Process) Exited() bool {
 	default:
 		return false
 	}
+}
+
+// CPUSeconds is the user and system CPU time the process used so far.
+func (p *Process) CPUSeconds() (float64, error) {
+	proc, err := procfs.NewProc(p.cmd.Process.Pid)
+	if err != nil {
+		return 0, fmt.Errorf("cpu of %s: %w", p.Bin, err)
+	}
+	stat, err := proc.Stat()
+	if err != nil {
+		return 0, fmt.Errorf("cpu of %s: %w", p.Bin, err)
+	}
+	return stat.CPUTime(), nil
 }
 
 func (p *Process) Output() string {
