@@ -39,7 +39,7 @@ type key struct {
 	public jwkset.JWKMarshal
 }
 
-func newEd25519Key(t *testing.T, kid string) key {
+func newEd25519Key(t testing.TB, kid string) key {
 	t.Helper()
 	pub, priv, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
@@ -48,7 +48,7 @@ func newEd25519Key(t *testing.T, kid string) key {
 	return key{kid: kid, method: jwt.SigningMethodEdDSA, signer: priv, public: publicJWK(t, pub, kid, jwkset.AlgEdDSA)}
 }
 
-func newES256Key(t *testing.T, kid string) key {
+func newES256Key(t testing.TB, kid string) key {
 	t.Helper()
 	priv, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -57,7 +57,7 @@ func newES256Key(t *testing.T, kid string) key {
 	return key{kid: kid, method: jwt.SigningMethodES256, signer: priv, public: publicJWK(t, &priv.PublicKey, kid, jwkset.AlgES256)}
 }
 
-func publicJWK(t *testing.T, pub any, kid string, alg jwkset.ALG) jwkset.JWKMarshal {
+func publicJWK(t testing.TB, pub any, kid string, alg jwkset.ALG) jwkset.JWKMarshal {
 	t.Helper()
 	j, err := jwkset.NewJWKFromKey(pub, jwkset.JWKOptions{Metadata: jwkset.JWKMetadataOptions{KID: kid, ALG: alg, USE: jwkset.UseSig}})
 	if err != nil {
@@ -67,7 +67,7 @@ func publicJWK(t *testing.T, pub any, kid string, alg jwkset.ALG) jwkset.JWKMars
 }
 
 // jwks encodes the public keys as a JWK Set.
-func jwks(t *testing.T, keys ...key) []byte {
+func jwks(t testing.TB, keys ...key) []byte {
 	t.Helper()
 	set := jwkset.JWKSMarshal{Keys: []jwkset.JWKMarshal{}}
 	for _, k := range keys {
@@ -81,7 +81,7 @@ func jwks(t *testing.T, keys ...key) []byte {
 }
 
 // writeFile replaces path's content by a rename, as a deployment would.
-func writeFile(t *testing.T, path string, raw []byte) {
+func writeFile(t testing.TB, path string, raw []byte) {
 	t.Helper()
 	tmp := path + ".tmp"
 	if err := os.WriteFile(tmp, raw, 0o644); err != nil {
@@ -105,7 +105,7 @@ func userClaims() *auth.Claims {
 }
 
 // sign signs claims with k, kid in the header.
-func sign(t *testing.T, k key, claims jwt.Claims) string {
+func sign(t testing.TB, k key, claims jwt.Claims) string {
 	t.Helper()
 	tok := jwt.NewWithClaims(k.method, claims)
 	tok.Header["kid"] = k.kid
@@ -119,7 +119,7 @@ func sign(t *testing.T, k key, claims jwt.Claims) string {
 func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
 // fileVerifier is a verifier over a JWK Set file holding keys.
-func fileVerifier(t *testing.T, keys ...key) (*auth.Verifier, string) {
+func fileVerifier(t testing.TB, keys ...key) (*auth.Verifier, string) {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "jwks.json")
 	writeFile(t, path, jwks(t, keys...))
