@@ -31,15 +31,20 @@ status: ## Show what is running
 	scripts/services status
 
 .PHONY: test
+# How long `make test` runs each fuzz target with the engine (beyond its
+# seed corpus, which the go test run replays); `make fuzz` runs them longer.
+TEST_FUZZTIME ?= 10s
+
 test: gen-check vet infra-up ## The whole test suite, against the real local infrastructure
 	$(WITH_ENV) go test -count=1 -timeout 20m $(PACKAGES)
+	FUZZTIME=$(TEST_FUZZTIME) scripts/fuzz
 
 .PHONY: test-short
 test-short: ## Unit tests only (no infrastructure)
 	go test -short -count=1 $(PACKAGES)
 
 .PHONY: fuzz
-fuzz: ## Run every Go fuzz target for FUZZTIME each (default 30s; `make test` runs their seed corpora) [FUZZ=<name part>: only those]
+fuzz: ## Run every Go fuzz target for FUZZTIME each (default 30s; `make test` runs each for TEST_FUZZTIME, 10s) [FUZZ=<name part>: only those]
 	FUZZTIME=$(or $(FUZZTIME),30s) scripts/fuzz $(FUZZ)
 
 .PHONY: infra-up
