@@ -44,8 +44,9 @@ test-short: ## Unit tests only (no infrastructure)
 	go test -short -count=1 $(PACKAGES)
 
 .PHONY: fuzz
-fuzz: ## Run every Go fuzz target for FUZZTIME each (default 30s; `make test` runs each for TEST_FUZZTIME, 10s) [FUZZ=<name part>: only those]
+fuzz: infra-up ## Run every Go fuzz target for FUZZTIME each (default 30s; `make test` runs each for TEST_FUZZTIME, 10s), then Schemathesis with SCHEMATHESIS_EXAMPLES (400) [FUZZ=<name part>: only those]
 	FUZZTIME=$(or $(FUZZTIME),30s) scripts/fuzz $(FUZZ)
+	$(if $(FUZZ),,$(WITH_ENV) ORDERFLOW_SCHEMATHESIS_EXAMPLES=$(or $(SCHEMATHESIS_EXAMPLES),400) go test -count=1 -timeout 60m -run '^TestSchemathesisFindsNoFailure$$' ./tests/)
 
 .PHONY: infra-up
 infra-up:

@@ -38,8 +38,22 @@ type junitReport struct {
 // constructor recursion depth mismatch" when threads parse at once.
 
 // schemathesisExamples bounds the test cases per operation and phase, so
-// both services take well under two minutes together on this machine.
+// both services take well under two minutes together on this machine;
+// ORDERFLOW_SCHEMATHESIS_EXAMPLES raises it for a longer run (make fuzz).
 const schemathesisExamples = 40
+
+// schemathesisBudget is how many examples per operation and phase this run
+// asks for, and how long one API's run may take with them.
+func schemathesisBudget(t *testing.T) (int, time.Duration) {
+	n := schemathesisExamples
+	if v := os.Getenv("ORDERFLOW_SCHEMATHESIS_EXAMPLES"); v != "" {
+		var err error
+		if n, err = strconv.Atoi(v); err != nil || n < 1 {
+			t.Fatalf("ORDERFLOW_SCHEMATHESIS_EXAMPLES=%q: want a positive number", v)
+		}
+	}
+	return n, time.Duration(max(1, n/schemathesisExamples)) * 2 * time.Minute
+}
 
 // TestSchemathesisFindsNoFailure runs Schemathesis (an outside API fuzzer;
 // scripts/schemathesis installs the pinned version once) against the
@@ -92,13 +106,14 @@ func TestSchemathesisFindsNoFailure(t *testing.T) {
 				}
 			}
 			reports := t.TempDir()
-			ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+			examples, budget := schemathesisBudget(t)
+			ctx, cancel := context.WithTimeout(t.Context(), budget)
 			defer cancel()
 			base := "http://" + svc.http
 			cmd := exec.CommandContext(ctx, st, "run", base+"/openapi.json", "--url", base,
 				"--checks", "not_a_server_error,status_code_conformance,response_schema_conformance,content_type_conformance",
 				"--header", "Authorization: Bearer "+svc.token,
-				"--max-examples", strconv.Itoa(schemathesisExamples), "--seed", "1", "--workers", "1",
+				"--max-examples", strconv.Itoa(examples), "--seed", "1", "--workers", "1",
 				"--request-timeout", "10", "--phases", "examples,coverage,fuzzing",
 				"--report", "junit", "--report-junit-path", filepath.Join(reports, "junit.xml"),
 				"--no-color")
