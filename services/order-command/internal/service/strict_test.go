@@ -121,13 +121,15 @@ func TestRESTSlowBodyIsCutOff(t *testing.T) {
 	cfg.HTTP.ReadTimeout, cfg.HTTP.ReadHeaderTimeout = readTimeout, readTimeout
 	h := startWith(t, topo, cfg)
 
+	// The server's read deadline starts when it accepts the connection,
+	// which is after the dial starts and may be before it returns.
+	start := time.Now()
 	conn, err := net.Dial("tcp", strings.TrimPrefix(h.base, "http://"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer conn.Close()
 	body := placeBody("slow-1")
-	start := time.Now()
 	fmt.Fprintf(conn, "POST /v1/orders HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n", len(body))
 	stop := make(chan struct{})
 	defer close(stop)
