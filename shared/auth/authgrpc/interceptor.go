@@ -112,6 +112,15 @@ func NewInterceptor(cfg InterceptorConfig) (*Interceptor, error) {
 	return &Interceptor{cfg: cfg, refusals: refusals}, nil
 }
 
+// Chain is the interceptor as a service's extra unary and stream
+// interceptors; none when i is nil (authentication off).
+func (i *Interceptor) Chain() ([]grpc.UnaryServerInterceptor, []grpc.StreamServerInterceptor) {
+	if i == nil {
+		return nil, nil
+	}
+	return []grpc.UnaryServerInterceptor{i.Unary}, []grpc.StreamServerInterceptor{i.Stream}
+}
+
 func (i *Interceptor) public(method string) bool {
 	for _, p := range i.cfg.Public {
 		if method == p || (strings.HasSuffix(p, "/") && strings.HasPrefix(method, p)) {

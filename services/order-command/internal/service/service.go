@@ -10,8 +10,6 @@ import (
 	"sync"
 	"time"
 
-	"google.golang.org/grpc"
-
 	"github.com/orderflow/orderflow/migrations"
 	"github.com/orderflow/orderflow/services/order-command/internal/adapters/orderstore"
 	"github.com/orderflow/orderflow/services/order-command/internal/app"
@@ -150,12 +148,7 @@ func New(ctx context.Context, cfg Config, topo shard.Topology, logger *slog.Logg
 	if err != nil {
 		return nil, fmt.Errorf("ORDERFLOW_AUTH_*: %w", err)
 	}
-	var unary []grpc.UnaryServerInterceptor
-	var stream []grpc.StreamServerInterceptor
-	if interceptor != nil {
-		unary = append(unary, interceptor.Unary)
-		stream = append(stream, interceptor.Stream)
-	}
+	unary, stream := interceptor.Chain()
 	useCases, err := app.New(orderstore.NewRepository(pools, tracing.Tracer(tracerScope)), numbers, pools.Topology, clock,
 		app.Config{CancelWindow: cfg.CancelWindow, RetryWindow: cfg.RetryWindow}, observability.Traceparent, access)
 	if err != nil {

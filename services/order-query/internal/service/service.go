@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/mongo"
-	"google.golang.org/grpc"
 
 	"github.com/orderflow/orderflow/services/order-query/internal/adapters/readstore"
 	"github.com/orderflow/orderflow/services/order-query/internal/adapters/shards"
@@ -203,12 +202,7 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Service, error)
 	if err != nil {
 		return nil, fmt.Errorf("ORDERFLOW_AUTH_*: %w", err)
 	}
-	var unary []grpc.UnaryServerInterceptor
-	var stream []grpc.StreamServerInterceptor
-	if interceptor != nil {
-		unary = append(unary, interceptor.Unary)
-		stream = append(stream, interceptor.Stream)
-	}
+	unary, stream := interceptor.Chain()
 	useCases, err := app.New(store, orders, access, app.Config{MinVersionWait: cfg.MinVersionWait,
 		MaxWaiting: cfg.MaxWaitingReads, PollBatch: cfg.WaitPollBatch})
 	if err != nil {

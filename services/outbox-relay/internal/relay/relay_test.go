@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/orderflow/orderflow/shared/outbox"
+	"github.com/orderflow/orderflow/shared/testinfra"
 )
 
 func TestRetryDelay(t *testing.T) {
@@ -190,13 +191,7 @@ func TestKafkaWaitingFollowsTheOutage(t *testing.T) {
 	go func() { done <- r.work(ctx, "s", &fakeLease{rows: []outbox.Message{{ID: 1}}}) }()
 	until := func(what string, want float64) {
 		t.Helper()
-		deadline := time.Now().Add(10 * time.Second)
-		for waiting() != want {
-			if time.Now().After(deadline) {
-				t.Fatalf("%s: kafka_waiting %v, want %v", what, waiting(), want)
-			}
-			time.Sleep(time.Millisecond)
-		}
+		testinfra.Eventually(t, 10*time.Second, func() bool { return waiting() == want }, "%s: kafka_waiting never became %v", what, want)
 	}
 	until("kafka refuses the rows", 1)
 	pub.down.Store(false)

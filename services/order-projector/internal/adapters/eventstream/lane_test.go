@@ -20,6 +20,7 @@ import (
 	"github.com/orderflow/orderflow/shared/observability"
 	"github.com/orderflow/orderflow/shared/projection"
 	"github.com/orderflow/orderflow/shared/shard"
+	"github.com/orderflow/orderflow/shared/testinfra"
 )
 
 // script is a projector whose answers a test writes: it is called with the
@@ -307,13 +308,9 @@ func TestDependencyUpFollowsTheLanesThatWait(t *testing.T) {
 		defer close(done)
 		h.newLane().run(fakeSession{ctx: ctx}, in)
 	}()
-	deadline := time.Now().Add(10 * time.Second)
-	for testutil.ToFloat64(m.outageWaits.WithLabelValues(string(failure.Kafka))) < 3 {
-		if time.Now().After(deadline) {
-			t.Fatal("the running lane never waited for kafka")
-		}
-		time.Sleep(time.Millisecond)
-	}
+	testinfra.Eventually(t, 10*time.Second, func() bool {
+		return testutil.ToFloat64(m.outageWaits.WithLabelValues(string(failure.Kafka))) >= 3
+	}, "the running lane never waited for kafka")
 	if other.recovered(); up() != 0 {
 		t.Fatalf("up %v after one of two waiting lanes recovered, want 0", up())
 	}
