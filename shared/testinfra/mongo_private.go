@@ -42,7 +42,7 @@ func StartMongoWire(t testing.TB) *MongoWire {
 		t.Fatalf("testinfra: no MongoDB stand-in at %s; run scripts/infra up, which builds it", libs)
 	}
 	dir := t.TempDir()
-	m := &MongoWire{t: t, port: freePort(t), libs: libs, file: filepath.Join(dir, "orders.h2"), logPath: filepath.Join(dir, "mongo.log")}
+	m := &MongoWire{t: t, port: freePort(t), libs: libs, file: filepath.Join(dir, "orders.journal"), logPath: filepath.Join(dir, "mongo.log")}
 	t.Cleanup(m.Stop)
 	m.Start()
 	return m
@@ -71,7 +71,7 @@ func (m *MongoWire) Start() {
 	m.mu.Lock()
 	if m.cmd == nil {
 		cmd, err := startLogged(m.logPath, "java", "-Xms64m", "-Xmx512m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1",
-			"-cp", filepath.Join(m.libs, "*"), "dev.orderflow.mongo.MongoWireServer", "127.0.0.1", strconv.Itoa(m.port), m.file)
+			"-cp", filepath.Join(m.libs, "*"), "dev.orderflow.mongo.MongoWireServer", "127.0.0.1", strconv.Itoa(m.port), "journal", m.file)
 		if err != nil {
 			m.mu.Unlock()
 			m.t.Fatalf("testinfra: starting the MongoDB stand-in: %v", err)

@@ -34,7 +34,27 @@ func dayReport(dir string, md *strings.Builder) (bool, error) {
 	fmt.Fprintf(md, "| freshness p50 / p99 | %.1f / %.1f ms (%d not visible within the wait) |\n", d.Freshness.P50Ms, d.Freshness.P99Ms, d.Stale)
 	fmt.Fprintf(md, "| outbox backlog max / consumer lag max | %.0f rows / %.0f events |\n", d.MaxPending, d.MaxLag)
 	fmt.Fprintf(md, "| caught up after the load | %.1f s |\n| verify | %s |\n", d.DrainSeconds, verdict)
-	fmt.Fprintf(md, "| projected time for %d orders | %.0f min |\n\n", d.Day, d.ProjectedDayMin)
+	fmt.Fprintf(md, "| projected time for %d orders | %.0f min |\n", d.Day, d.ProjectedDayMin)
+	if d.WallSeconds > 0 {
+		fmt.Fprintf(md, "| wall time to the last order readable at its final version | %.1f min |\n", d.WallSeconds/60)
+	}
+	if len(d.Minutes) > 0 {
+		worst, over := 0.0, 0
+		for _, m := range d.Minutes {
+			worst = max(worst, m.FreshP99Ms)
+			if m.FreshP99Ms >= 1000 {
+				over++
+			}
+		}
+		fmt.Fprintf(md, "| freshness p99 per minute: worst / minutes at 1 s or more | %.1f ms / %d of %d |\n", worst, over, len(d.Minutes))
+	}
+	if d.CPU != nil {
+		fmt.Fprintf(md, "| CPU per order, every process | %.3f ms |\n", d.CPU.MsPerOrder(""))
+	}
+	md.WriteString("\n")
+	if d.CPU != nil {
+		fmt.Fprintf(md, "CPU of the day run by process:\n\n%s\n", d.CPU.Markdown())
+	}
 
 	rate, latency, backlog := map[string]plotter.XYs{}, map[string]plotter.XYs{}, map[string]plotter.XYs{}
 	for _, s := range d.Timeline {
@@ -61,6 +81,20 @@ func dayReport(dir string, md *strings.Builder) (bool, error) {
 			return false, err
 		}
 		fmt.Fprintf(md, "![%s](%s)\n", c.title, c.file)
+	}
+	if len(d.Minutes) > 0 {
+		perMinute := map[string]plotter.XYs{}
+		for _, m := range d.Minutes {
+			x := float64(m.Minute)
+			perMinute["freshness p99"] = append(perMinute["freshness p99"], plotter.XY{X: x, Y: m.FreshP99Ms})
+			perMinute["freshness p50"] = append(perMinute["freshness p50"], plotter.XY{X: x, Y: m.FreshP50Ms})
+			perMinute["PlaceOrder p99"] = append(perMinute["PlaceOrder p99"], plotter.XY{X: x, Y: m.PlaceP99Ms})
+		}
+		const title = "Day run: freshness and PlaceOrder per minute"
+		if err := lineChart(filepath.Join(dir, "day-minutes.png"), title, "minute", "ms", perMinute); err != nil {
+			return false, err
+		}
+		fmt.Fprintf(md, "![%s](day-minutes.png)\n", title)
 	}
 	md.WriteString("\n")
 	return true, nil

@@ -80,7 +80,7 @@ func newSystem(ctx context.Context, topo topology, repo, state, seedLibs string,
 	}
 	s.stopLeftovers(ctx)
 	for _, p := range []string{"mysql", "kafka/data", "kafka/server.properties", "kafka/node1", "kafka/node2", "kafka/node3",
-		"kafka/cluster-id", "mode", "prometheus.yml", "mongo/orders.h2", "mongo/orders.h2.mv.db",
+		"kafka/cluster-id", "mode", "prometheus.yml", "mongo/orders.journal", "mongo/orders.h2", "mongo/orders.h2.mv.db",
 		"mongo/orders.h2.trace.db", "prometheus", "topology.json", "infra.env", "run", "logs", "auth"} {
 		if err := os.RemoveAll(filepath.Join(state, p)); err != nil {
 			return nil, err
@@ -234,9 +234,9 @@ func (s *system) infraEnv() []string {
 		"KAFKA_PARTITIONS=6",
 		"KAFKA_HEAP=512m",
 		"MONGO_PORT="+strconv.Itoa(s.mongoPort),
-		// A killed in-memory store would lose every document; the file
-		// backend is what a read store that survives a crash looks like.
-		"MONGO_BACKEND=h2",
+		// A killed in-memory store would lose every document; the
+		// journaled one is what make up runs and survives a kill.
+		"MONGO_BACKEND=journal",
 		"MONGO_HEAP=1g",
 		"PROMETHEUS_PORT="+strconv.Itoa(s.prometheusPort),
 		"PROMETHEUS_CONFIG="+s.prometheusConfig(),

@@ -7,6 +7,7 @@
 // all its events published and its MongoDB document at its final version.
 //
 //	go run ./loadtest/cmd/dayrun -rate 850 -duration 10m -out dayrun.json
+//	go run ./loadtest/cmd/dayrun -rate 850 -orders 3000000 -out dayrun.json
 package main
 
 import (
@@ -33,6 +34,7 @@ type options struct {
 	authKey      string
 	rate         int
 	duration     time.Duration
+	orders       int
 	day          int
 	changeShare  float64
 	freshEvery   int
@@ -57,6 +59,7 @@ func main() {
 	flag.StringVar(&o.api.QueryGRPC, "query-grpc", "127.0.0.1:9091", "order-query gRPC address (several comma-separated: calls spread round-robin)")
 	flag.IntVar(&o.rate, "rate", 850, "orders placed per second")
 	flag.DurationVar(&o.duration, "duration", 10*time.Minute, "how long to place orders")
+	flag.IntVar(&o.orders, "orders", 0, "place exactly this many orders at -rate (the duration follows; 0: use -duration)")
 	flag.IntVar(&o.day, "day", 3_000_000, "orders in a day of the reference system (for the projection)")
 	flag.Float64Var(&o.changeShare, "change-share", 0.2, "share of orders changed after placing (half accepted, half cancelled)")
 	flag.IntVar(&o.freshEvery, "fresh-every", 10, "read one order in this many back through the query API at its final version (freshness)")
@@ -85,6 +88,8 @@ type recorder struct {
 	mu                    sync.Mutex
 	place, fresh          []time.Duration
 	secPlace, secFresh    []time.Duration
+	minPlace, minFresh    []time.Duration
+	min                   bench.DayMinute
 	placed, changed, errs int
 	stale                 int
 	sec                   bench.DaySample
@@ -93,15 +98,16 @@ type recorder struct {
 func (r *recorder) placedIn(d time.Duration) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.place, r.secPlace = append(r.place, d), append(r.secPlace, d)
+	r.place, r.secPlace, r.minPlace = append(r.place, d), append(r.secPlace, d), append(r.minPlace, d)
 	r.placed++
 	r.sec.Placed++
+	r.min.Placed++
 }
 
 func (r *recorder) freshIn(d time.Duration, visible bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.fresh, r.secFresh = append(r.fresh, d), append(r.secFresh, d)
+	r.fresh, r.secFresh, r.minFresh = append(r.fresh, d), append(r.secFresh, d), append(r.minFresh, d)
 	if !visible {
 		r.stale++
 	}
@@ -117,6 +123,7 @@ func (r *recorder) count(changed, failed bool) {
 	if failed {
 		r.errs++
 		r.sec.Errors++
+		r.min.Errors++
 	}
 }
 
@@ -131,6 +138,23 @@ func (r *recorder) second(n int) bench.DaySample {
 	s.PlaceP99Ms, s.FreshP99Ms = bench.Percentile(r.secPlace, 0.99), bench.Percentile(r.secFresh, 0.99)
 	r.sec, r.secPlace, r.secFresh = bench.DaySample{}, r.secPlace[:0], r.secFresh[:0]
 	return s
+}
+
+// minute closes the current minute, whose seconds are samples.
+func (r *recorder) minute(n int, samples []bench.DaySample) bench.DayMinute {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	m := r.min
+	m.Minute = n
+	slices.Sort(r.minPlace)
+	slices.Sort(r.minFresh)
+	m.PlaceP99Ms = bench.Percentile(r.minPlace, 0.99)
+	m.FreshP50Ms, m.FreshP99Ms = bench.Percentile(r.minFresh, 0.5), bench.Percentile(r.minFresh, 0.99)
+	for _, s := range samples {
+		m.MaxPending, m.MaxLag = max(m.MaxPending, s.Pending), max(m.MaxLag, s.ConsumerLag)
+	}
+	r.min, r.minPlace, r.minFresh = bench.DayMinute{}, r.minPlace[:0], r.minFresh[:0]
+	return m
 }
 
 func run(ctx context.Context, o options) error {
@@ -152,7 +176,17 @@ func run(ctx context.Context, o options) error {
 	if err != nil {
 		return err
 	}
-	res := bench.DayResult{Machine: bench.Machine(), Over: o.api.Over, RateAsked: o.rate, Day: o.day}
+	if o.rate < 1 {
+		return fmt.Errorf("-rate must be at least 1, got %d", o.rate)
+	}
+	if o.orders < 0 {
+		return fmt.Errorf("-orders must not be negative, got %d", o.orders)
+	}
+	if o.orders > 0 {
+		// Paced places duration/interval orders: exactly o.orders.
+		o.duration = time.Duration(o.orders) * (time.Second / time.Duration(o.rate))
+	}
+	res := bench.DayResult{Machine: bench.Machine(), Over: o.api.Over, RateAsked: o.rate, Day: o.day, OrdersAsked: o.orders}
 	if o.rawTime > 0 {
 		say("raw limit: the PlaceOrder transaction straight to scratch databases, 32 clients, %s", o.rawTime)
 		if res.Raw, err = bench.RawLimitOf(ctx, o.topology, o.rawTime); err != nil {
@@ -165,9 +199,14 @@ func run(ctx context.Context, o options) error {
 	runID := bench.RandomID()
 	rec := &recorder{}
 
+	cpuBefore, err := bench.SnapshotCPU()
+	if err != nil {
+		return err
+	}
 	say("placing %d orders/s for %s over %s", o.rate, o.duration, o.api.Over)
 	sampling, stopSampling := context.WithCancel(ctx)
 	var timeline []bench.DaySample
+	var minutes []bench.DayMinute
 	sampled := make(chan struct{})
 	go func() {
 		defer close(sampled)
@@ -183,6 +222,9 @@ func run(ctx context.Context, o options) error {
 			s := rec.second(n)
 			s.Pending, s.ConsumerLag, _ = o.pipeline.Backlog()
 			timeline = append(timeline, s)
+			if n%60 == 0 || last {
+				minutes = append(minutes, rec.minute(len(minutes)+1, timeline[len(minutes)*60:]))
+			}
 			if last {
 				return
 			}
@@ -223,6 +265,8 @@ func run(ctx context.Context, o options) error {
 	say("load done; waiting for the relay and the projector to catch up")
 	drain, drained := o.pipeline.WaitDrained(ctx, o.drainTimeout)
 	res.DrainSeconds = drain.Seconds()
+	res.WallSeconds = time.Since(loadStart).Seconds()
+	cpuAfter, cpuErr := bench.SnapshotCPU()
 	stopSampling()
 	<-sampled
 	if !drained {
@@ -240,7 +284,13 @@ func run(ctx context.Context, o options) error {
 	res.Place = bench.Summarise("place", rec.place, loaded)
 	res.Freshness = bench.Summarise("freshness", rec.fresh, loaded)
 	rec.mu.Unlock()
-	res.Timeline = timeline
+	res.Timeline, res.Minutes = timeline, minutes
+	if cpuErr != nil {
+		say("no CPU figures: %v", cpuErr)
+	} else {
+		cpu := bench.CPUBetween(cpuBefore, cpuAfter, res.Placed, res.WallSeconds)
+		res.CPU = &cpu
+	}
 	res.Profiles = <-profiled
 	for _, s := range timeline {
 		res.MaxPending, res.MaxLag = max(res.MaxPending, s.Pending), max(res.MaxLag, s.ConsumerLag)
@@ -332,9 +382,26 @@ func printSummary(r bench.DayResult, o options) {
 	fmt.Printf("| freshness p50 / p99 (1 order in %d, at its final version) | %.1f / **%.1f ms**, %d not visible within the wait |\n", o.freshEvery, r.Freshness.P50Ms, r.Freshness.P99Ms, r.Stale)
 	fmt.Printf("| outbox backlog, max | %.0f rows |\n| consumer lag, max | %.0f events |\n", r.MaxPending, r.MaxLag)
 	fmt.Printf("| caught up after the load | %.1f s |\n", r.DrainSeconds)
+	fmt.Printf("| wall time, first order to the last readable at its final version | **%.1f min** |\n", r.WallSeconds/60)
+	worst, over := bench.DayMinute{}, 0
+	for _, m := range r.Minutes {
+		if m.FreshP99Ms > worst.FreshP99Ms {
+			worst = m
+		}
+		if m.FreshP99Ms >= 1000 {
+			over++
+		}
+	}
+	fmt.Printf("| freshness p99 per minute: worst / minutes at 1 s or more | %.1f ms (minute %d) / **%d of %d** |\n", worst.FreshP99Ms, worst.Minute, over, len(r.Minutes))
+	if r.CPU != nil {
+		fmt.Printf("| CPU per order, every process | **%.3f ms** |\n", r.CPU.MsPerOrder(""))
+	}
 	fmt.Printf("| verify (every order of the run) | %s |\n", verdict)
 	fmt.Printf("| projected time for %d orders | **%.0f min** |\n\n", r.Day, r.ProjectedDayMin)
 	fmt.Printf("```\n%s\n```\n", r.VerifyOutput)
+	if r.CPU != nil {
+		fmt.Printf("\nCPU over the wall time, by process:\n\n%s", r.CPU.Markdown())
+	}
 	if len(r.Profiles) > 0 {
 		fmt.Printf("\nCPU profiles (go tool pprof -top FILE): %s\n", strings.Join(r.Profiles, ", "))
 	}

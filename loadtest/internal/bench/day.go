@@ -12,28 +12,51 @@ type DaySample struct {
 	ConsumerLag float64 `json:"consumerLag"`
 }
 
+// DayMinute is one minute of a day run: the percentiles of the orders of
+// that minute, so that a bad minute shows even when the hour's p99 is good.
+type DayMinute struct {
+	Minute     int     `json:"minute"`
+	Placed     int     `json:"placed"`
+	Errors     int     `json:"errors"`
+	PlaceP99Ms float64 `json:"placeP99Ms"`
+	FreshP50Ms float64 `json:"freshP50Ms"`
+	FreshP99Ms float64 `json:"freshP99Ms"`
+	MaxPending float64 `json:"maxOutboxPending"`
+	MaxLag     float64 `json:"maxConsumerLag"`
+}
+
 // DayResult is what a day run found; dayrun writes it as JSON and
 // benchreport reads it.
 type DayResult struct {
-	Machine         map[string]any `json:"machine"`
-	Over            string         `json:"over"`
-	RateAsked       int            `json:"rateAsked"`
-	Raw             Result         `json:"raw"`
-	Seconds         float64        `json:"seconds"`
-	Placed          int            `json:"placed"`
-	Changed         int            `json:"changed"`
-	Errors          int            `json:"errors"`
-	Achieved        float64        `json:"achievedPerSecond"`
-	Place           Result         `json:"place"`
-	Freshness       Result         `json:"freshness"`
-	Stale           int            `json:"stale"`
-	MaxPending      float64        `json:"maxOutboxPending"`
-	MaxLag          float64        `json:"maxConsumerLag"`
-	DrainSeconds    float64        `json:"drainSeconds"`
-	Day             int            `json:"day"`
-	ProjectedDayMin float64        `json:"projectedDayMinutes"`
-	VerifyOK        bool           `json:"verifyOK"`
-	VerifyOutput    string         `json:"verifyOutput"`
-	Profiles        []string       `json:"profiles,omitempty"`
-	Timeline        []DaySample    `json:"timeline"`
+	Machine   map[string]any `json:"machine"`
+	Over      string         `json:"over"`
+	RateAsked int            `json:"rateAsked"`
+	Raw       Result         `json:"raw"`
+	Seconds   float64        `json:"seconds"`
+	// OrdersAsked is the number of orders the run was to place (-orders), 0
+	// when it ran for a duration.
+	OrdersAsked int `json:"ordersAsked,omitempty"`
+	// WallSeconds runs from the first order to the moment the relay and the
+	// projector had caught up: the last order readable at its final version.
+	WallSeconds float64 `json:"wallSeconds"`
+	// CPU is what every process of the local system used over WallSeconds,
+	// per order placed.
+	CPU             *CPUUse     `json:"cpu,omitempty"`
+	Placed          int         `json:"placed"`
+	Changed         int         `json:"changed"`
+	Errors          int         `json:"errors"`
+	Achieved        float64     `json:"achievedPerSecond"`
+	Place           Result      `json:"place"`
+	Freshness       Result      `json:"freshness"`
+	Stale           int         `json:"stale"`
+	MaxPending      float64     `json:"maxOutboxPending"`
+	MaxLag          float64     `json:"maxConsumerLag"`
+	DrainSeconds    float64     `json:"drainSeconds"`
+	Day             int         `json:"day"`
+	ProjectedDayMin float64     `json:"projectedDayMinutes"`
+	VerifyOK        bool        `json:"verifyOK"`
+	VerifyOutput    string      `json:"verifyOutput"`
+	Profiles        []string    `json:"profiles,omitempty"`
+	Timeline        []DaySample `json:"timeline"`
+	Minutes         []DayMinute `json:"minutes"`
 }

@@ -10,30 +10,39 @@ import java.util.concurrent.CountDownLatch;
 /**
  * Starts mongo-java-server on a loopback port.
  *
- * <p>Arguments: {@code <host> <port> [h2-file]}. With a file (what scripts/infra
- * passes by default) every document is kept in an H2 MVStore file and each write
- * is committed to it before it is acknowledged (see {@link DurableH2Backend}), so
- * a killed or restarted server keeps every write it acknowledged. Without a file
- * the data lives on the heap: faster, and gone on exit. The server announces
- * MongoDB 5.0 (wire version 8) because the Go driver v2 refuses older servers.
+ * <p>Arguments: {@code <host> <port> [journal|h2 <file>]}. With {@code journal}
+ * (what scripts/infra passes by default) the documents live on the heap and every
+ * write command is appended to the file before it is acknowledged (see
+ * {@link JournaledMemoryBackend}); with {@code h2} every document is kept in an
+ * H2 MVStore file, committed before each write is acknowledged (see
+ * {@link DurableH2Backend}). Either way a killed or restarted server keeps every
+ * write it acknowledged. Without a file the data lives on the heap only: gone on
+ * exit. The server announces MongoDB 5.0 (wire version 8) because the Go driver
+ * v2 refuses older servers.
  */
 public final class MongoWireServer {
     private MongoWireServer() {
     }
 
-    public static void main(String[] args) throws InterruptedException {
-        if (args.length < 2) {
-            System.err.println("usage: MongoWireServer <host> <port> [h2-file]");
+    public static void main(String[] args) throws InterruptedException, java.io.IOException {
+        if (args.length != 2 && args.length != 4) {
+            System.err.println("usage: MongoWireServer <host> <port> [journal|h2 <file>]");
             System.exit(2);
         }
         String host = args[0];
         int port = Integer.parseInt(args[1]);
 
         MongoBackend backend;
-        if (args.length > 2) {
-            backend = DurableH2Backend.open(args[2]);
-        } else {
+        if (args.length == 2) {
             backend = new MemoryBackend();
+        } else if (args[2].equals("journal")) {
+            backend = JournaledMemoryBackend.open(args[3]);
+        } else if (args[2].equals("h2")) {
+            backend = DurableH2Backend.open(args[3]);
+        } else {
+            System.err.println("mongo-wire-server: the backend is journal or h2, not " + args[2]);
+            System.exit(2);
+            return;
         }
         backend.version(ServerVersion.MONGO_5_0);
 
