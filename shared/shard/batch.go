@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"database/sql/driver"
 	"strings"
+	"time"
 )
 
 // Batch is a list of write statements for one shard that ExecAtomic sends
@@ -36,7 +37,19 @@ func (b *Batch) Len() int { return b.sql.Len() }
 // of a failed batch is ever committed. It goes through the shard's circuit
 // breaker with StatementTimeout (see Do).
 func (p *Pools) ExecAtomic(ctx context.Context, shard string, b *Batch) error {
-	return p.Do(ctx, shard, func(ctx context.Context, _ *sql.DB) error {
+	return p.ExecAtomicFor(ctx, shard, b, 1, time.Now())
+}
+
+// ExecAtomicFor is ExecAtomic for a batch that holds the writes of several
+// callers (a group commit): calls is how many, since is when the first of
+// them asked. The statement timeout counts from since, so that the wait for
+// a group counts against each caller's deadline as a wait for a connection
+// does, and the circuit breaker counts the outcome once per caller.
+func (p *Pools) ExecAtomicFor(ctx context.Context, shard string, b *Batch, calls int, since time.Time) error {
+	if _, err := p.DB(shard); err != nil {
+		return err
+	}
+	return p.callFor(ctx, shard, calls, since, p.cfg.StatementTimeout, func(ctx context.Context) error {
 		conn, err := p.Conn(ctx, shard)
 		if err != nil {
 			return err

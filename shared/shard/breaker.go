@@ -113,6 +113,18 @@ func isExcluded(err error) bool {
 	return errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
 }
 
+// waitedOut is the error of callers that spent their whole deadline
+// waiting for their turn, before their call started: busy, as a wait for a
+// connection is, if the shard answered the calls ahead of them meanwhile;
+// else the shard did not answer.
+func (b *breaker) waitedOut(shard string, since time.Time, timeout time.Duration) error {
+	if b.answeredAt.Load() > since.UnixNano() {
+		return &UnavailableError{Shard: shard, Busy: true, RetryAfter: minRetryAfter,
+			Err: fmt.Errorf("%w: waited for the calls ahead, which the shard answered", errBusy)}
+	}
+	return &UnavailableError{Shard: shard, Err: fmt.Errorf("%w (%s): waited for the calls ahead, which got none", errNoAnswer, timeout)}
+}
+
 // errBusy is the cause of a busy pool's error.
 var errBusy = errors.New("no free connection within the deadline")
 
@@ -185,16 +197,42 @@ func (p *Pools) Call(ctx context.Context, shard string, fn func(ctx context.Cont
 
 // call is the one path into a shard: breaker, deadline, classification.
 func (p *Pools) call(ctx context.Context, shard string, timeout time.Duration, fn func(ctx context.Context) error) error {
+	return p.callFor(ctx, shard, 1, time.Now(), timeout, fn)
+}
+
+// callFor is call on behalf of calls callers at once (a group commit), the
+// first of whom asked at since. The deadline counts from since: a caller's
+// wait for its turn counts against it, as a wait for a connection does, so
+// a shard that stops answering still answers every caller within the
+// timeout of its call. The breaker counts the outcome once per caller, so
+// that its thresholds mean calls however they were grouped.
+func (p *Pools) callFor(ctx context.Context, shard string, calls int, since time.Time, timeout time.Duration, fn func(ctx context.Context) error) error {
 	b := p.breakers.get(shard, p.cfg)
 	done, err := b.cb.Allow()
 	if err != nil {
-		b.rejected.Add(1)
+		b.rejected.Add(uint64(max(calls, 1)))
 		return &UnavailableError{Shard: shard, Err: fmt.Errorf("circuit breaker %s: %w", b.cb.State(), err),
 			RetryAfter: b.retryAfter(), BreakerOpen: true}
 	}
-	callCtx, cancel := context.WithTimeoutCause(ctx, timeout, errNoAnswer)
-	err = fn(callCtx)
-	noAnswer := err != nil && errors.Is(context.Cause(callCtx), errNoAnswer)
+	dones := []func(error){done}
+	for range calls - 1 {
+		// A half-open breaker lets only its probes through: the group is
+		// then one probe.
+		d, err := b.cb.Allow()
+		if err != nil {
+			break
+		}
+		dones = append(dones, d)
+	}
+	deadline := since.Add(timeout)
+	callCtx, cancel := context.WithDeadlineCause(ctx, deadline, errNoAnswer)
+	noAnswer := false
+	if time.Now().Before(deadline) {
+		err = fn(callCtx)
+		noAnswer = err != nil && errors.Is(context.Cause(callCtx), errNoAnswer)
+	} else {
+		err = b.waitedOut(shard, since, timeout)
+	}
 	cancel()
 	if noAnswer && !errors.Is(err, ErrUnavailable) {
 		// Whatever the driver made of the expired deadline (the context's
@@ -203,7 +241,9 @@ func (p *Pools) call(ctx context.Context, shard string, timeout time.Duration, f
 	} else {
 		err = Classify(shard, err)
 	}
-	done(err)
+	for _, done := range dones {
+		done(err)
+	}
 	switch {
 	case IsFailure(err):
 		b.down.Store(true)

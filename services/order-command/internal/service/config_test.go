@@ -23,6 +23,7 @@ func TestNewRejectsConfig(t *testing.T) {
 	}{
 		{name: "block size zero", change: func(c *service.Config, _ *shard.Topology) { c.OrderNoBlockSize = 0 }, wantText: "ORDERFLOW_ORDER_NO_BLOCK_SIZE"},
 		{name: "cancel window past the shortest retention", change: func(c *service.Config, _ *shard.Topology) { c.CancelWindow = 31 * 24 * time.Hour }, wantText: "cancel window"},
+		{name: "negative place group size", change: func(c *service.Config, _ *shard.Topology) { c.PlaceGroup.Max = -1 }, wantText: "ORDERFLOW_PLACE_GROUP_"},
 		{name: "no shard connections", change: func(c *service.Config, _ *shard.Topology) { c.Shard.MaxOpenConns = 0 }, wantText: "MAX_OPEN_CONNS"},
 		{name: "tiny body limit", change: func(c *service.Config, _ *shard.Topology) { c.MaxBodyBytes = 10 }, wantText: "ORDERFLOW_MAX_BODY_BYTES"},
 		{name: "topology without epochs", change: func(_ *service.Config, t *shard.Topology) { t.Epochs = nil }, wantText: "no epochs"},

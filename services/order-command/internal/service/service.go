@@ -39,6 +39,11 @@ type Config struct {
 	LogLevel string `env:"LOG_LEVEL" envDefault:"info"`
 	// Shard sizes and bounds each shard's connection pool (ORDERFLOW_SHARD_*).
 	Shard shard.PoolConfig `envPrefix:"SHARD_"`
+	// PlaceGroup sets the group commit of PlaceOrder (ORDERFLOW_PLACE_GROUP_MAX,
+	// _IN_FLIGHT): concurrent orders of one shard are written by one
+	// transaction of up to MAX orders, at most IN_FLIGHT such transactions
+	// per shard at a time; MAX 1 turns it off.
+	PlaceGroup orderstore.GroupConfig `envPrefix:"PLACE_GROUP_"`
 	// OrderNoBlockSize is how many order numbers an instance reserves from a
 	// shard's sequence at a time.
 	OrderNoBlockSize int `env:"ORDER_NO_BLOCK_SIZE" envDefault:"500"`
@@ -80,8 +85,9 @@ type Config struct {
 
 // Validate checks the values that parsing alone does not and that no
 // constructor New calls checks itself: the shard pools (shard.Open), the
-// order-number block size (orderstore.NewAllocator) and the cancel window
-// (app.New) are checked where they are used, once.
+// order-number block size (orderstore.NewAllocator), the group commit
+// (orderstore.NewRepository) and the cancel window (app.New) are checked
+// where they are used, once.
 func (c *Config) Validate() error {
 	var errs []error
 	if c.MaxBodyBytes < 1024 {
@@ -142,14 +148,19 @@ func New(ctx context.Context, cfg Config, topo shard.Topology, logger *slog.Logg
 	if err != nil {
 		return nil, fmt.Errorf("ORDERFLOW_ORDER_NO_BLOCK_SIZE: %w", err)
 	}
+	repo, err := orderstore.NewRepository(pools, tracing.Tracer(tracerScope), cfg.PlaceGroup)
+	if err != nil {
+		return nil, fmt.Errorf("ORDERFLOW_PLACE_GROUP_*: %w", err)
+	}
 	registry := observability.NewRegistry()
 	registry.MustRegister(pools.Collector())
+	registry.MustRegister(repo.Collectors()...)
 	interceptor, access, err := authgrpc.FromSettings(ctx, cfg.Auth, logger, registry, clock.Now)
 	if err != nil {
 		return nil, fmt.Errorf("ORDERFLOW_AUTH_*: %w", err)
 	}
 	unary, stream := interceptor.Chain()
-	useCases, err := app.New(orderstore.NewRepository(pools, tracing.Tracer(tracerScope)), numbers, pools.Topology, clock,
+	useCases, err := app.New(repo, numbers, pools.Topology, clock,
 		app.Config{CancelWindow: cfg.CancelWindow, RetryWindow: cfg.RetryWindow}, observability.Traceparent, access)
 	if err != nil {
 		return nil, err

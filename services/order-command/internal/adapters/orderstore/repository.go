@@ -1,6 +1,7 @@
 // Package orderstore stores orders on the MySQL shards: the order, its items, its
 // status history and its outbox event in one local transaction on the
-// order's shard. It also hands out order numbers from each shard's sequence.
+// order's shard, which concurrent placements of one shard share (group
+// commit). It also hands out order numbers from each shard's sequence.
 package orderstore
 
 import (
@@ -8,9 +9,12 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
+	"sync"
 
 	"github.com/go-sql-driver/mysql"
+	"github.com/prometheus/client_golang/prometheus"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/trace"
@@ -24,12 +28,41 @@ import (
 type Repository struct {
 	pools  *shard.Pools
 	tracer trace.Tracer
+	group  GroupConfig
+
+	mu         sync.Mutex
+	committers map[string]*groupCommitter // by shard, made on first use
+
+	groupSize *prometheus.HistogramVec
+	fallbacks *prometheus.CounterVec
 }
 
 // NewRepository returns a repository over the given shards. Each shard
-// transaction is a span of tracer, a child of the request's span.
-func NewRepository(pools *shard.Pools, tracer trace.Tracer) *Repository {
-	return &Repository{pools: pools, tracer: tracer}
+// transaction is a span of tracer, a child of the request's span. group
+// sets how concurrent Places of one shard are committed together.
+func NewRepository(pools *shard.Pools, tracer trace.Tracer, group GroupConfig) (*Repository, error) {
+	if err := group.Validate(); err != nil {
+		return nil, err
+	}
+	return &Repository{
+		pools: pools, tracer: tracer, group: group.WithDefaults(),
+		committers: map[string]*groupCommitter{},
+		groupSize: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "orderflow_order_place_group_size",
+			Help:    "Orders placed by one group commit (one transaction) on the shard.",
+			Buckets: prometheus.ExponentialBuckets(1, 2, 8),
+		}, []string{"shard"}),
+		fallbacks: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "orderflow_order_place_group_fallbacks_total",
+			Help: "Group commits the shard refused (a repeated request id, mostly), whose orders were then placed one by one.",
+		}, []string{"shard"}),
+	}, nil
+}
+
+// Collectors are the repository's metrics: the size of each group commit
+// and how many groups fell back to placing their orders one by one.
+func (r *Repository) Collectors() []prometheus.Collector {
+	return []prometheus.Collector{r.groupSize, r.fallbacks}
 }
 
 // inSpan runs one shard transaction as a client span named name.
@@ -50,32 +83,58 @@ func (r *Repository) inSpan(ctx context.Context, name, shardName string, orderNo
 
 const duplicateKey = 1062
 
+// orderWrite is an order and the event of its latest change: the rows a
+// place or a change writes.
+type orderWrite struct {
+	o  *domain.Order
+	ev domain.Event
+}
+
 // Place writes the order, its items, its first history row and its outbox
 // row in one transaction. A duplicate request id rolls it back and returns
 // the order stored under that request id. topo is the request's snapshot,
 // the one loc and the order number were taken from.
+//
+// With group commit on, the transaction holds the other orders placed on
+// the shard meanwhile (see groupCommitter); each caller still gets its own
+// answer, and only once the commit holding its order has returned.
 func (r *Repository) Place(ctx context.Context, topo shard.Topology, loc shard.Location, o *domain.Order, ev domain.Event) (*domain.Order, bool, error) {
 	if routed, err := topo.Route(o.No); err != nil || routed.Shard != loc.Shard {
 		return nil, false, fmt.Errorf("order %d does not route to shard %s (routes to %q): %w", o.No, loc.Shard, routed.Shard, err)
 	}
-	var batch shard.Batch
-	batch.Add(`INSERT INTO orders (order_no, request_id, request_hash, user_id, shop_id, status,
-		total_amount, delivery_address, cancel_reason, version, placed_at, updated_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL, ?, ?, ?)`,
-		o.No, o.RequestID, o.RequestHash[:], o.UserID, o.ShopID, o.Status.String(),
-		o.TotalAmount, o.DeliveryAddress, o.Version, o.PlacedAt, o.UpdatedAt)
-	addItems(&batch, o)
-	addHistory(&batch, o.No, o.History[len(o.History)-1])
-	addOutbox(&batch, ev)
+	row := orderWrite{o: o, ev: ev}
+	if r.group.Max == 1 {
+		return r.placeAlone(ctx, loc.Shard, row)
+	}
+	var out outcome
 	err := r.inSpan(ctx, "shard tx place order", loc.Shard, o.No, func(ctx context.Context) error {
-		return r.pools.ExecAtomic(ctx, loc.Shard, &batch)
+		out = r.committer(loc.Shard).place(ctx, row)
+		trace.SpanFromContext(ctx).SetAttributes(attribute.Int("orderflow.place.group_size", out.size),
+			attribute.Bool("orderflow.place.alone", out.alone))
+		return out.err
+	})
+	switch {
+	case out.alone:
+		return r.placeAlone(ctx, loc.Shard, row)
+	case err != nil:
+		return nil, false, err
+	}
+	return out.stored, out.created, nil
+}
+
+// placeAlone is Place of one order in a transaction of its own.
+func (r *Repository) placeAlone(ctx context.Context, shardName string, row orderWrite) (*domain.Order, bool, error) {
+	var batch shard.Batch
+	addPlace(&batch, []orderWrite{row})
+	err := r.inSpan(ctx, "shard tx place order", shardName, row.o.No, func(ctx context.Context) error {
+		return r.pools.ExecAtomic(ctx, shardName, &batch)
 	})
 	if err == nil {
-		return o, true, nil
+		return row.o, true, nil
 	}
 	var me *mysql.MySQLError
 	if errors.As(err, &me) && me.Number == duplicateKey && strings.Contains(me.Message, "uq_orders_request_id") {
-		existing, err := r.FindByRequestID(ctx, loc.Shard, o.RequestID)
+		existing, err := r.FindByRequestID(ctx, shardName, row.o.RequestID)
 		if err != nil {
 			return nil, false, fmt.Errorf("reading the order of a repeated request: %w", err)
 		}
@@ -84,28 +143,177 @@ func (r *Repository) Place(ctx context.Context, topo shard.Topology, loc shard.L
 	return nil, false, err
 }
 
-func addItems(b *shard.Batch, o *domain.Order) {
+// committer is the group committer of a shard. Shards added while the
+// service runs get theirs on their first order.
+func (r *Repository) committer(shardName string) *groupCommitter {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	c, ok := r.committers[shardName]
+	if !ok {
+		c = newGroupCommitter(r.group, func(group []*member) { r.commitGroup(shardName, group) })
+		r.committers[shardName] = c
+	}
+	return c
+}
+
+// commitGroup writes the orders of group in one transaction and answers
+// each member. The transaction is the group's, not any one caller's: it
+// runs without their cancellation (a caller that gives up must not roll
+// back the others' orders), bounded by the shard's statement timeout from
+// when its oldest member asked, and the shard's breaker counts it as one
+// call per member, as if each had been placed alone.
+func (r *Repository) commitGroup(shardName string, group []*member) {
+	rows := make([]orderWrite, 0, len(group))
+	links := make([]trace.Link, 0, len(group)-1)
+	for i, m := range group {
+		if m.first == nil {
+			rows = append(rows, m.row)
+		}
+		if i > 0 {
+			links = append(links, trace.Link{SpanContext: trace.SpanContextFromContext(m.ctx)})
+		}
+	}
+	var batch shard.Batch
+	addPlace(&batch, rows)
+
+	// The group's span is a child of its first member's, linked to the
+	// others', so that every member's trace leads to the statements.
+	ctx, span := r.tracer.Start(context.WithoutCancel(group[0].ctx), "shard tx place order group",
+		trace.WithSpanKind(trace.SpanKindClient), trace.WithLinks(links...),
+		trace.WithAttributes(attribute.String("db.system.name", "mysql"), attribute.String("orderflow.shard", shardName),
+			attribute.Int("orderflow.place.group_size", len(group)), attribute.Int("orderflow.place.group_orders", len(rows))))
+	err := r.pools.ExecAtomicFor(ctx, shardName, &batch, len(group), group[0].queued)
+	if err != nil {
+		span.RecordError(err)
+		span.SetStatus(codes.Error, "shard transaction failed")
+	}
+	span.End()
+	r.groupSize.WithLabelValues(shardName).Observe(float64(len(group)))
+
+	refused := refusedRows(err)
+	if refused {
+		r.fallbacks.WithLabelValues(shardName).Inc()
+	}
+	for _, m := range group {
+		out := outcome{size: len(group)}
+		switch {
+		case refused:
+			out.alone = true
+		case err != nil:
+			out.err = fmt.Errorf("committing a group of %d orders: %w", len(group), err)
+		case m.first != nil:
+			// A retry that arrived with its first request: the answer to a
+			// repeated request id, without the round trips of finding out.
+			out.stored = cloneOrder(m.first.row.o)
+		default:
+			out.stored, out.created = m.row.o, true
+		}
+		m.done <- out
+	}
+}
+
+// refusedRows tells whether the shard answered a batch with an error about
+// its rows rather than failing to answer: a repeated request id (a retry of
+// an order already stored), most often, but any statement error of one
+// order — a key that should never repeat, a value the schema refuses, a
+// group too large for one packet, a deadlock with a concurrent retry —
+// would otherwise fail every order of its group. The transaction was rolled
+// back whole, so each order can be placed again on its own and get the
+// answer it would have got without grouping. Errors that mean the shard did
+// not answer (ErrUnavailable: down, hung, breaker open, pool busy) are the
+// same for every order and are not retried.
+func refusedRows(err error) bool {
+	var me *mysql.MySQLError
+	return errors.As(err, &me) && !errors.Is(err, shard.ErrUnavailable)
+}
+
+// cloneOrder copies o, so that two callers answered with one order share no
+// slices.
+func cloneOrder(o *domain.Order) *domain.Order {
+	c := *o
+	c.Items = slices.Clone(o.Items)
+	c.History = slices.Clone(o.History)
+	return &c
+}
+
+// addPlace adds the INSERTs that place rows: one statement per table
+// whatever the number of orders, so a group costs the shard four statements
+// however many orders it holds.
+func addPlace(b *shard.Batch, rows []orderWrite) {
+	addOrders(b, rows)
+	addItems(b, rows)
+	addHistory(b, rows)
+	addOutbox(b, rows)
+}
+
+func addOrders(b *shard.Batch, rows []orderWrite) {
+	addValues(b, `INSERT INTO orders (order_no, request_id, request_hash, user_id, shop_id, status,
+		total_amount, delivery_address, cancel_reason, version, placed_at, updated_at) VALUES `,
+		"(?, ?, ?, ?, ?, ?, ?, ?, NULL, ?, ?, ?)", len(rows), func(args []any) []any {
+			for _, r := range rows {
+				o := r.o
+				args = append(args, o.No, o.RequestID, o.RequestHash[:], o.UserID, o.ShopID, o.Status.String(),
+					o.TotalAmount, o.DeliveryAddress, o.Version, o.PlacedAt, o.UpdatedAt)
+			}
+			return args
+		})
+}
+
+func addItems(b *shard.Batch, rows []orderWrite) {
+	n := 0
+	for _, r := range rows {
+		n += len(r.o.Items)
+	}
+	addValues(b, "INSERT INTO order_items (order_no, line_no, menu_id, name, quantity, unit_price) VALUES ",
+		"(?, ?, ?, ?, ?, ?)", n, func(args []any) []any {
+			for _, r := range rows {
+				for i, it := range r.o.Items {
+					args = append(args, r.o.No, i+1, it.MenuID, it.Name, it.Quantity, it.UnitPrice)
+				}
+			}
+			return args
+		})
+}
+
+// addHistory adds the latest history row of each order.
+func addHistory(b *shard.Batch, rows []orderWrite) {
+	addValues(b, "INSERT INTO order_status_history (order_no, version, status, changed_at) VALUES ",
+		"(?, ?, ?, ?)", len(rows), func(args []any) []any {
+			for _, r := range rows {
+				c := r.o.History[len(r.o.History)-1]
+				args = append(args, r.o.No, c.Version, c.Status.String(), c.ChangedAt)
+			}
+			return args
+		})
+}
+
+func addOutbox(b *shard.Batch, rows []orderWrite) {
+	addValues(b, "INSERT INTO outbox (event_id, event_type, order_no, order_version, occurred_at, traceparent) VALUES ",
+		"(?, ?, ?, ?, ?, ?)", len(rows), func(args []any) []any {
+			for _, r := range rows {
+				ev := r.ev
+				args = append(args, ev.ID, ev.Type.String(), ev.OrderNo, ev.Version, ev.OccurredAt, ev.Traceparent)
+			}
+			return args
+		})
+}
+
+// addValues adds one INSERT of n rows: head, then n copies of tuple, with
+// the arguments appendArgs appends. Nothing is added for no rows.
+func addValues(b *shard.Batch, head, tuple string, n int, appendArgs func(args []any) []any) {
+	if n == 0 {
+		return
+	}
 	var q strings.Builder
-	q.WriteString("INSERT INTO order_items (order_no, line_no, menu_id, name, quantity, unit_price) VALUES ")
-	args := make([]any, 0, len(o.Items)*6)
-	for i, it := range o.Items {
+	q.Grow(len(head) + n*(len(tuple)+2))
+	q.WriteString(head)
+	for i := range n {
 		if i > 0 {
 			q.WriteString(", ")
 		}
-		q.WriteString("(?, ?, ?, ?, ?, ?)")
-		args = append(args, o.No, i+1, it.MenuID, it.Name, it.Quantity, it.UnitPrice)
+		q.WriteString(tuple)
 	}
-	b.Add(q.String(), args...)
-}
-
-func addHistory(b *shard.Batch, orderNo int64, c domain.StatusChange) {
-	b.Add("INSERT INTO order_status_history (order_no, version, status, changed_at) VALUES (?, ?, ?, ?)",
-		orderNo, c.Version, c.Status.String(), c.ChangedAt)
-}
-
-func addOutbox(b *shard.Batch, ev domain.Event) {
-	b.Add(`INSERT INTO outbox (event_id, event_type, order_no, order_version, occurred_at, traceparent)
-		VALUES (?, ?, ?, ?, ?, ?)`, ev.ID, ev.Type.String(), ev.OrderNo, ev.Version, ev.OccurredAt, ev.Traceparent)
+	b.Add(q.String(), appendArgs(make([]any, 0, n*strings.Count(tuple, "?")))...)
 }
 
 // Update locks the order row (SELECT ... FOR UPDATE), so concurrent changes
@@ -131,8 +339,9 @@ func (r *Repository) Update(ctx context.Context, orderNo int64, change func(o *d
 			var batch shard.Batch
 			batch.Add("UPDATE orders SET status = ?, version = ?, cancel_reason = ?, updated_at = ? WHERE order_no = ?",
 				o.Status.String(), o.Version, nullable(o.CancelReason), o.UpdatedAt, o.No)
-			addHistory(&batch, o.No, o.History[len(o.History)-1])
-			addOutbox(&batch, ev)
+			changed := []orderWrite{{o: o, ev: ev}}
+			addHistory(&batch, changed)
+			addOutbox(&batch, changed)
 			if err := batch.Exec(ctx, tx); err != nil {
 				return fmt.Errorf("storing the change: %w", err)
 			}
