@@ -8,12 +8,30 @@ import (
 	"github.com/orderflow/orderflow/shared/auth"
 )
 
-// What one call's token check costs (the Ed25519 signature, the claims and
-// the key lookup by kid): order-command pays it on every request.
+// What one call's full token check costs (the Ed25519 signature, the
+// claims and the key lookup by kid): the first call with a token pays it,
+// and every call with the cache off.
 func BenchmarkVerify(b *testing.B) {
+	key := newEd25519Key(b, "k-1")
+	v, _ := fileVerifierWith(b, func(c *auth.VerifierConfig) { c.CacheSize = -1 }, key)
+	token := sign(b, key, userClaims())
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := v.Verify(b.Context(), token); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// What a call with a token verified before costs: the cache lookup, which
+// every later call with the token pays instead of BenchmarkVerify's check.
+func BenchmarkVerifyCached(b *testing.B) {
 	key := newEd25519Key(b, "k-1")
 	v, _ := fileVerifier(b, key)
 	token := sign(b, key, userClaims())
+	if _, err := v.Verify(b.Context(), token); err != nil {
+		b.Fatal(err)
+	}
 	b.ReportAllocs()
 	for b.Loop() {
 		if _, err := v.Verify(b.Context(), token); err != nil {

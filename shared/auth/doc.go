@@ -17,8 +17,12 @@
 //
 // It checks "iss" (exactly VerifierConfig.Issuer), "aud" (must contain
 // VerifierConfig.Audience), "exp" (required), "nbf" and "iat" (when present),
-// with a bounded clock skew (VerifierConfig.Leeway, at most MaxLeeway). The
-// claims that say who the caller is:
+// with a bounded clock skew (VerifierConfig.Leeway, at most MaxLeeway). A
+// token it accepted is remembered (VerifierConfig.CacheSize, keyed by the
+// token's exact bytes) and accepted again without the checks until the
+// earlier of its exp and VerifierConfig.CacheTTL (1m) after it was
+// verified, or until the JWK Set file changes; refusals are never
+// remembered. The claims that say who the caller is:
 //
 //	sub             the caller's identity, the key of its rate limit (required)
 //	orderflow_role  "user", "shop" or "operator" (required)
@@ -58,7 +62,7 @@
 //
 // A service reads Settings from its ORDERFLOW_AUTH_* variables
 // (JWKS_FILE or JWKS_URL, ISSUER, AUDIENCE, LEEWAY, PLACE_ORDER_RATE,
-// PLACE_ORDER_BURST, DISABLED) and builds its checks with
+// PLACE_ORDER_BURST, TOKEN_CACHE_SIZE, TOKEN_CACHE_TTL, DISABLED) and builds its checks with
 // authgrpc.FromSettings. Authentication is on by default: without a JWK
 // Set a service refuses to start (ErrNoKeys), unless DISABLED=true turns
 // authentication off, which the service logs as a warning

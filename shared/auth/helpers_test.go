@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -121,13 +122,34 @@ func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard
 // fileVerifier is a verifier over a JWK Set file holding keys.
 func fileVerifier(t testing.TB, keys ...key) (*auth.Verifier, string) {
 	t.Helper()
+	return fileVerifierWith(t, func(*auth.VerifierConfig) {}, keys...)
+}
+
+// fileVerifierWith is fileVerifier with its configuration changed by
+// change.
+func fileVerifierWith(t testing.TB, change func(c *auth.VerifierConfig), keys ...key) (*auth.Verifier, string) {
+	t.Helper()
 	path := filepath.Join(t.TempDir(), "jwks.json")
 	writeFile(t, path, jwks(t, keys...))
-	v, err := auth.NewVerifier(t.Context(), auth.VerifierConfig{
-		JWKSFile: path, Issuer: testIssuer, Audience: testAudience, Logger: quietLogger(), Now: fixedClock,
-	})
+	cfg := auth.VerifierConfig{JWKSFile: path, Issuer: testIssuer, Audience: testAudience, Logger: quietLogger(), Now: fixedClock}
+	change(&cfg)
+	v, err := auth.NewVerifier(t.Context(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return v, path
 }
+
+// clock is a settable clock, starting at testNow.
+type clock struct{ now atomic.Int64 }
+
+func newClock() *clock {
+	c := &clock{}
+	c.now.Store(testNow.UnixNano())
+	return c
+}
+
+func (c *clock) Now() time.Time { return time.Unix(0, c.now.Load()).UTC() }
+
+// Set moves the clock to testNow + d.
+func (c *clock) Set(d time.Duration) { c.now.Store(testNow.Add(d).UnixNano()) }

@@ -22,6 +22,10 @@ import (
 // keySource is where the Verifier finds the key of a token's kid.
 type keySource interface {
 	keyfunc(ctx context.Context) jwt.Keyfunc
+	// generation changes whenever the keys do, so that tokens verified
+	// with the keys before are not taken from the Verifier's cache. A
+	// source that cannot see its keys change keeps it constant.
+	generation() uint64
 }
 
 // parseJWKS reads a public JWK Set. It refuses a set that is empty, holds a
@@ -78,6 +82,9 @@ type fileKeys struct {
 	raw     []byte
 	info    atomic.Pointer[os.FileInfo]
 	current atomic.Pointer[keyfunc.Keyfunc]
+	// gen counts the key sets read: bumped after current is swapped, so
+	// a generation read before a lookup never pairs with older keys.
+	gen atomic.Uint64
 }
 
 func newFileKeys(ctx context.Context, path string, interval time.Duration, logger *slog.Logger) (*fileKeys, error) {
@@ -114,6 +121,7 @@ func (f *fileKeys) reload() (bool, error) {
 	}
 	f.raw = raw
 	f.current.Store(&kf)
+	f.gen.Add(1)
 	return true, nil
 }
 
@@ -149,6 +157,8 @@ func (f *fileKeys) reloadLogged(ctx context.Context) {
 		f.logger.InfoContext(ctx, "JWK Set file reloaded", slog.String("file", f.path))
 	}
 }
+
+func (f *fileKeys) generation() uint64 { return f.gen.Load() }
 
 func (f *fileKeys) keyfunc(ctx context.Context) jwt.Keyfunc {
 	return func(token *jwt.Token) (any, error) {
@@ -189,6 +199,11 @@ func newURLKeys(ctx context.Context, url string, cfg VerifierConfig) (*urlKeys, 
 }
 
 func (u *urlKeys) keyfunc(ctx context.Context) jwt.Keyfunc { return u.kf.KeyfuncCtx(ctx) }
+
+// generation is constant: jwkset refreshes the set in the background and
+// does not tell whether it changed, so VerifierConfig.CacheTTL alone bounds
+// how long a removed key's tokens stay cached.
+func (u *urlKeys) generation() uint64 { return 0 }
 
 // defaultHTTPClient is used for a JWK Set URL when the configuration names
 // no client.

@@ -31,6 +31,14 @@ type Settings struct {
 	// token bucket: calls per second on average, and at once.
 	PlaceOrderRate  float64 `env:"PLACE_ORDER_RATE" envDefault:"5"`
 	PlaceOrderBurst int     `env:"PLACE_ORDER_BURST" envDefault:"20"`
+	// TokenCacheSize bounds the verified tokens remembered, so that a
+	// token reused for many calls has its signature checked once; a
+	// negative size (-1) turns the cache off, 0 is the default
+	// (VerifierConfig.CacheSize).
+	TokenCacheSize int `env:"TOKEN_CACHE_SIZE" envDefault:"10000"`
+	// TokenCacheTTL is the longest a remembered token is accepted without
+	// a check (at most MaxCacheTTL; never past the token's exp).
+	TokenCacheTTL time.Duration `env:"TOKEN_CACHE_TTL" envDefault:"1m"`
 }
 
 // ErrNoKeys is the error of settings that neither name a JWK Set nor turn

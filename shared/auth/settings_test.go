@@ -4,8 +4,10 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/orderflow/orderflow/shared/auth"
+	"github.com/orderflow/orderflow/shared/config"
 )
 
 // Authentication is on by default: settings without a JWK Set are refused
@@ -52,5 +54,38 @@ func TestSettingsWithoutKeysNameTheVariables(t *testing.T) {
 		if !strings.Contains(err.Error(), v) {
 			t.Errorf("the error %q does not name %s", err, v)
 		}
+	}
+}
+
+// The token cache is read from ORDERFLOW_AUTH_TOKEN_CACHE_SIZE and _TTL, as
+// a service nests the settings (envPrefix "AUTH_"), with its defaults when
+// they are not set.
+func TestSettingsTokenCacheFromEnvironment(t *testing.T) {
+	t.Parallel()
+	type serviceConfig struct {
+		Auth auth.Settings `envPrefix:"AUTH_"`
+	}
+	tests := []struct {
+		name     string
+		environ  map[string]string
+		wantSize int
+		wantTTL  time.Duration
+	}{
+		{name: "defaults", environ: map[string]string{}, wantSize: 10_000, wantTTL: time.Minute},
+		{name: "set", environ: map[string]string{"ORDERFLOW_AUTH_TOKEN_CACHE_SIZE": "500", "ORDERFLOW_AUTH_TOKEN_CACHE_TTL": "20s"},
+			wantSize: 500, wantTTL: 20 * time.Second},
+		{name: "off", environ: map[string]string{"ORDERFLOW_AUTH_TOKEN_CACHE_SIZE": "-1"}, wantSize: -1, wantTTL: time.Minute},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			cfg, err := config.LoadFrom[serviceConfig](tc.environ)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if cfg.Auth.TokenCacheSize != tc.wantSize || cfg.Auth.TokenCacheTTL != tc.wantTTL {
+				t.Errorf("token cache %d, %s; want %d, %s", cfg.Auth.TokenCacheSize, cfg.Auth.TokenCacheTTL, tc.wantSize, tc.wantTTL)
+			}
+		})
 	}
 }

@@ -18,6 +18,11 @@ import (
 // short-lived token lives.
 const MaxLeeway = 2 * time.Minute
 
+// MaxCacheTTL bounds VerifierConfig.CacheTTL: how long a verified token may
+// be accepted without its signature being checked again, and so how late a
+// key removed from a JWK Set URL is noticed beyond the set's refresh.
+const MaxCacheTTL = 10 * time.Minute
+
 // verifiable are the signing algorithms a Verifier may be configured with:
 // asymmetric ones only, so that the published keys cannot sign.
 func verifiable() []string { return []string{"EdDSA", "ES256", "ES384", "RS256", "PS256"} }
@@ -52,6 +57,18 @@ type VerifierConfig struct {
 	HTTPClient *http.Client
 	// Logger receives the key reloads and their failures. Required.
 	Logger *slog.Logger
+	// CacheSize bounds the verified tokens remembered (default 10,000;
+	// negative: none), the least recently used forgotten first. A token
+	// remembered is accepted without its signature check until the
+	// earlier of its exp (the leeway is applied by the full check only)
+	// and CacheTTL after it was verified; a change of the JWK Set file
+	// forgets every token.
+	CacheSize int
+	// CacheTTL is the longest a verified token is accepted from the cache
+	// (default 1m, at most MaxCacheTTL): it bounds how long a key removed
+	// from the JWK Set keeps its tokens accepted when the change cannot
+	// be seen (a JWK Set URL).
+	CacheTTL time.Duration
 	// Now is the clock tokens are checked against (default time.Now).
 	Now func() time.Time
 }
@@ -86,6 +103,9 @@ func (c VerifierConfig) withDefaults() (VerifierConfig, error) {
 	if c.ReloadInterval < 0 || c.RefreshInterval < 0 || c.UnknownKIDInterval < 0 || c.HTTPTimeout < 0 {
 		errs = append(errs, errors.New("auth: the reload, refresh and HTTP intervals must not be negative"))
 	}
+	if c.CacheTTL < 0 || c.CacheTTL > MaxCacheTTL {
+		errs = append(errs, fmt.Errorf("auth: the token cache TTL must be between 0 and %s", MaxCacheTTL))
+	}
 	if c.Leeway == 0 {
 		c.Leeway = 30 * time.Second
 	}
@@ -93,6 +113,10 @@ func (c VerifierConfig) withDefaults() (VerifierConfig, error) {
 	c.RefreshInterval = orDefault(c.RefreshInterval, 10*time.Minute)
 	c.UnknownKIDInterval = orDefault(c.UnknownKIDInterval, time.Minute)
 	c.HTTPTimeout = orDefault(c.HTTPTimeout, 5*time.Second)
+	c.CacheTTL = orDefault(c.CacheTTL, time.Minute)
+	if c.CacheSize == 0 {
+		c.CacheSize = 10_000
+	}
 	if c.HTTPClient == nil {
 		c.HTTPClient = defaultHTTPClient(c.HTTPTimeout)
 	}
@@ -118,6 +142,9 @@ var ErrUnauthenticated = errors.New("unauthenticated")
 type Verifier struct {
 	keys   keySource
 	parser *jwt.Parser
+	now    func() time.Time
+	ttl    time.Duration
+	cache  *tokenCache // nil: every token is checked in full
 }
 
 // NewVerifier reads (or fetches) the keys and returns the Verifier; ctx
@@ -146,13 +173,44 @@ func NewVerifier(ctx context.Context, cfg VerifierConfig) (*Verifier, error) {
 		jwt.WithTimeFunc(cfg.Now),
 		jwt.WithStrictDecoding(),
 	)
-	return &Verifier{keys: keys, parser: parser}, nil
+	v := &Verifier{keys: keys, parser: parser, now: cfg.Now, ttl: cfg.CacheTTL}
+	if cfg.CacheSize > 0 {
+		if v.cache, err = newTokenCache(cfg.CacheSize); err != nil {
+			return nil, err
+		}
+	}
+	return v, nil
 }
 
 // Verify checks token (the compact JWT, without "Bearer ") and returns its
 // caller. Every refusal wraps ErrUnauthenticated; an expired token also
-// wraps jwt.ErrTokenExpired.
+// wraps jwt.ErrTokenExpired. A token accepted before is accepted again
+// from the cache, without the checks, while its entry lasts (see
+// VerifierConfig.CacheSize); refusals are not remembered.
 func (v *Verifier) Verify(ctx context.Context, token string) (Caller, error) {
+	if v.cache == nil {
+		caller, _, err := v.verify(ctx, token)
+		return caller, err
+	}
+	// The generation is read before the keys are: a verification that
+	// overlaps a reload is tagged with the generation before it, so its
+	// entry is never used under the new keys (fileKeys bumps the
+	// generation after it swapped them).
+	generation := v.keys.generation()
+	now := v.now()
+	if caller, ok := v.cache.get(token, now, generation); ok {
+		return caller, nil
+	}
+	caller, exp, err := v.verify(ctx, token)
+	if err != nil {
+		return Caller{}, err
+	}
+	v.cache.add(token, caller, now, earliest(exp, now.Add(v.ttl)), generation)
+	return caller, nil
+}
+
+// verify checks token in full and returns its caller and its exp.
+func (v *Verifier) verify(ctx context.Context, token string) (Caller, time.Time, error) {
 	var claims Claims
 	keyfunc := v.keys.keyfunc(ctx)
 	_, err := v.parser.ParseWithClaims(token, &claims, func(t *jwt.Token) (any, error) {
@@ -165,7 +223,15 @@ func (v *Verifier) Verify(ctx context.Context, token string) (Caller, error) {
 		return keyfunc(t)
 	})
 	if err != nil {
-		return Caller{}, fmt.Errorf("%w: %w", ErrUnauthenticated, err)
+		return Caller{}, time.Time{}, fmt.Errorf("%w: %w", ErrUnauthenticated, err)
 	}
-	return callerOf(&claims), nil
+	// The parser requires exp (WithExpirationRequired), so it is set.
+	return callerOf(&claims), claims.ExpiresAt.Time, nil
+}
+
+func earliest(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
 }

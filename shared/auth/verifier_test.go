@@ -121,7 +121,8 @@ func TestVerifierRefusesEveryBadToken(t *testing.T) {
 // A rotation: the file gains the new key, and a token signed with it
 // verifies at once, long before the periodic reload (an hour here); a file
 // that does not parse keeps the keys in use; a key that left the file stops
-// verifying at the next periodic reload.
+// verifying at the next periodic reload, also for a token it verified
+// before.
 func TestVerifierFileRotation(t *testing.T) {
 	t.Parallel()
 	oldKey, newKey := newEd25519Key(t, "k-old"), newEd25519Key(t, "k-new")
@@ -157,6 +158,11 @@ func TestVerifierFileRotation(t *testing.T) {
 	t.Run("old key stops at the next reload", func(t *testing.T) {
 		t.Parallel()
 		verifies, path := start(t, 20*time.Millisecond)
+		// Verified (and so cached) before the rotation: the reload must
+		// forget it.
+		if !verifies(oldToken) {
+			t.Fatal("the old key's token does not verify before the rotation")
+		}
 		writeFile(t, path, jwks(t, newKey))
 		testinfra.Eventually(t, 5*time.Second, func() bool { return !verifies(oldToken) }, "the old key still verifies after it left the file")
 		if !verifies(newToken) {
@@ -228,6 +234,8 @@ func TestVerifierConfigIsValidated(t *testing.T) {
 		{name: "HMAC allowed", change: func(c *auth.VerifierConfig) { c.Algorithms = []string{"EdDSA", "HS256"} }, want: `"HS256" is not accepted`},
 		{name: "none allowed", change: func(c *auth.VerifierConfig) { c.Algorithms = []string{"none"} }, want: `"none" is not accepted`},
 		{name: "unbounded skew", change: func(c *auth.VerifierConfig) { c.Leeway = time.Hour }, want: "leeway"},
+		{name: "negative cache TTL", change: func(c *auth.VerifierConfig) { c.CacheTTL = -time.Second }, want: "token cache TTL"},
+		{name: "cache TTL over the bound", change: func(c *auth.VerifierConfig) { c.CacheTTL = auth.MaxCacheTTL + time.Second }, want: "token cache TTL"},
 		{name: "no logger", change: func(c *auth.VerifierConfig) { c.Logger = nil }, want: "logger"},
 		{name: "missing file", change: func(c *auth.VerifierConfig) { c.JWKSFile = path + ".missing" }, want: "reading the JWK Set file"},
 	}

@@ -45,7 +45,7 @@ func Build(ctx context.Context, s auth.Settings, logger *slog.Logger, now func()
 		return nil, auth.Unprotected{}, nil
 	}
 	verifier, err := auth.NewVerifier(ctx, auth.VerifierConfig{JWKSFile: s.JWKSFile, JWKSURL: s.JWKSURL, Issuer: s.Issuer,
-		Audience: s.Audience, Leeway: s.Leeway, Logger: logger, Now: now})
+		Audience: s.Audience, Leeway: s.Leeway, CacheSize: s.TokenCacheSize, CacheTTL: s.TokenCacheTTL, Logger: logger, Now: now})
 	if err != nil {
 		return nil, nil, err
 	}
@@ -55,6 +55,7 @@ func Build(ctx context.Context, s auth.Settings, logger *slog.Logger, now func()
 	}
 	policy := auth.DefaultPolicy()
 	logger.InfoContext(ctx, "authentication is on", slog.String("jwks_file", s.JWKSFile), slog.String("jwks_url", s.JWKSURL),
-		slog.String("issuer", s.Issuer), slog.String("audience", s.Audience))
+		slog.String("issuer", s.Issuer), slog.String("audience", s.Audience),
+		slog.Int("token_cache_size", s.TokenCacheSize), slog.Duration("token_cache_ttl", s.TokenCacheTTL))
 	return &InterceptorConfig{Verifier: verifier, Policy: policy, Limiter: limiter}, policy, nil
 }

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -78,5 +79,21 @@ func TestFromSettingsMissingFile(t *testing.T) {
 		quietLogger(), prometheus.NewRegistry(), fixedClock)
 	if !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("FromSettings with a missing file = %v, want a not-exist error", err)
+	}
+}
+
+// The token cache settings reach the verifier: a TTL it refuses fails the
+// start, naming the cache.
+func TestFromSettingsPassesTheTokenCache(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	if _, err := auth.GenerateKeys(dir, 1); err != nil {
+		t.Fatal(err)
+	}
+	s := auth.Settings{JWKSFile: filepath.Join(dir, auth.PublicKeysFile), Issuer: testIssuer, Audience: testAudience,
+		TokenCacheSize: -1, TokenCacheTTL: auth.MaxCacheTTL + time.Second}
+	if _, _, err := authgrpc.FromSettings(t.Context(), s, quietLogger(), prometheus.NewRegistry(), fixedClock); err == nil ||
+		!strings.Contains(err.Error(), "token cache TTL") {
+		t.Errorf("FromSettings with a TTL over MaxCacheTTL = %v, want a refusal naming the token cache TTL", err)
 	}
 }

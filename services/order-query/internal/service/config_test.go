@@ -36,7 +36,7 @@ func TestConfigDefaults(t *testing.T) {
 		// Authentication on, with the local issuer and audience; no JWK Set
 		// is a default, so New refuses to start without one.
 		Auth: auth.Settings{Issuer: auth.LocalIssuer, Audience: auth.DefaultAudience, Leeway: 30 * time.Second,
-			PlaceOrderRate: 5, PlaceOrderBurst: 20},
+			PlaceOrderRate: 5, PlaceOrderBurst: 20, TokenCacheSize: 10_000, TokenCacheTTL: time.Minute},
 	}
 	if cfg != want {
 		t.Errorf("defaults\n%+v\nwant\n%+v", cfg, want)
