@@ -49,7 +49,7 @@ func dayReport(dir string, md *strings.Builder) (bool, error) {
 		fmt.Fprintf(md, "| freshness p99 per minute: worst / minutes at 1 s or more | %.1f ms / %d of %d |\n", worst, over, len(d.Minutes))
 	}
 	if d.CPU != nil {
-		fmt.Fprintf(md, "| CPU per order, every process | %.3f ms |\n", d.CPU.MsPerOrder(""))
+		fmt.Fprintf(md, "| CPU per order, every process | %.3f ms (CPU speed: %.1f µs per Ed25519 check) |\n", d.CPU.MsPerOrder(""), d.CPUSpeedMicros)
 	}
 	md.WriteString("\n")
 	if d.CPU != nil {

@@ -187,6 +187,8 @@ func run(ctx context.Context, o options) error {
 		o.duration = time.Duration(o.orders) * (time.Second / time.Duration(o.rate))
 	}
 	res := bench.DayResult{Machine: bench.Machine(), Over: o.api.Over, RateAsked: o.rate, Day: o.day, OrdersAsked: o.orders}
+	res.CPUSpeedMicros = bench.CPUSpeed()
+	say("CPU speed: %.1f µs per Ed25519 check on one core", res.CPUSpeedMicros)
 	if o.rawTime > 0 {
 		say("raw limit: the PlaceOrder transaction straight to scratch databases, 32 clients, %s", o.rawTime)
 		if res.Raw, err = bench.RawLimitOf(ctx, o.topology, o.rawTime); err != nil {
@@ -394,7 +396,7 @@ func printSummary(r bench.DayResult, o options) {
 	}
 	fmt.Printf("| freshness p99 per minute: worst / minutes at 1 s or more | %.1f ms (minute %d) / **%d of %d** |\n", worst.FreshP99Ms, worst.Minute, over, len(r.Minutes))
 	if r.CPU != nil {
-		fmt.Printf("| CPU per order, every process | **%.3f ms** |\n", r.CPU.MsPerOrder(""))
+		fmt.Printf("| CPU per order, every process | **%.3f ms** (CPU speed: %.1f µs per Ed25519 check) |\n", r.CPU.MsPerOrder(""), r.CPUSpeedMicros)
 	}
 	fmt.Printf("| verify (every order of the run) | %s |\n", verdict)
 	fmt.Printf("| projected time for %d orders | **%.0f min** |\n\n", r.Day, r.ProjectedDayMin)

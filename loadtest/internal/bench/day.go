@@ -41,7 +41,10 @@ type DayResult struct {
 	WallSeconds float64 `json:"wallSeconds"`
 	// CPU is what every process of the local system used over WallSeconds,
 	// per order placed.
-	CPU             *CPUUse     `json:"cpu,omitempty"`
+	CPU *CPUUse `json:"cpu,omitempty"`
+	// CPUSpeedMicros is one Ed25519 check on one core before the run
+	// (CPUSpeed): CPU figures of runs on different days compare through it.
+	CPUSpeedMicros  float64     `json:"cpuSpeedMicros,omitempty"`
 	Placed          int         `json:"placed"`
 	Changed         int         `json:"changed"`
 	Errors          int         `json:"errors"`

@@ -21,7 +21,6 @@ import (
 
 	"github.com/orderflow/orderflow/services/order-command/internal/domain"
 	"github.com/orderflow/orderflow/shared/shard"
-	"github.com/orderflow/orderflow/shared/sqlrows"
 )
 
 // Repository implements app.Repository over the shard pools.
@@ -328,7 +327,7 @@ func (r *Repository) Update(ctx context.Context, orderNo int64, change func(o *d
 	// level, so the default level saves the SET TRANSACTION round trip.
 	err = r.inSpan(ctx, "shard tx update order", loc.Shard, orderNo, func(ctx context.Context) error {
 		return r.pools.InTx(ctx, loc.Shard, sql.LevelDefault, func(ctx context.Context, tx *sql.Tx) error {
-			o, err := load(ctx, tx, "WHERE order_no = ? FOR UPDATE", orderNo)
+			o, err := load(ctx, tx, orderKey{column: "order_no", value: orderNo, forUpdate: true})
 			if err != nil {
 				return err
 			}
@@ -361,22 +360,22 @@ func (r *Repository) Get(ctx context.Context, orderNo int64) (*domain.Order, err
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", domain.ErrNotFound, err)
 	}
-	return r.read(ctx, loc.Shard, "WHERE order_no = ?", orderNo)
+	return r.read(ctx, loc.Shard, orderKey{column: "order_no", value: orderNo})
 }
 
 // FindByRequestID reads the order a request created on a shard, or
 // domain.ErrNotFound.
 func (r *Repository) FindByRequestID(ctx context.Context, shardName, requestID string) (*domain.Order, error) {
-	return r.read(ctx, shardName, "WHERE request_id = ?", requestID)
+	return r.read(ctx, shardName, orderKey{column: "request_id", value: requestID})
 }
 
-func (r *Repository) read(ctx context.Context, shardName, where string, arg any) (*domain.Order, error) {
+func (r *Repository) read(ctx context.Context, shardName string, key orderKey) (*domain.Order, error) {
 	var o *domain.Order
 	// One snapshot for the order, its items and its history.
 	err := r.inSpan(ctx, "shard tx read order", shardName, 0, func(ctx context.Context) error {
 		return r.pools.InTx(ctx, shardName, sql.LevelRepeatableRead, func(ctx context.Context, tx *sql.Tx) error {
 			var err error
-			o, err = load(ctx, tx, where, arg)
+			o, err = load(ctx, tx, key)
 			return err
 		})
 	})
@@ -384,19 +383,51 @@ func (r *Repository) read(ctx context.Context, shardName, where string, arg any)
 }
 
 // load reads one order, its items and its history inside tx.
-func load(ctx context.Context, tx *sql.Tx, where string, arg any) (*domain.Order, error) {
+// orderKey names the order load reads: by number or by request id, and
+// whether the order row is locked (FOR UPDATE) for a change.
+type orderKey struct {
+	column    string // "order_no" or "request_id"
+	value     any
+	forUpdate bool
+}
+
+// load reads an order, its items and its history in one round trip: three
+// statements whose result sets come back together (the pools allow multi
+// statements). The items and the history are selected by the order's number
+// through a subquery on the same key, so a lookup by request id needs no
+// second trip either; under the order row's lock (or the read's snapshot)
+// they are those of the order row read.
+func load(ctx context.Context, tx *sql.Tx, key orderKey) (*domain.Order, error) {
+	where := "WHERE " + key.column + " = ?"
+	lock := ""
+	if key.forUpdate {
+		lock = " FOR UPDATE"
+	}
+	byOrder := "WHERE order_no = ?"
+	if key.column != "order_no" {
+		byOrder = "WHERE order_no = (SELECT order_no FROM orders " + where + ")"
+	}
+	rows, err := tx.QueryContext(ctx, `SELECT order_no, request_id, request_hash, user_id, shop_id, status, total_amount,
+		delivery_address, cancel_reason, version, placed_at, updated_at FROM orders `+where+lock+`;
+		SELECT menu_id, name, quantity, unit_price FROM order_items `+byOrder+` ORDER BY line_no;
+		SELECT status, version, changed_at FROM order_status_history `+byOrder+` ORDER BY version`,
+		key.value, key.value, key.value)
+	if err != nil {
+		return nil, fmt.Errorf("reading order: %w", err)
+	}
+	defer rows.Close()
 	o := &domain.Order{}
+	if !rows.Next() {
+		if err := rows.Err(); err != nil {
+			return nil, fmt.Errorf("reading order: %w", err)
+		}
+		return nil, domain.ErrNotFound
+	}
 	var status string
 	var hash []byte
 	var cancelReason sql.NullString
-	err := tx.QueryRowContext(ctx, `SELECT order_no, request_id, request_hash, user_id, shop_id, status, total_amount,
-		delivery_address, cancel_reason, version, placed_at, updated_at FROM orders `+where, arg).Scan(
-		&o.No, &o.RequestID, &hash, &o.UserID, &o.ShopID, &status, &o.TotalAmount,
-		&o.DeliveryAddress, &cancelReason, &o.Version, &o.PlacedAt, &o.UpdatedAt)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, domain.ErrNotFound
-	}
-	if err != nil {
+	if err := rows.Scan(&o.No, &o.RequestID, &hash, &o.UserID, &o.ShopID, &status, &o.TotalAmount,
+		&o.DeliveryAddress, &cancelReason, &o.Version, &o.PlacedAt, &o.UpdatedAt); err != nil {
 		return nil, fmt.Errorf("reading order: %w", err)
 	}
 	copy(o.RequestHash[:], hash)
@@ -405,32 +436,29 @@ func load(ctx context.Context, tx *sql.Tx, where string, arg any) (*domain.Order
 	if o.Status, ok = domain.ParseStatus(status); !ok {
 		return nil, fmt.Errorf("order %d has unknown status %q", o.No, status)
 	}
-
-	rows, err := tx.QueryContext(ctx,
-		"SELECT menu_id, name, quantity, unit_price FROM order_items WHERE order_no = ? ORDER BY line_no", o.No)
-	if err != nil {
-		return nil, fmt.Errorf("reading items: %w", err)
+	if !rows.NextResultSet() {
+		return nil, fmt.Errorf("reading items: %w", errors.Join(rows.Err(), errors.New("no result set")))
 	}
-	if o.Items, err = sqlrows.ScanAll(rows, func(rows *sql.Rows) (domain.Item, error) {
+	for rows.Next() {
 		var it domain.Item
-		err := rows.Scan(&it.MenuID, &it.Name, &it.Quantity, &it.UnitPrice)
-		return it, err
-	}); err != nil {
-		return nil, fmt.Errorf("reading items: %w", err)
+		if err := rows.Scan(&it.MenuID, &it.Name, &it.Quantity, &it.UnitPrice); err != nil {
+			return nil, fmt.Errorf("reading items: %w", err)
+		}
+		o.Items = append(o.Items, it)
 	}
-
-	rows, err = tx.QueryContext(ctx,
-		"SELECT status, version, changed_at FROM order_status_history WHERE order_no = ? ORDER BY version", o.No)
-	if err != nil {
-		return nil, fmt.Errorf("reading history: %w", err)
+	if !rows.NextResultSet() {
+		return nil, fmt.Errorf("reading history: %w", errors.Join(rows.Err(), errors.New("no result set")))
 	}
-	if o.History, err = sqlrows.ScanAll(rows, func(rows *sql.Rows) (domain.StatusChange, error) {
+	for rows.Next() {
 		var c domain.StatusChange
 		var s string
-		err := rows.Scan(&s, &c.Version, &c.ChangedAt)
+		if err := rows.Scan(&s, &c.Version, &c.ChangedAt); err != nil {
+			return nil, fmt.Errorf("reading history: %w", err)
+		}
 		c.Status, _ = domain.ParseStatus(s)
-		return c, err
-	}); err != nil {
+		o.History = append(o.History, c)
+	}
+	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("reading history: %w", err)
 	}
 	return o, nil
