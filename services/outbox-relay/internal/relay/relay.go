@@ -63,6 +63,13 @@ type Config struct {
 	BatchSize int
 	// IdleWait is the pause after a poll that found nothing to publish.
 	IdleWait time.Duration
+	// Linger is the pause after a batch smaller than BatchSize, so that
+	// the next one gathers the rows written meanwhile: a relay that polled
+	// again at once took one to three rows a batch at peak, and every
+	// batch costs the shard a locking read, an update and a commit and
+	// Kafka a produce request, whatever its size. A full batch (a backlog)
+	// is followed at once. Zero polls again at once.
+	Linger time.Duration
 	// AcquireInterval is how often a shard owned by nobody (or by another
 	// relay) is tried.
 	AcquireInterval time.Duration
@@ -91,6 +98,8 @@ func (c Config) Validate() error {
 		return errors.New("batch size must be at least 1")
 	case c.MaxAttempts < 1:
 		return errors.New("max attempts must be at least 1")
+	case c.Linger < 0:
+		return errors.New("linger must not be negative")
 	case c.IdleWait <= 0 || c.AcquireInterval <= 0 || c.HeartbeatInterval <= 0 || c.RetryBase <= 0 ||
 		c.RetryMax < c.RetryBase || c.OutageMaxWait <= 0 || c.OutboxRetention <= 0 || c.CleanupInterval <= 0 || c.CleanupBatch < 1:
 		return errors.New("intervals, retention and cleanup batch must be positive, and retry max at least retry base")
@@ -230,8 +239,11 @@ func (r *Relay) work(ctx context.Context, shard string, lease Lease) error {
 			r.logger.InfoContext(ctx, "kafka takes messages again", slog.String("shard", shard))
 		}
 		outage.Reset()
-		if published == 0 {
+		switch {
+		case published == 0:
 			wait.Sleep(ctx, r.cfg.IdleWait)
+		case published < r.cfg.BatchSize && r.cfg.Linger > 0:
+			wait.Sleep(ctx, r.cfg.Linger)
 		}
 	}
 }

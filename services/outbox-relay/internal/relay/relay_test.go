@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"slices"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -204,5 +205,80 @@ func TestKafkaWaitingFollowsTheOutage(t *testing.T) {
 	}
 	if got := waiting(); got != 0 {
 		t.Errorf("kafka_waiting %v after the shard was given up, want 0", got)
+	}
+}
+
+// claimClock is a lease that hands out batches of a given size and
+// records when each claim came.
+type claimClock struct {
+	fakeLease
+	size int
+	mu   sync.Mutex
+	at   []time.Time
+}
+
+func (c *claimClock) Claim(context.Context, int, time.Time) ([]outbox.Message, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.at = append(c.at, time.Now())
+	rows := make([]outbox.Message, c.size)
+	for i := range rows {
+		rows[i] = outbox.Message{ID: int64(len(c.at)*1000 + i)}
+	}
+	return rows, nil
+}
+func (c *claimClock) MarkPublished(context.Context, []int64, time.Time) error { return nil }
+func (c *claimClock) Outbox() Outbox                                          { return c }
+
+func (c *claimClock) claims() []time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return slices.Clone(c.at)
+}
+
+// After a batch smaller than the batch size the relay lingers, so that the
+// next batch gathers the rows written meanwhile; after a full batch (a
+// backlog) it claims again at once.
+func TestRelayLingersAfterAPartialBatch(t *testing.T) {
+	t.Parallel()
+	const linger = 80 * time.Millisecond
+	for _, tc := range []struct {
+		name      string
+		batchRows int
+		lingers   bool
+	}{
+		{name: "partial batch", batchRows: 3, lingers: true},
+		{name: "full batch", batchRows: 10, lingers: false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			r, err := New(func() []string { return []string{"s"} }, nil, &fakePublisher{}, Config{
+				BatchSize: 10, IdleWait: time.Hour, Linger: linger, AcquireInterval: time.Millisecond, HeartbeatInterval: time.Hour,
+				MaxAttempts: 3, RetryBase: time.Second, RetryMax: time.Minute, OutageMaxWait: time.Second,
+				OutboxRetention: time.Hour, CleanupInterval: time.Hour, CleanupBatch: 10,
+			}, NewMetrics(prometheus.NewRegistry()), slog.New(slog.NewTextHandler(io.Discard, nil)), time.Now)
+			if err != nil {
+				t.Fatal(err)
+			}
+			lease := &claimClock{size: tc.batchRows}
+			ctx, cancel := context.WithCancel(context.Background())
+			done := make(chan error, 1)
+			go func() { done <- r.work(ctx, "s", lease) }()
+			const claims = 4
+			testinfra.Eventually(t, 10*time.Second, func() bool { return len(lease.claims()) >= claims }, "the relay claimed fewer than %d batches", claims)
+			cancel()
+			<-done
+			at := lease.claims()
+			var shortest time.Duration = time.Hour
+			for i := 1; i < len(at); i++ {
+				shortest = min(shortest, at[i].Sub(at[i-1]))
+			}
+			if tc.lingers && shortest < linger {
+				t.Fatalf("claims %s apart after partial batches, want at least the linger %s", shortest, linger)
+			}
+			if !tc.lingers && shortest >= linger {
+				t.Fatalf("claims at least %s apart after full batches, want the next one at once", shortest)
+			}
+		})
 	}
 }

@@ -49,6 +49,9 @@ type Config struct {
 	BatchSize int `env:"RELAY_BATCH_SIZE" envDefault:"1000"`
 	// IdleWait is the pause after a poll that found nothing.
 	IdleWait time.Duration `env:"RELAY_IDLE_WAIT" envDefault:"20ms"`
+	// Linger is the pause after a batch smaller than RELAY_BATCH_SIZE, so
+	// that batches gather the rows of that time (0: poll again at once).
+	Linger time.Duration `env:"RELAY_LINGER" envDefault:"20ms"`
 	// AcquireInterval is how often an unowned shard is tried: the fail-over time.
 	AcquireInterval time.Duration `env:"RELAY_ACQUIRE_INTERVAL" envDefault:"1s"`
 	// HeartbeatInterval is how often an owned shard's lease is checked.
@@ -123,7 +126,7 @@ func (c *Config) Validate() error {
 }
 
 func (c *Config) relayConfig() relay.Config {
-	return relay.Config{BatchSize: c.BatchSize, IdleWait: c.IdleWait, AcquireInterval: c.AcquireInterval,
+	return relay.Config{BatchSize: c.BatchSize, IdleWait: c.IdleWait, Linger: c.Linger, AcquireInterval: c.AcquireInterval,
 		HeartbeatInterval: c.HeartbeatInterval, MaxAttempts: c.MaxAttempts, RetryBase: c.RetryBase, RetryMax: c.RetryMax,
 		OutageMaxWait: c.OutageMaxWait, OutboxRetention: c.OutboxRetention, CleanupInterval: c.CleanupInterval, CleanupBatch: c.CleanupBatch}
 }
