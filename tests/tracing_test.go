@@ -254,12 +254,22 @@ func TestOneTracePerOrder(t *testing.T) {
 			}
 			// database/sql statements (otelsql) under the shard
 			// transaction and under the projector's re-read, on their shard.
+			// A PlaceOrder's statements run in its group commit, whose span
+			// ("shard tx place order group") is a child of the transaction
+			// span of the group's first caller: this order's, when alone.
 			for _, parent := range []otlptest.Span{tx, reread} {
 				var statements []string
 				testinfra.Eventually(t, 20*time.Second, func() bool {
 					statements = statements[:0]
-					for _, s := range receiver.Spans() {
-						if s.ParentID == parent.SpanID && strings.HasPrefix(s.Name, "sql.") && s.Kind == tracev1.Span_SPAN_KIND_CLIENT &&
+					spans := receiver.Spans()
+					under := map[string]bool{parent.SpanID: true}
+					for _, s := range spans {
+						if s.ParentID == parent.SpanID && s.Name == "shard tx place order group" {
+							under[s.SpanID] = true
+						}
+					}
+					for _, s := range spans {
+						if under[s.ParentID] && strings.HasPrefix(s.Name, "sql.") && s.Kind == tracev1.Span_SPAN_KIND_CLIENT &&
 							strings.HasPrefix(s.Attributes["orderflow.shard"], "shard-") && s.Attributes["db.system.name"] == "mysql" {
 							statements = append(statements, s.Name)
 						}
