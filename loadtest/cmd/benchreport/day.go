@@ -39,14 +39,8 @@ func dayReport(dir string, md *strings.Builder) (bool, error) {
 		fmt.Fprintf(md, "| wall time to the last order readable at its final version | %.1f min |\n", d.WallSeconds/60)
 	}
 	if len(d.Minutes) > 0 {
-		worst, over := 0.0, 0
-		for _, m := range d.Minutes {
-			worst = max(worst, m.FreshP99Ms)
-			if m.FreshP99Ms >= 1000 {
-				over++
-			}
-		}
-		fmt.Fprintf(md, "| freshness p99 per minute: worst / minutes at 1 s or more | %.1f ms / %d of %d |\n", worst, over, len(d.Minutes))
+		worst, over := d.FreshnessByMinute()
+		fmt.Fprintf(md, "| freshness p99 per minute: worst / minutes at 1 s or more | %.1f ms / %d of %d |\n", worst.FreshP99Ms, over, len(d.Minutes))
 	}
 	if d.CPU != nil {
 		fmt.Fprintf(md, "| CPU per order, every process | %.3f ms (CPU speed: %.1f µs per Ed25519 check) |\n", d.CPU.MsPerOrder(""), d.CPUSpeedMicros)

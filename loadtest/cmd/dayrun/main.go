@@ -89,7 +89,6 @@ type recorder struct {
 	place, fresh          []time.Duration
 	secPlace, secFresh    []time.Duration
 	minPlace, minFresh    []time.Duration
-	min                   bench.DayMinute
 	placed, changed, errs int
 	stale                 int
 	sec                   bench.DaySample
@@ -101,7 +100,6 @@ func (r *recorder) placedIn(d time.Duration) {
 	r.place, r.secPlace, r.minPlace = append(r.place, d), append(r.secPlace, d), append(r.minPlace, d)
 	r.placed++
 	r.sec.Placed++
-	r.min.Placed++
 }
 
 func (r *recorder) freshIn(d time.Duration, visible bool) {
@@ -123,7 +121,6 @@ func (r *recorder) count(changed, failed bool) {
 	if failed {
 		r.errs++
 		r.sec.Errors++
-		r.min.Errors++
 	}
 }
 
@@ -140,20 +137,21 @@ func (r *recorder) second(n int) bench.DaySample {
 	return s
 }
 
-// minute closes the current minute, whose seconds are samples.
+// minute closes the current minute, whose seconds are samples: its counts
+// and maxima come from them, its percentiles from the minute's latencies.
 func (r *recorder) minute(n int, samples []bench.DaySample) bench.DayMinute {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	m := r.min
-	m.Minute = n
+	m := bench.DayMinute{Minute: n}
 	slices.Sort(r.minPlace)
 	slices.Sort(r.minFresh)
 	m.PlaceP99Ms = bench.Percentile(r.minPlace, 0.99)
 	m.FreshP50Ms, m.FreshP99Ms = bench.Percentile(r.minFresh, 0.5), bench.Percentile(r.minFresh, 0.99)
 	for _, s := range samples {
+		m.Placed, m.Errors = m.Placed+s.Placed, m.Errors+s.Errors
 		m.MaxPending, m.MaxLag = max(m.MaxPending, s.Pending), max(m.MaxLag, s.ConsumerLag)
 	}
-	r.min, r.minPlace, r.minFresh = bench.DayMinute{}, r.minPlace[:0], r.minFresh[:0]
+	r.minPlace, r.minFresh = r.minPlace[:0], r.minFresh[:0]
 	return m
 }
 
@@ -385,15 +383,7 @@ func printSummary(r bench.DayResult, o options) {
 	fmt.Printf("| outbox backlog, max | %.0f rows |\n| consumer lag, max | %.0f events |\n", r.MaxPending, r.MaxLag)
 	fmt.Printf("| caught up after the load | %.1f s |\n", r.DrainSeconds)
 	fmt.Printf("| wall time, first order to the last readable at its final version | **%.1f min** |\n", r.WallSeconds/60)
-	worst, over := bench.DayMinute{}, 0
-	for _, m := range r.Minutes {
-		if m.FreshP99Ms > worst.FreshP99Ms {
-			worst = m
-		}
-		if m.FreshP99Ms >= 1000 {
-			over++
-		}
-	}
+	worst, over := r.FreshnessByMinute()
 	fmt.Printf("| freshness p99 per minute: worst / minutes at 1 s or more | %.1f ms (minute %d) / **%d of %d** |\n", worst.FreshP99Ms, worst.Minute, over, len(r.Minutes))
 	if r.CPU != nil {
 		fmt.Printf("| CPU per order, every process | **%.3f ms** (CPU speed: %.1f µs per Ed25519 check) |\n", r.CPU.MsPerOrder(""), r.CPUSpeedMicros)

@@ -63,3 +63,21 @@ type DayResult struct {
 	Timeline        []DaySample `json:"timeline"`
 	Minutes         []DayMinute `json:"minutes"`
 }
+
+// SlowFreshMs is the per-minute freshness p99 from which a minute counts as
+// slow: the claim is under a second in every minute.
+const SlowFreshMs = 1000
+
+// FreshnessByMinute is the minute with the highest freshness p99 and how
+// many minutes had a p99 of SlowFreshMs or more.
+func (r DayResult) FreshnessByMinute() (worst DayMinute, slow int) {
+	for _, m := range r.Minutes {
+		if m.FreshP99Ms > worst.FreshP99Ms {
+			worst = m
+		}
+		if m.FreshP99Ms >= SlowFreshMs {
+			slow++
+		}
+	}
+	return worst, slow
+}

@@ -5,8 +5,6 @@ import de.bwaldvogel.mongo.bson.Document;
 import io.netty.channel.Channel;
 import org.h2.mvstore.MVStore;
 
-import java.util.Locale;
-import java.util.Set;
 
 /**
  * An H2 backend that commits the MVStore after every write command, before the
@@ -22,9 +20,6 @@ import java.util.Set;
  * writes share commits: a commit with nothing new to write returns at once.
  */
 final class DurableH2Backend extends H2Backend {
-    private static final Set<String> WRITES = Set.of(
-        "insert", "update", "delete", "findandmodify", "createindexes", "dropindexes",
-        "create", "drop", "dropdatabase", "renamecollection");
 
     private DurableH2Backend(MVStore store) {
         super(store);
@@ -38,7 +33,7 @@ final class DurableH2Backend extends H2Backend {
     @Override
     public Document handleCommand(Channel channel, String databaseName, String command, Document query) {
         Document reply = super.handleCommand(channel, databaseName, command, query);
-        if (WRITES.contains(command.toLowerCase(Locale.ROOT))) {
+        if (WriteCommands.isWrite(command)) {
             commit();
         }
         return reply;

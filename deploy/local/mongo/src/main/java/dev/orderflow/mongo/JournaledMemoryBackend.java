@@ -22,8 +22,6 @@ import java.nio.file.StandardCopyOption;
 import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.Locale;
-import java.util.Set;
 
 /**
  * The memory backend made durable by a journal of its write commands.
@@ -51,9 +49,6 @@ import java.util.Set;
  * write was never acknowledged, so the replay drops it.
  */
 final class JournaledMemoryBackend extends MemoryBackend {
-    private static final Set<String> WRITES = Set.of(
-        "insert", "update", "delete", "findandmodify", "createindexes", "dropindexes",
-        "create", "drop", "dropdatabase", "renamecollection");
     private static final int SNAPSHOT_BATCH = 1000;
 
     private final Path path;
@@ -74,7 +69,7 @@ final class JournaledMemoryBackend extends MemoryBackend {
 
     @Override
     public Document handleCommand(Channel channel, String databaseName, String command, Document query) {
-        if (!WRITES.contains(command.toLowerCase(Locale.ROOT))) {
+        if (!WriteCommands.isWrite(command)) {
             return super.handleCommand(channel, databaseName, command, query);
         }
         synchronized (writeLock) {
