@@ -255,7 +255,7 @@ func TestOneTracePerOrder(t *testing.T) {
 			// database/sql statements (otelsql) under the shard
 			// transaction and under the projector's re-read, on their shard.
 			// A PlaceOrder's statements run in its group commit, whose span
-			// ("shard tx place order group") is a child of the transaction
+			// ("shard tx order group") is a child of the transaction
 			// span of the group's first caller: this order's, when alone.
 			for _, parent := range []otlptest.Span{tx, reread} {
 				var statements []string
@@ -264,7 +264,7 @@ func TestOneTracePerOrder(t *testing.T) {
 					spans := receiver.Spans()
 					under := map[string]bool{parent.SpanID: true}
 					for _, s := range spans {
-						if s.ParentID == parent.SpanID && s.Name == "shard tx place order group" {
+						if s.ParentID == parent.SpanID && s.Name == "shard tx order group" {
 							under[s.SpanID] = true
 						}
 					}

@@ -46,18 +46,33 @@ func (p *Pools) ExecAtomic(ctx context.Context, shard string, b *Batch) error {
 // a group counts against each caller's deadline as a wait for a connection
 // does, and the circuit breaker counts the outcome once per caller.
 func (p *Pools) ExecAtomicFor(ctx context.Context, shard string, b *Batch, calls int, since time.Time) error {
+	return p.atomicFor(ctx, shard, calls, since, p.cfg.StatementTimeout, func(ctx context.Context, tx *Atomic) error {
+		return tx.Commit(ctx, b)
+	})
+}
+
+// AtomicFor runs fn as one transaction on one connection of the shard, for
+// calls callers the first of whom asked at since (see ExecAtomicFor), within
+// TxTimeout. fn reads with tx.Query and ends with tx.Commit; the transaction
+// is rolled back if fn returns an error or returns without committing.
+func (p *Pools) AtomicFor(ctx context.Context, shard string, calls int, since time.Time, fn func(ctx context.Context, tx *Atomic) error) error {
+	return p.atomicFor(ctx, shard, calls, since, p.cfg.TxTimeout, fn)
+}
+
+func (p *Pools) atomicFor(ctx context.Context, shard string, calls int, since time.Time, timeout time.Duration, fn func(ctx context.Context, tx *Atomic) error) error {
 	if _, err := p.DB(shard); err != nil {
 		return err
 	}
-	return p.callFor(ctx, shard, calls, since, p.cfg.StatementTimeout, func(ctx context.Context) error {
+	return p.callFor(ctx, shard, calls, since, timeout, func(ctx context.Context) error {
 		conn, err := p.Conn(ctx, shard)
 		if err != nil {
 			return err
 		}
 		defer conn.Close()
-		_, err = conn.ExecContext(ctx, "START TRANSACTION;\n"+b.sql.String()+";\nCOMMIT", b.args...)
-		if err == nil {
-			return nil
+		tx := &Atomic{conn: conn}
+		err = fn(ctx, tx)
+		if tx.committed || !tx.begun {
+			return err
 		}
 		if _, rbErr := conn.ExecContext(context.WithoutCancel(ctx), "ROLLBACK"); rbErr != nil {
 			// The server rolls back the open transaction when the connection
@@ -66,6 +81,46 @@ func (p *Pools) ExecAtomicFor(ctx context.Context, shard string, b *Batch, calls
 		}
 		return err
 	})
+}
+
+// Atomic is a transaction whose START TRANSACTION travels with its first
+// statements and whose COMMIT with its last: a transaction that reads and
+// then writes costs the shard two round trips, not the four of a sql.Tx
+// (BEGIN, read, write, COMMIT). It is not safe for concurrent use.
+type Atomic struct {
+	conn             *sql.Conn
+	begun, committed bool
+}
+
+// begin returns what opens the transaction, once: the prefix of the first
+// round trip.
+func (tx *Atomic) begin() string {
+	if tx.begun {
+		return ""
+	}
+	tx.begun = true
+	return "START TRANSACTION;\n"
+}
+
+// Query runs query (one statement or several, whose result sets come back
+// together) inside the transaction. The rows must be closed before the next
+// call.
+func (tx *Atomic) Query(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	return tx.conn.QueryContext(ctx, tx.begin()+query, args...)
+}
+
+// Commit runs b's statements and commits, in one round trip. The server
+// stops at the first failing statement, before the COMMIT; the transaction
+// is then rolled back (see AtomicFor), so nothing of a failed batch is ever
+// committed.
+func (tx *Atomic) Commit(ctx context.Context, b *Batch) error {
+	query := tx.begin()
+	if b.Len() > 0 {
+		query += b.sql.String() + ";\n"
+	}
+	_, err := tx.conn.ExecContext(ctx, query+"COMMIT", b.args...)
+	tx.committed = err == nil
+	return err
 }
 
 // Execer is what a batch can run on: a transaction, a pinned connection or

@@ -39,9 +39,10 @@ type Config struct {
 	LogLevel string `env:"LOG_LEVEL" envDefault:"info"`
 	// Shard sizes and bounds each shard's connection pool (ORDERFLOW_SHARD_*).
 	Shard shard.PoolConfig `envPrefix:"SHARD_"`
-	// PlaceGroup sets the group commit of PlaceOrder (ORDERFLOW_PLACE_GROUP_MAX,
-	// _IN_FLIGHT): concurrent orders of one shard are written by one
-	// transaction of up to MAX orders, at most IN_FLIGHT such transactions
+	// PlaceGroup sets the group commit of PlaceOrder and of the changes
+	// (ORDERFLOW_PLACE_GROUP_MAX, _IN_FLIGHT, _SEPARATE_CHANGES): concurrent
+	// placements, accepts and cancels of one shard are written by one
+	// transaction of up to MAX of them, at most IN_FLIGHT such transactions
 	// per shard at a time; MAX 1 turns it off.
 	PlaceGroup orderstore.GroupConfig `envPrefix:"PLACE_GROUP_"`
 	// OrderNoBlockSize is how many order numbers an instance reserves from a

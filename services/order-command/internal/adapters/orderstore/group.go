@@ -10,11 +10,13 @@ import (
 	"github.com/orderflow/orderflow/services/order-command/internal/domain"
 )
 
-// GroupConfig sets how concurrent PlaceOrders of one shard are committed
-// together (group commit). Most of what a shard spends on an order is per
-// statement and per commit, not per row: orders that arrive while a commit
-// of their shard is under way wait for it and then go together, as one
-// transaction of four multi-row INSERTs.
+// GroupConfig sets how concurrent PlaceOrders, accepts and cancels of one
+// shard are committed together (group commit). Most of what a shard spends
+// on an order is per statement and per commit, not per row: writes that
+// arrive while a commit of their shard is under way wait for it and then go
+// together, as one transaction: the changed orders read with one locking
+// read, then multi-row INSERTs for the new orders, an UPDATE per changed
+// order, multi-row INSERTs of history and outbox rows, and the COMMIT.
 type GroupConfig struct {
 	// Max is the most orders one group commit holds; 1 turns group commit
 	// off (every order is its own transaction). Zero means the default.
@@ -29,6 +31,10 @@ type GroupConfig struct {
 	// other transaction commits, and a hung shard stalls every group
 	// alike. Zero means the default.
 	InFlight int `env:"IN_FLIGHT" envDefault:"1"`
+	// SeparateChanges keeps accepts and cancels out of the groups: each is
+	// then a transaction of its own (four round trips), as before they
+	// joined them. For comparing the two; grouped is cheaper for the shard.
+	SeparateChanges bool `env:"SEPARATE_CHANGES"`
 }
 
 // Defaults of GroupConfig, used where it is zero (a configuration built in
@@ -65,10 +71,14 @@ func (c GroupConfig) Validate() error {
 	return errors.Join(errs...)
 }
 
-// member is one Place waiting for, or taking part in, a group commit.
+// member is one Place or one change (accept, cancel) waiting for, or taking
+// part in, a group commit.
 type member struct {
 	ctx context.Context
+	// row is the order a Place writes (row.o is nil for a change).
 	row orderWrite
+	// change is the change of an existing order; nil for a Place.
+	change *pendingChange
 	// queued is when the caller asked: the shard's statement deadline
 	// counts from it (see shard.Pools.ExecAtomicFor).
 	queued time.Time
@@ -81,21 +91,28 @@ type member struct {
 	first *member
 }
 
+// pendingChange is an Update waiting in a group: the order it changes and
+// what it does to it (see Repository.Update).
+type pendingChange struct {
+	orderNo int64
+	apply   func(o *domain.Order) (domain.Event, error)
+}
+
 // outcome is what a group commit tells one member.
 type outcome struct {
 	stored  *domain.Order
 	created bool
 	err     error
-	// alone asks the member to place its order on its own: the shard
-	// refused the group (rolled back whole), and alone each order gets the
-	// answer it would have got without grouping.
+	// alone asks the member to place or change its order on its own: the
+	// shard refused the group (rolled back whole), and alone each order gets
+	// the answer it would have got without grouping.
 	alone bool
 	// size is the number of members of the group.
 	size int
 }
 
-// groupCommitter coalesces the Places of one shard. It runs no goroutine of
-// its own while idle: a Place that finds fewer than inFlight groups
+// groupCommitter coalesces the Places and changes of one shard. It runs no
+// goroutine of its own while idle: a call that finds fewer than inFlight groups
 // committing starts one with everything queued ("natural batching": no
 // timer, so a lone order goes at once), and a group that finishes takes
 // the next from the queue until it is empty. Every commit is bounded by the
@@ -119,7 +136,17 @@ func newGroupCommitter(cfg GroupConfig, commit func(group []*member)) *groupComm
 // failed, or until ctx ends. A caller whose context ends while it is queued
 // is left out of its group: its order is not written.
 func (c *groupCommitter) place(ctx context.Context, row orderWrite) outcome {
-	m := &member{ctx: ctx, row: row, queued: time.Now(), done: make(chan outcome, 1)}
+	return c.join(&member{ctx: ctx, row: row})
+}
+
+// update queues ch as place queues an order.
+func (c *groupCommitter) update(ctx context.Context, ch *pendingChange) outcome {
+	return c.join(&member{ctx: ctx, change: ch})
+}
+
+func (c *groupCommitter) join(m *member) outcome {
+	ctx := m.ctx
+	m.queued, m.done = time.Now(), make(chan outcome, 1)
 	c.mu.Lock()
 	c.queue = append(c.queue, m)
 	var group []*member
@@ -136,9 +163,9 @@ func (c *groupCommitter) place(ctx context.Context, row orderWrite) outcome {
 	case out := <-m.done:
 		return out
 	case <-ctx.Done():
-		// Once its group has started, the order may still commit: as with
-		// any write cut off mid-way, a retry with the same request id
-		// finds it.
+		// Once its group has started, the write may still commit: as with
+		// any write cut off mid-way, a retry with the same request id finds
+		// the order, and a repeated accept or cancel finds it done.
 		return outcome{err: ctx.Err()}
 	}
 }
@@ -169,6 +196,10 @@ func (c *groupCommitter) takeLocked() []*member {
 		if m.ctx.Err() != nil {
 			continue // its caller has returned with the context's error
 		}
+		if m.change != nil {
+			group = append(group, m)
+			continue
+		}
 		if first, ok := byRequest[m.row.o.RequestID]; ok {
 			m.first = first
 		} else {
@@ -182,7 +213,7 @@ func (c *groupCommitter) takeLocked() []*member {
 	return group
 }
 
-// waiting is how many Places are queued and how many groups are being
+// waiting is how many Places and changes are queued and how many groups are being
 // committed.
 func (c *groupCommitter) waiting() (queued, executing int) {
 	c.mu.Lock()

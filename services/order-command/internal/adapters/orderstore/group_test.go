@@ -151,7 +151,7 @@ func (e *placeEnv) groups() (groups uint64, placements float64) {
 		e.t.Fatal(err)
 	}
 	for _, f := range families {
-		if f.GetName() != "orderflow_order_place_group_size" {
+		if f.GetName() != "orderflow_order_group_size" {
 			continue
 		}
 		for _, m := range f.GetMetric() {
@@ -167,7 +167,7 @@ func (e *placeEnv) groups() (groups uint64, placements float64) {
 
 func (e *placeEnv) fallbacks() float64 {
 	e.t.Helper()
-	v, _ := testinfra.MetricValue(e.t, e.metrics, "orderflow_order_place_group_fallbacks_total", map[string]string{"shard": shardName})
+	v, _ := testinfra.MetricValue(e.t, e.metrics, "orderflow_order_group_fallbacks_total", map[string]string{"shard": shardName})
 	return v
 }
 
@@ -413,12 +413,12 @@ func TestPlaceGroupAnswersARepeatInsideItWithTheFirstOrder(t *testing.T) {
 	var groupSpans []sdktrace.ReadOnlySpan
 	for _, s := range e.spans.Ended() {
 		attrs := attribute.NewSet(s.Attributes()...)
-		size, _ := attrs.Value("orderflow.place.group_size")
+		size, _ := attrs.Value("orderflow.group.size")
 		switch s.Name() {
 		case "shard tx place order":
 			no, _ := attrs.Value("orderflow.order_no")
 			sizes[no.AsInt64()] = size.AsInt64()
-		case "shard tx place order group":
+		case "shard tx order group":
 			if size.AsInt64() == 3 {
 				groupSpans = append(groupSpans, s)
 			}

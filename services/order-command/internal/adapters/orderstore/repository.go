@@ -47,13 +47,13 @@ func NewRepository(pools *shard.Pools, tracer trace.Tracer, group GroupConfig) (
 		pools: pools, tracer: tracer, group: group.WithDefaults(),
 		committers: map[string]*groupCommitter{},
 		groupSize: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name:    "orderflow_order_place_group_size",
-			Help:    "Orders placed by one group commit (one transaction) on the shard.",
+			Name:    "orderflow_order_group_size",
+			Help:    "Orders placed or changed by one group commit (one transaction) on the shard.",
 			Buckets: prometheus.ExponentialBuckets(1, 2, 8),
 		}, []string{"shard"}),
 		fallbacks: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "orderflow_order_place_group_fallbacks_total",
-			Help: "Group commits the shard refused (a repeated request id, mostly), whose orders were then placed one by one.",
+			Name: "orderflow_order_group_fallbacks_total",
+			Help: "Group commits the shard refused (a repeated request id, mostly), whose orders were then placed or changed one by one.",
 		}, []string{"shard"}),
 	}, nil
 }
@@ -108,8 +108,7 @@ func (r *Repository) Place(ctx context.Context, topo shard.Topology, loc shard.L
 	var out outcome
 	err := r.inSpan(ctx, "shard tx place order", loc.Shard, o.No, func(ctx context.Context) error {
 		out = r.committer(loc.Shard).place(ctx, row)
-		trace.SpanFromContext(ctx).SetAttributes(attribute.Int("orderflow.place.group_size", out.size),
-			attribute.Bool("orderflow.place.alone", out.alone))
+		groupAttributes(ctx, out)
 		return out.err
 	})
 	switch {
@@ -124,7 +123,7 @@ func (r *Repository) Place(ctx context.Context, topo shard.Topology, loc shard.L
 // placeAlone is Place of one order in a transaction of its own.
 func (r *Repository) placeAlone(ctx context.Context, shardName string, row orderWrite) (*domain.Order, bool, error) {
 	var batch shard.Batch
-	addPlace(&batch, []orderWrite{row})
+	addPlace(&batch, []orderWrite{row}, nil)
 	err := r.inSpan(ctx, "shard tx place order", shardName, row.o.No, func(ctx context.Context) error {
 		return r.pools.ExecAtomic(ctx, shardName, &batch)
 	})
@@ -158,30 +157,56 @@ func (r *Repository) committer(shardName string) *groupCommitter {
 // commitGroup writes the orders of group in one transaction and answers
 // each member. The transaction is the group's, not any one caller's: it
 // runs without their cancellation (a caller that gives up must not roll
-// back the others' orders), bounded by the shard's statement timeout from
-// when its oldest member asked, and the shard's breaker counts it as one
-// call per member, as if each had been placed alone.
+// back the others' orders), bounded by the shard's timeout from when its
+// oldest member asked, and the shard's breaker counts it as one call per
+// member, as if each had been placed or changed alone.
+//
+// A group without changes is one round trip (ExecAtomicFor). Changes add a
+// first one: the orders they change, read and locked together; each change
+// is then applied in the order its caller queued, a later change of the
+// same order seeing the earlier one, and one that the domain refuses (or an
+// order that does not exist) is answered so and writes nothing, while the
+// rest of the group goes on.
 func (r *Repository) commitGroup(shardName string, group []*member) {
-	rows := make([]orderWrite, 0, len(group))
+	var places []orderWrite
+	var changes []*member
 	links := make([]trace.Link, 0, len(group)-1)
 	for i, m := range group {
-		if m.first == nil {
-			rows = append(rows, m.row)
+		switch {
+		case m.change != nil:
+			changes = append(changes, m)
+		case m.first == nil:
+			places = append(places, m.row)
 		}
 		if i > 0 {
 			links = append(links, trace.Link{SpanContext: trace.SpanContextFromContext(m.ctx)})
 		}
 	}
-	var batch shard.Batch
-	addPlace(&batch, rows)
 
 	// The group's span is a child of its first member's, linked to the
 	// others', so that every member's trace leads to the statements.
-	ctx, span := r.tracer.Start(context.WithoutCancel(group[0].ctx), "shard tx place order group",
+	ctx, span := r.tracer.Start(context.WithoutCancel(group[0].ctx), "shard tx order group",
 		trace.WithSpanKind(trace.SpanKindClient), trace.WithLinks(links...),
 		trace.WithAttributes(attribute.String("db.system.name", "mysql"), attribute.String("orderflow.shard", shardName),
-			attribute.Int("orderflow.place.group_size", len(group)), attribute.Int("orderflow.place.group_orders", len(rows))))
-	err := r.pools.ExecAtomicFor(ctx, shardName, &batch, len(group), group[0].queued)
+			attribute.Int("orderflow.group.size", len(group)), attribute.Int("orderflow.group.placements", len(places)),
+			attribute.Int("orderflow.group.changes", len(changes))))
+	changed := map[*member]outcome{}
+	var err error
+	if len(changes) == 0 {
+		var batch shard.Batch
+		addPlace(&batch, places, nil)
+		err = r.pools.ExecAtomicFor(ctx, shardName, &batch, len(group), group[0].queued)
+	} else {
+		err = r.pools.AtomicFor(ctx, shardName, len(group), group[0].queued, func(ctx context.Context, tx *shard.Atomic) error {
+			writes, err := applyChanges(ctx, tx, changes, changed)
+			if err != nil {
+				return err
+			}
+			var batch shard.Batch
+			addPlace(&batch, places, writes)
+			return tx.Commit(ctx, &batch)
+		})
+	}
 	if err != nil {
 		span.RecordError(err)
 		span.SetStatus(codes.Error, "shard transaction failed")
@@ -200,6 +225,9 @@ func (r *Repository) commitGroup(shardName string, group []*member) {
 			out.alone = true
 		case err != nil:
 			out.err = fmt.Errorf("committing a group of %d orders: %w", len(group), err)
+		case m.change != nil:
+			c := changed[m]
+			out.stored, out.err = c.stored, c.err
 		case m.first != nil:
 			// A retry that arrived with its first request: the answer to a
 			// repeated request id, without the round trips of finding out.
@@ -209,6 +237,61 @@ func (r *Repository) commitGroup(shardName string, group []*member) {
 		}
 		m.done <- out
 	}
+}
+
+// applyChanges reads and locks the orders the changes of a group change,
+// applies each change in turn and records its outcome in outcomes. It
+// returns the writes of the changes that were made, in their order.
+func applyChanges(ctx context.Context, tx *shard.Atomic, changes []*member, outcomes map[*member]outcome) ([]orderWrite, error) {
+	nos := make([]any, 0, len(changes))
+	seen := map[int64]bool{}
+	for _, m := range changes {
+		if !seen[m.change.orderNo] {
+			seen[m.change.orderNo] = true
+			nos = append(nos, m.change.orderNo)
+		}
+	}
+	rows, err := tx.Query(ctx, loadQuery(orderKey{column: "order_no", values: nos, forUpdate: true}), loadArgs(nos)...)
+	if err != nil {
+		return nil, fmt.Errorf("reading orders: %w", err)
+	}
+	current, err := scanOrders(rows)
+	if err != nil {
+		return nil, err
+	}
+	var writes []orderWrite
+	for _, m := range changes {
+		o, ok := current[m.change.orderNo]
+		if !ok {
+			outcomes[m] = outcome{err: domain.ErrNotFound}
+			continue
+		}
+		// The change works on a copy: one it refuses leaves the order as
+		// it was for the changes after it, and the answer of one is not
+		// altered by the next.
+		next := cloneOrder(o)
+		ev, err := applyChange(m.change, next)
+		if err != nil {
+			outcomes[m] = outcome{err: err}
+			continue
+		}
+		current[m.change.orderNo] = next
+		writes = append(writes, orderWrite{o: next, ev: ev})
+		outcomes[m] = outcome{stored: next}
+	}
+	return writes, nil
+}
+
+// applyChange runs a caller's change on the group's goroutine, where a
+// panic would take the process down with every other member's order: it
+// becomes that caller's error instead.
+func applyChange(c *pendingChange, o *domain.Order) (ev domain.Event, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("changing order %d: panic: %v", c.orderNo, p)
+		}
+	}()
+	return c.apply(o)
 }
 
 // refusedRows tells whether the shard answered a batch with an error about
@@ -235,14 +318,21 @@ func cloneOrder(o *domain.Order) *domain.Order {
 	return &c
 }
 
-// addPlace adds the INSERTs that place rows: one statement per table
-// whatever the number of orders, so a group costs the shard four statements
-// however many orders it holds.
-func addPlace(b *shard.Batch, rows []orderWrite) {
-	addOrders(b, rows)
-	addItems(b, rows)
-	addHistory(b, rows)
-	addOutbox(b, rows)
+// addPlace adds the statements that place the orders of places and store
+// the changes of changed: one INSERT per table whatever the number of
+// orders, and an UPDATE per change, so a group costs the shard four
+// statements and one per change, however many orders it holds.
+func addPlace(b *shard.Batch, places, changed []orderWrite) {
+	addOrders(b, places)
+	addItems(b, places)
+	for _, c := range changed {
+		o := c.o
+		b.Add("UPDATE orders SET status = ?, version = ?, cancel_reason = ?, updated_at = ? WHERE order_no = ?",
+			o.Status.String(), o.Version, nullable(o.CancelReason), o.UpdatedAt, o.No)
+	}
+	all := slices.Concat(places, changed)
+	addHistory(b, all)
+	addOutbox(b, all)
 }
 
 func addOrders(b *shard.Batch, rows []orderWrite) {
@@ -315,19 +405,46 @@ func addValues(b *shard.Batch, head, tuple string, n int, appendArgs func(args [
 	b.Add(q.String(), appendArgs(make([]any, 0, n*strings.Count(tuple, "?")))...)
 }
 
-// Update locks the order row (SELECT ... FOR UPDATE), so concurrent changes
-// of one order serialise and each sees the version the previous one wrote.
+// Update changes an order: change gets the order as stored and returns the
+// event of what it did to it, or an error that leaves the order unchanged.
+// The order row is locked (SELECT ... FOR UPDATE) while change runs, so
+// concurrent changes of one order serialise and each sees the version the
+// previous one wrote.
+//
+// With group commit on, the change goes in a group commit of its shard
+// (see commitGroup), and change runs on that group's goroutine: it must do
+// its work on o alone and return quickly.
 func (r *Repository) Update(ctx context.Context, orderNo int64, change func(o *domain.Order) (domain.Event, error)) (*domain.Order, error) {
 	loc, err := r.pools.Topology().Route(orderNo)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", domain.ErrNotFound, err)
 	}
+	if r.group.Max == 1 || r.group.SeparateChanges {
+		return r.updateAlone(ctx, loc.Shard, orderNo, change)
+	}
+	var out outcome
+	err = r.inSpan(ctx, "shard tx update order", loc.Shard, orderNo, func(ctx context.Context) error {
+		out = r.committer(loc.Shard).update(ctx, &pendingChange{orderNo: orderNo, apply: change})
+		groupAttributes(ctx, out)
+		return out.err
+	})
+	switch {
+	case out.alone:
+		return r.updateAlone(ctx, loc.Shard, orderNo, change)
+	case err != nil:
+		return nil, err
+	}
+	return out.stored, nil
+}
+
+// updateAlone is Update in a transaction of its own.
+func (r *Repository) updateAlone(ctx context.Context, shardName string, orderNo int64, change func(o *domain.Order) (domain.Event, error)) (*domain.Order, error) {
 	var updated *domain.Order
 	// The locking read sees the latest committed version at any isolation
 	// level, so the default level saves the SET TRANSACTION round trip.
-	err = r.inSpan(ctx, "shard tx update order", loc.Shard, orderNo, func(ctx context.Context) error {
-		return r.pools.InTx(ctx, loc.Shard, sql.LevelDefault, func(ctx context.Context, tx *sql.Tx) error {
-			o, err := load(ctx, tx, orderKey{column: "order_no", value: orderNo, forUpdate: true})
+	err := r.inSpan(ctx, "shard tx update order", shardName, orderNo, func(ctx context.Context) error {
+		return r.pools.InTx(ctx, shardName, sql.LevelDefault, func(ctx context.Context, tx *sql.Tx) error {
+			o, err := load(ctx, tx, orderKey{column: "order_no", values: []any{orderNo}, forUpdate: true})
 			if err != nil {
 				return err
 			}
@@ -336,11 +453,7 @@ func (r *Repository) Update(ctx context.Context, orderNo int64, change func(o *d
 				return err
 			}
 			var batch shard.Batch
-			batch.Add("UPDATE orders SET status = ?, version = ?, cancel_reason = ?, updated_at = ? WHERE order_no = ?",
-				o.Status.String(), o.Version, nullable(o.CancelReason), o.UpdatedAt, o.No)
-			changed := []orderWrite{{o: o, ev: ev}}
-			addHistory(&batch, changed)
-			addOutbox(&batch, changed)
+			addPlace(&batch, nil, []orderWrite{{o: o, ev: ev}})
 			if err := batch.Exec(ctx, tx); err != nil {
 				return fmt.Errorf("storing the change: %w", err)
 			}
@@ -354,19 +467,25 @@ func (r *Repository) Update(ctx context.Context, orderNo int64, change func(o *d
 	return updated, nil
 }
 
+// groupAttributes records on a caller's span how its group commit went.
+func groupAttributes(ctx context.Context, out outcome) {
+	trace.SpanFromContext(ctx).SetAttributes(attribute.Int("orderflow.group.size", out.size),
+		attribute.Bool("orderflow.group.alone", out.alone))
+}
+
 // Get reads an order with its items and history.
 func (r *Repository) Get(ctx context.Context, orderNo int64) (*domain.Order, error) {
 	loc, err := r.pools.Topology().Route(orderNo)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", domain.ErrNotFound, err)
 	}
-	return r.read(ctx, loc.Shard, orderKey{column: "order_no", value: orderNo})
+	return r.read(ctx, loc.Shard, orderKey{column: "order_no", values: []any{orderNo}})
 }
 
 // FindByRequestID reads the order a request created on a shard, or
 // domain.ErrNotFound.
 func (r *Repository) FindByRequestID(ctx context.Context, shardName, requestID string) (*domain.Order, error) {
-	return r.read(ctx, shardName, orderKey{column: "request_id", value: requestID})
+	return r.read(ctx, shardName, orderKey{column: "request_id", values: []any{requestID}})
 }
 
 func (r *Repository) read(ctx context.Context, shardName string, key orderKey) (*domain.Order, error) {
@@ -382,86 +501,118 @@ func (r *Repository) read(ctx context.Context, shardName string, key orderKey) (
 	return o, err
 }
 
-// load reads one order, its items and its history inside tx.
-// orderKey names the order load reads: by number or by request id, and
-// whether the order row is locked (FOR UPDATE) for a change.
+// orderKey names the orders a load reads: by number or by request id, and
+// whether the order rows are locked (FOR UPDATE) for a change.
 type orderKey struct {
 	column    string // "order_no" or "request_id"
-	value     any
+	values    []any
 	forUpdate bool
 }
 
-// load reads an order, its items and its history in one round trip: three
-// statements whose result sets come back together (the pools allow multi
-// statements). The items and the history are selected by the order's number
-// through a subquery on the same key, so a lookup by request id needs no
-// second trip either; under the order row's lock (or the read's snapshot)
-// they are those of the order row read.
-func load(ctx context.Context, tx *sql.Tx, key orderKey) (*domain.Order, error) {
-	where := "WHERE " + key.column + " = ?"
+// loadQuery reads orders, their items and their history in one round trip:
+// three statements whose result sets come back together (the pools allow
+// multi statements). The items and the history are selected by the orders'
+// numbers through a subquery on the same key, so a lookup by request id
+// needs no second trip either; under the order rows' locks (or the read's
+// snapshot) they are those of the order rows read. Its arguments are
+// loadArgs(key.values).
+func loadQuery(key orderKey) string {
+	in := " IN (?" + strings.Repeat(", ?", len(key.values)-1) + ")"
+	where := "WHERE " + key.column + in
 	lock := ""
 	if key.forUpdate {
 		lock = " FOR UPDATE"
 	}
-	byOrder := "WHERE order_no = ?"
+	byOrder := "WHERE order_no" + in
 	if key.column != "order_no" {
-		byOrder = "WHERE order_no = (SELECT order_no FROM orders " + where + ")"
+		byOrder = "WHERE order_no IN (SELECT order_no FROM orders " + where + ")"
 	}
-	rows, err := tx.QueryContext(ctx, `SELECT order_no, request_id, request_hash, user_id, shop_id, status, total_amount,
-		delivery_address, cancel_reason, version, placed_at, updated_at FROM orders `+where+lock+`;
-		SELECT menu_id, name, quantity, unit_price FROM order_items `+byOrder+` ORDER BY line_no;
-		SELECT status, version, changed_at FROM order_status_history `+byOrder+` ORDER BY version`,
-		key.value, key.value, key.value)
+	return `SELECT order_no, request_id, request_hash, user_id, shop_id, status, total_amount,
+		delivery_address, cancel_reason, version, placed_at, updated_at FROM orders ` + where + lock + `;
+		SELECT order_no, menu_id, name, quantity, unit_price FROM order_items ` + byOrder + ` ORDER BY order_no, line_no;
+		SELECT order_no, status, version, changed_at FROM order_status_history ` + byOrder + ` ORDER BY order_no, version`
+}
+
+// loadArgs are the arguments of loadQuery: the key's values once per
+// statement.
+func loadArgs(values []any) []any {
+	return slices.Concat(values, values, values)
+}
+
+// load reads the one order key names, with its items and history, inside
+// tx, or domain.ErrNotFound.
+func load(ctx context.Context, tx *sql.Tx, key orderKey) (*domain.Order, error) {
+	rows, err := tx.QueryContext(ctx, loadQuery(key), loadArgs(key.values)...)
 	if err != nil {
 		return nil, fmt.Errorf("reading order: %w", err)
 	}
+	orders, err := scanOrders(rows)
+	if err != nil {
+		return nil, err
+	}
+	for _, o := range orders {
+		return o, nil
+	}
+	return nil, domain.ErrNotFound
+}
+
+// scanOrders reads the three result sets of loadQuery into orders by
+// number, and closes rows.
+func scanOrders(rows *sql.Rows) (map[int64]*domain.Order, error) {
 	defer rows.Close()
-	o := &domain.Order{}
-	if !rows.Next() {
-		if err := rows.Err(); err != nil {
+	orders := map[int64]*domain.Order{}
+	for rows.Next() {
+		o := &domain.Order{}
+		var status string
+		var hash []byte
+		var cancelReason sql.NullString
+		if err := rows.Scan(&o.No, &o.RequestID, &hash, &o.UserID, &o.ShopID, &status, &o.TotalAmount,
+			&o.DeliveryAddress, &cancelReason, &o.Version, &o.PlacedAt, &o.UpdatedAt); err != nil {
 			return nil, fmt.Errorf("reading order: %w", err)
 		}
-		return nil, domain.ErrNotFound
+		copy(o.RequestHash[:], hash)
+		o.CancelReason = cancelReason.String
+		var ok bool
+		if o.Status, ok = domain.ParseStatus(status); !ok {
+			return nil, fmt.Errorf("order %d has unknown status %q", o.No, status)
+		}
+		orders[o.No] = o
 	}
-	var status string
-	var hash []byte
-	var cancelReason sql.NullString
-	if err := rows.Scan(&o.No, &o.RequestID, &hash, &o.UserID, &o.ShopID, &status, &o.TotalAmount,
-		&o.DeliveryAddress, &cancelReason, &o.Version, &o.PlacedAt, &o.UpdatedAt); err != nil {
+	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("reading order: %w", err)
-	}
-	copy(o.RequestHash[:], hash)
-	o.CancelReason = cancelReason.String
-	var ok bool
-	if o.Status, ok = domain.ParseStatus(status); !ok {
-		return nil, fmt.Errorf("order %d has unknown status %q", o.No, status)
 	}
 	if !rows.NextResultSet() {
 		return nil, fmt.Errorf("reading items: %w", errors.Join(rows.Err(), errors.New("no result set")))
 	}
 	for rows.Next() {
+		var no int64
 		var it domain.Item
-		if err := rows.Scan(&it.MenuID, &it.Name, &it.Quantity, &it.UnitPrice); err != nil {
+		if err := rows.Scan(&no, &it.MenuID, &it.Name, &it.Quantity, &it.UnitPrice); err != nil {
 			return nil, fmt.Errorf("reading items: %w", err)
 		}
-		o.Items = append(o.Items, it)
+		if o := orders[no]; o != nil {
+			o.Items = append(o.Items, it)
+		}
 	}
 	if !rows.NextResultSet() {
 		return nil, fmt.Errorf("reading history: %w", errors.Join(rows.Err(), errors.New("no result set")))
 	}
 	for rows.Next() {
+		var no int64
 		var c domain.StatusChange
 		var s string
-		if err := rows.Scan(&s, &c.Version, &c.ChangedAt); err != nil {
+		if err := rows.Scan(&no, &s, &c.Version, &c.ChangedAt); err != nil {
 			return nil, fmt.Errorf("reading history: %w", err)
 		}
 		c.Status, _ = domain.ParseStatus(s)
-		o.History = append(o.History, c)
+		if o := orders[no]; o != nil {
+			o.History = append(o.History, c)
+		}
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("reading history: %w", err)
 	}
-	return o, nil
+	return orders, nil
 }
 
 func nullable(s string) any {
