@@ -42,20 +42,12 @@ func (e *placeEnv) update(orderNo int64, change func(o *domain.Order) (domain.Ev
 }
 
 func (e *placeEnv) updateAsync(orderNo int64, change func(o *domain.Order) (domain.Event, error)) <-chan changed {
-	ch := make(chan changed, 1)
-	go func() { ch <- e.update(orderNo, change) }()
-	return ch
+	return async(func() changed { return e.update(orderNo, change) })
 }
 
 func (e *placeEnv) receiveChange(ch <-chan changed) changed {
 	e.t.Helper()
-	select {
-	case c := <-ch:
-		return c
-	case <-time.After(30 * time.Second):
-		e.t.Fatal("an Update never returned")
-		return changed{}
-	}
+	return await(e.t, ch, "an Update")
 }
 
 // storedChanges reads what the shard holds of an order: its status and

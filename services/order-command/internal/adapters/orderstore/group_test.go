@@ -83,20 +83,33 @@ func (e *placeEnv) place(ctx context.Context, requestID string) placed {
 
 // placeAsync starts place and returns where its outcome arrives.
 func (e *placeEnv) placeAsync(ctx context.Context, requestID string) <-chan placed {
-	ch := make(chan placed, 1)
-	go func() { ch <- e.place(ctx, requestID) }()
+	return async(func() placed { return e.place(ctx, requestID) })
+}
+
+// receive waits for a Place's outcome.
+func (e *placeEnv) receive(ch <-chan placed) placed {
+	e.t.Helper()
+	return await(e.t, ch, "a Place")
+}
+
+// async runs f and returns where its result arrives.
+func async[T any](f func() T) <-chan T {
+	ch := make(chan T, 1)
+	go func() { ch <- f() }()
 	return ch
 }
 
-// receive waits for an outcome, failing the test if none arrives in time.
-func (e *placeEnv) receive(ch <-chan placed) placed {
-	e.t.Helper()
+// await waits for a result of async, failing the test if none arrives in
+// time.
+func await[T any](t *testing.T, ch <-chan T, what string) T {
+	t.Helper()
 	select {
-	case p := <-ch:
-		return p
+	case v := <-ch:
+		return v
 	case <-time.After(30 * time.Second):
-		e.t.Fatal("a Place never returned")
-		return placed{}
+		t.Fatalf("%s never returned", what)
+		var zero T
+		return zero
 	}
 }
 
