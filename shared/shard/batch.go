@@ -2,6 +2,7 @@ package shard
 
 import (
 	"context"
+	"errors"
 	"database/sql"
 	"database/sql/driver"
 	"strings"
@@ -54,7 +55,8 @@ func (p *Pools) ExecAtomicFor(ctx context.Context, shard string, b *Batch, calls
 // AtomicFor runs fn as one transaction on one connection of the shard, for
 // calls callers the first of whom asked at since (see ExecAtomicFor), within
 // TxTimeout. fn reads with tx.Query and ends with tx.Commit; the transaction
-// is rolled back if fn returns an error or returns without committing.
+// is rolled back if fn returns an error, and a fn that returns without
+// committing (a bug) gets errNotCommitted.
 func (p *Pools) AtomicFor(ctx context.Context, shard string, calls int, since time.Time, fn func(ctx context.Context, tx *Atomic) error) error {
 	return p.atomicFor(ctx, shard, calls, since, p.cfg.TxTimeout, fn)
 }
@@ -71,6 +73,9 @@ func (p *Pools) atomicFor(ctx context.Context, shard string, calls int, since ti
 		defer conn.Close()
 		tx := &Atomic{conn: conn}
 		err = fn(ctx, tx)
+		if err == nil && !tx.committed {
+			err = errNotCommitted
+		}
 		if tx.committed || !tx.begun {
 			return err
 		}
@@ -83,6 +88,11 @@ func (p *Pools) atomicFor(ctx context.Context, shard string, calls int, since ti
 	})
 }
 
+// errNotCommitted is what AtomicFor returns for a transaction that its
+// function neither committed nor failed: the caller must not believe it
+// wrote anything.
+var errNotCommitted = errors.New("the transaction was neither committed nor failed; rolled back")
+
 // Atomic is a transaction whose START TRANSACTION travels with its first
 // statements and whose COMMIT with its last: a transaction that reads and
 // then writes costs the shard two round trips, not the four of a sql.Tx
@@ -93,13 +103,16 @@ type Atomic struct {
 }
 
 // begin returns what opens the transaction, once: the prefix of the first
-// round trip.
+// round trip. The isolation level is READ COMMITTED whatever the server's
+// default: the shards run with it, and under REPEATABLE READ a locking read
+// of an order that does not exist would take a gap lock past the newest
+// order, in the way of every placement of other instances.
 func (tx *Atomic) begin() string {
 	if tx.begun {
 		return ""
 	}
 	tx.begun = true
-	return "START TRANSACTION;\n"
+	return "SET TRANSACTION ISOLATION LEVEL READ COMMITTED;\nSTART TRANSACTION;\n"
 }
 
 // Query runs query (one statement or several, whose result sets come back

@@ -8,10 +8,11 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"strings"
+	"slices"
 	"time"
 
 	"github.com/orderflow/orderflow/shared/shard"
+	"github.com/orderflow/orderflow/shared/sqlrows"
 )
 
 // Item is one line of an order.
@@ -68,7 +69,10 @@ func NewReader(pools *shard.Pools) *Reader { return &Reader{pools: pools} }
 // later statement sees every row up to the version the order row showed;
 // rows of later changes are left out by version. A purge deletes an order's
 // rows in one transaction, so an order purged between the statements comes
-// back without history, and is then treated as gone.
+// back without history; such an order is looked up once more (see
+// readOrders), so that one purged meanwhile is gone and one stored without
+// history (which no write of orderflow makes) still reaches the projector's
+// validation and is set aside there.
 func readSQL(in string) string {
 	return `SELECT order_no, user_id, shop_id, status, total_amount, delivery_address,
 	COALESCE(cancel_reason, ''), version, placed_at, updated_at FROM orders WHERE order_no IN (` + in + `);
@@ -103,13 +107,8 @@ func (r *Reader) readShard(ctx context.Context, name string, nos []int64, out ma
 }
 
 func readOrders(ctx context.Context, db *sql.DB, name string, nos []int64, out map[int64]Order) error {
-	args := make([]any, 0, 3*len(nos))
-	for range 3 {
-		for _, no := range nos {
-			args = append(args, no)
-		}
-	}
-	rows, err := db.QueryContext(ctx, readSQL("?"+strings.Repeat(", ?", len(nos)-1)), args...)
+	in, args := sqlrows.In(nos)
+	rows, err := db.QueryContext(ctx, readSQL(in), slices.Concat(args, args, args)...)
 	if err != nil {
 		return shard.Classify(name, fmt.Errorf("reading orders: %w", err))
 	}
@@ -117,12 +116,47 @@ func readOrders(ctx context.Context, db *sql.DB, name string, nos []int64, out m
 	if err != nil {
 		return shard.Classify(name, err)
 	}
+	var noHistory []int64
 	for no, o := range orders {
-		if len(o.History) > 0 { // none: purged between the statements
-			out[no] = *o
+		if len(o.History) == 0 {
+			noHistory = append(noHistory, no)
+			continue
+		}
+		out[no] = *o
+	}
+	if len(noHistory) == 0 {
+		return nil
+	}
+	// Rare: only an order purged between the statements, or a broken one.
+	still, err := existing(ctx, db, noHistory)
+	if err != nil {
+		return shard.Classify(name, err)
+	}
+	for _, no := range noHistory {
+		if still[no] {
+			out[no] = *orders[no]
 		}
 	}
 	return nil
+}
+
+// existing tells which of the numbers have an order row.
+func existing(ctx context.Context, db *sql.DB, nos []int64) (map[int64]bool, error) {
+	in, args := sqlrows.In(nos)
+	rows, err := db.QueryContext(ctx, "SELECT order_no FROM orders WHERE order_no IN ("+in+")", args...)
+	if err != nil {
+		return nil, fmt.Errorf("looking up orders without history: %w", err)
+	}
+	defer rows.Close()
+	found := map[int64]bool{}
+	for rows.Next() {
+		var no int64
+		if err := rows.Scan(&no); err != nil {
+			return nil, fmt.Errorf("looking up orders without history: %w", err)
+		}
+		found[no] = true
+	}
+	return found, rows.Err()
 }
 
 // scanOrders reads the three result sets of readSQL, and closes rows.

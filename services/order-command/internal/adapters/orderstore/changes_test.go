@@ -102,7 +102,9 @@ func TestChangesShareAGroupWithPlacements(t *testing.T) {
 	accepted := queue(e.updateAsync(x.No, accept))
 	refused := queue(e.updateAsync(x.No, accept)) // ACCEPTED to ACCEPTED
 	panicked := queue(e.updateAsync(x.No, func(o *domain.Order) (domain.Event, error) {
-		o.Status = domain.StatusDelivered // a change that fails after touching the order leaves it untouched
+		// A change that fails after touching the order leaves it untouched:
+		// were this kept, the cancel after it would be refused.
+		o.Status = domain.StatusCancelled
 		panic("boom")
 	}))
 	missing := queue(e.updateAsync(x.No+1_000_000, accept))
@@ -138,37 +140,115 @@ func TestChangesShareAGroupWithPlacements(t *testing.T) {
 		t.Errorf("Get after the group: %+v, %v", got, err)
 	}
 	// The place before the hold, the held one, then everything queued: one
-	// placement and six changes.
+	// placement and five changes.
 	if groups, members := e.groups(); groups != 3 || members != 8 {
 		t.Errorf("%d groups answered %.0f members, want 3 groups of 1, 1 and 6", groups, members)
 	}
+	if n := e.fallbacks(); n != 0 {
+		t.Errorf("%.0f groups fell back, want none: every answer came from the group", n)
+	}
 }
 
-// A group the shard refuses (here for a retry of a stored request id) is
-// rolled back whole, its changes too; each change then runs on its own and
-// is made exactly once.
+// A group the shard refuses is rolled back whole, its changes too; each
+// change then runs on its own and is made exactly once. The refusals come
+// at the first statement (a retry of a stored request id) and at the last
+// (an outbox event id stored before), after the change's UPDATE and history
+// row have run.
 func TestChangesOfARefusedGroupAreMadeOnce(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		// refuse queues a placement the shard refuses and checks its answer.
+		refuse func(e *placeEnv, stored *domain.Order) (check func())
+	}{
+		{name: "repeated request id", refuse: func(e *placeEnv, stored *domain.Order) func() {
+			retry := e.placeAsync(context.Background(), "stored")
+			return func() { repeated(e.t, e.receive(retry), stored) }
+		}},
+		{name: "repeated event id", refuse: func(e *placeEnv, stored *domain.Order) func() {
+			var storedEvent string
+			if err := e.db.QueryRow("SELECT event_id FROM outbox WHERE order_no = ?", stored.No).Scan(&storedEvent); err != nil {
+				e.t.Fatal(err)
+			}
+			clash := async(func() placed {
+				req := domain.PlaceRequest{RequestID: "clash", UserID: "user-1", ShopID: "shop-1", DeliveryAddress: "1 Main St",
+					Items: []domain.Item{{MenuID: "m-1", Name: "bibimbap", Quantity: 1, UnitPrice: 9000}}}
+				o := domain.NewOrder(e.nextNo.Add(1), req, 9000, time.Now())
+				ev := o.PlacedEvent()
+				ev.ID = storedEvent
+				got, created, err := e.repo.Place(context.Background(), e.topo, e.topo.PlaceRequest("clash"), o, ev)
+				return placed{requestID: "clash", sent: o, stored: got, created: created, err: err}
+			})
+			return func() {
+				if p := e.receive(clash); p.err == nil {
+					e.t.Errorf("placement with a stored event id: %+v, want the shard's refusal", p.stored)
+				}
+			}
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			e := newPlaceEnv(t, testinfra.Shards(t, 1), orderstore.GroupConfig{InFlight: 1})
+			x := created(t, e.place(context.Background(), "x"))
+			stored := created(t, e.place(context.Background(), "stored"))
+			release := e.hold(1)
+			accepted := e.updateAsync(x.No, accept)
+			e.waitFor(1, 1)
+			check := tc.refuse(e, stored)
+			e.waitFor(2, 1)
+			created(t, release()[0])
+
+			if c := e.receiveChange(accepted); c.err != nil || c.stored.Version != 2 {
+				t.Errorf("accept: %+v, %v; want version 2", c.stored, c.err)
+			}
+			check()
+			if n := e.fallbacks(); n != 1 {
+				t.Errorf("%.0f groups fell back, want 1", n)
+			}
+			status, version, history, outbox := e.storedChanges(x.No)
+			if status != "ACCEPTED" || version != 2 || !slices.Equal(history, []int64{1, 2}) || !slices.Equal(outbox, []int64{1, 2}) {
+				t.Errorf("order stored as %s v%d, history %v, outbox %v; want ACCEPTED v2 with rows of versions 1, 2", status, version, history, outbox)
+			}
+		})
+	}
+}
+
+// A change whose order another transaction holds locked does not hold up
+// its group: the group is refused at once (NOWAIT), its placement is made
+// on its own, and the change waits for the lock alone and is made once.
+func TestChangeOfALockedOrderDoesNotStallItsGroup(t *testing.T) {
 	t.Parallel()
 	e := newPlaceEnv(t, testinfra.Shards(t, 1), orderstore.GroupConfig{InFlight: 1})
 	x := created(t, e.place(context.Background(), "x"))
-	stored := created(t, e.place(context.Background(), "stored"))
+	lock, err := e.db.BeginTx(context.Background(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = lock.Rollback() }()
+	if _, err := lock.Exec("SELECT order_no FROM orders WHERE order_no = ? FOR UPDATE", x.No); err != nil {
+		t.Fatal(err)
+	}
 	release := e.hold(1)
 	accepted := e.updateAsync(x.No, accept)
 	e.waitFor(1, 1)
-	retry := e.placeAsync(context.Background(), "stored")
+	next := e.placeAsync(context.Background(), "next")
 	e.waitFor(2, 1)
 	created(t, release()[0])
 
-	if c := e.receiveChange(accepted); c.err != nil || c.stored.Version != 2 {
-		t.Errorf("accept: %+v, %v; want version 2", c.stored, c.err)
-	}
-	repeated(t, e.receive(retry), stored)
+	// The placement is answered while the order is still locked.
+	created(t, e.receive(next))
 	if n := e.fallbacks(); n != 1 {
-		t.Errorf("%.0f groups fell back, want 1", n)
+		t.Errorf("%.0f groups fell back, want 1 (refused on the lock)", n)
 	}
-	status, version, history, outbox := e.storedChanges(x.No)
-	if status != "ACCEPTED" || version != 2 || !slices.Equal(history, []int64{1, 2}) || !slices.Equal(outbox, []int64{1, 2}) {
-		t.Errorf("order stored as %s v%d, history %v, outbox %v; want ACCEPTED v2 with rows of versions 1, 2", status, version, history, outbox)
+	if err := lock.Rollback(); err != nil {
+		t.Fatal(err)
+	}
+	if c := e.receiveChange(accepted); c.err != nil || c.stored.Version != 2 {
+		t.Errorf("accept: %+v, %v; want version 2 once the lock is gone", c.stored, c.err)
+	}
+	if _, version, history, outbox := e.storedChanges(x.No); version != 2 || !slices.Equal(history, []int64{1, 2}) || !slices.Equal(outbox, []int64{1, 2}) {
+		t.Errorf("order v%d, history %v, outbox %v; want v2 with rows of versions 1, 2", version, history, outbox)
 	}
 }
 

@@ -18,8 +18,9 @@ import (
 // read, then multi-row INSERTs for the new orders, an UPDATE per changed
 // order, multi-row INSERTs of history and outbox rows, and the COMMIT.
 type GroupConfig struct {
-	// Max is the most orders one group commit holds; 1 turns group commit
-	// off (every order is its own transaction). Zero means the default.
+	// Max is the most placements and changes one group commit holds; 1
+	// turns group commit off (every order and every change is its own
+	// transaction). Zero means the default.
 	Max int `env:"MAX" envDefault:"64"`
 	// InFlight is how many groups of one shard may commit at once. One
 	// batches the most: a second group in flight takes the orders that would
@@ -112,12 +113,13 @@ type outcome struct {
 }
 
 // groupCommitter coalesces the Places and changes of one shard. It runs no
-// goroutine of its own while idle: a call that finds fewer than inFlight groups
-// committing starts one with everything queued ("natural batching": no
-// timer, so a lone order goes at once), and a group that finishes takes
+// goroutine of its own while idle: a call that finds fewer than inFlight
+// groups committing starts one with everything queued ("natural batching":
+// no timer, so a lone order goes at once), and a group that finishes takes
 // the next from the queue until it is empty. Every commit is bounded by the
-// shard's statement timeout, so the queue always drains and no goroutine
-// outlives the work it was started for.
+// shard's timeouts (the statement timeout for a group of placements, the
+// transaction timeout for one with changes), so the queue always drains and
+// no goroutine outlives the work it was started for.
 type groupCommitter struct {
 	max, inFlight int
 	// commit writes a group and answers each of its members.

@@ -251,13 +251,21 @@ func applyChanges(ctx context.Context, tx *shard.Atomic, changes []*member, outc
 			nos = append(nos, m.change.orderNo)
 		}
 	}
-	rows, err := tx.Query(ctx, loadQuery(orderKey{column: "order_no", values: nos, forUpdate: true}), loadArgs(nos)...)
+	// NOWAIT: an order locked by another transaction (a purge, another
+	// instance's change) refuses the group at once instead of holding up
+	// every placement queued behind it; alone, each change then waits for
+	// its lock as it always did.
+	rows, err := tx.Query(ctx, loadQuery(orderKey{column: "order_no", values: nos, forUpdate: true, noWait: true}), loadArgs(nos)...)
 	if err != nil {
 		return nil, fmt.Errorf("reading orders: %w", err)
 	}
 	current, err := scanOrders(rows)
 	if err != nil {
-		return nil, err
+		// The shard answered with something this group cannot use (an
+		// unknown status, say): as with a refused statement, each member
+		// alone gets its own answer, and one order's trouble is not the
+		// group's.
+		return nil, &readRefusedError{err: err}
 	}
 	var writes []orderWrite
 	for _, m := range changes {
@@ -306,8 +314,16 @@ func applyChange(c *pendingChange, o *domain.Order) (ev domain.Event, err error)
 // same for every order and are not retried.
 func refusedRows(err error) bool {
 	var me *mysql.MySQLError
-	return errors.As(err, &me) && !errors.Is(err, shard.ErrUnavailable)
+	var re *readRefusedError
+	return (errors.As(err, &me) || errors.As(err, &re)) && !errors.Is(err, shard.ErrUnavailable)
 }
+
+// readRefusedError is a group's locking read that the shard answered but
+// whose rows the group could not take (see applyChanges).
+type readRefusedError struct{ err error }
+
+func (e *readRefusedError) Error() string { return e.err.Error() }
+func (e *readRefusedError) Unwrap() error { return e.err }
 
 // cloneOrder copies o, so that two callers answered with one order share no
 // slices.
@@ -507,6 +523,9 @@ type orderKey struct {
 	column    string // "order_no" or "request_id"
 	values    []any
 	forUpdate bool
+	// noWait fails a locking read at once (MySQL error) when a row is
+	// locked, rather than waiting for it.
+	noWait bool
 }
 
 // loadQuery reads orders, their items and their history in one round trip:
@@ -522,6 +541,9 @@ func loadQuery(key orderKey) string {
 	lock := ""
 	if key.forUpdate {
 		lock = " FOR UPDATE"
+		if key.noWait {
+			lock += " NOWAIT"
+		}
 	}
 	byOrder := "WHERE order_no" + in
 	if key.column != "order_no" {
