@@ -2,9 +2,9 @@ package shard
 
 import (
 	"context"
-	"errors"
 	"database/sql"
 	"database/sql/driver"
+	"errors"
 	"strings"
 	"time"
 )
