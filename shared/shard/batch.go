@@ -103,23 +103,28 @@ type Atomic struct {
 }
 
 // begin returns what opens the transaction, once: the prefix of the first
-// round trip. The isolation level is READ COMMITTED whatever the server's
-// default: the shards run with it, and under REPEATABLE READ a locking read
-// of an order that does not exist would take a gap lock past the newest
-// order, in the way of every placement of other instances.
+// round trip.
 func (tx *Atomic) begin() string {
 	if tx.begun {
 		return ""
 	}
 	tx.begun = true
-	return "SET TRANSACTION ISOLATION LEVEL READ COMMITTED;\nSTART TRANSACTION;\n"
+	return "START TRANSACTION;\n"
 }
 
 // Query runs query (one statement or several, whose result sets come back
 // together) inside the transaction. The rows must be closed before the next
-// call.
+// call. A transaction that reads is READ COMMITTED whatever the server's
+// default: the shards run with it, and under REPEATABLE READ a locking read
+// of an order that does not exist would take a gap lock past the newest
+// order, in the way of every placement of other instances. (One that only
+// writes, ExecAtomic's, sends no such statement on its hot path.)
 func (tx *Atomic) Query(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
-	return tx.conn.QueryContext(ctx, tx.begin()+query, args...)
+	prefix := ""
+	if !tx.begun {
+		prefix = "SET TRANSACTION ISOLATION LEVEL READ COMMITTED;\n"
+	}
+	return tx.conn.QueryContext(ctx, prefix+tx.begin()+query, args...)
 }
 
 // Commit runs b's statements and commits, in one round trip. The server

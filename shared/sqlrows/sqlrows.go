@@ -1,6 +1,7 @@
 // Package sqlrows is the small SQL plumbing every store shares: In builds
-// the placeholders and arguments of an IN list, and ScanAll reads query
-// results without losing errors. database/sql
+// the placeholders and arguments of an IN list, ScanAll reads query
+// results without losing errors, and NextResultSet moves between the result
+// sets of a multi-statement query the same way. database/sql
 // ends a rows.Next loop the same way whether the result is complete or the
 // server failed or the connection broke in the middle of it; only rows.Err
 // tells the two apart, and rows.Close does not report it. A loop that checks
@@ -10,6 +11,7 @@ package sqlrows
 import (
 	"database/sql"
 	"errors"
+	"fmt"
 )
 
 // ScanAll reads every row of rows with scan and closes rows. It returns the
@@ -26,4 +28,18 @@ func ScanAll[T any](rows *sql.Rows, scan func(*sql.Rows) (T, error)) ([]T, error
 		out = append(out, v)
 	}
 	return out, errors.Join(rows.Err(), rows.Close())
+}
+
+// NextResultSet moves rows to the next result set of a multi-statement
+// query, the one of what (for the error). It fails if the set before it
+// ended in an error, or if there is no next set: rows.NextResultSet alone
+// says false for both, and for a query that sent fewer statements.
+func NextResultSet(rows *sql.Rows, what string) error {
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("reading before the %s: %w", what, err)
+	}
+	if !rows.NextResultSet() {
+		return fmt.Errorf("reading %s: %w", what, errors.Join(rows.Err(), errors.New("no result set")))
+	}
+	return nil
 }

@@ -6,7 +6,6 @@ package source
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -171,7 +170,7 @@ func scanOrders(rows *sql.Rows, name string) (map[int64]*Order, error) {
 		}
 		orders[o.OrderNo] = o
 	}
-	if err := nextResultSet(rows, "items"); err != nil {
+	if err := sqlrows.NextResultSet(rows, "items"); err != nil {
 		return nil, err
 	}
 	for rows.Next() {
@@ -184,7 +183,7 @@ func scanOrders(rows *sql.Rows, name string) (map[int64]*Order, error) {
 			o.Items = append(o.Items, it)
 		}
 	}
-	if err := nextResultSet(rows, "history"); err != nil {
+	if err := sqlrows.NextResultSet(rows, "history"); err != nil {
 		return nil, err
 	}
 	for rows.Next() {
@@ -201,15 +200,4 @@ func scanOrders(rows *sql.Rows, name string) (map[int64]*Order, error) {
 		return nil, fmt.Errorf("reading history: %w", err)
 	}
 	return orders, nil
-}
-
-// nextResultSet moves to the result set of what, failing if there is none.
-func nextResultSet(rows *sql.Rows, what string) error {
-	if err := rows.Err(); err != nil {
-		return fmt.Errorf("reading before the %s: %w", what, err)
-	}
-	if !rows.NextResultSet() {
-		return fmt.Errorf("reading %s: %w", what, errors.Join(rows.Err(), errors.New("no result set")))
-	}
-	return nil
 }

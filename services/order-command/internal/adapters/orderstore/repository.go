@@ -21,6 +21,7 @@ import (
 
 	"github.com/orderflow/orderflow/services/order-command/internal/domain"
 	"github.com/orderflow/orderflow/shared/shard"
+	"github.com/orderflow/orderflow/shared/sqlrows"
 )
 
 // Repository implements app.Repository over the shard pools.
@@ -255,7 +256,8 @@ func applyChanges(ctx context.Context, tx *shard.Atomic, changes []*member, outc
 	// instance's change) refuses the group at once instead of holding up
 	// every placement queued behind it; alone, each change then waits for
 	// its lock as it always did.
-	rows, err := tx.Query(ctx, loadQuery(orderKey{column: "order_no", values: nos, forUpdate: true, noWait: true}), loadArgs(nos)...)
+	query, args := loadQuery(orderKey{column: "order_no", values: nos, forUpdate: true, noWait: true})
+	rows, err := tx.Query(ctx, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("reading orders: %w", err)
 	}
@@ -530,14 +532,13 @@ type orderKey struct {
 
 // loadQuery reads orders, their items and their history in one round trip:
 // three statements whose result sets come back together (the pools allow
-// multi statements). The items and the history are selected by the orders'
-// numbers through a subquery on the same key, so a lookup by request id
-// needs no second trip either; under the order rows' locks (or the read's
-// snapshot) they are those of the order rows read. Its arguments are
-// loadArgs(key.values).
-func loadQuery(key orderKey) string {
-	in := " IN (?" + strings.Repeat(", ?", len(key.values)-1) + ")"
-	where := "WHERE " + key.column + in
+// multi statements), and their arguments. The items and the history are
+// selected by the orders' numbers through a subquery on the same key, so a
+// lookup by request id needs no second trip either; under the order rows'
+// locks (or the read's snapshot) they are those of the order rows read.
+func loadQuery(key orderKey) (string, []any) {
+	in, args := sqlrows.In(key.values)
+	where := "WHERE " + key.column + " IN (" + in + ")"
 	lock := ""
 	if key.forUpdate {
 		lock = " FOR UPDATE"
@@ -545,26 +546,22 @@ func loadQuery(key orderKey) string {
 			lock += " NOWAIT"
 		}
 	}
-	byOrder := "WHERE order_no" + in
+	byOrder := "WHERE order_no IN (" + in + ")"
 	if key.column != "order_no" {
 		byOrder = "WHERE order_no IN (SELECT order_no FROM orders " + where + ")"
 	}
 	return `SELECT order_no, request_id, request_hash, user_id, shop_id, status, total_amount,
 		delivery_address, cancel_reason, version, placed_at, updated_at FROM orders ` + where + lock + `;
 		SELECT order_no, menu_id, name, quantity, unit_price FROM order_items ` + byOrder + ` ORDER BY order_no, line_no;
-		SELECT order_no, status, version, changed_at FROM order_status_history ` + byOrder + ` ORDER BY order_no, version`
-}
-
-// loadArgs are the arguments of loadQuery: the key's values once per
-// statement.
-func loadArgs(values []any) []any {
-	return slices.Concat(values, values, values)
+		SELECT order_no, status, version, changed_at FROM order_status_history ` + byOrder + ` ORDER BY order_no, version`,
+		slices.Concat(args, args, args)
 }
 
 // load reads the one order key names, with its items and history, inside
 // tx, or domain.ErrNotFound.
 func load(ctx context.Context, tx *sql.Tx, key orderKey) (*domain.Order, error) {
-	rows, err := tx.QueryContext(ctx, loadQuery(key), loadArgs(key.values)...)
+	query, args := loadQuery(key)
+	rows, err := tx.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("reading order: %w", err)
 	}
@@ -600,11 +597,8 @@ func scanOrders(rows *sql.Rows) (map[int64]*domain.Order, error) {
 		}
 		orders[o.No] = o
 	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("reading order: %w", err)
-	}
-	if !rows.NextResultSet() {
-		return nil, fmt.Errorf("reading items: %w", errors.Join(rows.Err(), errors.New("no result set")))
+	if err := sqlrows.NextResultSet(rows, "items"); err != nil {
+		return nil, err
 	}
 	for rows.Next() {
 		var no int64
@@ -616,8 +610,8 @@ func scanOrders(rows *sql.Rows) (map[int64]*domain.Order, error) {
 			o.Items = append(o.Items, it)
 		}
 	}
-	if !rows.NextResultSet() {
-		return nil, fmt.Errorf("reading history: %w", errors.Join(rows.Err(), errors.New("no result set")))
+	if err := sqlrows.NextResultSet(rows, "history"); err != nil {
+		return nil, err
 	}
 	for rows.Next() {
 		var no int64
