@@ -19,6 +19,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime/pprof"
 	"slices"
 	"strings"
 	"sync"
@@ -47,6 +48,7 @@ type options struct {
 	mongoURI     string
 	mongoDB      string
 	out          string
+	selfProfile  string
 }
 
 func main() {
@@ -74,11 +76,41 @@ func main() {
 	flag.StringVar(&o.mongoURI, "mongo", "mongodb://127.0.0.1:27017", "MongoDB URI (for verify)")
 	flag.StringVar(&o.mongoDB, "mongo-database", "orderflow", "MongoDB database of the read side (for verify)")
 	flag.StringVar(&o.out, "out", "", "write the results and the timeline as JSON here too")
+	flag.StringVar(&o.selfProfile, "self-profile", "", "write the load generator's own CPU profile of the whole run here (its CPU is in the budget too)")
 	flag.Parse()
-	if err := run(context.Background(), o); err != nil {
+	stop, err := startSelfProfile(o.selfProfile)
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "dayrun:", err)
 		os.Exit(1)
 	}
+	err = run(context.Background(), o)
+	stop()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "dayrun:", err)
+		os.Exit(1)
+	}
+}
+
+// startSelfProfile starts profiling this process into path ("" profiles
+// nothing) and returns what stops it.
+func startSelfProfile(path string) (stop func(), err error) {
+	if path == "" {
+		return func() {}, nil
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("-self-profile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		_ = f.Close()
+		return nil, fmt.Errorf("-self-profile: %w", err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		if err := f.Close(); err != nil {
+			say("-self-profile: %v", err)
+		}
+	}, nil
 }
 
 func say(format string, args ...any) { fmt.Fprintf(os.Stderr, "dayrun: "+format+"\n", args...) }

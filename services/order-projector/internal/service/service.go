@@ -54,9 +54,13 @@ type Config struct {
 	// MongoURI and MongoDatabase locate the read side.
 	MongoURI      string `env:"MONGO_URI" envDefault:"mongodb://127.0.0.1:27017"`
 	MongoDatabase string `env:"MONGO_DATABASE" envDefault:"orderflow"`
-	// BatchSize and BatchLinger shape the batches.
+	// BatchSize and BatchLinger shape the batches. Every batch pays a
+	// read per shard, two MongoDB round trips and a produce request,
+	// whatever its size, so a batch waits 50ms for more events: the relay
+	// publishes a shard's rows in bursts (RELAY_LINGER) and a short linger
+	// split each burst into several batches (docs/performance.md).
 	BatchSize   int           `env:"PROJECTOR_BATCH_SIZE" envDefault:"500"`
-	BatchLinger time.Duration `env:"PROJECTOR_BATCH_LINGER" envDefault:"5ms"`
+	BatchLinger time.Duration `env:"PROJECTOR_BATCH_LINGER" envDefault:"50ms"`
 	// Lanes is how many batches are applied at once; the instance's
 	// partitions are dealt round them.
 	Lanes int `env:"PROJECTOR_LANES" envDefault:"2"`
