@@ -17,6 +17,7 @@ type Metrics struct {
 	published   *prometheus.CounterVec
 	failures    *prometheus.CounterVec
 	cleaned     *prometheus.CounterVec
+	cleanupErrs *prometheus.CounterVec
 	commitToAck *prometheus.HistogramVec
 	pending     *prometheus.GaugeVec
 	failed      *prometheus.GaugeVec
@@ -36,6 +37,8 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Rows whose publish failed; kind=row spends an attempt, kind=transient (Kafka down, topic or leader unavailable) does not."}, []string{"shard", "kind"}),
 		cleaned: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "orderflow_outbox_cleaned_total",
 			Help: "PUBLISHED rows deleted after the retention."}, []string{"shard"}),
+		cleanupErrs: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "orderflow_outbox_cleanup_failures_total",
+			Help: "Cleanups of PUBLISHED rows that failed; the relay goes on publishing and tries again after the cleanup interval."}, []string{"shard"}),
 		commitToAck: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "orderflow_outbox_commit_to_ack_seconds",
 			Help:    "From the event's occurred_at (its transaction) to Kafka's acknowledgement.",
 			Buckets: observability.PipelineBuckets()}, []string{"shard"}),
@@ -50,7 +53,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		kafkaWait: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "orderflow_outbox_kafka_waiting",
 			Help: "1 while this instance owns the shard and waits for Kafka to take its rows (a transient failure and no success since), else 0."}, []string{"shard"}),
 	}
-	reg.MustRegister(m.owned, m.published, m.failures, m.cleaned, m.commitToAck, m.pending, m.failed, m.oldestAge, m.replayed, m.kafkaWait)
+	reg.MustRegister(m.owned, m.published, m.failures, m.cleaned, m.cleanupErrs, m.commitToAck, m.pending, m.failed, m.oldestAge, m.replayed, m.kafkaWait)
 	return m
 }
 
@@ -64,6 +67,7 @@ func (m *Metrics) initShard(shard string) {
 	m.failures.WithLabelValues(shard, "row")
 	m.failures.WithLabelValues(shard, "transient")
 	m.cleaned.WithLabelValues(shard)
+	m.cleanupErrs.WithLabelValues(shard)
 	m.commitToAck.WithLabelValues(shard)
 	m.replayed.WithLabelValues(shard)
 	m.kafkaWait.WithLabelValues(shard).Set(0)

@@ -282,3 +282,52 @@ func TestRelayLingersAfterAPartialBatch(t *testing.T) {
 		})
 	}
 }
+
+// cleanupFails is a lease whose cleanup never succeeds (say, a delete that
+// outlives the statement timeout) and whose batches always go through.
+type cleanupFails struct {
+	claimClock
+	deletes atomic.Int32
+}
+
+func (c *cleanupFails) DeletePublished(context.Context, time.Time, int) (int64, error) {
+	c.deletes.Add(1)
+	return 0, errors.New("shard s unavailable: no answer within the deadline (800ms): deleting published rows")
+}
+func (c *cleanupFails) Outbox() Outbox { return c }
+
+// Deleting old published rows is housekeeping: when it fails the relay
+// keeps the shard and goes on publishing, counts the failure and tries the
+// cleanup again an interval later. (It once gave the shard up, so a slow
+// cleanup stopped every publish.)
+func TestFailedCleanupDoesNotStopPublishing(t *testing.T) {
+	t.Parallel()
+	m := NewMetrics(prometheus.NewRegistry())
+	r, err := New(func() []string { return []string{"s"} }, nil, &fakePublisher{}, Config{
+		BatchSize: 10, IdleWait: time.Millisecond, Linger: time.Millisecond, AcquireInterval: time.Millisecond, HeartbeatInterval: time.Hour,
+		MaxAttempts: 3, RetryBase: time.Second, RetryMax: time.Minute, OutageMaxWait: time.Second,
+		OutboxRetention: time.Hour, CleanupInterval: 5 * time.Millisecond, CleanupBatch: 10,
+	}, m, slog.New(slog.NewTextHandler(io.Discard, nil)), time.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lease := &cleanupFails{claimClock: claimClock{size: 3}}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- r.work(ctx, "s", lease) }()
+	testinfra.Eventually(t, 10*time.Second, func() bool {
+		select {
+		case err := <-done:
+			t.Fatalf("the relay gave the shard up after a failed cleanup: %v", err)
+		default:
+		}
+		return lease.deletes.Load() >= 3 && len(lease.claims()) >= 10
+	}, "the relay did not go on publishing and trying the cleanup again")
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if got, want := testutil.ToFloat64(m.cleanupErrs.WithLabelValues("s")), float64(lease.deletes.Load()); got != want {
+		t.Errorf("orderflow_outbox_cleanup_failures_total = %v, want %v (one per failed cleanup)", got, want)
+	}
+}
