@@ -52,6 +52,7 @@ final class JournaledMemoryBackend extends MemoryBackend {
     private static final int SNAPSHOT_BATCH = 1000;
 
     private final Path path;
+    private final FieldNames fieldNames = new FieldNames();
     private final Object writeLock = new Object();
     private FileChannel journal;
     private long records;
@@ -73,8 +74,9 @@ final class JournaledMemoryBackend extends MemoryBackend {
             return super.handleCommand(channel, databaseName, command, query);
         }
         synchronized (writeLock) {
-            Document reply = super.handleCommand(channel, databaseName, command, query);
-            append(databaseName, command, query);
+            Document shared = fieldNames.share(query);
+            Document reply = super.handleCommand(channel, databaseName, command, shared);
+            append(databaseName, command, shared);
             return reply;
         }
     }
@@ -115,7 +117,7 @@ final class JournaledMemoryBackend extends MemoryBackend {
                 }
                 Document record = BsonDecoder.decodeBson(buf);
                 super.handleCommand(replayChannel, (String) record.get("db"), (String) record.get("cmd"),
-                    (Document) record.get("q"));
+                    fieldNames.share((Document) record.get("q")));
                 replayed++;
             }
         }
