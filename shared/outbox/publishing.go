@@ -13,11 +13,12 @@ import (
 
 // Publishing is the relay's work on one shard's outbox: claiming the rows to
 // publish, marking them published or failed, and deleting old published
-// ones. Every statement runs on conn, the connection the caller chose (the
+// ones. Claims and marks run on conn, the connection the caller chose (the
 // relay's: the one holding the shard's lock, so a relay that lost the lock
-// cannot go on marking rows), through the shard's circuit breaker and
-// statement timeout (shard.Pools.Call). conn must read committed data (see
-// claimSQL).
+// cannot go on marking rows); the cleanup runs on the shard's pool (see
+// DeletePublished). Every statement goes through the shard's circuit breaker
+// and statement timeout (shard.Pools.Call and Do). conn must read committed
+// data (see claimSQL).
 type Publishing struct {
 	pools *shard.Pools
 	shard string
@@ -117,11 +118,15 @@ func (p *Publishing) RecordFailures(ctx context.Context, failures []Failure) err
 }
 
 // DeletePublished deletes up to limit PUBLISHED rows published before
-// olderThan, oldest first, in one short statement.
+// olderThan, oldest first, in one short statement. It runs on a connection
+// of the shard's pool, not on conn: a statement that outlives its timeout
+// makes the driver close its connection, and on conn that would release the
+// shard's lock and stop the publishing with it. Old published rows need no
+// lock: they no longer change, and deleting one twice deletes nothing.
 func (p *Publishing) DeletePublished(ctx context.Context, olderThan time.Time, limit int) (int64, error) {
 	var n int64
-	err := p.pools.Call(ctx, p.shard, func(ctx context.Context) error {
-		res, err := p.conn.ExecContext(ctx,
+	err := p.pools.Do(ctx, p.shard, func(ctx context.Context, db *sql.DB) error {
+		res, err := db.ExecContext(ctx,
 			"DELETE FROM outbox WHERE status = 'PUBLISHED' AND published_at < ? ORDER BY published_at LIMIT ?", olderThan.UTC(), limit)
 		if err != nil {
 			return fmt.Errorf("deleting published rows: %w", err)

@@ -214,12 +214,13 @@ func (r *Relay) work(ctx context.Context, shard string, lease Lease) error {
 			lastBeat = now
 		}
 		if now.Sub(lastCleanup) >= r.cfg.CleanupInterval {
-			// Old rows are housekeeping: a cleanup that fails (a slow
-			// delete past the statement timeout, a shard that just went
-			// away) is tried again an interval later and never stops the
+			// Old rows are housekeeping: a cleanup that fails (a delete
+			// past the statement timeout, on a pooled connection so that
+			// the lease's survives it; a shard that just went away) is
+			// tried again an interval later and never stops the
 			// publishing. A shard that is really gone fails the batch
 			// below, and that gives the shard up.
-			if err := r.cleanup(ctx, shard, lease.Outbox()); err != nil {
+			if err := r.cleanup(ctx, shard, lease.Outbox()); err != nil && ctx.Err() == nil {
 				r.metrics.cleanupErrs.WithLabelValues(shard).Inc()
 				r.logger.WarnContext(ctx, "deleting old published rows failed; publishing goes on",
 					slog.String("shard", shard), slog.Any("error", err))

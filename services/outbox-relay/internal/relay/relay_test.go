@@ -314,6 +314,7 @@ func TestFailedCleanupDoesNotStopPublishing(t *testing.T) {
 	lease := &cleanupFails{claimClock: claimClock{size: 3}}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
+	started := time.Now()
 	go func() { done <- r.work(ctx, "s", lease) }()
 	testinfra.Eventually(t, 10*time.Second, func() bool {
 		select {
@@ -326,6 +327,11 @@ func TestFailedCleanupDoesNotStopPublishing(t *testing.T) {
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatal(err)
+	}
+	// Once per interval, not in a loop: a cleanup at the start and one per
+	// 5 ms since, and one more at most for the timing of the last.
+	if deletes, most := lease.deletes.Load(), int32(time.Since(started)/(5*time.Millisecond))+2; deletes > most {
+		t.Errorf("%d cleanups in %s, want at most %d (one per interval)", deletes, time.Since(started), most)
 	}
 	if got, want := testutil.ToFloat64(m.cleanupErrs.WithLabelValues("s")), float64(lease.deletes.Load()); got != want {
 		t.Errorf("orderflow_outbox_cleanup_failures_total = %v, want %v (one per failed cleanup)", got, want)

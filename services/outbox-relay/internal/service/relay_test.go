@@ -207,3 +207,63 @@ func TestCleanupDeletesOldPublishedRows(t *testing.T) {
 		t.Errorf("cleanup touched FAILED rows: %d left", n)
 	}
 }
+
+// A cleanup that outlives the statement timeout (here a row it must delete
+// is locked by another transaction the whole time) fails on a connection of
+// the pool, not on the relay's lock connection: the relay keeps the shard,
+// without taking it anew, and goes on publishing. Run on the lock
+// connection, the timeout closed it, the lock went with it, and the relay
+// gave the shard up and took it back again and again, publishing nothing.
+func TestSlowCleanupDoesNotStopPublishing(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	topo := testinfra.Shards(t, 1)
+	topic := testinfra.KafkaTopic(t, 1)
+	db := testinfra.DB(t, topo.Shards[0].DSN)
+	old := time.Now().UTC().Add(-8 * 24 * time.Hour)
+	if _, err := db.Exec(`INSERT INTO outbox (event_id, event_type, order_no, order_version, occurred_at, status, published_at)
+		VALUES (?, 'OrderPlaced', 1, 1, ?, 'PUBLISHED', ?)`, uuid.NewString(), old, old); err != nil {
+		t.Fatal(err)
+	}
+	holder, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = holder.Rollback() })
+	if _, err := holder.Exec("SELECT id FROM outbox WHERE status = 'PUBLISHED' FOR UPDATE"); err != nil {
+		t.Fatal(err)
+	}
+
+	cfg := testConfig(topic, testinfra.KafkaBrokers())
+	cfg.Shard.StatementTimeout = 500 * time.Millisecond
+	cfg.CleanupInterval = time.Second
+	svc := startRelay(t, cfg, topo)
+	addr := svc.AdminHTTPAddr()
+	testinfra.Eventually(t, 20*time.Second, func() bool {
+		return testinfra.MetricSum(t, addr, "orderflow_outbox_cleanup_failures_total{") >= 1
+	}, "no cleanup failed while its row was locked")
+	acquiredAt := func() time.Time {
+		var at time.Time
+		if err := db.QueryRow("SELECT acquired_at FROM outbox_relay_owner").Scan(&at); err != nil {
+			t.Fatal(err)
+		}
+		return at
+	}
+	took := acquiredAt()
+
+	want := writeEvents(t, topo.Shards[0].DSN, 100, 20, 2)
+	testinfra.Eventually(t, 30*time.Second, func() bool { return countStatus(t, topo, "PUBLISHED") == len(want)+1 },
+		"the relay stopped publishing while its cleanup failed")
+	c := consume(t, testinfra.KafkaBrokers(), topic)
+	testinfra.Eventually(t, 30*time.Second, func() bool { return c.distinct() == len(want) },
+		"consumed fewer events than were published")
+	testinfra.Eventually(t, 20*time.Second, func() bool {
+		return testinfra.MetricSum(t, addr, "orderflow_outbox_cleanup_failures_total{") >= 2
+	}, "the failed cleanup was not tried again an interval later")
+	if again := acquiredAt(); !again.Equal(took) {
+		t.Errorf("the relay took the shard anew at %s (first at %s): it gave the shard up over a cleanup", again, took)
+	}
+	if owned := testinfra.MetricSum(t, addr, "orderflow_outbox_shard_owned{"); owned != 1 {
+		t.Errorf("orderflow_outbox_shard_owned = %v, want 1", owned)
+	}
+}

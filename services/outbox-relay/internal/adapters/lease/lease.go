@@ -72,8 +72,9 @@ func (l *Locker) Acquire(ctx context.Context, shardName string) (relay.Lease, bo
 }
 
 // Lease is ownership of one shard, bound to the connection holding the lock.
-// All of the relay's work on the shard runs on that connection, so a relay
-// that lost the connection (and with it the lock) cannot go on marking rows.
+// The relay's claims and marks run on that connection, so a relay that lost
+// the connection (and with it the lock) cannot go on marking rows; only the
+// cleanup of old published rows uses the shard's pool (outbox.Publishing).
 // Every statement goes through the shard's circuit breaker and statement
 // timeout (shard.Pools.Call): a shard that stops answering fails the
 // statement in time, and with it the lease.

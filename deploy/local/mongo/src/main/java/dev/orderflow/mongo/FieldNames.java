@@ -3,9 +3,9 @@ package dev.orderflow.mongo;
 import de.bwaldvogel.mongo.bson.Document;
 
 import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.concurrent.ConcurrentHashMap;
 
 /**
  * One String instance per field name for every document the server keeps.
@@ -21,11 +21,14 @@ import java.util.concurrent.ConcurrentHashMap;
  * numbers, times), and sharing them would keep each one alive twice. The set
  * stops growing at {@link #MAX_NAMES}, so a client that builds field names
  * from data cannot grow it without bound; names past it are kept as decoded.
+ *
+ * <p>Not safe for concurrent use: the backend calls it under its write lock,
+ * and during the replay at start, before it serves anyone.
  */
 final class FieldNames {
     static final int MAX_NAMES = 10_000;
 
-    private final Map<String, String> names = new ConcurrentHashMap<>();
+    private final Map<String, String> names = new HashMap<>();
 
     /** Returns {@code value} with every document in it keyed by shared names. */
     Object share(Object value) {
@@ -59,8 +62,8 @@ final class FieldNames {
         if (names.size() >= MAX_NAMES) {
             return name;
         }
-        shared = names.putIfAbsent(name, name);
-        return shared == null ? name : shared;
+        names.put(name, name);
+        return name;
     }
 
     /** How many names are shared (for tests). */

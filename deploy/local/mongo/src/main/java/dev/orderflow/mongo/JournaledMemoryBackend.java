@@ -40,7 +40,8 @@ import java.util.List;
  * times slower than on the heap and, at 1,000 orders/s, starved the rest of a
  * two-core machine. Here the heap serves every read and write as fast as the
  * memory backend, and the journal costs one BSON encoding and one write
- * system call per write command.
+ * system call per write command, besides the copy of each write command with
+ * shared field names ({@link FieldNames}) that keeps the heap small.
  *
  * <p>Write commands are applied and journaled under one lock, so the journal
  * holds them in the order they took effect and a replay reaches the same
@@ -74,6 +75,9 @@ final class JournaledMemoryBackend extends MemoryBackend {
             return super.handleCommand(channel, databaseName, command, query);
         }
         synchronized (writeLock) {
+            // The journal records the very command that was applied (the
+            // backend may add to it, an insert's generated _id), so a
+            // replay reaches the same state.
             Document shared = fieldNames.share(query);
             Document reply = super.handleCommand(channel, databaseName, command, shared);
             append(databaseName, command, shared);
