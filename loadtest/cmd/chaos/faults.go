@@ -148,7 +148,7 @@ var allFaults = []fault{
 	{name: "query-instance-kill", what: "SIGKILL one order-query instance while the other keeps serving, restart", shard: -1,
 		only: "cluster", inject: killService("order-query"), recover: restartServices,
 		alerts: []wantAlert{{name: "ServiceDown", labels: map[string]string{"job": "order-query"}}}},
-	{name: "store-kill", what: "SIGKILL the read store (MongoDB stand-in, h2 file), restart", shard: -1,
+	{name: "store-kill", what: "SIGKILL the read store (MongoDB stand-in, journaled), restart", shard: -1,
 		inject: signalInfra("mongo", syscall.SIGKILL), recover: infraUp, alerts: []wantAlert{{name: "ReadStoreUnreachable"}}},
 	{name: "shard-hang", what: fmt.Sprintf("SIGSTOP MariaDB shard %d, SIGCONT after at least 30 s", faultedShard), shard: faultedShard,
 		minDown: 30 * time.Second, inject: signalInfra(shardServer, syscall.SIGSTOP), recover: cont,
