@@ -146,16 +146,18 @@ func existing(ctx context.Context, db *sql.DB, nos []int64) (map[int64]bool, err
 	if err != nil {
 		return nil, fmt.Errorf("looking up orders without history: %w", err)
 	}
-	defer rows.Close()
-	found := map[int64]bool{}
-	for rows.Next() {
+	present, err := sqlrows.ScanAll(rows, func(rows *sql.Rows) (int64, error) {
 		var no int64
-		if err := rows.Scan(&no); err != nil {
-			return nil, fmt.Errorf("looking up orders without history: %w", err)
-		}
+		return no, rows.Scan(&no)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("looking up orders without history: %w", err)
+	}
+	found := make(map[int64]bool, len(present))
+	for _, no := range present {
 		found[no] = true
 	}
-	return found, rows.Err()
+	return found, nil
 }
 
 // scanOrders reads the three result sets of readSQL, and closes rows.
