@@ -120,6 +120,14 @@ func TestInfraScriptStartsAndStopsEverything(t *testing.T) {
 		return err
 	})
 
+	// The stand-in's collector logs every pause, to check a slow second of
+	// freshness against.
+	gcLog := filepath.Join(s.state, "logs", "mongo-gc.log")
+	testinfra.Eventually(t, 10*time.Second, func() bool {
+		b, err := os.ReadFile(gcLog)
+		return err == nil && strings.Contains(string(b), "Using G1")
+	}, "the read store's GC log %s does not name its collector", gcLog)
+
 	before := processesUsing(t, s.state)
 	if len(before) < 5 {
 		t.Errorf("expected 3 MariaDB, Kafka and MongoDB processes, found %d: %v", len(before), before)
