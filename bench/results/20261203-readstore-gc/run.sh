@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # run.sh NAME "JVM GC FLAGS": restart the read store with the flags, settle,
-# 120 s of the day mix at 870/s; gc log, jstat before/after, dayrun json.
+# 120 s of the day mix at RATE (870) orders/s; gc log, jstat before/after, dayrun json.
 set -euo pipefail
 name=$1 flags=$2
-out=/work/ab/gc2/$name
+# Run from the repository root; results go to ${AB_OUT:-/tmp/readstore-gc}/NAME.
+out=${AB_OUT:-/tmp/readstore-gc}/$name
 mkdir -p "$out"
-cd /work/main
 export ORDERFLOW_AUTH_PLACE_ORDER_RATE=1000000 ORDERFLOW_AUTH_PLACE_ORDER_BURST=1000000
 scripts/infra down mongo >/dev/null
 READY_TIMEOUT=900s MONGO_JAVA_GC="$flags -Xlog:gc*,gc+phases=debug:file=$out/gc.log:uptime,level,tags" scripts/infra up > "$out/up.log" 2>&1

@@ -1,4 +1,4 @@
-import json,re,sys
+import gzip,json,os,re,sys
 def rd(p):
     l=open(p).read().split('\n'); h=l[0].split(); v=l[1].split(); return dict(zip(h,map(float,v)))
 print("| variant | place p99 | fresh p50/p99 | worst s | lag max | pauses (young/mixed) | young max | mixed max / total | store CPU | CPU/order | raw |")
@@ -8,7 +8,9 @@ for n in sys.argv[1:]:
     b,a=rd(f'{n}/jstat.before'),rd(f'{n}/jstat.after')
     t0,t1=b['Timestamp'],a['Timestamp']
     young=[];mixed=[];other=[]
-    for line in open(f'{n}/gc.log'):
+    log=f'{n}/gc.log'
+    lines=open(log) if os.path.exists(log) else gzip.open(log+'.gz','rt')
+    for line in lines:
         m=re.match(r'\[(\d+\.\d+)s\]\[info\s*\]\[gc\s*\] GC\(\d+\) Pause (.*?) (\d+)M->(\d+)M\((\d+)M\) (\d+\.\d+)ms',line)
         if not m: continue
         up=float(m.group(1))
