@@ -293,6 +293,7 @@ func TestComposeOrderCommandConfig(t *testing.T) {
 		"ORDERFLOW_LOG_LEVEL":     "info",
 		"ORDERFLOW_KAFKA_BROKERS": "kafka:19092",
 		"ORDERFLOW_MONGO_URI":     "mongodb://mongo:27017",
+		"GOMAXPROCS":              "1",
 	}
 	for key, want := range env {
 		t.Run("env/"+key, func(t *testing.T) {

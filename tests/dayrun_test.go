@@ -43,6 +43,7 @@ func TestDayRunVerifiesEveryOrder(t *testing.T) {
 		t.Fatalf("dayrun: %v\n%s", err, out)
 	}
 	var res struct {
+		Machine                 struct{ GOMAXPROCS int }
 		Placed, Changed, Errors int
 		VerifyOK                bool
 		VerifyOutput            string
@@ -58,6 +59,10 @@ func TestDayRunVerifiesEveryOrder(t *testing.T) {
 	}
 	if err := json.Unmarshal(data, &res); err != nil {
 		t.Fatal(err)
+	}
+	// One P by default: the load generator's own CPU is in the budget.
+	if res.Machine.GOMAXPROCS != 1 {
+		t.Errorf("the load generator ran with %d Ps, want 1 (-procs)", res.Machine.GOMAXPROCS)
 	}
 	if res.Placed != 200 || res.Errors != 0 {
 		t.Errorf("placed %d orders with %d errors, want 200 and none:\n%s", res.Placed, res.Errors, out)

@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -138,6 +139,7 @@ func TestInfraScriptStartsAndStopsEverything(t *testing.T) {
 	if after := processesUsing(t, s.state); len(after) != len(before) {
 		t.Errorf("a second up changed the processes: %d before, %d after", len(before), len(after))
 	}
+	s.checkServicesGOMAXPROCS()
 	if out, err := s.run("down"); err != nil {
 		t.Fatalf("scripts/infra down: %v\n%s", err, out)
 	}
@@ -159,6 +161,75 @@ func TestInfraScriptStartsAndStopsEverything(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// checkServicesGOMAXPROCS starts order-query with scripts/services on this
+// infrastructure and reads the environment the process got: one P
+// (GOMAXPROCS=1) unless the caller sets GOMAXPROCS, which then wins. The
+// services share two cores with MariaDB, Kafka and the read store; see
+// "One P per service" in docs/performance.md.
+func (s *infraScript) checkServicesGOMAXPROCS() {
+	t := s.t
+	offset := freeServicesOffset(t)
+	for _, tt := range []struct {
+		name, caller, want string
+	}{
+		{name: "default", want: "GOMAXPROCS=1"},
+		{name: "the caller's setting wins", caller: "GOMAXPROCS=2", want: "GOMAXPROCS=2"},
+	} {
+		env := append(slices.Clip(s.env), "SERVICES_PORT_OFFSET="+strconv.Itoa(offset))
+		if tt.caller != "" {
+			env = append(env, tt.caller)
+		}
+		services := func(args ...string) {
+			cmd := exec.Command(filepath.Join(s.root, "scripts", "services"), args...)
+			cmd.Env = env
+			if out, err := cmd.CombinedOutput(); err != nil {
+				t.Fatalf("%s: scripts/services %s: %v\n%s", tt.name, strings.Join(args, " "), err, out)
+			}
+		}
+		services("up", "order-query")
+		pid, err := os.ReadFile(filepath.Join(s.state, "run", "order-query.pid"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		environ, err := os.ReadFile(filepath.Join("/proc", strings.TrimSpace(string(pid)), "environ"))
+		services("down", "order-query")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, kv := range strings.Split(string(environ), "\x00") {
+			if strings.HasPrefix(kv, "GOMAXPROCS=") {
+				got = append(got, kv)
+			}
+		}
+		if len(got) != 1 || got[0] != tt.want {
+			t.Errorf("%s: order-query ran with %v, want %s", tt.name, got, tt.want)
+		}
+	}
+}
+
+// freeServicesOffset is a SERVICES_PORT_OFFSET under which order-query's
+// ports (8081 and 9091, plus the offset) are free.
+func freeServicesOffset(t *testing.T) int {
+	t.Helper()
+	for offset := 21000; offset < 40000; offset += 7 {
+		free := true
+		for _, port := range []int{8081, 9091} {
+			l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(port+offset))
+			if err != nil {
+				free = false
+				break
+			}
+			_ = l.Close()
+		}
+		if free {
+			return offset
+		}
+	}
+	t.Fatal("no free SERVICES_PORT_OFFSET for order-query's ports")
+	return 0
 }
 
 // withMongo runs fn on a collection of the MongoDB at uri.

@@ -195,9 +195,10 @@ func FreeAddr() string {
 	return l.Addr().String()
 }
 
-// Machine describes where the run happened.
+// Machine describes where the run happened, and the Ps the load tool ran
+// with (its own CPU is in the figures).
 func Machine() map[string]any {
-	return map[string]any{"cpus": runtime.NumCPU(), "goos": runtime.GOOS, "goarch": runtime.GOARCH, "go": runtime.Version(),
+	return map[string]any{"cpus": runtime.NumCPU(), "gomaxprocs": runtime.GOMAXPROCS(0), "goos": runtime.GOOS, "goarch": runtime.GOARCH, "go": runtime.Version(),
 		"at": time.Now().UTC().Format(time.RFC3339)}
 }
 
