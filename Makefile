@@ -262,8 +262,8 @@ bench-day: up settle ## Day in an hour: DAY_WARMUP of warm-up, then DAY_RATE ord
 CPU_RATE ?= 1000
 CPU_DURATION ?= 2m
 # As the day run does: the budget is the steady state's, and JVMs just
-# started (Kafka, the read store) compile their hot code first, about three
-# times their steady CPU per order. CPU_WARMUP=0 measures from cold.
+# started (Kafka, the read store) compile their hot code first, at about
+# twice their steady CPU per order. CPU_WARMUP=0 measures from cold.
 CPU_WARMUP ?= 30s
 
 .PHONY: bench-cpu

@@ -79,8 +79,8 @@ func main() {
 	flag.StringVar(&o.mongoDB, "mongo-database", "orderflow", "MongoDB database of the read side (for verify)")
 	flag.StringVar(&o.out, "out", "", "write the results and the timeline as JSON here too")
 	flag.StringVar(&o.selfProfile, "self-profile", "", "write the load generator's own CPU profile of the whole run here (its CPU is in the budget too)")
-	flag.IntVar(&o.procs, "procs", 1, "Ps (GOMAXPROCS) of the load generator itself; 0: one per core. It shares the cores with the system it measures "+
-		"and its CPU counts in the budget: one P carries 1,000 orders/s and wakes no second thread for each goroutine it readies")
+	flag.IntVar(&o.procs, "procs", 1, "Ps of the load generator itself (0: the runtime's own choice, GOMAXPROCS from the environment or one per core). "+
+		"It shares the cores with the system it measures and its CPU counts in the budget: one P carries 1,000 orders/s without waking a second thread")
 	flag.Parse()
 	if o.procs > 0 {
 		runtime.GOMAXPROCS(o.procs)

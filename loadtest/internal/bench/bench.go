@@ -196,7 +196,7 @@ func FreeAddr() string {
 }
 
 // Machine describes where the run happened, and the Ps the load tool ran
-// with (its own CPU is in the figures).
+// with: it shares the machine's cores with what it measures.
 func Machine() map[string]any {
 	return map[string]any{"cpus": runtime.NumCPU(), "gomaxprocs": runtime.GOMAXPROCS(0), "goos": runtime.GOOS, "goarch": runtime.GOARCH, "go": runtime.Version(),
 		"at": time.Now().UTC().Format(time.RFC3339)}
