@@ -248,11 +248,16 @@ DAY_ORDERS ?=
 # 2026-12-03). DAY_WARMUP=0 starts the day cold.
 DAY_WARMUP ?= 30s
 
+# warm_up RATE,DURATION,OUT: DURATION of the day run's mix at RATE orders/s
+# (its report in OUT.md and OUT.json), then settle; nothing for 0. The day
+# run and the CPU budget both start warm this way.
+warm_up = $(if $(filter-out 0 0s,$(2)),go run ./loadtest/cmd/dayrun -rate $(1) -duration $(2) -raw-time 0 -profile '' \
+	-topology $(STATE)/topology.json -auth-key $(AUTH_KEY) -out $(3).json > $(3).md && go run ./loadtest/cmd/settle)
+
 .PHONY: bench-day
 bench-day: up settle ## Day in an hour: DAY_WARMUP of warm-up, then DAY_RATE orders/s for DAY_DURATION (or DAY_ORDERS orders), then verify every order's document is final
 	mkdir -p $(BENCH_OUT)
-	$(if $(filter-out 0 0s,$(DAY_WARMUP)),go run ./loadtest/cmd/dayrun -rate $(DAY_RATE) -duration $(DAY_WARMUP) -raw-time 0 -profile '' \
-		-topology $(STATE)/topology.json -auth-key $(AUTH_KEY) -out $(BENCH_OUT)/day-warmup.json > $(BENCH_OUT)/day-warmup.md && go run ./loadtest/cmd/settle)
+	$(call warm_up,$(DAY_RATE),$(DAY_WARMUP),$(BENCH_OUT)/day-warmup)
 	go run ./loadtest/cmd/dayrun -rate $(DAY_RATE) -duration $(DAY_DURATION) $(if $(DAY_ORDERS),-orders $(DAY_ORDERS)) \
 		-topology $(STATE)/topology.json -auth-key $(AUTH_KEY) -out $(BENCH_OUT)/dayrun.json | tee $(BENCH_OUT)/dayrun.md
 
@@ -269,8 +274,7 @@ CPU_WARMUP ?= 30s
 .PHONY: bench-cpu
 bench-cpu: up settle ## CPU per order of every process at CPU_RATE orders/s with the day run's mix, after CPU_WARMUP (30s) of it
 	mkdir -p $(BENCH_OUT)
-	$(if $(filter-out 0 0s,$(CPU_WARMUP)),go run ./loadtest/cmd/dayrun -rate $(CPU_RATE) -duration $(CPU_WARMUP) -raw-time 0 -profile '' \
-		-topology $(STATE)/topology.json -auth-key $(AUTH_KEY) -out $(BENCH_OUT)/cpu-warmup.json > $(BENCH_OUT)/cpu-warmup.md && go run ./loadtest/cmd/settle)
+	$(call warm_up,$(CPU_RATE),$(CPU_WARMUP),$(BENCH_OUT)/cpu-warmup)
 	go run ./loadtest/cmd/dayrun -rate $(CPU_RATE) -duration $(CPU_DURATION) -profile '' \
 		-topology $(STATE)/topology.json -auth-key $(AUTH_KEY) -out $(BENCH_OUT)/cpu-budget.json | tee $(BENCH_OUT)/cpu-budget.md
 

@@ -170,7 +170,7 @@ func TestInfraScriptStartsAndStopsEverything(t *testing.T) {
 // "One P per service" in docs/performance.md.
 func (s *infraScript) checkServicesGOMAXPROCS() {
 	t := s.t
-	offset := freeServicesOffset(t)
+	offset := testinfra.FreeOffset(t, 8081, 9091) // order-query's REST and gRPC ports
 	// The runner's own GOMAXPROCS would decide the default case.
 	base := slices.DeleteFunc(slices.Clone(s.env), func(kv string) bool { return strings.HasPrefix(kv, "GOMAXPROCS=") })
 	base = append(base, "SERVICES_PORT_OFFSET="+strconv.Itoa(offset))
@@ -223,30 +223,6 @@ func (s *infraScript) checkServicesGOMAXPROCS() {
 			t.Errorf("%s: order-query ran with %v, want %s", tt.name, got, tt.want)
 		}
 	}
-}
-
-// freeServicesOffset is a SERVICES_PORT_OFFSET under which order-query's
-// ports (8081 and 9091, plus the offset) are free. The search starts above
-// the ports the running system and the tests' fixed ones use and stays
-// below the kernel's ephemeral range (32768 up, less the ports' base).
-func freeServicesOffset(t *testing.T) int {
-	t.Helper()
-	for offset := 21000; offset < 23000; offset++ {
-		free := true
-		for _, port := range []int{8081, 9091} {
-			l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(port+offset))
-			if err != nil {
-				free = false
-				break
-			}
-			_ = l.Close()
-		}
-		if free {
-			return offset
-		}
-	}
-	t.Fatal("no free SERVICES_PORT_OFFSET for order-query's ports")
-	return 0
 }
 
 // withMongo runs fn on a collection of the MongoDB at uri.

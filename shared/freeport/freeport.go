@@ -18,6 +18,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -60,28 +61,62 @@ func (p *Ports) Run(n int) (int, error) {
 	if n < 1 || p.high-p.low < n {
 		return 0, fmt.Errorf("freeport: no run of %d ports in [%d, %d)", n, p.low, p.high)
 	}
+	return p.lockSet(func() (int, []int) {
+		base := p.low + rand.IntN(p.high-p.low-n+1)
+		run := make([]int, n)
+		for i := range run {
+			run[i] = base + i
+		}
+		return base, run
+	})
+}
+
+// Offset returns an offset d under which every one of ports, moved by d,
+// is free, and locks the moved ports: for a tool whose ports are fixed and
+// move together (scripts/services' SERVICES_PORT_OFFSET).
+func (p *Ports) Offset(ports ...int) (int, error) {
+	if len(ports) == 0 {
+		return 0, errors.New("freeport: Offset needs at least one port")
+	}
+	lo, hi := slices.Min(ports), slices.Max(ports)
+	if p.high-p.low <= hi-lo {
+		return 0, fmt.Errorf("freeport: ports %d to %d do not fit in [%d, %d)", lo, hi, p.low, p.high)
+	}
+	return p.lockSet(func() (int, []int) {
+		d := p.low - lo + rand.IntN(p.high-p.low-(hi-lo))
+		moved := make([]int, len(ports))
+		for i, port := range ports {
+			moved[i] = port + d
+		}
+		return d, moved
+	})
+}
+
+// lockSet draws candidate sets of ports until one is free throughout, locks
+// it and returns its key (what the caller hands back: a base, an offset).
+func (p *Ports) lockSet(draw func() (key int, ports []int)) (int, error) {
 	if err := os.MkdirAll(p.dir, 0o777); err != nil {
 		return 0, fmt.Errorf("freeport: %w", err)
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	for range 200 {
-		base := p.low + rand.IntN(p.high-p.low-n+1)
+		key, ports := draw()
 		var taken []int
-		for port := base; port < base+n; port++ {
+		for _, port := range ports {
 			if !p.take(port) {
 				break
 			}
 			taken = append(taken, port)
 		}
-		if len(taken) == n {
-			return base, nil
+		if len(taken) == len(ports) {
+			return key, nil
 		}
 		for _, port := range taken {
 			p.release(port)
 		}
 	}
-	return 0, errors.New("freeport: no free run of ports after 200 tries")
+	return 0, errors.New("freeport: no free set of ports after 200 tries")
 }
 
 // take locks port and checks that nothing listens on it; p.mu is held.

@@ -72,3 +72,27 @@ func TestNewDrawsBelowTheEphemeralRange(t *testing.T) {
 		t.Errorf("port %d outside [%d, %d)", port, floor, ephemeralLow())
 	}
 }
+
+// Offset moves a fixed set of ports together into the range, and holds the
+// moved ports as Run holds its run.
+func TestOffsetMovesPortsTogetherAndHoldsThem(t *testing.T) {
+	dir := t.TempDir()
+	a := &Ports{dir: dir, low: floor, high: floor + 40, held: map[int]*os.File{}}
+	defer a.Close()
+	d, err := a.Offset(8081, 8091)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, port := range []int{8081 + d, 8091 + d} {
+		if port < floor || port >= floor+40 {
+			t.Fatalf("moved port %d outside [%d, %d)", port, floor, floor+40)
+		}
+		b := &Ports{dir: dir, low: port, high: port + 1, held: map[int]*os.File{}}
+		if got, err := b.Port(); err == nil {
+			t.Fatalf("moved port %d handed out again while held (got %d)", port, got)
+		}
+	}
+	if _, err := a.Offset(8081, 9091); err == nil {
+		t.Fatal("Offset of ports 1,010 apart fit a range of 40")
+	}
+}

@@ -104,6 +104,20 @@ func FreeRun(t testing.TB, n int) int {
 	return base
 }
 
+// FreeOffset returns an offset under which every one of ports, moved by
+// it, is free, held as FreePorts holds its ports: for a script whose ports
+// are fixed and move together.
+func FreeOffset(t testing.TB, ports ...int) int {
+	t.Helper()
+	held := freeport.New()
+	t.Cleanup(held.Close)
+	d, err := held.Offset(ports...)
+	if err != nil {
+		t.Fatalf("testinfra: %v", err)
+	}
+	return d
+}
+
 // ServerDSN is the DSN of the server without a database.
 func (m *MariaDB) ServerDSN() string { return "root@tcp(127.0.0.1:" + strconv.Itoa(m.port) + ")/" }
 
