@@ -32,6 +32,24 @@ type GroupConfig struct {
 	// other transaction commits, and a hung shard stalls every group
 	// alike. Zero means the default.
 	InFlight int `env:"IN_FLIGHT" envDefault:"1"`
+	// Linger is how long a group waits for more members once its oldest
+	// has asked, before it commits. A group commit costs the shard and this
+	// service about the same whatever its size, and at a moderate rate, when
+	// commits are quick, groups would otherwise hold one or two orders: a
+	// few milliseconds of waiting buy several orders per commit. It bounds
+	// a wait rather than adding one to every order: a group of LingerCount
+	// members stops waiting at once, and members that queued behind a commit
+	// in flight count their wait from when they asked. Zero commits as soon
+	// as a group can start (natural batching only); that is also what a
+	// configuration built in code gets.
+	Linger time.Duration `env:"LINGER" envDefault:"8ms"`
+	// LingerCount ends the linger early: a group that holds this many
+	// members commits at once (it may still take up to Max of those
+	// queued). Clients that wait for each answer before they send again
+	// come back together, and this keeps their rounds from waiting out the
+	// linger. As MySQL's binlog_group_commit_sync_no_delay_count is to its
+	// sync delay. Zero means Max.
+	LingerCount int `env:"LINGER_COUNT" envDefault:"8"`
 	// SeparateChanges keeps accepts and cancels out of the groups: each is
 	// then a transaction of its own (four round trips), as before they
 	// joined them. For comparing the two; grouped is cheaper for the shard.
@@ -47,6 +65,10 @@ const (
 	// largest orders (domain.MaxItems lines) of a group this size stay a few
 	// megabytes, well under a shard's max_allowed_packet.
 	maxGroupMax = 1024
+	// maxLinger bounds Linger: a longer wait for company would be a
+	// latency of its own, and would eat into the statement deadline that
+	// counts from when the oldest member asked.
+	maxLinger = 100 * time.Millisecond
 )
 
 // WithDefaults fills the zero settings with their defaults.
@@ -56,6 +78,9 @@ func (c GroupConfig) WithDefaults() GroupConfig {
 	}
 	if c.InFlight == 0 {
 		c.InFlight = DefaultGroupInFlight
+	}
+	if c.LingerCount == 0 || c.LingerCount > c.Max {
+		c.LingerCount = c.Max
 	}
 	return c
 }
@@ -68,6 +93,12 @@ func (c GroupConfig) Validate() error {
 	}
 	if c.InFlight < 0 {
 		errs = append(errs, fmt.Errorf("IN_FLIGHT must be at least 1, got %d", c.InFlight))
+	}
+	if c.LingerCount < 0 {
+		errs = append(errs, fmt.Errorf("LINGER_COUNT must be at least 1 (zero: MAX), got %d", c.LingerCount))
+	}
+	if c.Linger < 0 || c.Linger > maxLinger {
+		errs = append(errs, fmt.Errorf("LINGER must be between 0 and %s, got %s", maxLinger, c.Linger))
 	}
 	return errors.Join(errs...)
 }
@@ -114,24 +145,35 @@ type outcome struct {
 
 // groupCommitter coalesces the Places and changes of one shard. It runs no
 // goroutine of its own while idle: a call that finds fewer than inFlight
-// groups committing starts one with everything queued ("natural batching":
-// no timer, so a lone order goes at once), and a group that finishes takes
-// the next from the queue until it is empty. Every commit is bounded by the
+// groups committing starts a committer goroutine, which waits until the
+// oldest queued member has waited linger (or lingerCount members are queued),
+// commits everything queued as one group, and goes on with the next group
+// until the queue is empty. With no linger there is no timer ("natural
+// batching": a lone order goes at once, and orders that arrive while a
+// commit is under way form the next group). Every commit is bounded by the
 // shard's timeouts (the statement timeout for a group of placements, the
 // transaction timeout for one with changes), so the queue always drains and
 // no goroutine outlives the work it was started for.
 type groupCommitter struct {
 	max, inFlight int
+	// linger and lingerCount: see GroupConfig.
+	linger      time.Duration
+	lingerCount int
 	// commit writes a group and answers each of its members.
 	commit func(group []*member)
+	// full wakes a lingering committer when lingerCount members are queued; a
+	// wake-up that finds nothing to do is harmless (the wait is re-checked).
+	full chan struct{}
 
 	mu        sync.Mutex
 	queue     []*member
-	executing int // groups being committed
+	executing int // committer goroutines, lingering or committing
 }
 
 func newGroupCommitter(cfg GroupConfig, commit func(group []*member)) *groupCommitter {
-	return &groupCommitter{max: cfg.Max, inFlight: cfg.InFlight, commit: commit}
+	cfg = cfg.WithDefaults()
+	return &groupCommitter{max: cfg.Max, inFlight: cfg.InFlight, linger: cfg.Linger, lingerCount: cfg.LingerCount, commit: commit,
+		full: make(chan struct{}, 1)}
 }
 
 // place queues row and waits until a group holding it has committed or
@@ -151,15 +193,19 @@ func (c *groupCommitter) join(m *member) outcome {
 	m.queued, m.done = time.Now(), make(chan outcome, 1)
 	c.mu.Lock()
 	c.queue = append(c.queue, m)
-	var group []*member
-	if c.executing < c.inFlight {
-		if group = c.takeLocked(); len(group) > 0 {
-			c.executing++
+	start := c.executing < c.inFlight
+	if start {
+		c.executing++
+	}
+	if len(c.queue) >= c.lingerCount {
+		select {
+		case c.full <- struct{}{}:
+		default:
 		}
 	}
 	c.mu.Unlock()
-	if len(group) > 0 {
-		go c.run(group)
+	if start {
+		go c.run()
 	}
 	select {
 	case out := <-m.done:
@@ -172,16 +218,53 @@ func (c *groupCommitter) join(m *member) outcome {
 	}
 }
 
-// run commits group, then the groups queued meanwhile, until none is left.
-func (c *groupCommitter) run(group []*member) {
-	for len(group) > 0 {
+// run commits the queued groups one after another until none is left.
+func (c *groupCommitter) run() {
+	for {
+		group := c.next()
+		if group == nil {
+			return
+		}
 		c.commit(group)
+	}
+}
+
+// next waits until the oldest queued member has lingered or lingerCount
+// members are queued, and takes the group. It returns nil, and counts this committer
+// out, once the queue is empty.
+func (c *groupCommitter) next() []*member {
+	var wait *time.Timer
+	defer func() {
+		if wait != nil {
+			wait.Stop()
+		}
+	}()
+	for {
 		c.mu.Lock()
-		group = c.takeLocked()
-		if len(group) == 0 {
+		if len(c.queue) == 0 {
 			c.executing--
+			c.mu.Unlock()
+			return nil
+		}
+		left := time.Until(c.queue[0].queued.Add(c.linger))
+		if left <= 0 || len(c.queue) >= c.lingerCount {
+			group := c.takeLocked()
+			c.mu.Unlock()
+			if len(group) > 0 {
+				return group
+			}
+			continue // everyone taken had given up; look again
 		}
 		c.mu.Unlock()
+		if wait == nil {
+			wait = time.NewTimer(left)
+		} else {
+			wait.Reset(left)
+		}
+		select {
+		case <-wait.C:
+		case <-c.full:
+		}
 	}
 }
 

@@ -276,6 +276,7 @@ func TestPlaceStoresEveryConcurrentOrderOnce(t *testing.T) {
 		{name: "defaults", cfg: orderstore.GroupConfig{}},
 		{name: "two groups in flight", cfg: orderstore.GroupConfig{InFlight: 2}},
 		{name: "small groups", cfg: orderstore.GroupConfig{Max: 3, InFlight: 2}},
+		{name: "lingering groups", cfg: orderstore.GroupConfig{Linger: 5 * time.Millisecond, LingerCount: 4}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -524,6 +525,9 @@ func TestNewRepositoryRejectsGroupConfig(t *testing.T) {
 		{name: "negative size", cfg: orderstore.GroupConfig{Max: -1}, wantText: "MAX"},
 		{name: "size above the bound", cfg: orderstore.GroupConfig{Max: 1025}, wantText: "MAX"},
 		{name: "negative in flight", cfg: orderstore.GroupConfig{InFlight: -2}, wantText: "IN_FLIGHT"},
+		{name: "negative linger", cfg: orderstore.GroupConfig{Linger: -time.Millisecond}, wantText: "LINGER"},
+		{name: "linger above the bound", cfg: orderstore.GroupConfig{Linger: time.Second}, wantText: "LINGER"},
+		{name: "negative linger count", cfg: orderstore.GroupConfig{LingerCount: -1}, wantText: "LINGER_COUNT"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -534,7 +538,7 @@ func TestNewRepositoryRejectsGroupConfig(t *testing.T) {
 			}
 		})
 	}
-	for _, ok := range []orderstore.GroupConfig{{}, {Max: 1}, {Max: 1024, InFlight: 8}} {
+	for _, ok := range []orderstore.GroupConfig{{}, {Max: 1}, {Max: 1024, InFlight: 8}, {Linger: 100 * time.Millisecond, LingerCount: 2000}} {
 		if _, err := orderstore.NewRepository(nil, noop.NewTracerProvider().Tracer(""), ok); err != nil {
 			t.Errorf("NewRepository(%+v): %v", ok, err)
 		}
